@@ -1,0 +1,424 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/machine-tools/machine/drivers"
+	"github.com/machine-tools/machine/drivers/container"
+	"github.com/machine-tools/machine/internal/host"
+	"github.com/machine-tools/machine/internal/sshclient"
+	"github.com/machine-tools/machine/internal/store"
+)
+
+func loadOne(c *cli.Context) (*host.API, *host.Host, error) {
+	name, err := oneName(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := api(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := a.Load(name)
+	return a, h, err
+}
+
+func ipCommand() *cli.Command {
+	return &cli.Command{Name: "ip", Usage: "Print a machine's IP address", ArgsUsage: "NAME...",
+		Action: func(c *cli.Context) error {
+			ns, err := names(c)
+			if err != nil {
+				return err
+			}
+			a, err := api(c)
+			if err != nil {
+				return err
+			}
+			for _, n := range ns {
+				h, err := a.Load(n)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(c.App.Writer, h.SSH.Host)
+			}
+			return nil
+		}}
+}
+
+func urlCommand() *cli.Command {
+	return &cli.Command{Name: "url", Usage: "Print a machine's engine URL", ArgsUsage: "NAME",
+		Action: func(c *cli.Context) error {
+			_, h, err := loadOne(c)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(c.App.Writer, h.URL())
+			return nil
+		}}
+}
+
+func statusCommand() *cli.Command {
+	return &cli.Command{Name: "status", Usage: "Print a machine's state", ArgsUsage: "NAME",
+		Action: func(c *cli.Context) error {
+			_, h, err := loadOne(c)
+			if err != nil {
+				return err
+			}
+			if h.Driver == nil {
+				fmt.Fprintln(c.App.Writer, "Error")
+				return nil
+			}
+			st, err := h.Driver.State(c.Context)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(c.App.Writer, st)
+			return nil
+		}}
+}
+
+func inspectCommand() *cli.Command {
+	return &cli.Command{Name: "inspect", Usage: "Print a machine's details as JSON", ArgsUsage: "NAME",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "a Go template over the details"}},
+		Action: func(c *cli.Context) error {
+			_, h, err := loadOne(c)
+			if err != nil {
+				return err
+			}
+			var rec map[string]any
+			b, _ := json.Marshal(h.Machine)
+			_ = json.Unmarshal(b, &rec)
+			rec["Driver"] = h.DriverJSON()
+			rec["URL"] = h.URL()
+			rec["StorePath"] = h.StorePath()
+			if d, ok := h.Driver.(drivers.Describer); ok {
+				rec["Host"] = d.Describe(c.Context)
+			}
+			if f := c.String("format"); f != "" {
+				t, err := template.New("inspect").Funcs(template.FuncMap{"json": func(v any) string { b, _ := json.Marshal(v); return string(b) }}).Parse(f + "\n")
+				if err != nil {
+					return fmt.Errorf("--format: %w", err)
+				}
+				return t.Execute(c.App.Writer, rec)
+			}
+			enc := json.NewEncoder(c.App.Writer)
+			enc.SetIndent("", "    ")
+			return enc.Encode(rec)
+		}}
+}
+
+func configCommand() *cli.Command {
+	return &cli.Command{Name: "config", Usage: "Print the docker CLI flags that reach a machine", ArgsUsage: "NAME",
+		Action: func(c *cli.Context) error {
+			_, h, err := loadOne(c)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "--tlsverify\n--tlscacert=%q\n--tlscert=%q\n--tlskey=%q\n-H=%s\n", h.CAPath(), h.CertPath(), h.KeyPath(), h.URL())
+			return nil
+		}}
+}
+
+// forEach runs f for every name at once and reports per machine; it fails if any failed.
+func forEach(c *cli.Context, ns []string, verb string, f func(ctx context.Context, a *host.API, h *host.Host) (string, error)) error {
+	a, err := api(c)
+	if err != nil {
+		return err
+	}
+	type result struct {
+		msg string
+		err error
+	}
+	res := make([]result, len(ns))
+	var wg sync.WaitGroup
+	for i, n := range ns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h, err := a.Load(n)
+			if err != nil {
+				res[i].err = err
+				return
+			}
+			res[i].msg, res[i].err = f(c.Context, a, h)
+		}()
+	}
+	wg.Wait()
+	var failed []string
+	for i, n := range ns {
+		switch {
+		case res[i].err != nil:
+			fmt.Fprintf(c.App.ErrWriter, "(%s) %s failed: %v\n", n, verb, res[i].err)
+			failed = append(failed, n)
+		case res[i].msg != "":
+			fmt.Fprintf(c.App.Writer, "(%s) %s\n", n, res[i].msg)
+		}
+	}
+	if len(failed) == 1 && len(ns) == 1 {
+		return res[0].err
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%s failed for %s", verb, strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+func reprovision(ctx context.Context, c *cli.Context, h *host.Host, reissue bool) (*host.ProvisionResult, error) {
+	if h.Driver == nil || h.SSH.Host == "" {
+		return nil, fmt.Errorf("machine %q did not finish its create: remove it with `machine rm -f %s` and create it again", h.Name, h.Name)
+	}
+	if ip, changed := h.AddressChanged(ctx); changed {
+		fmt.Fprintf(c.App.ErrWriter, "(%s) its address changed from %s to %s; re-issuing its certificate\n", h.Name, h.SSH.Host, ip)
+		h.SSH.Host = ip
+		reissue = true
+		if err := h.Save(); err != nil {
+			return nil, err
+		}
+	}
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	cl, err := h.Dial(dctx)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	return h.Provision(ctx, cl, host.ProvisionOptions{ReissueCert: reissue, Progress: progress(c, h.Name)})
+}
+
+func provisionCommand() *cli.Command {
+	return &cli.Command{Name: "provision", Usage: "Provision machines again (changes nothing on a good host)", ArgsUsage: "NAME...",
+		Action: func(c *cli.Context) error {
+			ns, err := names(c)
+			if err != nil {
+				return err
+			}
+			return forEach(c, ns, "provision", func(ctx context.Context, a *host.API, h *host.Host) (string, error) {
+				r, err := reprovision(ctx, c, h, false)
+				if err != nil {
+					return "", err
+				}
+				if len(r.Changed) == 0 && !r.Installed && !r.Restarted && !r.CertIssued {
+					return "provisioned: nothing changed", nil
+				}
+				return fmt.Sprintf("provisioned: installed=%v restarted=%v changed=%s", r.Installed, r.Restarted, strings.Join(r.Changed, ",")), nil
+			})
+		}}
+}
+
+func regenerateCertsCommand() *cli.Command {
+	return &cli.Command{Name: "regenerate-certs", Usage: "Issue new engine certificates and restart the engines", ArgsUsage: "NAME...",
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not ask"}},
+		Action: func(c *cli.Context) error {
+			ns, err := names(c)
+			if err != nil {
+				return err
+			}
+			if !c.Bool("force") && !confirm(c, fmt.Sprintf("Regenerate TLS machine certs for %s?  Warning: this is irreversible.", strings.Join(ns, ", "))) {
+				return errors.New("not confirmed: nothing done (pass -f to skip the question)")
+			}
+			return forEach(c, ns, "regenerate-certs", func(ctx context.Context, a *host.API, h *host.Host) (string, error) {
+				if _, err := reprovision(ctx, c, h, true); err != nil {
+					return "", err
+				}
+				return "new certificate issued; the engine restarted and answers over TLS", nil
+			})
+		}}
+}
+
+func trustHostKeyCommand() *cli.Command {
+	return &cli.Command{Name: "trust-host-key", Usage: "Pin the SSH host key a machine offers now (after a rebuild)", ArgsUsage: "NAME",
+		Action: func(c *cli.Context) error {
+			_, h, err := loadOne(c)
+			if err != nil {
+				return err
+			}
+			addr := net.JoinHostPort(h.SSH.Host, strconv.Itoa(h.SSH.Port))
+			ctx, cancel := context.WithTimeout(c.Context, 15*time.Second)
+			defer cancel()
+			key, err := sshclient.FetchHostKey(ctx, addr)
+			if err != nil {
+				return fmt.Errorf("reading the host key of %s at %s: %w", h.Name, addr, err)
+			}
+			if err := sshclient.PinHostKey(h.KnownHostsPath(), addr, key); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "(%s) now trusting %s %s at %s\n", h.Name, key.Type(), ssh.FingerprintSHA256(key), addr)
+			return nil
+		}}
+}
+
+func confirm(c *cli.Context, question string) bool {
+	fmt.Fprintf(c.App.ErrWriter, "%s (y/n): ", question)
+	line, _ := bufio.NewReader(c.App.Reader).ReadString('\n')
+	line = strings.ToLower(strings.TrimSpace(line))
+	return line == "y" || line == "yes"
+}
+
+func rmCommand() *cli.Command {
+	return &cli.Command{Name: "rm", Usage: "Remove machines and their hosts", ArgsUsage: "NAME...",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "remove the record even when the host cannot be removed"},
+			&cli.BoolFlag{Name: "y", Usage: "do not ask"},
+		},
+		Action: func(c *cli.Context) error {
+			ns, err := names(c)
+			if err != nil {
+				return err
+			}
+			a, err := api(c)
+			if err != nil {
+				return err
+			}
+			for _, n := range ns {
+				if !a.Store.Exists(n) {
+					return fmt.Errorf("%w: %q (see `machine ls`)", store.ErrNotFound, n)
+				}
+			}
+			if !c.Bool("y") && !confirm(c, fmt.Sprintf("About to remove %s\nAre you sure?", strings.Join(ns, ", "))) {
+				return errors.New("not confirmed: nothing removed (pass -y to skip the question)")
+			}
+			return forEach(c, ns, "rm", func(ctx context.Context, a *host.API, h *host.Host) (string, error) {
+				if err := a.Remove(ctx, h.Name, c.Bool("force")); err != nil {
+					return "", err
+				}
+				return "removed", nil
+			})
+		}}
+}
+
+func lifecycleCommand(verb, usage string) *cli.Command {
+	return &cli.Command{Name: verb, Usage: usage, ArgsUsage: "NAME...",
+		Action: func(c *cli.Context) error {
+			ns, err := names(c)
+			if err != nil {
+				return err
+			}
+			return forEach(c, ns, verb, func(ctx context.Context, a *host.API, h *host.Host) (string, error) {
+				if h.Driver == nil {
+					return "", fmt.Errorf("machine %q did not finish its create", h.Name)
+				}
+				st, ok := h.Driver.(drivers.Starter)
+				var err error
+				switch verb {
+				case "start":
+					if !ok {
+						return "", fmt.Errorf("the %s driver cannot start hosts", h.DriverName)
+					}
+					err = st.Start(ctx)
+				case "stop":
+					if !ok {
+						return "", fmt.Errorf("the %s driver cannot stop hosts", h.DriverName)
+					}
+					err = st.Stop(ctx)
+				case "kill":
+					k, ok := h.Driver.(drivers.Killer)
+					if !ok {
+						return "", fmt.Errorf("the %s driver cannot kill hosts", h.DriverName)
+					}
+					err = k.Kill(ctx)
+				case "restart":
+					if r, ok := h.Driver.(drivers.Restarter); ok {
+						err = r.Restart(ctx)
+					} else if ok {
+						if err = st.Stop(ctx); err == nil {
+							err = st.Start(ctx)
+						}
+					} else {
+						return "", fmt.Errorf("the %s driver cannot restart hosts", h.DriverName)
+					}
+				}
+				if err != nil {
+					return "", err
+				}
+				if verb == "start" || verb == "restart" {
+					if ip, changed := h.AddressChanged(ctx); changed {
+						if _, err := reprovision(ctx, c, h, true); err != nil {
+							return "", fmt.Errorf("the address changed to %s and the new certificate could not be installed: %w", ip, err)
+						}
+						return fmt.Sprintf("%sed; its address changed to %s and its certificate was re-issued", verb, ip), nil
+					}
+					if err := h.WaitEngine(ctx, 90*time.Second); err != nil {
+						return "", err
+					}
+				}
+				return map[string]string{"start": "started", "stop": "stopped", "kill": "killed", "restart": "restarted"}[verb], nil
+			})
+		}}
+}
+
+func imageCommand() *cli.Command {
+	return &cli.Command{Name: "image", Usage: "Manage the container driver's host image",
+		Subcommands: []*cli.Command{{
+			Name:  "build",
+			Usage: "Build the host image (reused while its recipe is unchanged)",
+			Flags: []cli.Flag{
+				&cli.BoolFlag{Name: "force", Usage: "build even when the image exists"},
+				&cli.StringFlag{Name: "variant", Value: container.VariantDocker, Usage: "docker (with the engine) or base"},
+				&cli.StringFlag{Name: "container-engine-host", EnvVars: []string{"MACHINE_CONTAINER_ENGINE_HOST"}, Value: container.DefaultEngineHost},
+			},
+			Action: func(c *cli.Context) error {
+				host := c.String("container-engine-host")
+				if err := container.Ping(c.Context, host); err != nil {
+					return err
+				}
+				d := &container.Driver{EngineHost: host}
+				cli, err := d.Client()
+				if err != nil {
+					return err
+				}
+				defer cli.Close()
+				b := &container.ImageBuilder{Client: cli, Progress: progress(c, "image")}
+				tag := container.ImageTag(c.String("variant"))
+				if ok, _ := b.Has(c.Context, tag); ok && !c.Bool("force") {
+					fmt.Fprintf(c.App.Writer, "%s (present; its recipe is unchanged)\n", tag)
+					return nil
+				}
+				start := time.Now()
+				tag, err = b.Ensure(c.Context, c.String("variant"), c.Bool("force"))
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "%s (built in %s)\n", tag, time.Since(start).Round(time.Second))
+				return nil
+			},
+		}},
+	}
+}
+
+func versionCommand() *cli.Command {
+	return &cli.Command{Name: "version", Usage: "Print the version of machine, or of a machine's engine", ArgsUsage: "[NAME]",
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				fmt.Fprintf(c.App.Writer, "machine version %s\n", Version)
+				return nil
+			}
+			_, h, err := loadOne(c)
+			if err != nil {
+				return err
+			}
+			cli, err := h.Docker()
+			if err != nil {
+				return err
+			}
+			defer cli.Close()
+			v, err := cli.ServerVersion(c.Context)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(c.App.Writer, v.Version)
+			return nil
+		}}
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/machine-tools/machine/drivers"
+	"github.com/machine-tools/machine/drivers/container"
+	"github.com/machine-tools/machine/drivers/generic"
+	"github.com/machine-tools/machine/internal/host"
+	"github.com/machine-tools/machine/internal/store"
+)
+
+func engineFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "engine-install-url", EnvVars: []string{"MACHINE_DOCKER_INSTALL_URL"}, Usage: "a script that installs Docker (default: the distribution's own packages)"},
+		&cli.StringSliceFlag{Name: "engine-opt", Usage: "a dockerd flag, as key=value (repeatable)"},
+		&cli.StringSliceFlag{Name: "engine-insecure-registry", Usage: "a registry the engine may reach without TLS verification (repeatable)"},
+		&cli.StringSliceFlag{Name: "engine-registry-mirror", Usage: "a registry mirror (repeatable)"},
+		&cli.StringSliceFlag{Name: "engine-label", Usage: "an engine label, key=value (repeatable)"},
+		&cli.StringFlag{Name: "engine-storage-driver", Usage: "the engine's storage driver"},
+		&cli.StringSliceFlag{Name: "engine-env", Usage: "an environment variable for dockerd, KEY=value (repeatable)"},
+		&cli.StringSliceFlag{Name: "tls-san", Usage: "an extra name or address for the engine's certificate (repeatable)"},
+	}
+}
+
+func createCommand() *cli.Command {
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "driver", Aliases: []string{"d"}, EnvVars: []string{"MACHINE_DRIVER"}, Usage: "the driver: container (default when a local Docker engine answers), generic"},
+		&cli.BoolFlag{Name: "insecure-skip-host-key-check", Usage: "do not pin or check the host's SSH key (unsafe: for throw-away hosts only)"},
+		&cli.DurationFlag{Name: "ssh-wait", Value: 0, Usage: "how long to wait for SSH once the host is made (default: 30s for generic, 2m otherwise)"},
+		// generic
+		&cli.StringFlag{Name: "generic-ip-address", EnvVars: []string{"GENERIC_IP_ADDRESS"}, Usage: "generic: the host's IP address or name"},
+		&cli.StringFlag{Name: "generic-ssh-user", EnvVars: []string{"GENERIC_SSH_USER"}, Value: "root", Usage: "generic: the SSH user (not root: passwordless sudo)"},
+		&cli.StringFlag{Name: "generic-ssh-key", EnvVars: []string{"GENERIC_SSH_KEY"}, Usage: "generic: the SSH private key (default: the ssh-agent)"},
+		&cli.IntFlag{Name: "generic-ssh-port", EnvVars: []string{"GENERIC_SSH_PORT"}, Value: 22, Usage: "generic: the SSH port"},
+		&cli.IntFlag{Name: "generic-engine-port", EnvVars: []string{"GENERIC_ENGINE_PORT"}, Value: 2376, Usage: "generic: the engine's TLS port"},
+		// container
+		&cli.StringFlag{Name: "container-engine-host", EnvVars: []string{"MACHINE_CONTAINER_ENGINE_HOST"}, Value: container.DefaultEngineHost, Usage: "container: the local engine that runs the hosts (DOCKER_HOST is ignored: it may point at a machine)"},
+		&cli.StringFlag{Name: "container-network", Value: "machine", Usage: "container: the host's network (made when missing)"},
+		&cli.StringFlag{Name: "container-subnet", Usage: "container: the subnet of a network the driver makes, e.g. 10.30.0.0/24"},
+		&cli.StringFlag{Name: "container-ip", Usage: "container: the host's address on its network (default: the first free one)"},
+		&cli.StringSliceFlag{Name: "container-extra-network", Usage: "container: another network to attach, for a second NIC (repeatable)"},
+		&cli.StringFlag{Name: "container-image", Usage: "container: a host image of your own (default: the built-in image, built when missing)"},
+		&cli.StringFlag{Name: "container-image-variant", Value: container.VariantDocker, Usage: "container: the built-in image with Docker (docker) or without (base: the provisioner installs it)"},
+	}
+	return &cli.Command{
+		Name:      "create",
+		Usage:     "Create a machine",
+		ArgsUsage: "NAME",
+		Flags:     append(flags, engineFlags()...),
+		Action: func(c *cli.Context) error {
+			name, err := oneName(c)
+			if err != nil {
+				return err
+			}
+			if err := store.ValidateName(name); err != nil {
+				return err
+			}
+			a, err := api(c)
+			if err != nil {
+				return err
+			}
+			driverName := c.String("driver")
+			if driverName == "" {
+				if err := container.Ping(c.Context, c.String("container-engine-host")); err != nil {
+					return fmt.Errorf("no --driver given and no local Docker engine answers at %s: start dockerd for container hosts, or pass --driver generic", c.String("container-engine-host"))
+				}
+				driverName = container.Name
+			}
+			reg, err := a.Drivers.Get(driverName)
+			if err != nil {
+				return err
+			}
+			d := reg.New()
+			opts := host.CreateOptions{
+				Name:            name,
+				Driver:          d,
+				TLSSANs:         c.StringSlice("tls-san"),
+				InsecureHostKey: c.Bool("insecure-skip-host-key-check"),
+				SSHWait:         c.Duration("ssh-wait"),
+				Progress:        progress(c, name),
+				Engine: store.EngineOptions{
+					InstallURL:         c.String("engine-install-url"),
+					Opts:               c.StringSlice("engine-opt"),
+					Labels:             c.StringSlice("engine-label"),
+					InsecureRegistries: c.StringSlice("engine-insecure-registry"),
+					RegistryMirrors:    c.StringSlice("engine-registry-mirror"),
+					StorageDriver:      c.String("engine-storage-driver"),
+					Env:                c.StringSlice("engine-env"),
+				},
+			}
+			if err := configureDriver(c, d, &opts); err != nil {
+				return err
+			}
+			start := time.Now()
+			h, err := a.Create(c.Context, opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.ErrWriter, "(%s) ready in %s: %s\n", name, time.Since(start).Round(100*time.Millisecond), h.URL())
+			fmt.Fprintf(c.App.ErrWriter, "To point your Docker client at it, run: eval \"$(machine env %s)\"\n", name)
+			return nil
+		},
+	}
+}
+
+// configureDriver moves the driver's flags into the driver: flags stay in the CLI layer.
+func configureDriver(c *cli.Context, d drivers.Driver, o *host.CreateOptions) error {
+	switch d := d.(type) {
+	case *generic.Driver:
+		d.IPAddress = c.String("generic-ip-address")
+		d.SSHUser = c.String("generic-ssh-user")
+		d.SSHPort = c.Int("generic-ssh-port")
+		o.SSHUser = d.SSHUser
+		o.SSHKey = c.String("generic-ssh-key")
+		o.UseAgent = o.SSHKey == ""
+		o.Engine.Port = c.Int("generic-engine-port")
+		if o.SSHWait == 0 {
+			o.SSHWait = 30 * time.Second
+		}
+	case *container.Driver:
+		d.EngineHost = c.String("container-engine-host")
+		d.Network = c.String("container-network")
+		d.Subnet = c.String("container-subnet")
+		d.IP = c.String("container-ip")
+		d.ExtraNetworks = c.StringSlice("container-extra-network")
+		d.Image = c.String("container-image")
+		d.Variant = c.String("container-image-variant")
+	default:
+		return errors.New("internal error: no flags for this driver")
+	}
+	return nil
+}

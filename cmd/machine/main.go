@@ -1,0 +1,129 @@
+// Command machine turns SSH hosts, local containers and VMs into TLS-secured Docker hosts.
+// Its commands and flags follow docker-machine 0.16 so that scripts written for it carry over.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/machine-tools/machine/drivers"
+	"github.com/machine-tools/machine/drivers/container"
+	"github.com/machine-tools/machine/drivers/generic"
+	"github.com/machine-tools/machine/internal/host"
+	"github.com/machine-tools/machine/internal/store"
+)
+
+// Version is set at build time.
+var Version = "0.1.0-dev"
+
+// registry lists the drivers, in the order help shows them.
+func registry() drivers.Registry {
+	return drivers.Registry{
+		{Name: container.Name, Usage: "hosts as systemd containers on a local Docker engine (the default when one answers)", New: container.New},
+		{Name: generic.Name, Usage: "an existing host reached over SSH", New: generic.New},
+	}
+}
+
+// exitError carries an exit status without a message (ssh passes the remote one through).
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	app := newApp(stdin, stdout, stderr)
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return 0
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	msg := err.Error()
+	fmt.Fprintf(stderr, "machine: %s\n", strings.TrimSpace(msg))
+	return 1
+}
+
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+	app := &cli.App{
+		Name:                 "machine",
+		Usage:                "Create TLS-secured Docker hosts over SSH, in containers and VMs, and make swarms of them",
+		Version:              Version,
+		Reader:               stdin,
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		EnableBashCompletion: true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "storage-path", Aliases: []string{"s"}, EnvVars: []string{"MACHINE_STORAGE_PATH"}, Value: store.DefaultRoot(), Usage: "where machines, keys and certificates are kept"},
+			&cli.BoolFlag{Name: "debug", Aliases: []string{"D"}, EnvVars: []string{"MACHINE_DEBUG"}, Usage: "log every step"},
+		},
+		ExitErrHandler: func(*cli.Context, error) {}, // run() prints errors once
+		Commands: []*cli.Command{
+			createCommand(),
+			envCommand(),
+			lsCommand(),
+			sshCommand(),
+			ipCommand(), urlCommand(), statusCommand(),
+			inspectCommand(), configCommand(),
+			provisionCommand(), regenerateCertsCommand(), trustHostKeyCommand(),
+			rmCommand(),
+			lifecycleCommand("start", "Start machines"),
+			lifecycleCommand("stop", "Stop machines"),
+			lifecycleCommand("restart", "Restart machines"),
+			lifecycleCommand("kill", "Kill (stop at once) machines"),
+			imageCommand(),
+			versionCommand(),
+		},
+	}
+	return app
+}
+
+// api opens the store and returns what the commands share.
+func api(c *cli.Context) (*host.API, error) {
+	st, err := store.Open(c.String("storage-path"))
+	if err != nil {
+		return nil, err
+	}
+	level := slog.LevelWarn
+	if c.Bool("debug") {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
+	return &host.API{Store: st, Drivers: registry(), Log: log}, nil
+}
+
+// progress prints a step to stderr, prefixed with the machine's name.
+func progress(c *cli.Context, name string) func(string) {
+	return func(s string) { fmt.Fprintf(c.App.ErrWriter, "(%s) %s\n", name, s) }
+}
+
+// oneName returns the single machine name argument.
+func oneName(c *cli.Context) (string, error) {
+	if c.NArg() != 1 {
+		return "", fmt.Errorf("%s needs exactly one machine name: machine %s NAME", c.Command.Name, c.Command.Name)
+	}
+	return c.Args().First(), nil
+}
+
+func names(c *cli.Context) ([]string, error) {
+	if c.NArg() == 0 {
+		return nil, fmt.Errorf("%s needs at least one machine name: machine %s NAME...", c.Command.Name, c.Command.Name)
+	}
+	return c.Args().Slice(), nil
+}

@@ -1,0 +1,591 @@
+// Package container is the driver whose hosts are systemd containers on a local Docker engine:
+// each with its own hostname, address, sshd and dockerd, provisioned over SSH like any other
+// host. It is the default driver when a local engine answers.
+package container
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/errdefs"
+	"github.com/gofrs/flock"
+
+	"github.com/machine-tools/machine/drivers"
+)
+
+// Name is the driver's name.
+const Name = "container"
+
+// DefaultEngineHost is the local engine the hosts run on.
+const DefaultEngineHost = "unix:///var/run/docker.sock"
+
+// Labels put on what the driver makes.
+const (
+	LabelMachine = "io.machine.name"
+	LabelCreated = "io.machine.created" // a network the driver made (removed with its last host)
+)
+
+// Privilege modes.
+const (
+	ModePrivileged   = "privileged"
+	ModeCapabilities = "capabilities: ALL but SYS_RESOURCE, seccomp/apparmor/systempaths unconfined"
+)
+
+// Driver is one host container.
+type Driver struct {
+	EngineHost    string   `json:"EngineHost"`
+	Image         string   `json:"Image,omitempty"`   // empty: the built-in image, built when missing
+	Variant       string   `json:"Variant,omitempty"` // of the built-in image: docker (default) or base
+	Network       string   `json:"Network"`
+	Subnet        string   `json:"Subnet,omitempty"` // for a network the driver makes
+	IP            string   `json:"IP,omitempty"`
+	ExtraNetworks []string `json:"ExtraNetworks,omitempty"`
+	Privileges    string   `json:"Privileges,omitempty"`
+	ContainerName string   `json:"ContainerName"`
+	ContainerID   string   `json:"ContainerID,omitempty"`
+	Volume        string   `json:"Volume,omitempty"`
+	// CreatedNetworks are the networks this machine's create made.
+	CreatedNetworks []string `json:"CreatedNetworks,omitempty"`
+
+	progress func(string)
+}
+
+// New returns a driver with the defaults.
+func New() drivers.Driver {
+	return &Driver{EngineHost: DefaultEngineHost, Network: "machine", Variant: VariantDocker}
+}
+
+// DriverName implements drivers.Driver.
+func (d *Driver) DriverName() string { return Name }
+
+// SetProgress lets the driver report its steps.
+func (d *Driver) SetProgress(f func(string)) { d.progress = f }
+
+func (d *Driver) say(format string, a ...any) {
+	if d.progress != nil {
+		d.progress(fmt.Sprintf(format, a...))
+	}
+}
+
+// Client opens the local engine: never DOCKER_HOST, which `machine env` points at a machine.
+func (d *Driver) Client() (*client.Client, error) {
+	host := d.EngineHost
+	if host == "" {
+		host = DefaultEngineHost
+	}
+	return client.NewClientWithOpts(client.WithHost(host), client.WithAPIVersionNegotiation())
+}
+
+// EngineError is a local engine that does not answer.
+type EngineError struct {
+	Host string
+	Err  error
+}
+
+func (e *EngineError) Error() string {
+	return fmt.Sprintf("the container driver cannot reach the Docker engine at %s (%v): start dockerd, or point --container-engine-host (MACHINE_CONTAINER_ENGINE_HOST) at a running engine", e.Host, firstLine(e.Err))
+}
+
+func (e *EngineError) Unwrap() error { return e.Err }
+
+// Ping checks that the engine answers.
+func Ping(ctx context.Context, host string) error {
+	d := &Driver{EngineHost: host}
+	cli, err := d.Client()
+	if err != nil {
+		return &EngineError{Host: host, Err: err}
+	}
+	defer cli.Close()
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := cli.Ping(pctx); err != nil {
+		return &EngineError{Host: host, Err: err}
+	}
+	return nil
+}
+
+// Validate checks everything that can be checked before a container is made.
+func (d *Driver) Validate(ctx context.Context, name string) error {
+	if d.ContainerName == "" {
+		d.ContainerName = name
+	}
+	if d.Volume == "" {
+		d.Volume = name + "-var-lib-docker"
+	}
+	if err := Ping(ctx, d.EngineHost); err != nil {
+		return err
+	}
+	cli, err := d.Client()
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	if _, err := cli.ContainerInspect(ctx, d.ContainerName); err == nil {
+		return fmt.Errorf("a container named %q already exists on the engine at %s: pick another machine name, or remove that container (docker rm -f %s)", d.ContainerName, d.EngineHost, d.ContainerName)
+	}
+	if d.Subnet != "" {
+		if _, err := netip.ParsePrefix(d.Subnet); err != nil {
+			return fmt.Errorf("--container-subnet %q is not a CIDR such as 10.30.0.0/24", d.Subnet)
+		}
+	}
+	if d.IP != "" {
+		if _, err := netip.ParseAddr(d.IP); err != nil {
+			return fmt.Errorf("--container-ip %q is not an IP address", d.IP)
+		}
+	}
+	nets, err := cli.NetworkList(ctx, network.ListOptions{})
+	if err != nil {
+		return err
+	}
+	var subnet string
+	found := false
+	for _, n := range nets {
+		if n.Name == d.Network {
+			found = true
+			if len(n.IPAM.Config) > 0 {
+				subnet = n.IPAM.Config[0].Subnet
+			}
+			if d.Subnet != "" && subnet != "" && subnet != d.Subnet {
+				return fmt.Errorf("network %q exists with subnet %s, not %s: leave --container-subnet out, or name another network", d.Network, subnet, d.Subnet)
+			}
+			continue
+		}
+		if d.Subnet == "" {
+			continue
+		}
+		for _, c := range n.IPAM.Config {
+			if overlaps(c.Subnet, d.Subnet) {
+				return fmt.Errorf("--container-subnet %s overlaps network %q (%s): choose a free range", d.Subnet, n.Name, c.Subnet)
+			}
+		}
+	}
+	if !found {
+		subnet = d.Subnet
+		if d.IP != "" && subnet == "" {
+			return fmt.Errorf("--container-ip %s needs a network with a known subnet: network %q does not exist yet, so pass --container-subnet too", d.IP, d.Network)
+		}
+	}
+	if d.IP != "" && subnet != "" {
+		p, err := netip.ParsePrefix(subnet)
+		if err == nil && !p.Contains(netip.MustParseAddr(d.IP)) {
+			return fmt.Errorf("--container-ip %s is outside network %q (%s): pick an address inside it", d.IP, d.Network, subnet)
+		}
+	}
+	for _, x := range d.ExtraNetworks {
+		if x == d.Network {
+			return fmt.Errorf("--container-extra-network %q is the machine's main network already", x)
+		}
+	}
+	if d.Variant != "" && d.Variant != VariantDocker && d.Variant != VariantBase {
+		return fmt.Errorf("--container-image-variant %q: use %s or %s", d.Variant, VariantDocker, VariantBase)
+	}
+	return nil
+}
+
+func overlaps(a, b string) bool {
+	pa, err1 := netip.ParsePrefix(a)
+	pb, err2 := netip.ParsePrefix(b)
+	return err1 == nil && err2 == nil && pa.Overlaps(pb)
+}
+
+// lockNetworks serialises network creation and address choice across processes on this machine.
+func lockNetworks(ctx context.Context) (func(), error) {
+	l := flock.New(filepath.Join(os.TempDir(), "machine-container-networks.lock"))
+	if _, err := l.TryLockContext(ctx, 50*time.Millisecond); err != nil {
+		return nil, err
+	}
+	return func() { _ = l.Unlock() }, nil
+}
+
+func (d *Driver) ensureNetwork(ctx context.Context, cli client.APIClient, name, subnet string) (network.Inspect, error) {
+	n, err := cli.NetworkInspect(ctx, name, network.InspectOptions{})
+	if err == nil {
+		return n, nil
+	}
+	if !errdefs.IsNotFound(err) {
+		return n, err
+	}
+	opts := network.CreateOptions{Driver: "bridge", Labels: map[string]string{LabelCreated: "true"}}
+	if subnet == "" {
+		// Fixed addresses need a subnet the user configured: let the engine choose a free one,
+		// then make the network again with that subnet spelt out.
+		resp, err := cli.NetworkCreate(ctx, name, opts)
+		if err != nil {
+			return n, fmt.Errorf("creating network %q: %w", name, err)
+		}
+		probe, err := cli.NetworkInspect(ctx, resp.ID, network.InspectOptions{})
+		_ = cli.NetworkRemove(ctx, resp.ID)
+		if err != nil || len(probe.IPAM.Config) == 0 {
+			return n, fmt.Errorf("creating network %q: the engine gave it no subnet: pass --container-subnet", name)
+		}
+		subnet = probe.IPAM.Config[0].Subnet
+	}
+	opts.IPAM = &network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet}}}
+	d.say("creating network %s (%s)", name, subnet)
+	if _, err := cli.NetworkCreate(ctx, name, opts); err != nil {
+		return n, fmt.Errorf("creating network %q: %w", name, err)
+	}
+	d.CreatedNetworks = append(d.CreatedNetworks, name)
+	return cli.NetworkInspect(ctx, name, network.InspectOptions{})
+}
+
+// pickIP returns the lowest address of the network that no container (running or stopped) of the
+// engine holds or has asked for.
+func pickIP(ctx context.Context, cli client.APIClient, n network.Inspect) (string, error) {
+	if len(n.IPAM.Config) == 0 {
+		return "", fmt.Errorf("network %q has no IPv4 subnet", n.Name)
+	}
+	p, err := netip.ParsePrefix(n.IPAM.Config[0].Subnet)
+	if err != nil {
+		return "", err
+	}
+	used := map[netip.Addr]bool{}
+	if gw, err := netip.ParseAddr(n.IPAM.Config[0].Gateway); err == nil {
+		used[gw] = true
+	}
+	list, err := cli.ContainerList(ctx, container.ListOptions{All: true})
+	if err != nil {
+		return "", err
+	}
+	for _, c := range list {
+		if c.NetworkSettings == nil {
+			continue
+		}
+		for _, ep := range c.NetworkSettings.Networks {
+			if ep == nil || ep.NetworkID != n.ID {
+				continue
+			}
+			for _, s := range []string{ep.IPAddress, ipamAddr(ep)} {
+				if a, err := netip.ParseAddr(s); err == nil {
+					used[a] = true
+				}
+			}
+		}
+	}
+	a := p.Masked().Addr().Next() // .1 is the gateway by convention; skip it anyway
+	for a = a.Next(); p.Contains(a); a = a.Next() {
+		if !used[a] && p.Contains(a.Next()) { // not the broadcast address
+			return a.String(), nil
+		}
+	}
+	return "", fmt.Errorf("network %q (%s) has no free address left", n.Name, p)
+}
+
+func ipamAddr(ep *network.EndpointSettings) string {
+	if ep.IPAMConfig == nil {
+		return ""
+	}
+	return ep.IPAMConfig.IPv4Address
+}
+
+// Create makes and starts the host container.
+func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
+	if spec.Progress != nil {
+		d.progress = spec.Progress
+	}
+	if d.ContainerName == "" {
+		d.ContainerName = spec.Name
+	}
+	if d.Volume == "" {
+		d.Volume = spec.Name + "-var-lib-docker"
+	}
+	cli, err := d.Client()
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	img := d.Image
+	if img == "" {
+		b := &ImageBuilder{Client: cli, Progress: d.progress}
+		variant := d.Variant
+		if variant == "" {
+			variant = VariantDocker
+		}
+		if ok, _ := b.Has(ctx, ImageTag(variant)); !ok {
+			d.say("the host image %s is missing: building it (once)", ImageTag(variant))
+		}
+		if img, err = b.Ensure(ctx, variant, false); err != nil {
+			return err
+		}
+		d.Image = img
+	} else if _, err := cli.ImageInspect(ctx, img); err != nil {
+		return fmt.Errorf("the host image %q is not on the engine (%v): build the built-in one with `machine image build`, or load yours", img, firstLine(err))
+	}
+
+	unlock, err := lockNetworks(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	n, err := d.ensureNetwork(ctx, cli, d.Network, d.Subnet)
+	if err != nil {
+		return err
+	}
+	for _, x := range d.ExtraNetworks {
+		if _, err := d.ensureNetwork(ctx, cli, x, ""); err != nil {
+			return err
+		}
+	}
+	if d.IP == "" {
+		if d.IP, err = pickIP(ctx, cli, n); err != nil {
+			return err
+		}
+	}
+	if _, err := cli.VolumeCreate(ctx, volume.CreateOptions{Name: d.Volume, Labels: map[string]string{LabelMachine: spec.Name}}); err != nil {
+		return fmt.Errorf("creating volume %s: %w", d.Volume, err)
+	}
+	d.say("starting container %s at %s", d.ContainerName, d.IP)
+	var lastErr error
+	for _, mode := range []string{ModePrivileged, ModeCapabilities} {
+		if err := d.createContainer(ctx, cli, spec, mode); err != nil {
+			return err
+		}
+		err := cli.ContainerStart(ctx, d.ContainerID, container.StartOptions{})
+		if err == nil {
+			d.Privileges = mode
+			return nil
+		}
+		lastErr = err
+		_ = cli.ContainerRemove(ctx, d.ContainerID, container.RemoveOptions{Force: true})
+		d.ContainerID = ""
+		if !strings.Contains(err.Error(), "operation not permitted") && !strings.Contains(err.Error(), "caps") {
+			break
+		}
+		d.say("the engine refuses --privileged here (%s); using an explicit capability set", firstLine(err))
+	}
+	return fmt.Errorf("starting the host container %s: %w", d.ContainerName, lastErr)
+}
+
+func (d *Driver) createContainer(ctx context.Context, cli client.APIClient, spec drivers.CreateSpec, mode string) error {
+	cfg := &container.Config{
+		Image:      d.Image,
+		Hostname:   spec.Name,
+		Env:        []string{"container=docker"},
+		StopSignal: "SIGRTMIN+3",
+		Labels:     map[string]string{LabelMachine: spec.Name},
+		Tty:        true, // systemd wants a console; its output goes to the container log
+	}
+	hc := &container.HostConfig{
+		Tmpfs:  map[string]string{"/run": "rw,exec", "/run/lock": "rw", "/tmp": "rw,exec"},
+		Binds:  []string{"/sys/fs/cgroup:/sys/fs/cgroup:rw"},
+		Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: d.Volume, Target: "/var/lib/docker"}},
+	}
+	if mode == ModePrivileged {
+		hc.Privileged = true
+	} else {
+		hc.CapAdd = []string{"ALL"}
+		hc.CapDrop = []string{"SYS_RESOURCE"}
+		hc.SecurityOpt = []string{"seccomp=unconfined", "apparmor=unconfined"}
+		hc.MaskedPaths = []string{} // systempaths=unconfined
+		hc.ReadonlyPaths = []string{}
+		// /dev/fuse, /dev/net/tun etc. are what --privileged would add; the nested engine does
+		// not need them.
+	}
+	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+		d.Network: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: d.IP}, Aliases: []string{spec.Name}},
+	}}
+	resp, err := cli.ContainerCreate(ctx, cfg, hc, nc, nil, d.ContainerName)
+	if err != nil {
+		return fmt.Errorf("creating the host container %s: %w", d.ContainerName, err)
+	}
+	d.ContainerID = resp.ID
+	for _, x := range d.ExtraNetworks {
+		if err := cli.NetworkConnect(ctx, x, d.ContainerID, &network.EndpointSettings{Aliases: []string{spec.Name}}); err != nil {
+			return fmt.Errorf("attaching %s to network %s: %w", d.ContainerName, x, err)
+		}
+	}
+	if spec.AuthorizedKey != "" {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		data := []byte(strings.TrimSpace(spec.AuthorizedKey) + "\n")
+		_ = tw.WriteHeader(&tar.Header{Name: "root/.ssh/", Typeflag: tar.TypeDir, Mode: 0o700})
+		_ = tw.WriteHeader(&tar.Header{Name: "root/.ssh/authorized_keys", Mode: 0o600, Size: int64(len(data))})
+		_, _ = tw.Write(data)
+		_ = tw.Close()
+		if err := cli.CopyToContainer(ctx, d.ContainerID, "/", &buf, container.CopyToContainerOptions{}); err != nil {
+			return fmt.Errorf("placing the SSH key in %s: %w", d.ContainerName, err)
+		}
+	}
+	return nil
+}
+
+func (d *Driver) inspect(ctx context.Context) (container.InspectResponse, *client.Client, error) {
+	cli, err := d.Client()
+	if err != nil {
+		return container.InspectResponse{}, nil, err
+	}
+	ref := d.ContainerID
+	if ref == "" {
+		ref = d.ContainerName
+	}
+	ci, err := cli.ContainerInspect(ctx, ref)
+	if err != nil {
+		cli.Close()
+		if errdefs.IsNotFound(err) {
+			return ci, nil, err
+		}
+		return ci, nil, &EngineError{Host: d.EngineHost, Err: err}
+	}
+	return ci, cli, nil
+}
+
+// State reads the container's state from the engine.
+func (d *Driver) State(ctx context.Context) (drivers.State, error) {
+	ci, cli, err := d.inspect(ctx)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return drivers.NotFound, nil
+		}
+		return drivers.Error, err
+	}
+	cli.Close()
+	switch ci.State.Status {
+	case "running":
+		return drivers.Running, nil
+	case "paused":
+		return drivers.Paused, nil
+	case "restarting":
+		return drivers.Starting, nil
+	case "removing":
+		return drivers.Stopping, nil
+	default:
+		return drivers.Stopped, nil
+	}
+}
+
+// Endpoint reads the container's addresses.
+func (d *Driver) Endpoint(ctx context.Context) (drivers.Endpoint, error) {
+	ep := drivers.Endpoint{IP: d.IP, SSHPort: 22, SSHUser: "root"}
+	ci, cli, err := d.inspect(ctx)
+	if err != nil {
+		if ep.IP != "" {
+			ep.Addresses = []string{ep.IP}
+			return ep, nil
+		}
+		return ep, err
+	}
+	cli.Close()
+	if ci.NetworkSettings != nil {
+		if main, ok := ci.NetworkSettings.Networks[d.Network]; ok && main.IPAddress != "" {
+			ep.IP = main.IPAddress
+		}
+		ep.Addresses = append(ep.Addresses, ep.IP)
+		for name, n := range ci.NetworkSettings.Networks {
+			if name != d.Network && n.IPAddress != "" {
+				ep.Addresses = append(ep.Addresses, n.IPAddress)
+			}
+		}
+	}
+	if ep.IP == "" {
+		return ep, errors.New("the host container has no address yet: is it running?")
+	}
+	return ep, nil
+}
+
+// Start starts the container.
+func (d *Driver) Start(ctx context.Context) error {
+	_, cli, err := d.inspect(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	return cli.ContainerStart(ctx, d.ContainerName, container.StartOptions{})
+}
+
+// Stop stops the container; systemd shuts down on SIGRTMIN+3.
+func (d *Driver) Stop(ctx context.Context) error {
+	_, cli, err := d.inspect(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	timeout := 30
+	return cli.ContainerStop(ctx, d.ContainerName, container.StopOptions{Timeout: &timeout})
+}
+
+// Kill stops the container at once.
+func (d *Driver) Kill(ctx context.Context) error {
+	_, cli, err := d.inspect(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	return cli.ContainerKill(ctx, d.ContainerName, "SIGKILL")
+}
+
+// Remove deletes the container, its volume, and the networks the driver made that no other
+// container uses.
+func (d *Driver) Remove(ctx context.Context) error {
+	cli, err := d.Client()
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	if err := Ping(ctx, d.EngineHost); err != nil {
+		return err
+	}
+	if d.ContainerName != "" {
+		err := cli.ContainerRemove(ctx, d.ContainerName, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		if err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("removing container %s: %w", d.ContainerName, err)
+		}
+	}
+	if d.Volume != "" {
+		if err := cli.VolumeRemove(ctx, d.Volume, true); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("removing volume %s: %w", d.Volume, err)
+		}
+	}
+	unlock, err := lockNetworks(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	for _, name := range append([]string{d.Network}, d.ExtraNetworks...) {
+		n, err := cli.NetworkInspect(ctx, name, network.InspectOptions{})
+		if err != nil || n.Labels[LabelCreated] != "true" {
+			continue
+		}
+		users, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("network", n.ID))})
+		if err != nil || len(users) > 0 || len(n.Containers) > 0 {
+			continue
+		}
+		if err := cli.NetworkRemove(ctx, n.ID); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("removing network %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Describe adds the container's facts to `machine inspect`.
+func (d *Driver) Describe(ctx context.Context) map[string]any {
+	out := map[string]any{"Privileges": d.Privileges, "Image": d.Image}
+	ci, cli, err := d.inspect(ctx)
+	if err != nil {
+		return out
+	}
+	cli.Close()
+	nets := map[string]string{}
+	if ci.NetworkSettings != nil {
+		for name, n := range ci.NetworkSettings.Networks {
+			nets[name] = n.IPAddress
+		}
+	}
+	out["Networks"] = nets
+	out["ContainerID"] = ci.ID
+	out["Status"] = ci.State.Status
+	return out
+}

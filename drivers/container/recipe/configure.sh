@@ -1,0 +1,34 @@
+#!/bin/sh
+# Turns a Debian root file system (ROOT, "/" inside a Dockerfile) into a machine host:
+# systemd as PID 1 in a container, sshd with a host key of its own per host, key-only logins.
+set -eu
+root=${1:-/}
+rm -f "$root"/etc/ssh/ssh_host_*
+mkdir -p "$root/etc/systemd/system/ssh.service.d" "$root/etc/ssh/sshd_config.d"
+cat >"$root/etc/systemd/system/ssh.service.d/10-hostkeys.conf" <<'UNIT'
+[Service]
+ExecStartPre=
+ExecStartPre=/usr/bin/ssh-keygen -A
+ExecStartPre=/usr/sbin/sshd -t
+UNIT
+cat >"$root/etc/ssh/sshd_config.d/10-machine.conf" <<'CONF'
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UseDNS no
+CONF
+mkdir -p "$root/etc/systemd/system/multi-user.target.wants"
+ln -sf /lib/systemd/system/ssh.service "$root/etc/systemd/system/multi-user.target.wants/ssh.service"
+# Units that make no sense in a container, and would slow or stall its boot.
+for u in getty@tty1.service serial-getty@console.service console-getty.service systemd-udevd.service \
+         systemd-udev-trigger.service systemd-modules-load.service sys-kernel-config.mount \
+         sys-kernel-debug.mount sys-kernel-tracing.mount systemd-remount-fs.service \
+         systemd-firstboot.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer; do
+  ln -sf /dev/null "$root/etc/systemd/system/$u"
+done
+# Made at first boot, so that every host has its own.
+: >"$root/etc/machine-id"
+rm -f "$root/var/lib/dbus/machine-id"
+mkdir -p "$root/root/.ssh"
+chmod 700 "$root/root/.ssh"
+rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb

@@ -1,0 +1,86 @@
+// Package drivers defines what a driver is: the small interface that makes, finds and removes a
+// host, and the optional abilities (start/stop, kill, restart) that some drivers have. A driver
+// knows nothing of the CLI, of TLS or of Docker's configuration: the provisioner does that over
+// SSH for every driver alike.
+package drivers
+
+import (
+	"context"
+	"errors"
+)
+
+// State is a host's state as its driver sees it.
+type State string
+
+// The states, named as docker-machine printed them.
+const (
+	Running  State = "Running"
+	Stopped  State = "Stopped"
+	Paused   State = "Paused"
+	Starting State = "Starting"
+	Stopping State = "Stopping"
+	Error    State = "Error"
+	NotFound State = "NotFound" // the driver finds no host for the machine
+)
+
+// ErrNotSupported is an ability the driver lacks.
+var ErrNotSupported = errors.New("not supported by this driver")
+
+// CreateSpec is what a driver gets to make a host.
+type CreateSpec struct {
+	Name string
+	// AuthorizedKey is the public key (authorized_keys line) to let in as the SSH user, for
+	// drivers that place it (the generic driver's host already has one).
+	AuthorizedKey string
+	// Progress hears short status lines.
+	Progress func(string)
+}
+
+// Endpoint is how a host is reached.
+type Endpoint struct {
+	IP        string   // the machine's address: SSH, the engine's TLS port and the certificate
+	SSHPort   int      // 22 unless the driver forwards it
+	SSHUser   string   // the user the driver's hosts log in as
+	Addresses []string // every address of the host, for the certificate's SANs
+}
+
+// Driver makes and manages hosts of one kind. Its exported fields are its configuration, saved
+// with the machine as JSON.
+type Driver interface {
+	// Name is the driver's registered name.
+	DriverName() string
+	// Create makes the host; when it fails, Remove cleans up whatever it made.
+	Create(ctx context.Context, spec CreateSpec) error
+	// Remove deletes the host and what the driver made for it; a host already gone is no error.
+	Remove(ctx context.Context) error
+	// State asks the host's state now.
+	State(ctx context.Context) (State, error)
+	// Endpoint says how the host is reached now.
+	Endpoint(ctx context.Context) (Endpoint, error)
+}
+
+// Validator is a driver that can check its configuration before anything is made.
+type Validator interface {
+	Validate(ctx context.Context, name string) error
+}
+
+// Starter can start and stop its hosts.
+type Starter interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+}
+
+// Killer can stop a host at once.
+type Killer interface {
+	Kill(ctx context.Context) error
+}
+
+// Restarter restarts a host in its own way (otherwise Stop then Start).
+type Restarter interface {
+	Restart(ctx context.Context) error
+}
+
+// Describer adds driver facts to `machine inspect`.
+type Describer interface {
+	Describe(ctx context.Context) map[string]any
+}

@@ -1,0 +1,210 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/machine-tools/machine/drivers"
+	"github.com/machine-tools/machine/internal/fsutil"
+	"github.com/machine-tools/machine/internal/sshclient"
+	"github.com/machine-tools/machine/internal/store"
+)
+
+// CreateOptions are what `machine create` was given.
+type CreateOptions struct {
+	Name    string
+	Driver  drivers.Driver
+	Engine  store.EngineOptions
+	TLSSANs []string
+	// SSHUser overrides the driver's user; SSHKey is the user's own private key (copied into the
+	// machine's folder); without one a new ed25519 key is made.
+	SSHUser         string
+	SSHKey          string
+	UseAgent        bool
+	InsecureHostKey bool
+	// SSHWait bounds the wait for SSH after the host is made.
+	SSHWait  time.Duration
+	Progress func(string)
+}
+
+// Phase names where a create stopped.
+type PhaseError struct {
+	Machine, Phase string
+	Err            error
+	Left           bool // something is left that `machine rm -f` removes
+}
+
+func (e *PhaseError) Error() string {
+	tail := "; nothing was left behind"
+	if e.Left {
+		tail = fmt.Sprintf("; remove what is left with `machine rm -f %s`", e.Machine)
+	}
+	return fmt.Sprintf("creating %q failed while %s: %v%s", e.Machine, e.Phase, e.Err, tail)
+}
+
+func (e *PhaseError) Unwrap() error { return e.Err }
+
+// Create makes, reaches and provisions a new machine. When it fails after the record was made,
+// it removes what it made; if that fails too, the record stays for `machine rm -f`.
+func (a *API) Create(ctx context.Context, o CreateOptions) (*Host, error) {
+	say := func(s string) {
+		if o.Progress != nil {
+			o.Progress(s)
+		}
+	}
+	if err := store.ValidateName(o.Name); err != nil {
+		return nil, err
+	}
+	if a.Store.Exists(o.Name) {
+		return nil, fmt.Errorf("%w: %q (remove it first with `machine rm %s`, or pick another name)", store.ErrExists, o.Name, o.Name)
+	}
+	if v, ok := o.Driver.(drivers.Validator); ok {
+		if err := v.Validate(ctx, o.Name); err != nil {
+			return nil, err
+		}
+	}
+	if o.SSHKey != "" {
+		if _, err := os.Stat(o.SSHKey); err != nil {
+			return nil, fmt.Errorf("the SSH key %s cannot be read (%v): pass the path of a private key", o.SSHKey, err)
+		}
+	}
+	m := &store.Machine{Name: o.Name, DriverName: o.Driver.DriverName(), Engine: o.Engine, TLSSANs: o.TLSSANs}
+	if m.Engine.Port == 0 {
+		m.Engine.Port = 2376
+	}
+	if err := a.Store.Reserve(m); err != nil {
+		return nil, err
+	}
+	h := &Host{Machine: m, Driver: o.Driver, api: a}
+	made := false
+	fail := func(phase string, err error) (*Host, error) {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			err = fmt.Errorf("%w (interrupted)", err)
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		var rerr error
+		if made {
+			rerr = o.Driver.Remove(cctx)
+		}
+		if rerr == nil {
+			rerr = a.Store.Remove(o.Name)
+		}
+		if rerr != nil {
+			h.State, h.LastError = store.StateFailed, err.Error()
+			_ = h.Save()
+			return nil, &PhaseError{Machine: o.Name, Phase: phase, Err: err, Left: true}
+		}
+		return nil, &PhaseError{Machine: o.Name, Phase: phase, Err: err}
+	}
+	if err := h.Save(); err != nil {
+		return fail("saving its record", err)
+	}
+
+	// The SSH key.
+	pubKey := ""
+	if o.SSHKey != "" {
+		b, err := os.ReadFile(o.SSHKey)
+		if err != nil {
+			return fail("reading the SSH key", err)
+		}
+		if err := fsutil.WriteFileAtomic(h.SSHKeyPath(), b, 0o600); err != nil {
+			return fail("copying the SSH key", err)
+		}
+		if pub, err := os.ReadFile(o.SSHKey + ".pub"); err == nil {
+			pubKey = string(pub)
+			_ = fsutil.WriteFileAtomic(h.SSHKeyPath()+".pub", pub, 0o644)
+		}
+		h.SSH.KeyPath = h.SSHKeyPath()
+	} else if !o.UseAgent {
+		pub, err := GenerateSSHKey(h.SSHKeyPath(), "machine-"+o.Name)
+		if err != nil {
+			return fail("making the SSH key", err)
+		}
+		pubKey = pub
+		h.SSH.KeyPath = h.SSHKeyPath()
+	}
+	h.SSH.UseAgent = o.UseAgent
+	h.SSH.InsecureHostKey = o.InsecureHostKey
+
+	say("creating the host")
+	made = true
+	if err := o.Driver.Create(ctx, drivers.CreateSpec{Name: o.Name, AuthorizedKey: pubKey, Progress: o.Progress}); err != nil {
+		return fail("creating the host with the "+o.Driver.DriverName()+" driver", err)
+	}
+	if err := h.Save(); err != nil {
+		return fail("saving its record", err)
+	}
+	ep, err := o.Driver.Endpoint(ctx)
+	if err != nil {
+		return fail("reading the host's address", err)
+	}
+	h.SSH.Host, h.SSH.Port, h.SSH.User = ep.IP, ep.SSHPort, ep.SSHUser
+	if o.SSHUser != "" {
+		h.SSH.User = o.SSHUser
+	}
+	if err := h.Save(); err != nil {
+		return fail("saving its record", err)
+	}
+
+	say(fmt.Sprintf("waiting for SSH at %s:%d", h.SSH.Host, h.SSH.Port))
+	wait := o.SSHWait
+	if wait == 0 {
+		wait = 2 * time.Minute
+	}
+	dctx, cancel := context.WithTimeout(ctx, wait)
+	cfg := h.SSHConfig()
+	cfg.Pin = true
+	c, err := sshclient.Dial(dctx, cfg)
+	cancel()
+	if err != nil {
+		return fail("connecting over SSH", err)
+	}
+	defer c.Close()
+	if _, err := h.Provision(ctx, c, ProvisionOptions{Progress: o.Progress}); err != nil {
+		return fail("provisioning", err)
+	}
+	h.State = store.StateReady
+	h.LastError = ""
+	if err := h.Save(); err != nil {
+		return fail("saving its record", err)
+	}
+	return h, nil
+}
+
+// Remove removes the machine's host (through its driver) and its folder. With force, a driver
+// error does not keep the folder.
+func (a *API) Remove(ctx context.Context, name string, force bool) error {
+	h, err := a.Load(name)
+	if err != nil {
+		if force && a.Store.Exists(name) {
+			return a.Store.Remove(name)
+		}
+		return err
+	}
+	if h.Driver != nil {
+		if err := h.Driver.Remove(ctx); err != nil {
+			if !force {
+				return fmt.Errorf("removing the host of %q: %w (use -f to remove the machine's record anyway)", name, err)
+			}
+			a.Log.Warn("the driver could not remove the host; removing the record anyway", "machine", name, "err", err)
+		}
+	}
+	return a.Store.Remove(name)
+}
+
+// DriverJSON is the driver's settings, for `machine inspect`.
+func (h *Host) DriverJSON() map[string]any {
+	var m map[string]any
+	b, _ := json.Marshal(h.Driver)
+	_ = json.Unmarshal(b, &m)
+	return m
+}
+
+// StorePath is the machine's folder, for DOCKER_CERT_PATH.
+func (h *Host) StorePath() string { return filepath.Clean(h.Dir()) }

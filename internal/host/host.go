@@ -1,0 +1,331 @@
+// Package host ties a machine's pieces together: its record in the store, its driver, its SSH
+// connection, its certificates and the provisioner. The CLI and the swarm layer work through it.
+package host
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/docker/docker/client"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/machine-tools/machine/drivers"
+	"github.com/machine-tools/machine/internal/certs"
+	"github.com/machine-tools/machine/internal/fsutil"
+	"github.com/machine-tools/machine/internal/runner"
+	"github.com/machine-tools/machine/internal/sshclient"
+	"github.com/machine-tools/machine/internal/store"
+	"github.com/machine-tools/machine/provision"
+)
+
+// API is what the commands share: the store, the drivers and a logger.
+type API struct {
+	Store   *store.Store
+	Drivers drivers.Registry
+	Log     *slog.Logger
+}
+
+// Host is a loaded machine with its driver.
+type Host struct {
+	*store.Machine
+	Driver drivers.Driver
+	api    *API
+}
+
+// Load reads a machine and its driver.
+func (a *API) Load(name string) (*Host, error) {
+	m, err := a.Store.Load(name)
+	if err != nil {
+		return nil, err
+	}
+	h := &Host{Machine: m, api: a}
+	if m.DriverName == "" {
+		return h, nil // a record from a create that died before its first save
+	}
+	reg, err := a.Drivers.Get(m.DriverName)
+	if err != nil {
+		return nil, fmt.Errorf("machine %q: %w", name, err)
+	}
+	d := reg.New()
+	if len(m.Driver) > 0 {
+		if err := json.Unmarshal(m.Driver, d); err != nil {
+			return nil, fmt.Errorf("machine %q: its driver settings are damaged: %w", name, err)
+		}
+	}
+	h.Driver = d
+	return h, nil
+}
+
+// Save writes the machine's record with its driver's current settings.
+func (h *Host) Save() error {
+	if h.Driver != nil {
+		b, err := json.Marshal(h.Driver)
+		if err != nil {
+			return err
+		}
+		h.Machine.Driver = b
+	}
+	return h.api.Store.Save(h.Machine)
+}
+
+// URL is the engine's address: tcp://IP:2376.
+func (h *Host) URL() string {
+	return "tcp://" + net.JoinHostPort(h.SSH.Host, strconv.Itoa(h.EnginePort()))
+}
+
+// SSHConfig is how to reach the machine over SSH.
+func (h *Host) SSHConfig() sshclient.Config {
+	return sshclient.Config{
+		Machine:    h.Name,
+		Host:       h.SSH.Host,
+		Port:       h.SSH.Port,
+		User:       h.SSH.User,
+		KeyPath:    h.SSH.KeyPath,
+		UseAgent:   h.SSH.UseAgent,
+		KnownHosts: h.KnownHostsPath(),
+		Insecure:   h.SSH.InsecureHostKey,
+	}
+}
+
+// Dial opens the machine's SSH connection, retrying until ctx ends.
+func (h *Host) Dial(ctx context.Context) (*sshclient.Client, error) {
+	return sshclient.Dial(ctx, h.SSHConfig())
+}
+
+// Runner returns a runner for root on the host (through sudo for other users).
+func Runner(c *sshclient.Client) runner.Runner {
+	if c.Config().User == "root" {
+		return c
+	}
+	return runner.Sudo{R: c}
+}
+
+// TLSConfig is the client side of the machine's engine TLS.
+func (h *Host) TLSConfig() (*tls.Config, error) {
+	pair, err := tls.LoadX509KeyPair(h.CertPath(), h.KeyPath())
+	if err != nil {
+		return nil, fmt.Errorf("machine %q: reading its client certificate: %w (regenerate with `machine regenerate-certs %s`)", h.Name, err, h.Name)
+	}
+	caPEM, err := os.ReadFile(h.CAPath())
+	if err != nil {
+		return nil, fmt.Errorf("machine %q: reading its CA: %w", h.Name, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("machine %q: %s holds no certificate", h.Name, h.CAPath())
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// Docker opens the machine's engine over TLS, verifying its certificate.
+func (h *Host) Docker() (*client.Client, error) {
+	tc, err := h.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc, DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext}}
+	return client.NewClientWithOpts(client.WithHost(h.URL()), client.WithHTTPClient(hc), client.WithAPIVersionNegotiation())
+}
+
+// GenerateSSHKey writes a new ed25519 key pair (0600 private key, .pub beside it) and returns
+// the public key as an authorized_keys line.
+func GenerateSSHKey(path, comment string) (string, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	block, err := ssh.MarshalPrivateKey(priv, comment)
+	if err != nil {
+		return "", err
+	}
+	if err := fsutil.WriteFileAtomic(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		return "", err
+	}
+	sp, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return "", err
+	}
+	line := string(ssh.MarshalAuthorizedKey(sp))
+	line = line[:len(line)-1] + " " + comment + "\n"
+	return line, fsutil.WriteFileAtomic(path+".pub", []byte(line), 0o644)
+}
+
+// ProvisionOptions tune Provision.
+type ProvisionOptions struct {
+	Progress func(string)
+	// ReissueCert forces a new server certificate (regenerate-certs).
+	ReissueCert bool
+}
+
+// ProvisionResult says what Provision did.
+type ProvisionResult struct {
+	*provision.Result
+	CertIssued bool
+}
+
+// Provision makes the host a TLS Docker host and proves it with a TLS call to the engine.
+func (h *Host) Provision(ctx context.Context, c *sshclient.Client, opt ProvisionOptions) (*ProvisionResult, error) {
+	say := func(s string) {
+		if opt.Progress != nil {
+			opt.Progress(s)
+		}
+	}
+	auth, err := h.api.Store.Authority(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r := Runner(c)
+	if h.SSH.User != "root" {
+		if _, err := c.Run(ctx, nil, "sudo", "-n", "true"); err != nil {
+			return nil, fmt.Errorf("user %q on %s cannot use sudo without a password (%v): give it passwordless sudo (a line `%s ALL=(ALL) NOPASSWD:ALL` in /etc/sudoers.d/) or connect as root", h.SSH.User, h.SSH.Host, firstLine(err), h.SSH.User)
+		}
+	}
+	issued, err := h.ensureCerts(ctx, auth, opt.ReissueCert)
+	if err != nil {
+		return nil, err
+	}
+	serverCert, err := os.ReadFile(h.ServerCertPath())
+	if err != nil {
+		return nil, err
+	}
+	serverKey, err := os.ReadFile(h.ServerKeyPath())
+	if err != nil {
+		return nil, err
+	}
+	p := &provision.Provisioner{R: r, Log: h.api.Log, Progress: opt.Progress}
+	res, err := p.Run(ctx, provision.Spec{
+		Engine: h.Engine, DriverName: h.DriverName,
+		CACert: auth.CA.CertPEM(), ServerCert: serverCert, ServerKey: serverKey,
+	})
+	if err != nil {
+		return nil, err
+	}
+	say("checking the engine over TLS")
+	if err := h.WaitEngine(ctx, 90*time.Second); err != nil {
+		return nil, err
+	}
+	return &ProvisionResult{Result: res, CertIssued: issued}, nil
+}
+
+// ensureCerts copies the store's CA and client certificate into the machine's folder (where
+// DOCKER_CERT_PATH points) and issues the server certificate when it is missing, does not
+// cover the machine's addresses, or force is set.
+func (h *Host) ensureCerts(ctx context.Context, auth *certs.Authority, force bool) (bool, error) {
+	for _, cp := range [][2]string{{auth.CAPath(), h.CAPath()}, {auth.CertPath(), h.CertPath()}, {auth.KeyPath(), h.KeyPath()}} {
+		b, err := os.ReadFile(cp[0])
+		if err != nil {
+			return false, err
+		}
+		mode := os.FileMode(0o644)
+		if cp[1] == h.KeyPath() {
+			mode = 0o600
+		}
+		if old, err := os.ReadFile(cp[1]); err == nil && string(old) == string(b) {
+			continue
+		}
+		if err := fsutil.WriteFileAtomic(cp[1], b, mode); err != nil {
+			return false, err
+		}
+	}
+	hosts := h.certHosts(ctx)
+	if !force {
+		if p, err := certs.Load(h.ServerCertPath(), h.ServerKeyPath()); err == nil {
+			if certs.Covers(p.Cert, hosts...) && p.Cert.CheckSignatureFrom(auth.CA.Cert) == nil && time.Now().Before(p.Cert.NotAfter) {
+				return false, nil
+			}
+		}
+	}
+	srv, err := certs.NewServer(auth.CA, store.Org, h.Name, hosts, time.Now())
+	if err != nil {
+		return false, err
+	}
+	if err := srv.WriteFiles(h.ServerCertPath(), h.ServerKeyPath()); err != nil {
+		return false, err
+	}
+	h.CertHosts = hosts
+	return true, h.Save()
+}
+
+// certHosts are every name and address the engine is reached by.
+func (h *Host) certHosts(ctx context.Context) []string {
+	hosts := []string{h.SSH.Host, h.Name}
+	if h.Driver != nil {
+		if ep, err := h.Driver.Endpoint(ctx); err == nil {
+			hosts = append(hosts, ep.IP)
+			hosts = append(hosts, ep.Addresses...)
+		}
+	}
+	hosts = append(hosts, h.TLSSANs...)
+	var out []string
+	for _, x := range hosts {
+		if x != "" && !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// WaitEngine calls the engine over TLS until it answers or the time is up.
+func (h *Host) WaitEngine(ctx context.Context, within time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	cli, err := h.Docker()
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	var last error
+	for {
+		pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := cli.Info(pctx)
+		pcancel()
+		if err == nil {
+			return nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the engine of %q does not answer over TLS at %s: %w", h.Name, h.URL(), last)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// AddressChanged reports the machine's current address when it differs from the recorded one.
+func (h *Host) AddressChanged(ctx context.Context) (string, bool) {
+	if h.Driver == nil {
+		return "", false
+	}
+	ep, err := h.Driver.Endpoint(ctx)
+	if err != nil || ep.IP == "" || ep.IP == h.SSH.Host {
+		return "", false
+	}
+	return ep.IP, true
+}
+
+func firstLine(err error) string {
+	s := err.Error()
+	for i, c := range s {
+		if c == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+// ErrHalfMade marks a machine whose create did not finish.
+var ErrHalfMade = errors.New("the machine's create did not finish")

@@ -1,0 +1,374 @@
+// Package sshclient is the SSH transport: dialing with retries up to a deadline, host keys pinned
+// in a known_hosts file per machine, one connection reused for all of a host's commands, and
+// files uploaded over SFTP.
+package sshclient
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/machine-tools/machine/internal/fsutil"
+	"github.com/machine-tools/machine/internal/runner"
+)
+
+// Config says how to reach and trust one host.
+type Config struct {
+	Machine string // the machine's name, for error messages
+	Host    string
+	Port    int
+	User    string
+	// KeyPath is the private key file; when empty, or when UseAgent is set, the keys of the
+	// ssh-agent at $SSH_AUTH_SOCK are offered too.
+	KeyPath  string
+	UseAgent bool
+	// KnownHosts is the file that pins the host key. With Pin set, an absent entry is trusted and
+	// written (first contact at create); otherwise the key must match.
+	KnownHosts string
+	Pin        bool
+	// Insecure skips host key checks. Only an explicit user flag sets it.
+	Insecure bool
+	Timeout  time.Duration // per connection attempt; 10 s when zero
+}
+
+// Addr is host:port.
+func (c Config) Addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
+
+// HostKeyChangedError is a host whose key differs from the pinned one.
+type HostKeyChangedError struct {
+	Machine, Addr, Want, Got string
+}
+
+func (e *HostKeyChangedError) Error() string {
+	return fmt.Sprintf("the SSH host key of machine %q at %s changed (pinned %s, offered %s): if the host was rebuilt on purpose, trust the new key with `machine trust-host-key %s`",
+		e.Machine, e.Addr, e.Want, e.Got, e.Machine)
+}
+
+// AuthError is a host that refused every key offered.
+type AuthError struct {
+	User, Addr, KeyPath string
+	Err                 error
+}
+
+func (e *AuthError) Error() string {
+	key := "the ssh-agent's keys"
+	if e.KeyPath != "" {
+		key = e.KeyPath
+	}
+	return fmt.Sprintf("SSH to %s@%s refused the key %s: authorize its public key in ~%s/.ssh/authorized_keys on the host, or pass the right key (%v)",
+		e.User, e.Addr, key, e.User, e.Err)
+}
+
+func (e *AuthError) Unwrap() error { return e.Err }
+
+func (c Config) authMethods() ([]ssh.AuthMethod, func(), error) {
+	var signers []ssh.Signer
+	if c.KeyPath != "" {
+		b, err := os.ReadFile(c.KeyPath)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading the SSH key: %w", err)
+		}
+		s, err := ssh.ParsePrivateKey(b)
+		if err != nil {
+			var pp *ssh.PassphraseMissingError
+			if errors.As(err, &pp) {
+				return nil, nil, fmt.Errorf("the SSH key %s has a passphrase: load it into ssh-agent (ssh-add %s) and leave the key flag out", c.KeyPath, c.KeyPath)
+			}
+			return nil, nil, fmt.Errorf("parsing the SSH key %s: %w", c.KeyPath, err)
+		}
+		signers = append(signers, s)
+	}
+	closer := func() {}
+	if c.KeyPath == "" || c.UseAgent {
+		if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
+			if conn, err := net.Dial("unix", sock); err == nil {
+				ag := agent.NewClient(conn)
+				if ss, err := ag.Signers(); err == nil {
+					signers = append(signers, ss...)
+				}
+				closer = func() { conn.Close() }
+			}
+		}
+	}
+	if len(signers) == 0 {
+		return nil, closer, errors.New("no SSH key: pass one with the key flag, or load one into ssh-agent")
+	}
+	return []ssh.AuthMethod{ssh.PublicKeys(signers...)}, closer, nil
+}
+
+func (c Config) hostKeyCallback() (ssh.HostKeyCallback, error) {
+	if c.Insecure {
+		return ssh.InsecureIgnoreHostKey(), nil // #nosec: only behind the user's explicit flag
+	}
+	if c.KnownHosts == "" {
+		return nil, errors.New("no known_hosts file for the machine: cannot verify its host key")
+	}
+	return func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+		if _, err := os.Stat(c.KnownHosts); errors.Is(err, os.ErrNotExist) {
+			if !c.Pin {
+				return fmt.Errorf("machine %q has no pinned host key (%s is missing): trust the host with `machine trust-host-key %s`", c.Machine, c.KnownHosts, c.Machine)
+			}
+			return PinHostKey(c.KnownHosts, hostname, key)
+		}
+		cb, err := knownhosts.New(c.KnownHosts)
+		if err != nil {
+			return err
+		}
+		err = cb(hostname, remote, key)
+		var ke *knownhosts.KeyError
+		if errors.As(err, &ke) {
+			if len(ke.Want) > 0 {
+				return &HostKeyChangedError{Machine: c.Machine, Addr: hostname, Want: ssh.FingerprintSHA256(ke.Want[0].Key), Got: ssh.FingerprintSHA256(key)}
+			}
+			if c.Pin {
+				return PinHostKey(c.KnownHosts, hostname, key)
+			}
+			return fmt.Errorf("machine %q: no pinned host key for %s (its address changed?): trust the host with `machine trust-host-key %s`", c.Machine, hostname, c.Machine)
+		}
+		return err
+	}, nil
+}
+
+// PinHostKey writes key as the only trusted key of the known_hosts file.
+func PinHostKey(file, hostname string, key ssh.PublicKey) error {
+	line := knownhosts.Line([]string{knownhosts.Normalize(hostname)}, key) + "\n"
+	return fsutil.WriteFileAtomic(file, []byte(line), 0o600)
+}
+
+// Client is one SSH connection to a host, shared by all its commands.
+type Client struct {
+	cfg    Config
+	conn   *ssh.Client
+	mu     sync.Mutex
+	sftp   *sftp.Client
+	closer func()
+}
+
+// DialOnce makes one connection attempt.
+func DialOnce(ctx context.Context, cfg Config) (*Client, error) {
+	auth, closer, err := cfg.authMethods()
+	if err != nil {
+		return nil, err
+	}
+	hk, err := cfg.hostKeyCallback()
+	if err != nil {
+		closer()
+		return nil, err
+	}
+	timeout := cfg.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	d := net.Dialer{Timeout: timeout}
+	nc, err := d.DialContext(ctx, "tcp", cfg.Addr())
+	if err != nil {
+		closer()
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = nc.SetDeadline(dl)
+	} else {
+		_ = nc.SetDeadline(time.Now().Add(timeout))
+	}
+	cc, chans, reqs, err := ssh.NewClientConn(nc, cfg.Addr(), &ssh.ClientConfig{
+		User:            cfg.User,
+		Auth:            auth,
+		HostKeyCallback: hk,
+		Timeout:         timeout,
+	})
+	if err != nil {
+		nc.Close()
+		closer()
+		var hke *HostKeyChangedError
+		if errors.As(err, &hke) {
+			return nil, hke
+		}
+		if isAuthFailure(err) {
+			return nil, &AuthError{User: cfg.User, Addr: cfg.Addr(), KeyPath: cfg.KeyPath, Err: err}
+		}
+		return nil, err
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return &Client{cfg: cfg, conn: ssh.NewClient(cc, chans, reqs), closer: closer}, nil
+}
+
+func isAuthFailure(err error) bool {
+	return err != nil && bytes.Contains([]byte(err.Error()), []byte("unable to authenticate"))
+}
+
+// Permanent reports whether retrying a dial cannot help.
+func Permanent(err error) bool {
+	var hke *HostKeyChangedError
+	var ae *AuthError
+	return errors.As(err, &hke) || errors.As(err, &ae) || errors.Is(err, os.ErrNotExist)
+}
+
+// Dial connects, retrying with backoff until ctx ends; it returns the last real error.
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	delay := 200 * time.Millisecond
+	var last error
+	for {
+		c, err := DialOnce(ctx, cfg)
+		if err == nil {
+			return c, nil
+		}
+		if Permanent(err) {
+			return nil, err
+		}
+		if ctx.Err() == nil || last == nil {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("SSH to %s@%s did not answer in time: %w", cfg.User, cfg.Addr(), last)
+		case <-time.After(delay):
+		}
+		if delay < 3*time.Second {
+			delay = delay * 3 / 2
+		}
+	}
+}
+
+// Close closes the connection.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.sftp != nil {
+		c.sftp.Close()
+	}
+	c.mu.Unlock()
+	err := c.conn.Close()
+	c.closer()
+	return err
+}
+
+// Conn is the underlying connection, for interactive sessions.
+func (c *Client) Conn() *ssh.Client { return c.conn }
+
+// Config returns the settings the client was made with.
+func (c *Client) Config() Config { return c.cfg }
+
+// Run runs argv on the host (see runner.Runner).
+func (c *Client) Run(ctx context.Context, stdin io.Reader, argv ...string) ([]byte, error) {
+	var stdout, stderr bytes.Buffer
+	code, err := c.Exec(ctx, runner.Quote(argv...), stdin, &stdout, &stderr)
+	if err != nil {
+		return stdout.Bytes(), err
+	}
+	if code != 0 {
+		return stdout.Bytes(), &runner.CommandError{Host: c.cfg.Machine, Argv: argv, ExitCode: code, Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	}
+	return stdout.Bytes(), nil
+}
+
+// Exec runs a command line in a new session on the shared connection and returns its exit code.
+func (c *Client) Exec(ctx context.Context, cmd string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	s, err := c.conn.NewSession()
+	if err != nil {
+		return -1, fmt.Errorf("SSH session to %s: %w", c.cfg.Addr(), err)
+	}
+	defer s.Close()
+	s.Stdin, s.Stdout, s.Stderr = stdin, stdout, stderr
+	if err := s.Start(cmd); err != nil {
+		return -1, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Wait() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		_ = s.Signal(ssh.SIGKILL)
+		s.Close()
+		return -1, ctx.Err()
+	}
+	if err == nil {
+		return 0, nil
+	}
+	var ee *ssh.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitStatus(), nil
+	}
+	var em *ssh.ExitMissingError
+	if errors.As(err, &em) {
+		return -1, fmt.Errorf("the command's connection to %s closed without an exit status", c.cfg.Addr())
+	}
+	return -1, err
+}
+
+// SFTP returns the connection's SFTP client, opened once.
+func (c *Client) SFTP() (*sftp.Client, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sftp != nil {
+		return c.sftp, nil
+	}
+	s, err := sftp.NewClient(c.conn)
+	if err != nil {
+		return nil, fmt.Errorf("SFTP on %s: %w", c.cfg.Addr(), err)
+	}
+	c.sftp = s
+	return s, nil
+}
+
+// Upload writes data to p over SFTP through a temporary file and a rename.
+func (c *Client) Upload(ctx context.Context, p string, data []byte, mode os.FileMode) error {
+	s, err := c.SFTP()
+	if err != nil {
+		return err
+	}
+	tmp := path.Join(path.Dir(p), "."+path.Base(p)+".machine-tmp")
+	f, err := s.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	if err != nil {
+		return fmt.Errorf("uploading %s: %w", p, err)
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return fmt.Errorf("uploading %s: %w", p, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("uploading %s: %w", p, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("uploading %s: %w", p, err)
+	}
+	if err := s.PosixRename(tmp, p); err != nil {
+		return fmt.Errorf("uploading %s: %w", p, err)
+	}
+	return ctx.Err()
+}
+
+// FetchHostKey connects without authenticating and returns the key the host offers.
+func FetchHostKey(ctx context.Context, addr string) (ssh.PublicKey, error) {
+	var got ssh.PublicKey
+	d := net.Dialer{Timeout: 10 * time.Second}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _, _, err = ssh.NewClientConn(nc, addr, &ssh.ClientConfig{
+		User: "machine-keyscan",
+		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
+			got = key
+			return errors.New("host key read")
+		},
+	})
+	if got == nil {
+		return nil, err
+	}
+	return got, nil
+}

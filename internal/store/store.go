@@ -1,0 +1,263 @@
+// Package store keeps machines on disk: one folder per machine holding its config (JSON, written
+// atomically), its SSH key, pinned host key and certificates; and the store-wide CA and client
+// certificate under certs/. Folders are 0700, private keys 0600. A file lock serialises the
+// operations that must not interleave across processes (making the CA, reserving a name).
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"time"
+
+	"github.com/gofrs/flock"
+
+	"github.com/machine-tools/machine/internal/certs"
+	"github.com/machine-tools/machine/internal/fsutil"
+)
+
+// Org is the organisation written into the store's certificates.
+const Org = "machine"
+
+// States of a machine record.
+const (
+	StateCreating = "creating" // create is under way, or died half-way: `machine rm -f` cleans it up
+	StateReady    = "ready"
+	StateFailed   = "failed"
+)
+
+var (
+	// ErrNotFound is a machine the store does not have.
+	ErrNotFound = errors.New("no such machine")
+	// ErrExists is a name already taken.
+	ErrExists = errors.New("machine already exists")
+)
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$`)
+
+// ValidateName checks a machine name: a host name of letters, digits, dots and hyphens.
+func ValidateName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("invalid machine name %q: use 1 to 63 letters, digits, dots and hyphens, starting with a letter or digit (e.g. web1)", name)
+	}
+	return nil
+}
+
+// EngineOptions configure dockerd on a host (docker-machine's --engine-* flags).
+type EngineOptions struct {
+	InstallURL         string   `json:"InstallURL,omitempty"`
+	Opts               []string `json:"Opts,omitempty"`   // extra dockerd flags, "key=value" or "flag"
+	Labels             []string `json:"Labels,omitempty"` // key=value
+	InsecureRegistries []string `json:"InsecureRegistries,omitempty"`
+	RegistryMirrors    []string `json:"RegistryMirrors,omitempty"`
+	StorageDriver      string   `json:"StorageDriver,omitempty"`
+	Env                []string `json:"Env,omitempty"` // KEY=value for dockerd's environment
+	Port               int      `json:"Port"`          // TLS port, 2376 by default
+}
+
+// SSH is how the machine is reached over SSH.
+type SSH struct {
+	Host     string `json:"Host"`
+	Port     int    `json:"Port"`
+	User     string `json:"User"`
+	KeyPath  string `json:"KeyPath,omitempty"` // absent: the ssh-agent
+	UseAgent bool   `json:"UseAgent,omitempty"`
+	// InsecureHostKey turns host key checks off (only by the user's explicit flag at create).
+	InsecureHostKey bool `json:"InsecureHostKey,omitempty"`
+}
+
+// Machine is one machine's record, kept as config.json in its folder.
+type Machine struct {
+	Name       string          `json:"Name"`
+	DriverName string          `json:"DriverName"`
+	Driver     json.RawMessage `json:"Driver,omitempty"`
+	SSH        SSH             `json:"SSH"`
+	Engine     EngineOptions   `json:"Engine"`
+	TLSSANs    []string        `json:"TLSSANs,omitempty"`
+	CreatedAt  time.Time       `json:"CreatedAt"`
+	State      string          `json:"State"`
+	LastError  string          `json:"LastError,omitempty"`
+	// CertHosts are the addresses the server certificate was issued for.
+	CertHosts []string `json:"CertHosts,omitempty"`
+
+	dir string
+}
+
+// Dir is the machine's folder.
+func (m *Machine) Dir() string { return m.dir }
+
+// Paths in the machine's folder.
+func (m *Machine) ConfigPath() string     { return filepath.Join(m.dir, "config.json") }
+func (m *Machine) KnownHostsPath() string { return filepath.Join(m.dir, "known_hosts") }
+func (m *Machine) SSHKeyPath() string     { return filepath.Join(m.dir, "id_ed25519") }
+func (m *Machine) CAPath() string         { return filepath.Join(m.dir, "ca.pem") }
+func (m *Machine) CertPath() string       { return filepath.Join(m.dir, "cert.pem") }
+func (m *Machine) KeyPath() string        { return filepath.Join(m.dir, "key.pem") }
+func (m *Machine) ServerCertPath() string { return filepath.Join(m.dir, "server.pem") }
+func (m *Machine) ServerKeyPath() string  { return filepath.Join(m.dir, "server-key.pem") }
+
+// EnginePort is the TLS port of the machine's dockerd.
+func (m *Machine) EnginePort() int {
+	if m.Engine.Port == 0 {
+		return 2376
+	}
+	return m.Engine.Port
+}
+
+// Store is a folder of machines.
+type Store struct {
+	Root string
+}
+
+// Open opens (and makes, 0700) the store at root.
+func Open(root string) (*Store, error) {
+	if root == "" {
+		return nil, errors.New("no storage path: set --storage-path or MACHINE_STORAGE_PATH")
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{abs, filepath.Join(abs, "machines"), filepath.Join(abs, "certs")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("making the store at %s: %w", abs, err)
+		}
+	}
+	return &Store{Root: abs}, nil
+}
+
+// DefaultRoot is $MACHINE_STORAGE_PATH, else ~/.machine.
+func DefaultRoot() string {
+	if p := os.Getenv("MACHINE_STORAGE_PATH"); p != "" {
+		return p
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(home, ".machine")
+}
+
+// CertsDir holds the store's CA and client certificate.
+func (s *Store) CertsDir() string { return filepath.Join(s.Root, "certs") }
+
+func (s *Store) machineDir(name string) string { return filepath.Join(s.Root, "machines", name) }
+
+// Lock takes the store-wide lock, waiting until ctx ends.
+func (s *Store) Lock(ctx context.Context) (func(), error) {
+	fl := flock.New(filepath.Join(s.Root, ".lock"))
+	ok, err := fl.TryLockContext(ctx, 50*time.Millisecond)
+	if err != nil {
+		return nil, fmt.Errorf("locking the store %s: %w", s.Root, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("locking the store %s: another machine command holds it", s.Root)
+	}
+	return func() { _ = fl.Unlock() }, nil
+}
+
+// Authority returns the store's CA and client certificate, making them on first use.
+func (s *Store) Authority(ctx context.Context) (*certs.Authority, error) {
+	unlock, err := s.Lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return certs.LoadOrCreateAuthority(s.CertsDir(), Org, time.Now())
+}
+
+// Reserve makes the folder of a new machine and saves its first record. It fails with ErrExists
+// when the name is taken, also when another process reserves it at the same time.
+func (s *Store) Reserve(m *Machine) error {
+	if err := ValidateName(m.Name); err != nil {
+		return err
+	}
+	dir := s.machineDir(m.Name)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%w: %q (remove it first with `machine rm %s`, or pick another name)", ErrExists, m.Name, m.Name)
+		}
+		return err
+	}
+	m.dir = dir
+	if m.CreatedAt.IsZero() {
+		m.CreatedAt = time.Now().UTC()
+	}
+	if m.State == "" {
+		m.State = StateCreating
+	}
+	return s.Save(m)
+}
+
+// Save writes the machine's record atomically.
+func (s *Store) Save(m *Machine) error {
+	if m.dir == "" {
+		m.dir = s.machineDir(m.Name)
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(m.ConfigPath(), append(b, '\n'), 0o600)
+}
+
+// Load reads one machine.
+func (s *Store) Load(name string) (*Machine, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	dir := s.machineDir(name)
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		if _, serr := os.Stat(dir); serr == nil {
+			// A folder without a record: a create that died before its first save.
+			return &Machine{Name: name, State: StateCreating, dir: dir}, nil
+		}
+		return nil, fmt.Errorf("%w: %q (see `machine ls`)", ErrNotFound, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var m Machine
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("machine %q: its config %s is damaged: %w", name, filepath.Join(dir, "config.json"), err)
+	}
+	m.dir = dir
+	m.Name = name
+	return &m, nil
+}
+
+// List returns every machine's name, sorted.
+func (s *Store) List() ([]string, error) {
+	ents, err := os.ReadDir(filepath.Join(s.Root, "machines"))
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range ents {
+		if e.IsDir() && ValidateName(e.Name()) == nil {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Remove deletes the machine's folder.
+func (s *Store) Remove(name string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	return os.RemoveAll(s.machineDir(name))
+}
+
+// Exists reports whether a machine folder exists.
+func (s *Store) Exists(name string) bool {
+	_, err := os.Stat(s.machineDir(name))
+	return err == nil
+}

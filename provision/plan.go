@@ -1,0 +1,185 @@
+package provision
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/machine-tools/machine/internal/runner"
+	"github.com/machine-tools/machine/internal/store"
+)
+
+// Paths on the host.
+const (
+	DockerDir      = "/etc/docker"
+	DaemonJSON     = "/etc/docker/daemon.json"
+	CACertPath     = "/etc/docker/ca.pem"
+	ServerCertPath = "/etc/docker/server.pem"
+	ServerKeyPath  = "/etc/docker/server-key.pem"
+	SystemdDropIn  = "/etc/systemd/system/docker.service.d/10-machine.conf"
+	OpenRCConf     = "/etc/conf.d/docker"
+)
+
+// Init is the host's init system.
+type Init string
+
+// The init systems the provisioner configures.
+const (
+	Systemd Init = "systemd"
+	OpenRC  Init = "openrc"
+)
+
+// HostFacts are what the provisioner learnt of a host before planning its configuration.
+type HostFacts struct {
+	Init           Init
+	DockerdPath    string
+	SocketUnit     bool   // docker.socket exists: dockerd listens on fd://
+	ContainerdSock string // a system containerd's socket, when there is one
+	DaemonJSON     []byte // the current /etc/docker/daemon.json, nil when absent
+}
+
+// Spec is what the machine's engine must look like.
+type Spec struct {
+	Engine     store.EngineOptions
+	DriverName string // becomes the engine label provider=NAME, as docker-machine did
+	CACert     []byte
+	ServerCert []byte
+	ServerKey  []byte
+}
+
+// File is one file the provisioner places.
+type File struct {
+	Path string
+	Data []byte
+	Mode uint32
+}
+
+// ownedKeys are the daemon.json keys the provisioner sets; a user's other keys are kept.
+var ownedKeys = []string{"hosts", "tls", "tlsverify", "tlscacert", "tlscert", "tlskey", "labels",
+	"insecure-registries", "registry-mirrors", "storage-driver", "containerd"}
+
+// DaemonConfig merges the machine's settings into an existing daemon.json (which may be nil).
+// Every listening address is here and none is on dockerd's command line, so the two never clash.
+func DaemonConfig(existing []byte, facts HostFacts, spec Spec) ([]byte, error) {
+	cfg := map[string]any{}
+	if len(bytes.TrimSpace(existing)) > 0 {
+		if err := json.Unmarshal(existing, &cfg); err != nil {
+			return nil, fmt.Errorf("%s on the host is not valid JSON (%v): fix or remove it, then run `machine provision` again", DaemonJSON, err)
+		}
+	}
+	for _, k := range ownedKeys {
+		delete(cfg, k)
+	}
+	local := "unix:///var/run/docker.sock"
+	if facts.SocketUnit {
+		local = "fd://"
+	}
+	port := spec.Engine.Port
+	if port == 0 {
+		port = 2376
+	}
+	cfg["hosts"] = []string{local, fmt.Sprintf("tcp://0.0.0.0:%d", port)}
+	cfg["tlsverify"] = true
+	cfg["tlscacert"] = CACertPath
+	cfg["tlscert"] = ServerCertPath
+	cfg["tlskey"] = ServerKeyPath
+	labels := append([]string{}, spec.Engine.Labels...)
+	if spec.DriverName != "" {
+		labels = append(labels, "provider="+spec.DriverName)
+	}
+	if len(labels) > 0 {
+		cfg["labels"] = labels
+	}
+	if len(spec.Engine.InsecureRegistries) > 0 {
+		cfg["insecure-registries"] = spec.Engine.InsecureRegistries
+	}
+	if len(spec.Engine.RegistryMirrors) > 0 {
+		cfg["registry-mirrors"] = spec.Engine.RegistryMirrors
+	}
+	if spec.Engine.StorageDriver != "" {
+		cfg["storage-driver"] = spec.Engine.StorageDriver
+	}
+	if facts.ContainerdSock != "" {
+		cfg["containerd"] = facts.ContainerdSock
+	}
+	b, err := json.MarshalIndent(cfg, "", "  ") // map keys come out sorted: stable output
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// EngineFlags turns --engine-opt values ("log-level=debug", "ipv6") into dockerd flags.
+func EngineFlags(opts []string) []string {
+	var flags []string
+	for _, o := range opts {
+		o = strings.TrimLeft(o, "-")
+		if o == "" {
+			continue
+		}
+		flags = append(flags, "--"+o)
+	}
+	return flags
+}
+
+// SystemdUnit is the drop-in that makes docker.service start dockerd with only the engine options
+// (listening addresses and TLS are in daemon.json) and the engine's environment.
+func SystemdUnit(facts HostFacts, spec Spec) []byte {
+	var b strings.Builder
+	b.WriteString("# Written by machine: the engine's TLS settings are in /etc/docker/daemon.json.\n[Service]\n")
+	env := append([]string{}, spec.Engine.Env...)
+	sort.Strings(env)
+	for _, e := range env {
+		b.WriteString("Environment=" + systemdQuote(e) + "\n")
+	}
+	b.WriteString("ExecStart=\n")
+	argv := append([]string{facts.DockerdPath}, EngineFlags(spec.Engine.Opts)...)
+	for i := range argv {
+		argv[i] = systemdQuote(argv[i])
+	}
+	b.WriteString("ExecStart=" + strings.Join(argv, " ") + "\n")
+	return []byte(b.String())
+}
+
+// OpenRCConfig is /etc/conf.d/docker for OpenRC hosts.
+func OpenRCConfig(spec Spec) []byte {
+	var b strings.Builder
+	b.WriteString("# Written by machine: the engine's TLS settings are in /etc/docker/daemon.json.\n")
+	for _, e := range spec.Engine.Env {
+		k, v, _ := strings.Cut(e, "=")
+		b.WriteString("export " + k + "=" + runner.Quote(v) + "\n")
+	}
+	b.WriteString("DOCKER_OPTS=" + runner.Quote(strings.Join(EngineFlags(spec.Engine.Opts), " ")) + "\n")
+	return []byte(b.String())
+}
+
+func systemdQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\"'\\$%") {
+		return s
+	}
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", "$$", "%", "%%")
+	return `"` + r.Replace(s) + `"`
+}
+
+// Files is the whole set of files the host must hold.
+func Files(facts HostFacts, spec Spec) ([]File, error) {
+	daemon, err := DaemonConfig(facts.DaemonJSON, facts, spec)
+	if err != nil {
+		return nil, err
+	}
+	files := []File{
+		{Path: CACertPath, Data: spec.CACert, Mode: 0o644},
+		{Path: ServerCertPath, Data: spec.ServerCert, Mode: 0o644},
+		{Path: ServerKeyPath, Data: spec.ServerKey, Mode: 0o600},
+		{Path: DaemonJSON, Data: daemon, Mode: 0o644},
+	}
+	switch facts.Init {
+	case Systemd:
+		files = append(files, File{Path: SystemdDropIn, Data: SystemdUnit(facts, spec), Mode: 0o644})
+	case OpenRC:
+		files = append(files, File{Path: OpenRCConf, Data: OpenRCConfig(spec), Mode: 0o644})
+	}
+	return files, nil
+}

@@ -1,0 +1,238 @@
+// Package provision makes a host a Docker host over a runner (SSH): it detects the OS, installs
+// the engine from the distribution's packages when it is missing, places the TLS material and
+// the engine's configuration, and restarts dockerd only when that configuration changed.
+// The planning functions (plan.go) are pure; Provisioner executes them.
+package provision
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"strings"
+
+	"github.com/machine-tools/machine/internal/runner"
+)
+
+// Provisioner configures one host.
+type Provisioner struct {
+	R   runner.Runner
+	Log *slog.Logger
+	// Progress, when set, hears a short line at each step.
+	Progress func(string)
+}
+
+// Result says what provisioning found and did.
+type Result struct {
+	OS        OSInfo
+	Init      Init
+	Installed bool     // the engine was installed now
+	Changed   []string // files written
+	Restarted bool
+}
+
+func (p *Provisioner) step(msg string) {
+	if p.Progress != nil {
+		p.Progress(msg)
+	}
+	if p.Log != nil {
+		p.Log.Debug(msg)
+	}
+}
+
+func (p *Provisioner) out(ctx context.Context, argv ...string) (string, error) {
+	b, err := p.R.Run(ctx, nil, argv...)
+	return strings.TrimSpace(string(b)), err
+}
+
+// DetectOS reads /etc/os-release on the host.
+func (p *Provisioner) DetectOS(ctx context.Context) (OSInfo, error) {
+	s, err := p.out(ctx, "cat", "/etc/os-release")
+	if err != nil {
+		return OSInfo{}, fmt.Errorf("reading /etc/os-release: %w", err)
+	}
+	return ParseOSRelease(s)
+}
+
+func (p *Provisioner) detectInit(ctx context.Context) (Init, error) {
+	if _, err := p.R.Run(ctx, nil, "test", "-d", "/run/systemd/system"); err == nil {
+		return Systemd, nil
+	}
+	if _, err := p.R.Run(ctx, nil, "sh", "-c", "command -v openrc-run || command -v rc-service"); err == nil {
+		return OpenRC, nil
+	}
+	return "", errors.New("the host runs neither systemd nor OpenRC: the provisioner cannot manage its Docker service")
+}
+
+func (p *Provisioner) dockerdPath(ctx context.Context) string {
+	s, err := p.out(ctx, "sh", "-c", "command -v dockerd")
+	if err != nil {
+		return ""
+	}
+	return s
+}
+
+// Run provisions the host to match spec.
+func (p *Provisioner) Run(ctx context.Context, spec Spec) (*Result, error) {
+	res := &Result{}
+	p.step("detecting the operating system")
+	osi, err := p.DetectOS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res.OS = osi
+	if res.Init, err = p.detectInit(ctx); err != nil {
+		return nil, err
+	}
+	facts := HostFacts{Init: res.Init, DockerdPath: p.dockerdPath(ctx)}
+	if facts.DockerdPath == "" {
+		p.step(fmt.Sprintf("installing Docker (%s)", osi.PrettyName))
+		if err := p.install(ctx, osi, spec.Engine.InstallURL); err != nil {
+			return nil, err
+		}
+		res.Installed = true
+		if facts.DockerdPath = p.dockerdPath(ctx); facts.DockerdPath == "" {
+			return nil, errors.New("Docker's engine was installed but dockerd is not on the host's PATH")
+		}
+	}
+	if res.Init == Systemd {
+		_, err := p.R.Run(ctx, nil, "systemctl", "cat", "docker.socket")
+		facts.SocketUnit = err == nil
+	}
+	if _, err := p.R.Run(ctx, nil, "test", "-S", "/run/containerd/containerd.sock"); err == nil {
+		facts.ContainerdSock = "/run/containerd/containerd.sock"
+	}
+	if b, err := p.R.Run(ctx, nil, "sh", "-c", `if [ -f "$1" ]; then cat "$1"; fi`, "sh", DaemonJSON); err == nil {
+		facts.DaemonJSON = b
+	} else {
+		return nil, fmt.Errorf("reading %s: %w", DaemonJSON, err)
+	}
+	files, err := Files(facts, spec)
+	if err != nil {
+		return nil, err
+	}
+	p.step("configuring the engine for TLS")
+	changed, err := p.place(ctx, files)
+	if err != nil {
+		return nil, err
+	}
+	res.Changed = changed
+	if err := p.service(ctx, res, len(changed) > 0 || res.Installed); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func (p *Provisioner) install(ctx context.Context, osi OSInfo, url string) error {
+	if url != "" {
+		_, err := p.R.Run(ctx, nil, "sh", "-c", `curl -fsSL "$1" -o /tmp/machine-install-docker.sh && sh /tmp/machine-install-docker.sh; rc=$?; rm -f /tmp/machine-install-docker.sh; exit $rc`, "sh", url)
+		if err != nil {
+			return fmt.Errorf("the engine install script %s failed: %w", url, err)
+		}
+		return nil
+	}
+	cmds, err := InstallCommands(osi)
+	if err != nil {
+		return err
+	}
+	for _, c := range cmds {
+		if _, err := p.R.Run(ctx, nil, c...); err != nil {
+			return fmt.Errorf("installing Docker from %s's packages: %w", osi.PrettyName, err)
+		}
+	}
+	return nil
+}
+
+// place uploads the files whose content differs and returns their paths.
+func (p *Provisioner) place(ctx context.Context, files []File) ([]string, error) {
+	argv := []string{"sh", "-c", `for f in "$@"; do if [ -f "$f" ]; then sha256sum "$f"; fi; done`, "sh"}
+	for _, f := range files {
+		argv = append(argv, f.Path)
+	}
+	out, err := p.R.Run(ctx, nil, argv...)
+	if err != nil {
+		return nil, fmt.Errorf("reading the host's engine configuration: %w", err)
+	}
+	have := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if sum, file, ok := strings.Cut(strings.TrimSpace(line), "  "); ok {
+			have[file] = sum
+		}
+	}
+	var dirs []string
+	var todo []File
+	for _, f := range files {
+		h := sha256.Sum256(f.Data)
+		if have[f.Path] == hex.EncodeToString(h[:]) {
+			continue
+		}
+		todo = append(todo, f)
+		dirs = append(dirs, path.Dir(f.Path))
+	}
+	if len(todo) == 0 {
+		return nil, nil
+	}
+	if _, err := p.R.Run(ctx, nil, append([]string{"mkdir", "-p"}, dirs...)...); err != nil {
+		return nil, err
+	}
+	var changed []string
+	for _, f := range todo {
+		if err := p.R.Upload(ctx, f.Path, f.Data, fsMode(f.Mode)); err != nil {
+			return changed, err
+		}
+		changed = append(changed, f.Path)
+	}
+	return changed, nil
+}
+
+func (p *Provisioner) service(ctx context.Context, res *Result, restart bool) error {
+	switch res.Init {
+	case Systemd:
+		if restart {
+			p.step("restarting the engine")
+			for _, c := range [][]string{{"systemctl", "daemon-reload"}, {"systemctl", "enable", "docker.service"}} {
+				if _, err := p.R.Run(ctx, nil, c...); err != nil {
+					return err
+				}
+			}
+			// A socket unit left active by the package would hold fd:// from the old start.
+			if _, err := p.R.Run(ctx, nil, "systemctl", "restart", "docker.service"); err != nil {
+				return p.engineFailed(ctx, err)
+			}
+			res.Restarted = true
+			return nil
+		}
+		if _, err := p.R.Run(ctx, nil, "systemctl", "is-active", "--quiet", "docker.service"); err != nil {
+			p.step("starting the engine")
+			if _, err := p.R.Run(ctx, nil, "systemctl", "start", "docker.service"); err != nil {
+				return p.engineFailed(ctx, err)
+			}
+			res.Restarted = true
+		}
+		return nil
+	case OpenRC:
+		if _, err := p.R.Run(ctx, nil, "rc-update", "add", "docker", "default"); err != nil {
+			return err
+		}
+		verb := "start"
+		if restart {
+			verb = "restart"
+		} else if _, err := p.R.Run(ctx, nil, "rc-service", "docker", "status"); err == nil {
+			return nil
+		}
+		if _, err := p.R.Run(ctx, nil, "rc-service", "docker", verb); err != nil {
+			return fmt.Errorf("the engine did not start: %w", err)
+		}
+		res.Restarted = true
+		return nil
+	}
+	return fmt.Errorf("unknown init system %q", res.Init)
+}
+
+func (p *Provisioner) engineFailed(ctx context.Context, err error) error {
+	logs, _ := p.out(ctx, "journalctl", "-u", "docker.service", "-n", "15", "--no-pager", "-o", "cat")
+	return fmt.Errorf("dockerd did not start with the new configuration (check --engine-opt and the other engine flags): %w\nlast lines of its log:\n%s", err, logs)
+}
