@@ -234,10 +234,10 @@ type Authority struct {
 }
 
 // Paths of the authority's files.
-func (a *Authority) CAPath() string     { return filepath.Join(a.Dir, "ca.pem") }
-func (a *Authority) CAKeyPath() string  { return filepath.Join(a.Dir, "ca-key.pem") }
-func (a *Authority) CertPath() string   { return filepath.Join(a.Dir, "cert.pem") }
-func (a *Authority) KeyPath() string    { return filepath.Join(a.Dir, "key.pem") }
+func (a *Authority) CAPath() string    { return filepath.Join(a.Dir, "ca.pem") }
+func (a *Authority) CAKeyPath() string { return filepath.Join(a.Dir, "ca-key.pem") }
+func (a *Authority) CertPath() string  { return filepath.Join(a.Dir, "cert.pem") }
+func (a *Authority) KeyPath() string   { return filepath.Join(a.Dir, "key.pem") }
 
 // LoadOrCreateAuthority loads the CA and client certificate from dir, making them when absent.
 // The caller holds the store lock so that parallel runs make one CA.

@@ -1,0 +1,42 @@
+# make demo: the main job on container hosts. make test: every test (set-up included).
+# make unit: the fast, hermetic tests for your own loop. make bench: the benchmarks.
+GO        ?= go
+BIN       := bin/machine
+E2E_FLAGS ?= -timeout 45m -v -parallel 4
+
+.PHONY: all build unit test e2e setup demo bench lint clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/machine
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./...
+
+unit:
+	$(GO) test ./...
+
+setup:
+	bash scripts/setup.sh
+
+# Builds the host images once per recipe (cached by its hash), then runs the end-to-end tests
+# against real container hosts, side by side.
+e2e: setup build
+	./$(BIN) image build --variant base
+	./$(BIN) image build
+	$(GO) test -tags e2e $(E2E_FLAGS) ./cmd/machine/
+
+test: lint unit e2e
+
+demo: setup build
+	bash scripts/demo.sh
+
+bench: setup build
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./internal/... 
+	$(GO) test -tags e2e -run '^$$' -bench . -benchtime 3x -timeout 30m ./cmd/machine/
+
+clean:
+	rm -rf bin

@@ -1,0 +1,75 @@
+package shellenv
+
+import (
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func TestRenderGolden(t *testing.T) {
+	vars := []Var{
+		{Name: "DOCKER_TLS_VERIFY", Value: "1"},
+		{Name: "DOCKER_HOST", Value: "tcp://192.168.99.100:2376"},
+		{Name: "DOCKER_CERT_PATH", Value: `/home/me/My "Docker" $stuff/it's here\x`},
+		{Name: "DOCKER_MACHINE_NAME", Value: "web1"},
+	}
+	for _, sh := range Shells {
+		for _, unset := range []bool{false, true} {
+			name := sh
+			var got string
+			if unset {
+				name += "-unset"
+				got = RenderUnset(sh, []string{"DOCKER_TLS_VERIFY", "DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_MACHINE_NAME"}, "machine env -u")
+			} else {
+				got = Render(sh, vars, "machine env web1")
+			}
+			golden := filepath.Join("testdata", name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update once)", err)
+			}
+			if got != string(want) {
+				t.Errorf("%s:\n got:\n%s\nwant:\n%s", name, got, want)
+			}
+		}
+	}
+}
+
+func TestNormalize(t *testing.T) {
+	for in, want := range map[string]string{"/bin/bash": "bash", "/usr/bin/zsh": "zsh", "/bin/dash": "sh", "fish": "fish",
+		"pwsh": "powershell", "powershell.exe": "powershell", "cmd": "cmd", "/bin/csh": "tcsh", "emacs": "emacs"} {
+		got, err := Normalize(in)
+		if err != nil || got != want {
+			t.Errorf("Normalize(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := Normalize("nushell"); err == nil {
+		t.Error("an unknown shell must be an error")
+	}
+	if got, _ := Detect(""); got != "bash" {
+		t.Errorf("Detect(\"\") = %q", got)
+	}
+}
+
+// TestBashRoundTrip evaluates the bash output in a real bash and reads the values back.
+func TestBashRoundTrip(t *testing.T) {
+	val := `/tmp/a b/"q" $HOME ` + "`x`" + ` it's\n`
+	out := Render("bash", []Var{{Name: "DOCKER_CERT_PATH", Value: val}}, "machine env x")
+	cmd := exec.Command("bash", "-c", `eval "$1"; printf %s "$DOCKER_CERT_PATH"`, "bash", out)
+	got, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != val {
+		t.Fatalf("bash read back %q, want %q", got, val)
+	}
+}

@@ -1,0 +1,151 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestReserveIsExclusiveAcrossGoroutines(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won, lost := 0, 0
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.Reserve(&Machine{Name: "web1", DriverName: fmt.Sprint(i)})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				won++
+			case errors.Is(err, ErrExists):
+				lost++
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if won != 1 || lost != 19 {
+		t.Fatalf("won=%d lost=%d: want exactly one reservation", won, lost)
+	}
+}
+
+func TestSaveLoadAndModes(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "st"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Machine{Name: "db.1", DriverName: "generic", SSH: SSH{Host: "10.0.0.5", Port: 22, User: "root"}}
+	if err := s.Reserve(m); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Load("db.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.SSH.Host != "10.0.0.5" || got.State != StateCreating || got.Dir() != m.Dir() {
+		t.Fatalf("loaded %+v", got)
+	}
+	for _, p := range []string{s.Root, m.Dir()} {
+		st, _ := os.Stat(p)
+		if st.Mode().Perm() != 0o700 {
+			t.Errorf("%s mode %o, want 0700", p, st.Mode().Perm())
+		}
+	}
+	st, _ := os.Stat(m.ConfigPath())
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("config mode %o", st.Mode().Perm())
+	}
+	names, _ := s.List()
+	if len(names) != 1 || names[0] != "db.1" {
+		t.Fatalf("List = %v", names)
+	}
+	if _, err := s.Load("nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Load(nope) = %v", err)
+	}
+	if err := s.Remove("db.1"); err != nil || s.Exists("db.1") {
+		t.Fatalf("Remove: %v", err)
+	}
+}
+
+func TestValidateName(t *testing.T) {
+	for _, ok := range []string{"web1", "a", "node-1.lab", "X9"} {
+		if err := ValidateName(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "-x", ".x", "a b", "a/b", "../x", "x_y", string(make([]byte, 70))} {
+		if err := ValidateName(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// TestOneCAAcrossProcesses runs several processes that all ask for the store's authority at once:
+// the lock must leave exactly one CA that every one of them read.
+func TestOneCAAcrossProcesses(t *testing.T) {
+	if os.Getenv("STORE_HELPER") == "1" {
+		s, err := Open(os.Getenv("STORE_ROOT"))
+		if err != nil {
+			fmt.Print("ERR ", err)
+			os.Exit(1)
+		}
+		a, err := s.Authority(context.Background())
+		if err != nil {
+			fmt.Print("ERR ", err)
+			os.Exit(1)
+		}
+		fmt.Print(a.CA.Cert.SerialNumber.String())
+		os.Exit(0)
+	}
+	root := t.TempDir()
+	var wg sync.WaitGroup
+	serials := make([]string, 8)
+	for i := range serials {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(os.Args[0], "-test.run=^TestOneCAAcrossProcesses$")
+			cmd.Env = append(os.Environ(), "STORE_HELPER=1", "STORE_ROOT="+root)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Errorf("helper: %v %s", err, out)
+			}
+			serials[i] = string(out)
+		}()
+	}
+	wg.Wait()
+	for _, s := range serials[1:] {
+		if s != serials[0] {
+			t.Fatalf("processes saw different CAs: %v", serials)
+		}
+	}
+}
+
+func TestLockTimesOut(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	unlock, err := s.Lock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	// flock locks belong to the open file description: a second handle in this process waits.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := s.Lock(ctx); err == nil {
+		t.Fatal("a second lock was granted while the first is held")
+	}
+}
