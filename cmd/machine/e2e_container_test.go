@@ -1,0 +1,146 @@
+//go:build e2e
+
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestContainerHosts: two container hosts made at once, each a real TLS Docker host for the
+// docker CLI; they reach each other; stop/start keeps the address and the engine's data; kill
+// and rm leave nothing behind.
+func TestContainerHosts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	net := uniq("e2e-ct-net")
+	a, b := uniq("e2e-ct-a"), uniq("e2e-ct-b")
+	t.Cleanup(func() { e.run("rm", "-f", "-y", a, b) })
+
+	var ra, rb result
+	parallel(
+		func() { ra = e.run("create", "-d", "container", "--container-network", net, a) },
+		func() { rb = e.run("create", "-d", "container", "--container-network", net, b) },
+	)
+	if ra.code != 0 || rb.code != 0 {
+		t.Fatalf("parallel create:\n%s\n%s", ra, rb)
+	}
+
+	for _, n := range []string{a, b} {
+		r := e.docker(n, "info", "--format", "{{.Name}} {{.Driver}} {{.Labels}}")
+		if r.code != 0 {
+			t.Fatalf("docker info on %s over TLS: %s", n, r)
+		}
+		if got := strings.Fields(r.stdout); len(got) < 2 || got[0] != n || got[1] != "overlay2" {
+			t.Errorf("docker info on %s: %q (want its own name and overlay2)", n, r.stdout)
+		}
+		if !strings.Contains(r.stdout, "provider=container") {
+			t.Errorf("engine labels on %s: %q", n, r.stdout)
+		}
+	}
+
+	ipA := strings.TrimSpace(e.must("ip", a))
+	ipB := strings.TrimSpace(e.must("ip", b))
+	if ipA == ipB || ipA == "" {
+		t.Fatalf("addresses %q and %q", ipA, ipB)
+	}
+	if r := e.run("ssh", a, "ping", "-c", "1", "-W", "5", ipB); r.code != 0 {
+		t.Fatalf("%s cannot reach %s at %s: %s", a, b, ipB, r)
+	}
+	// ssh passes the remote exit status through.
+	if r := e.run("ssh", a, "exit 7"); r.code != 7 {
+		t.Errorf("ssh exit status: got %d, want 7", r.code)
+	}
+
+	// ls: both Running, JSON form for scripts.
+	var rows []lsRow
+	if err := json.Unmarshal([]byte(e.must("ls", "--format", "json")), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].State != "Running" || rows[1].State != "Running" || !strings.HasPrefix(rows[0].DockerVersion, "v") {
+		t.Fatalf("ls: %+v", rows)
+	}
+	var insp map[string]any
+	if err := json.Unmarshal([]byte(e.must("inspect", a)), &insp); err != nil {
+		t.Fatal(err)
+	}
+	if hostInfo, _ := insp["Host"].(map[string]any); hostInfo == nil || hostInfo["Privileges"] == "" || hostInfo["Privileges"] == nil {
+		t.Errorf("inspect should say which privileges the host runs with: %v", insp["Host"])
+	}
+
+	// Data survives stop/start: an image imported into the host's engine.
+	tarPath := tinyTar(t)
+	if r := e.docker(a, "import", tarPath, "e2e-keep:1"); r.code != 0 {
+		t.Fatalf("docker import: %s", r)
+	}
+	if r := e.docker(a, "image", "inspect", "e2e-keep:1"); r.code != 0 {
+		t.Fatalf("the imported image is missing before the stop: %s", r)
+	}
+	e.must("stop", a)
+	if got := strings.TrimSpace(e.must("status", a)); got != "Stopped" {
+		t.Fatalf("status after stop: %q", got)
+	}
+	e.must("start", a)
+	if got := strings.TrimSpace(e.must("ip", a)); got != ipA {
+		t.Fatalf("address after start: %q, want %q", got, ipA)
+	}
+	if r := e.docker(a, "image", "inspect", "e2e-keep:1"); r.code != 0 {
+		t.Fatalf("the image did not survive stop/start: %s", r)
+	}
+	if r := e.run("provision", a); r.code != 0 || !strings.Contains(r.stdout, "nothing changed") {
+		t.Errorf("provisioning a good host again should change nothing: %s", r)
+	}
+
+	e.must("kill", b)
+	if got := strings.TrimSpace(e.must("status", b)); got != "Stopped" {
+		t.Fatalf("status after kill: %q", got)
+	}
+	e.must("rm", "-y", a, b)
+	if left := leftovers(t, []string{a, b}, []string{net}); len(left) > 0 {
+		t.Fatalf("rm left %v", left)
+	}
+	if out := e.must("ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Fatalf("ls after rm: %q", out)
+	}
+}
+
+// TestContainerBadInput: each mistake is one clear line, a non-zero exit, and nothing made.
+func TestContainerBadInput(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	net := uniq("e2e-bad-net")
+	name := uniq("e2e-bad")
+	t.Cleanup(func() { e.run("rm", "-f", "-y", name) })
+
+	expectOneLineError(t, e.run("create", "-d", "container", "--container-engine-host", "unix:///nonexistent/docker.sock", name),
+		"cannot reach the Docker engine", "--container-engine-host")
+	expectOneLineError(t, e.run("create", "-d", "container", "--container-network", net, "--container-subnet", "172.17.42.0/24", name),
+		"overlaps", "bridge")
+	expectOneLineError(t, e.run("create", "-d", "container", "--container-network", net, "--container-subnet", "10.231.0.0/24", "--container-ip", "10.232.0.5", name),
+		"outside", "10.231.0.0/24")
+	expectOneLineError(t, e.run("create", "-d", "nosuch", name), "unknown driver", "container, generic")
+	expectOneLineError(t, e.run("create", "-d", "container", "bad_name!"), "invalid machine name")
+	if out := e.must("ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Fatalf("bad input left machines: %q", out)
+	}
+	if left := leftovers(t, []string{name}, []string{net}); len(left) > 0 {
+		t.Fatalf("bad input left %v", left)
+	}
+
+	e.must("create", "-d", "container", "--container-network", net, "--container-subnet", "10.231.0.0/24", "--container-ip", "10.231.0.77", name)
+	if got := strings.TrimSpace(e.must("ip", name)); got != "10.231.0.77" {
+		t.Fatalf("ip %q", got)
+	}
+	expectOneLineError(t, e.run("create", "-d", "container", "--container-network", net, name), "already exists")
+	// Another store, same engine: the container name is taken.
+	other := newEnv(t)
+	expectOneLineError(t, other.run("create", "-d", "container", "--container-network", net, name), "already exists", "docker rm -f")
+	if out := other.must("ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Fatalf("the failed create left a record: %q", out)
+	}
+	e.must("rm", "-y", name)
+	if left := leftovers(t, []string{name}, []string{net}); len(left) > 0 {
+		t.Fatalf("rm left %v", left)
+	}
+}

@@ -1,0 +1,291 @@
+//go:build e2e
+
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+
+	containerdrv "github.com/machine-tools/machine/drivers/container"
+	"github.com/machine-tools/machine/drivers"
+	"github.com/machine-tools/machine/internal/host"
+)
+
+// machineBin is the binary under test, built once by TestMain.
+var machineBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "machine-e2e-bin-")
+	if err != nil {
+		panic(err)
+	}
+	machineBin = filepath.Join(dir, "machine")
+	if out, err := exec.Command("go", "build", "-o", machineBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building machine: %v\n%s", err, out)
+		os.Exit(2)
+	}
+	if err := containerdrv.Ping(context.Background(), containerdrv.DefaultEngineHost); err != nil {
+		// Under CI=true a test that cannot run fails; it never skips.
+		fmt.Fprintf(os.Stderr, "end-to-end tests need a local Docker engine (run `make setup`): %v\n", err)
+		os.Exit(2)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// uniq makes names that do not collide with other tests or runs on the same engine.
+func uniq(prefix string) string {
+	return fmt.Sprintf("%s-%d", prefix, os.Getpid()%100000)
+}
+
+// env is one store for a test, with the binary run against it.
+type env struct {
+	t     *testing.T
+	store string
+}
+
+func newEnv(t *testing.T) *env {
+	return &env{t: t, store: filepath.Join(t.TempDir(), "store with space")}
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// run runs the machine binary. DOCKER_HOST is cleared: the container driver must use the local
+// engine whatever the caller's environment says.
+func (e *env) run(args ...string) result {
+	return e.runIn(nil, args...)
+}
+
+func (e *env) runIn(stdin []byte, args ...string) result {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, machineBin, args...)
+	cmd.Env = append(cleanEnv(), "MACHINE_STORAGE_PATH="+e.store)
+	var o, er bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &er
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatalf("running machine %v: %v", args, err)
+	}
+	return result{o.String(), er.String(), code}
+}
+
+func cleanEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "DOCKER_") || strings.HasPrefix(kv, "MACHINE_") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// must runs machine and fails the test unless it exits 0.
+func (e *env) must(args ...string) string {
+	e.t.Helper()
+	r := e.run(args...)
+	if r.code != 0 {
+		e.t.Fatalf("machine %s: %s", strings.Join(args, " "), r)
+	}
+	return r.stdout
+}
+
+// docker runs the real docker CLI the way a user does: eval "$(machine env NAME)" first.
+func (e *env) docker(name string, args ...string) result {
+	e.t.Helper()
+	script := `eval "$("$0" env "$1")" || exit 97; shift; exec docker "$@"`
+	cmd := exec.Command("bash", append([]string{"-c", script, machineBin, name}, args...)...)
+	cmd.Env = append(cleanEnv(), "MACHINE_STORAGE_PATH="+e.store, "SHELL=/bin/bash")
+	var o, er bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &er
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	return result{o.String(), er.String(), code}
+}
+
+// expectOneLineError checks the standard for bad input: non-zero exit and one clear line.
+func expectOneLineError(t *testing.T, r result, wants ...string) {
+	t.Helper()
+	if r.code == 0 {
+		t.Fatalf("want a failure, got %s", r)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	last := lines[len(lines)-1]
+	if !strings.HasPrefix(last, "machine: ") {
+		t.Fatalf("the error line should start with 'machine: ': %s", r)
+	}
+	if strings.Contains(last, "\n") {
+		t.Fatalf("the error should be one line: %q", last)
+	}
+	for _, w := range wants {
+		if !strings.Contains(last, w) {
+			t.Errorf("the error should mention %q: %q", w, last)
+		}
+	}
+}
+
+// engine is the local Docker engine, for the tests' own checks.
+func engine(t *testing.T) *containerdrv.Driver {
+	return &containerdrv.Driver{EngineHost: containerdrv.DefaultEngineHost}
+}
+
+// leftovers lists what the engine still has of a machine name or a network.
+func leftovers(t *testing.T, names []string, networks []string) []string {
+	t.Helper()
+	cli, err := engine(t).Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx := context.Background()
+	var left []string
+	for _, n := range names {
+		if _, err := cli.ContainerInspect(ctx, n); err == nil {
+			left = append(left, "container "+n)
+		}
+		vols, _ := cli.VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(filters.Arg("name", n+"-var-lib-docker"))})
+		for _, v := range vols.Volumes {
+			left = append(left, "volume "+v.Name)
+		}
+	}
+	for _, n := range networks {
+		if _, err := cli.NetworkInspect(ctx, n, network.InspectOptions{}); err == nil {
+			left = append(left, "network "+n)
+		}
+	}
+	return left
+}
+
+// testbedHost starts a bare host (the base image: systemd and sshd, no Docker) from the same
+// machinery the container driver ships, with pubKey authorized for root. It is not a machine:
+// the tests make it one with the generic driver.
+func testbedHost(t *testing.T, name, net, subnet, ip, pubKey string) *containerdrv.Driver {
+	t.Helper()
+	d := &containerdrv.Driver{EngineHost: containerdrv.DefaultEngineHost, Network: net, Subnet: subnet, IP: ip, Variant: containerdrv.VariantBase}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if err := d.Validate(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Create(ctx, drivers.CreateSpec{Name: name, AuthorizedKey: pubKey}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Remove(context.Background()) })
+	return d
+}
+
+func sshKey(t *testing.T, dir, name string) (string, string) {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	pub, err := host.GenerateSSHKey(p, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, pub
+}
+
+// execIn runs a command inside a testbed container: only for test set-up (adding users), never
+// for what the provisioner does.
+func execIn(t *testing.T, containerName string, argv ...string) {
+	t.Helper()
+	out, err := exec.Command("docker", append([]string{"-H", containerdrv.DefaultEngineHost, "exec", containerName}, argv...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker exec %v: %v\n%s", argv, err, out)
+	}
+}
+
+// parallel runs fns at once and waits.
+func parallel(fns ...func()) {
+	var wg sync.WaitGroup
+	for _, f := range fns {
+		wg.Add(1)
+		go func() { defer wg.Done(); f() }()
+	}
+	wg.Wait()
+}
+
+var _ = container.ListOptions{}
+
+// tinyTar writes a one-file root file system for `docker import`.
+func tinyTar(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "rootfs.tar")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := tar.NewWriter(f)
+	data := []byte("kept across stop and start\n")
+	_ = tw.WriteHeader(&tar.Header{Name: "hello.txt", Mode: 0o644, Size: int64(len(data))})
+	_, _ = tw.Write(data)
+	_ = tw.Close()
+	_ = f.Close()
+	return p
+}
+
+// runDocker runs the docker CLI with exactly these DOCKER_* variables.
+func runDocker(t *testing.T, vars []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", args...)
+	cmd.Env = append(cleanEnv(), vars...)
+	var o, er bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &er
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		code = -1
+	}
+	return result{o.String(), er.String(), code}
+}
+
+// subnetOf returns a network's subnet on the local engine.
+func subnetOf(t *testing.T, name string) string {
+	t.Helper()
+	cli, err := engine(t).Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	n, err := cli.NetworkInspect(context.Background(), name, network.InspectOptions{})
+	if err != nil || len(n.IPAM.Config) == 0 {
+		t.Fatalf("network %s: %v", name, err)
+	}
+	return n.IPAM.Config[0].Subnet
+}
