@@ -20,8 +20,8 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
 
-	containerdrv "github.com/machine-tools/machine/drivers/container"
 	"github.com/machine-tools/machine/drivers"
+	containerdrv "github.com/machine-tools/machine/drivers/container"
 	"github.com/machine-tools/machine/internal/host"
 )
 

@@ -95,4 +95,3 @@ func BenchmarkServerCertificateECDSA(b *testing.B) {
 		}
 	}
 }
-
