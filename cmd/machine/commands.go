@@ -282,10 +282,19 @@ func rmCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			var present []string
 			for _, n := range ns {
-				if !a.Store.Exists(n) {
-					return fmt.Errorf("%w: %q (see `machine ls`)", store.ErrNotFound, n)
+				switch {
+				case a.Store.Exists(n):
+					present = append(present, n)
+				case c.Bool("force"):
+					fmt.Fprintf(c.App.ErrWriter, "(%s) no such machine; skipped\n", n)
+				default:
+					return fmt.Errorf("%w: %q (see `machine ls`; with -f missing names are skipped)", store.ErrNotFound, n)
 				}
+			}
+			if ns = present; len(ns) == 0 {
+				return nil
 			}
 			if !c.Bool("y") && !confirm(c, fmt.Sprintf("About to remove %s\nAre you sure?", strings.Join(ns, ", "))) {
 				return errors.New("not confirmed: nothing removed (pass -y to skip the question)")

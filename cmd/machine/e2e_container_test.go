@@ -15,13 +15,16 @@ func TestContainerHosts(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	net := uniq("e2e-ct-net")
+	net2 := uniq("e2e-ct-back")
 	a, b := uniq("e2e-ct-a"), uniq("e2e-ct-b")
 	t.Cleanup(func() { e.run("rm", "-f", "-y", a, b) })
 
 	var ra, rb result
 	parallel(
 		func() { ra = e.run("create", "-d", "container", "--container-network", net, a) },
-		func() { rb = e.run("create", "-d", "container", "--container-network", net, b) },
+		func() {
+			rb = e.run("create", "-d", "container", "--container-network", net, "--container-extra-network", net2, b)
+		},
 	)
 	if ra.code != 0 || rb.code != 0 {
 		t.Fatalf("parallel create:\n%s\n%s", ra, rb)
@@ -37,6 +40,18 @@ func TestContainerHosts(t *testing.T) {
 		}
 		if !strings.Contains(r.stdout, "provider=container") {
 			t.Errorf("engine labels on %s: %q", n, r.stdout)
+		}
+	}
+
+	// b has two NICs; both of its addresses are in its engine's certificate.
+	addrs := strings.Fields(e.must("ssh", b, "ip -o -4 addr show scope global | awk '$2 !~ /^docker/ {print $4}'"))
+	if len(addrs) != 2 {
+		t.Fatalf("%s should have two addresses, has %v", b, addrs)
+	}
+	for _, cidr := range addrs {
+		ip := strings.Split(cidr, "/")[0]
+		if !certCovers(t, e.store, b, ip) {
+			t.Errorf("the certificate of %s does not cover %s", b, ip)
 		}
 	}
 
@@ -60,6 +75,13 @@ func TestContainerHosts(t *testing.T) {
 	}
 	if len(rows) != 2 || rows[0].State != "Running" || rows[1].State != "Running" || !strings.HasPrefix(rows[0].DockerVersion, "v") {
 		t.Fatalf("ls: %+v", rows)
+	}
+	table := e.must("ls", "--filter", "name="+a, "--format", "table {{.Name}}\t{{.State}}")
+	if lines := strings.Split(strings.TrimSpace(table), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[0], "NAME") || !strings.HasPrefix(lines[1], a) {
+		t.Errorf("ls --filter --format table: %q", table)
+	}
+	if q := strings.Fields(e.must("ls", "-q", "--filter", "driver=container")); len(q) != 2 {
+		t.Errorf("ls -q --filter driver=container: %v", q)
 	}
 	var insp map[string]any
 	if err := json.Unmarshal([]byte(e.must("inspect", a)), &insp); err != nil {
@@ -96,8 +118,12 @@ func TestContainerHosts(t *testing.T) {
 	if got := strings.TrimSpace(e.must("status", b)); got != "Stopped" {
 		t.Fatalf("status after kill: %q", got)
 	}
+	// env reads the store only: it answers for a host that is down.
+	if r := e.run("env", b); r.code != 0 || !strings.Contains(r.stdout, "DOCKER_HOST=\"tcp://") {
+		t.Errorf("env of a stopped host: %s", r)
+	}
 	e.must("rm", "-y", a, b)
-	if left := leftovers(t, []string{a, b}, []string{net}); len(left) > 0 {
+	if left := leftovers(t, []string{a, b}, []string{net, net2}); len(left) > 0 {
 		t.Fatalf("rm left %v", left)
 	}
 	if out := e.must("ls", "-q"); strings.TrimSpace(out) != "" {

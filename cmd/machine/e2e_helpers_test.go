@@ -22,6 +22,7 @@ import (
 
 	"github.com/machine-tools/machine/drivers"
 	containerdrv "github.com/machine-tools/machine/drivers/container"
+	"github.com/machine-tools/machine/internal/certs"
 	"github.com/machine-tools/machine/internal/host"
 )
 
@@ -55,7 +56,7 @@ func uniq(prefix string) string {
 
 // env is one store for a test, with the binary run against it.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	store string
 }
 
@@ -158,7 +159,7 @@ func expectOneLineError(t *testing.T, r result, wants ...string) {
 }
 
 // engine is the local Docker engine, for the tests' own checks.
-func engine(t *testing.T) *containerdrv.Driver {
+func engine(t testing.TB) *containerdrv.Driver {
 	return &containerdrv.Driver{EngineHost: containerdrv.DefaultEngineHost}
 }
 
@@ -276,7 +277,7 @@ func runDocker(t *testing.T, vars []string, args ...string) result {
 }
 
 // subnetOf returns a network's subnet on the local engine.
-func subnetOf(t *testing.T, name string) string {
+func subnetOf(t testing.TB, name string) string {
 	t.Helper()
 	cli, err := engine(t).Client()
 	if err != nil {
@@ -288,4 +289,14 @@ func subnetOf(t *testing.T, name string) string {
 		t.Fatalf("network %s: %v", name, err)
 	}
 	return n.IPAM.Config[0].Subnet
+}
+
+// certCovers reports whether a machine's server certificate names ip.
+func certCovers(t *testing.T, store, name, ip string) bool {
+	t.Helper()
+	p, err := certs.Load(filepath.Join(store, "machines", name, "server.pem"), filepath.Join(store, "machines", name, "server-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return certs.Covers(p.Cert, ip)
 }

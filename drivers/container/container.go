@@ -7,6 +7,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -265,8 +267,9 @@ func pickIP(ctx context.Context, cli client.APIClient, n network.Inspect) (strin
 		if c.NetworkSettings == nil {
 			continue
 		}
-		for _, ep := range c.NetworkSettings.Networks {
-			if ep == nil || ep.NetworkID != n.ID {
+		for name, ep := range c.NetworkSettings.Networks {
+			// A created, not yet started container has no network ID yet: match by name too.
+			if ep == nil || (ep.NetworkID != n.ID && name != n.Name) {
 				continue
 			}
 			for _, s := range []string{ep.IPAddress, ipamAddr(ep)} {
@@ -326,6 +329,43 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 		return fmt.Errorf("the host image %q is not on the engine (%v): build the built-in one with `machine image build`, or load yours", img, firstLine(err))
 	}
 
+	if _, err := cli.VolumeCreate(ctx, volume.CreateOptions{Name: d.Volume, Labels: map[string]string{LabelMachine: spec.Name}}); err != nil {
+		return fmt.Errorf("creating volume %s: %w", d.Volume, err)
+	}
+	modes := []string{ModePrivileged, ModeCapabilities}
+	if m := rememberedMode(d.EngineHost); m == ModeCapabilities {
+		modes = []string{ModeCapabilities}
+	}
+	pickedIP := d.IP == ""
+	var lastErr error
+	for _, mode := range modes {
+		if err := d.createLocked(ctx, cli, spec, mode, pickedIP); err != nil {
+			return err
+		}
+		if mode == modes[0] {
+			d.say("starting container %s at %s", d.ContainerName, d.IP)
+		}
+		err := cli.ContainerStart(ctx, d.ContainerID, container.StartOptions{})
+		if err == nil {
+			d.Privileges = mode
+			rememberMode(d.EngineHost, mode)
+			return nil
+		}
+		lastErr = err
+		_ = cli.ContainerRemove(ctx, d.ContainerID, container.RemoveOptions{Force: true})
+		d.ContainerID = ""
+		if !strings.Contains(err.Error(), "operation not permitted") && !strings.Contains(err.Error(), "caps") {
+			break
+		}
+		d.say("the engine refuses --privileged here (%s); using an explicit capability set", firstLine(err))
+	}
+	return fmt.Errorf("starting the host container %s: %w", d.ContainerName, lastErr)
+}
+
+// createLocked makes the networks, picks the address and creates the container while holding the
+// lock: a created container's requested address counts as taken for the next pick, so the start
+// can run outside the lock, side by side with other creates.
+func (d *Driver) createLocked(ctx context.Context, cli client.APIClient, spec drivers.CreateSpec, mode string, pickIP_ bool) error {
 	unlock, err := lockNetworks(ctx)
 	if err != nil {
 		return err
@@ -340,34 +380,28 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 			return err
 		}
 	}
-	if d.IP == "" {
+	if pickIP_ {
 		if d.IP, err = pickIP(ctx, cli, n); err != nil {
 			return err
 		}
 	}
-	if _, err := cli.VolumeCreate(ctx, volume.CreateOptions{Name: d.Volume, Labels: map[string]string{LabelMachine: spec.Name}}); err != nil {
-		return fmt.Errorf("creating volume %s: %w", d.Volume, err)
-	}
-	d.say("starting container %s at %s", d.ContainerName, d.IP)
-	var lastErr error
-	for _, mode := range []string{ModePrivileged, ModeCapabilities} {
-		if err := d.createContainer(ctx, cli, spec, mode); err != nil {
-			return err
-		}
-		err := cli.ContainerStart(ctx, d.ContainerID, container.StartOptions{})
-		if err == nil {
-			d.Privileges = mode
-			return nil
-		}
-		lastErr = err
-		_ = cli.ContainerRemove(ctx, d.ContainerID, container.RemoveOptions{Force: true})
-		d.ContainerID = ""
-		if !strings.Contains(err.Error(), "operation not permitted") && !strings.Contains(err.Error(), "caps") {
-			break
-		}
-		d.say("the engine refuses --privileged here (%s); using an explicit capability set", firstLine(err))
-	}
-	return fmt.Errorf("starting the host container %s: %w", d.ContainerName, lastErr)
+	return d.createContainer(ctx, cli, spec, mode)
+}
+
+// The privilege mode that worked on an engine is remembered (in the temp folder) so that later
+// creates do not try --privileged again where it is refused.
+func modeFile(engineHost string) string {
+	h := sha256.Sum256([]byte(engineHost))
+	return filepath.Join(os.TempDir(), "machine-container-mode-"+hex.EncodeToString(h[:6]))
+}
+
+func rememberedMode(engineHost string) string {
+	b, _ := os.ReadFile(modeFile(engineHost))
+	return strings.TrimSpace(string(b))
+}
+
+func rememberMode(engineHost, mode string) {
+	_ = os.WriteFile(modeFile(engineHost), []byte(mode+"\n"), 0o644)
 }
 
 func (d *Driver) createContainer(ctx context.Context, cli client.APIClient, spec drivers.CreateSpec, mode string) error {

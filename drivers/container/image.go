@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
@@ -132,7 +133,26 @@ func (b *ImageBuilder) Ensure(ctx context.Context, variant string, force bool) (
 	if err := b.dockerBuild(ctx, "Dockerfile", tag, map[string]*string{"BASE": &base}); err != nil {
 		return "", err
 	}
+	b.pruneOld(ctx)
 	return tag, nil
+}
+
+// pruneOld removes the images of earlier recipes; one still used by a host stays.
+func (b *ImageBuilder) pruneOld(ctx context.Context) {
+	imgs, err := b.Client.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("reference", ImageRepo))})
+	if err != nil {
+		return
+	}
+	keep := map[string]bool{ImageTag(VariantDocker): true, ImageTag(VariantBase): true}
+	for _, im := range imgs {
+		for _, t := range im.RepoTags {
+			if !keep[t] {
+				if _, err := b.Client.ImageRemove(ctx, t, image.RemoveOptions{}); err == nil {
+					b.say("removed the image of an earlier recipe: %s", t)
+				}
+			}
+		}
+	}
 }
 
 func (b *ImageBuilder) buildBase(ctx context.Context, tag string) error {

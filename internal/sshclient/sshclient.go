@@ -218,7 +218,7 @@ func Permanent(err error) bool {
 
 // Dial connects, retrying with backoff until ctx ends; it returns the last real error.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
-	delay := 200 * time.Millisecond
+	delay := 100 * time.Millisecond
 	var last error
 	for {
 		c, err := DialOnce(ctx, cfg)
@@ -236,7 +236,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("SSH to %s@%s did not answer in time: %w", cfg.User, cfg.Addr(), last)
 		case <-time.After(delay):
 		}
-		if delay < 3*time.Second {
+		if delay < time.Second {
 			delay = delay * 3 / 2
 		}
 	}

@@ -8,7 +8,7 @@ mkdir -p "$root/etc/systemd/system/ssh.service.d" "$root/etc/ssh/sshd_config.d"
 cat >"$root/etc/systemd/system/ssh.service.d/10-hostkeys.conf" <<'UNIT'
 [Service]
 ExecStartPre=
-ExecStartPre=/usr/bin/ssh-keygen -A
+ExecStartPre=/bin/sh -c 'for t in ed25519 ecdsa; do [ -f /etc/ssh/ssh_host_$${t}_key ] || ssh-keygen -q -t $$t -N "" -f /etc/ssh/ssh_host_$${t}_key; done'
 ExecStartPre=/usr/sbin/sshd -t
 UNIT
 cat >"$root/etc/ssh/sshd_config.d/10-machine.conf" <<'CONF'
@@ -16,13 +16,16 @@ PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 UseDNS no
+# Host keys are made at first boot; RSA is left out: making a 3072-bit key costs a second of CPU.
+HostKey /etc/ssh/ssh_host_ed25519_key
+HostKey /etc/ssh/ssh_host_ecdsa_key
 CONF
 mkdir -p "$root/etc/systemd/system/multi-user.target.wants"
 ln -sf /lib/systemd/system/ssh.service "$root/etc/systemd/system/multi-user.target.wants/ssh.service"
 # Units that make no sense in a container, and would slow or stall its boot.
 for u in getty@tty1.service serial-getty@console.service console-getty.service systemd-udevd.service \
          systemd-udev-trigger.service systemd-modules-load.service sys-kernel-config.mount \
-         sys-kernel-debug.mount sys-kernel-tracing.mount systemd-remount-fs.service \
+         sys-kernel-debug.mount sys-kernel-tracing.mount systemd-remount-fs.service e2scrub_reap.service \
          systemd-firstboot.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer; do
   ln -sf /dev/null "$root/etc/systemd/system/$u"
 done

@@ -1,0 +1,168 @@
+//go:build e2e
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/machine-tools/machine/internal/host"
+	"github.com/machine-tools/machine/internal/sshclient"
+	"github.com/machine-tools/machine/internal/store"
+)
+
+// benchHost makes one container machine for a benchmark.
+func benchHost(b *testing.B, e *env, name, net string) *host.Host {
+	b.Helper()
+	if r := e.run("create", "-d", "container", "--container-network", net, name); r.code != 0 {
+		b.Fatalf("create: %s", r)
+	}
+	b.Cleanup(func() { e.run("rm", "-f", "-y", name) })
+	st, err := store.Open(e.store)
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := &host.API{Store: st, Drivers: registry()}
+	h, err := a.Load(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return h
+}
+
+func benchEnv(b *testing.B) *env {
+	return &env{t: b, store: b.TempDir() + "/store"}
+}
+
+// BenchmarkSSH50Commands: 50 commands on one host over one reused connection, against 50
+// connections made afresh.
+func BenchmarkSSH50Commands(b *testing.B) {
+	e := benchEnv(b)
+	h := benchHost(b, e, uniq("bench-ssh"), uniq("bench-ssh-net"))
+	ctx := context.Background()
+	b.Run("reused", func(b *testing.B) {
+		for b.Loop() {
+			c, err := h.Dial(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := 0; i < 50; i++ {
+				if _, err := c.Run(ctx, nil, "true"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			c.Close()
+		}
+	})
+	b.Run("fresh", func(b *testing.B) {
+		for b.Loop() {
+			for i := 0; i < 50; i++ {
+				c, err := sshclient.DialOnce(ctx, h.SSHConfig())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := c.Run(ctx, nil, "true"); err != nil {
+					b.Fatal(err)
+				}
+				c.Close()
+			}
+		}
+	})
+}
+
+// BenchmarkLs50Machines: `machine ls --timeout 2` over 50 machines, 49 of them at addresses of a
+// test network where no host answers (connections hang), and one real host.
+func BenchmarkLs50Machines(b *testing.B) {
+	e := benchEnv(b)
+	net := uniq("bench-ls-net")
+	benchHost(b, e, uniq("bench-ls-real"), net)
+	subnet := subnetOf(b, net)
+	st, _ := store.Open(e.store)
+	prefix := strings.TrimSuffix(strings.Split(subnet, "/")[0], ".0")
+	for i := 0; i < 49; i++ {
+		m := &store.Machine{Name: fmt.Sprintf("ghost%02d", i), DriverName: "generic", State: store.StateReady,
+			Driver: []byte(fmt.Sprintf(`{"IPAddress":"%s.%d","SSHUser":"root","SSHPort":22}`, prefix, 200+i)),
+			SSH:    store.SSH{Host: fmt.Sprintf("%s.%d", prefix, 200+i), Port: 22, User: "root"}, Engine: store.EngineOptions{Port: 2376}}
+		if err := st.Reserve(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var last string
+	for b.Loop() {
+		start := time.Now()
+		out, _ := exec.Command(machineBin, "-s", e.store, "ls", "--timeout", "2").CombinedOutput()
+		last = string(out)
+		b.ReportMetric(time.Since(start).Seconds(), "s/ls")
+	}
+	if !strings.Contains(last, "Running") {
+		b.Fatalf("the real host is not Running in:\n%s", last)
+	}
+}
+
+// BenchmarkEnv: `machine env` reads the store only: it answers as fast for a stopped host.
+func BenchmarkEnv(b *testing.B) {
+	e := benchEnv(b)
+	name := uniq("bench-env")
+	benchHost(b, e, name, uniq("bench-env-net"))
+	e.run("kill", name)
+	for b.Loop() {
+		if out, err := exec.Command(machineBin, "-s", e.store, "env", name).Output(); err != nil || !strings.Contains(string(out), "DOCKER_HOST") {
+			b.Fatalf("env of a stopped host: %v %s", err, out)
+		}
+	}
+}
+
+// BenchmarkContainerCreate: one host made and provisioned, and five made at once against five one
+// after another.
+func BenchmarkContainerCreate(b *testing.B) {
+	e := benchEnv(b)
+	net := uniq("bench-cc-net")
+	n := 0
+	mk := func(k int) []string {
+		var names []string
+		for i := 0; i < k; i++ {
+			n++
+			names = append(names, fmt.Sprintf("bench-cc-%d-%d", n, i))
+		}
+		return names
+	}
+	create := func(names []string, par bool) {
+		fns := []func(){}
+		for _, nm := range names {
+			fns = append(fns, func() {
+				if r := e.run("create", "-d", "container", "--container-network", net, nm); r.code != 0 {
+					b.Errorf("create %s: %s", nm, r)
+				}
+			})
+		}
+		if par {
+			parallel(fns...)
+		} else {
+			for _, f := range fns {
+				f()
+			}
+		}
+		b.StopTimer()
+		e.run(append([]string{"rm", "-f", "-y"}, names...)...)
+		b.StartTimer()
+	}
+	b.Run("one", func(b *testing.B) {
+		for b.Loop() {
+			create(mk(1), false)
+		}
+	})
+	b.Run("five-parallel", func(b *testing.B) {
+		for b.Loop() {
+			create(mk(5), true)
+		}
+	})
+	b.Run("five-sequential", func(b *testing.B) {
+		for b.Loop() {
+			create(mk(5), false)
+		}
+	})
+}
