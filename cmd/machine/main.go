@@ -87,6 +87,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			lifecycleCommand("stop", "Stop machines"),
 			lifecycleCommand("restart", "Restart machines"),
 			lifecycleCommand("kill", "Kill (stop at once) machines"),
+			swarmCommand(),
 			imageCommand(),
 			versionCommand(),
 		},

@@ -1,0 +1,265 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/machine-tools/machine/internal/host"
+	"github.com/machine-tools/machine/swarm"
+)
+
+func openNodes(a *host.API, names []string) ([]*swarm.Node, func(), error) {
+	var nodes []*swarm.Node
+	closeAll := func() {
+		for _, n := range nodes {
+			n.Close()
+		}
+	}
+	for _, name := range names {
+		h, err := a.Load(name)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		n, err := swarm.Open(h)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes, closeAll, nil
+}
+
+func printResults(c *cli.Context, order []string, res map[string]string) {
+	for _, n := range order {
+		if msg, ok := res[n]; ok && !strings.HasPrefix(msg, "failed: ") {
+			fmt.Fprintf(c.App.Writer, "(%s) %s\n", n, msg)
+		}
+	}
+}
+
+func swarmCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "swarm",
+		Usage: "Make machines a Docker swarm (swarm mode)",
+		Subcommands: []*cli.Command{
+			{
+				Name: "init", Usage: "Start a swarm with a machine as its first manager", ArgsUsage: "MANAGER",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "advertise-addr", Usage: "address or interface to advertise (default: the machine's address)"},
+					&cli.StringFlag{Name: "listen-addr", Usage: "listen address (default 0.0.0.0:2377)"},
+					&cli.StringFlag{Name: "data-path-addr", Usage: "address or interface for data traffic"},
+					&cli.BoolFlag{Name: "autolock", Usage: "lock managers' keys at rest"},
+				},
+				Action: func(c *cli.Context) error {
+					name, err := oneName(c)
+					if err != nil {
+						return err
+					}
+					a, err := api(c)
+					if err != nil {
+						return err
+					}
+					nodes, done, err := openNodes(a, []string{name})
+					if err != nil {
+						return err
+					}
+					defer done()
+					msg, err := swarm.Init(c.Context, nodes[0], swarm.InitOptions{
+						AdvertiseAddr: c.String("advertise-addr"), ListenAddr: c.String("listen-addr"),
+						DataPathAddr: c.String("data-path-addr"), Autolock: c.Bool("autolock"),
+					})
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(c.App.Writer, "(%s) %s\n", name, msg)
+					return nil
+				},
+			},
+			{
+				Name: "join", Usage: "Join machines to a manager's swarm (workers at once, managers one by one)", ArgsUsage: "NODE...",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "manager", Usage: "a manager of the swarm (required)"},
+					&cli.StringFlag{Name: "role", Value: "worker", Usage: "worker or manager"},
+					&cli.StringFlag{Name: "advertise-addr", Usage: "address or interface each joiner advertises (default: the address it reaches the manager from)"},
+					&cli.StringFlag{Name: "listen-addr", Usage: "listen address (default 0.0.0.0:2377)"},
+				},
+				Action: func(c *cli.Context) error {
+					ns, err := names(c)
+					if err != nil {
+						return err
+					}
+					mname := c.String("manager")
+					if mname == "" {
+						return fmt.Errorf("swarm join needs --manager NAME: the machine whose swarm the nodes join")
+					}
+					a, err := api(c)
+					if err != nil {
+						return err
+					}
+					all, done, err := openNodes(a, append([]string{mname}, ns...))
+					if err != nil {
+						return err
+					}
+					defer done()
+					res, err := swarm.Join(c.Context, all[0], all[1:], swarm.JoinOptions{
+						Role: c.String("role"), AdvertiseAddr: c.String("advertise-addr"), ListenAddr: c.String("listen-addr"),
+						Progress: func(node, msg string) { progress(c, node)(msg) },
+					})
+					printResults(c, ns, res)
+					return err
+				},
+			},
+			{
+				Name: "leave", Usage: "Take machines out of their swarm (demoted first, then removed from the node list)", ArgsUsage: "NODE...",
+				Flags: []cli.Flag{&cli.StringFlag{Name: "manager", Usage: "a manager that removes the nodes from its list (default: found among your machines)"}},
+				Action: func(c *cli.Context) error {
+					ns, err := names(c)
+					if err != nil {
+						return err
+					}
+					a, err := api(c)
+					if err != nil {
+						return err
+					}
+					nodes, done, err := openNodes(a, ns)
+					if err != nil {
+						return err
+					}
+					defer done()
+					var via *swarm.Node
+					mname := c.String("manager")
+					if mname == "" {
+						mname = findManager(c.Context, a, ns)
+					}
+					if mname != "" {
+						m, mdone, err := openNodes(a, []string{mname})
+						if err != nil {
+							return err
+						}
+						defer mdone()
+						via = m[0]
+					}
+					res, err := swarm.Leave(c.Context, nodes, via)
+					printResults(c, ns, res)
+					return err
+				},
+			},
+			{
+				Name: "status", Usage: "List a swarm's nodes as a manager sees them", ArgsUsage: "MANAGER",
+				Flags: []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "json for scripts"}},
+				Action: func(c *cli.Context) error {
+					name, err := oneName(c)
+					if err != nil {
+						return err
+					}
+					a, err := api(c)
+					if err != nil {
+						return err
+					}
+					nodes, done, err := openNodes(a, []string{name})
+					if err != nil {
+						return err
+					}
+					defer done()
+					rows, err := swarm.Status(c.Context, nodes[0])
+					if err != nil {
+						return err
+					}
+					sort.Slice(rows, func(i, j int) bool { return rows[i].Hostname < rows[j].Hostname })
+					if c.String("format") == "json" {
+						enc := json.NewEncoder(c.App.Writer)
+						enc.SetIndent("", "  ")
+						return enc.Encode(rows)
+					}
+					tw := tabwriter.NewWriter(c.App.Writer, 0, 8, 3, ' ', 0)
+					fmt.Fprintln(tw, "ID\tHOSTNAME\tROLE\tSTATUS\tAVAILABILITY\tMANAGER STATUS\tADDRESS\tENGINE")
+					for _, r := range rows {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Hostname, r.Role, r.Status, r.Availability, r.ManagerStatus, r.Addr, r.EngineVersion)
+					}
+					return tw.Flush()
+				},
+			},
+			{
+				Name: "join-token", Usage: "Print a swarm's join token (a secret: shown only here)", ArgsUsage: "MANAGER",
+				Flags: []cli.Flag{&cli.StringFlag{Name: "role", Value: "worker", Usage: "worker or manager"}},
+				Action: func(c *cli.Context) error {
+					name, err := oneName(c)
+					if err != nil {
+						return err
+					}
+					a, err := api(c)
+					if err != nil {
+						return err
+					}
+					nodes, done, err := openNodes(a, []string{name})
+					if err != nil {
+						return err
+					}
+					defer done()
+					tok, err := swarm.JoinToken(c.Context, nodes[0], c.String("role"))
+					if err != nil {
+						return err
+					}
+					fmt.Fprintln(c.App.Writer, tok)
+					return nil
+				},
+			},
+		},
+	}
+}
+
+// findManager looks among the store's machines, at once, for a manager that is not one of skip.
+func findManager(ctx context.Context, a *host.API, skip []string) string {
+	all, err := a.Store.List()
+	if err != nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	found := ""
+	var wg sync.WaitGroup
+	for _, n := range all {
+		if contains(skip, n) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nodes, done, err := openNodes(a, []string{n})
+			if err != nil {
+				return
+			}
+			defer done()
+			st, err := nodes[0].Inspect(ctx)
+			if err == nil && st.Active && st.Manager {
+				mu.Lock()
+				if found == "" || n < found {
+					found = n
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return found
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,81 @@
+package swarm
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// RouteSource parses `ip -o route get ADDR` and returns the source address the kernel would use.
+func RouteSource(out string) (string, error) {
+	f := strings.Fields(out)
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "src" {
+			if _, err := netip.ParseAddr(f[i+1]); err != nil {
+				return "", fmt.Errorf("route lookup gave a bad source %q", f[i+1])
+			}
+			return f[i+1], nil
+		}
+	}
+	return "", fmt.Errorf("route lookup gave no source address: %q", strings.TrimSpace(out))
+}
+
+// Interface is one IPv4 address of a host's interface.
+type Interface struct {
+	Name string
+	Addr string
+}
+
+// ParseAddrs parses `ip -o -4 addr show`.
+func ParseAddrs(out string) []Interface {
+	var ifs []Interface
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		// 2: eth0    inet 172.19.0.2/16 brd ... scope global eth0
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == "inet" && len(f) > 1 {
+				name := strings.TrimSuffix(f[1], ":")
+				addr := strings.Split(f[i+1], "/")[0]
+				ifs = append(ifs, Interface{Name: name, Addr: addr})
+				break
+			}
+		}
+	}
+	return ifs
+}
+
+// ChooseAdvertise picks a node's advertise address: an explicit override (an address of the node
+// or one of its interfaces' names) wins; otherwise the source address the node's kernel uses to
+// reach the manager, which must be one of the node's own addresses.
+func ChooseAdvertise(override, routeSrc string, ifs []Interface) (string, error) {
+	if override != "" {
+		if _, err := netip.ParseAddr(override); err == nil {
+			for _, i := range ifs {
+				if i.Addr == override {
+					return override, nil
+				}
+			}
+			return "", fmt.Errorf("--advertise-addr %s is not an address of the node (it has %s)", override, describe(ifs))
+		}
+		for _, i := range ifs {
+			if i.Name == override {
+				return i.Addr, nil
+			}
+		}
+		return "", fmt.Errorf("--advertise-addr %s: the node has no interface or address of that name (it has %s)", override, describe(ifs))
+	}
+	for _, i := range ifs {
+		if i.Addr == routeSrc {
+			return routeSrc, nil
+		}
+	}
+	return "", fmt.Errorf("the node reaches the manager from %s, which is not one of its interfaces (%s): pass --advertise-addr", routeSrc, describe(ifs))
+}
+
+func describe(ifs []Interface) string {
+	var s []string
+	for _, i := range ifs {
+		s = append(s, i.Name+"="+i.Addr)
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,464 @@
+// Package swarm puts machines into a Docker swarm (swarm mode) through the Docker API: init with
+// the machine's own address, joins that advertise the address each node really reaches the
+// manager from, managers one at a time and workers side by side, and leaves that keep quorum.
+// Join tokens travel only between the client and the engines' TLS APIs.
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/client"
+
+	"github.com/machine-tools/machine/internal/host"
+)
+
+// Ports that swarm needs between nodes.
+const PortsHelp = "swarm needs 2377/tcp (managers), 7946/tcp+udp and 4789/udp between all nodes"
+
+// Node is a machine with its engine client and SSH connection, opened for swarm work.
+type Node struct {
+	*host.Host
+	Docker *client.Client
+}
+
+// Open opens a machine's engine.
+func Open(h *host.Host) (*Node, error) {
+	cli, err := h.Docker()
+	if err != nil {
+		return nil, err
+	}
+	return &Node{Host: h, Docker: cli}, nil
+}
+
+// Close closes the engine client.
+func (n *Node) Close() { n.Docker.Close() }
+
+// State is a node's view of its swarm.
+type State struct {
+	Active    bool
+	Manager   bool
+	ClusterID string
+	NodeID    string
+	Addr      string
+	Managers  []string // the managers the node knows (how a worker names its swarm)
+}
+
+// Inspect reads a node's swarm state.
+func (n *Node) Inspect(ctx context.Context) (State, error) {
+	info, err := n.Docker.Info(ctx)
+	if err != nil {
+		return State{}, fmt.Errorf("%s: %w", n.Name, err)
+	}
+	s := State{NodeID: info.Swarm.NodeID, Addr: info.Swarm.NodeAddr}
+	for _, p := range info.Swarm.RemoteManagers {
+		s.Managers = append(s.Managers, p.Addr)
+	}
+	switch info.Swarm.LocalNodeState {
+	case swarm.LocalNodeStateActive:
+		s.Active = true
+		s.Manager = info.Swarm.ControlAvailable
+		if info.Swarm.Cluster != nil {
+			s.ClusterID = info.Swarm.Cluster.ID
+		}
+	case swarm.LocalNodeStateLocked:
+		return s, fmt.Errorf("%s: the swarm is locked on this node: unlock it with `docker swarm unlock` (through machine env %s)", n.Name, n.Name)
+	case swarm.LocalNodeStatePending:
+		return s, fmt.Errorf("%s: a swarm join is still pending on this node", n.Name)
+	case swarm.LocalNodeStateError:
+		return s, fmt.Errorf("%s: the node's swarm state is in error: %s", n.Name, info.Swarm.Error)
+	}
+	return s, nil
+}
+
+// InitOptions are `machine swarm init`'s flags.
+type InitOptions struct {
+	AdvertiseAddr string // IP or interface; default: the machine's address
+	ListenAddr    string
+	DataPathAddr  string
+	Autolock      bool
+}
+
+// Init makes n the first manager of a new swarm. It reports "already" for a manager that is
+// in a swarm already.
+func Init(ctx context.Context, n *Node, o InitOptions) (string, error) {
+	st, err := n.Inspect(ctx)
+	if err != nil {
+		return "", err
+	}
+	if st.Active {
+		if st.Manager {
+			return fmt.Sprintf("already a manager of swarm %s (advertising %s)", short(st.ClusterID), st.Addr), nil
+		}
+		return "", fmt.Errorf("%s is a worker of swarm %s: it cannot start a swarm of its own (run `machine swarm leave %s` first)", n.Name, short(st.ClusterID), n.Name)
+	}
+	adv := o.AdvertiseAddr
+	if adv == "" {
+		adv = n.SSH.Host
+	} else if net.ParseIP(adv) == nil {
+		ifs, err := nodeAddrs(ctx, n)
+		if err != nil {
+			return "", err
+		}
+		if adv, err = ChooseAdvertise(adv, "", ifs); err != nil {
+			return "", err
+		}
+	}
+	listen := o.ListenAddr
+	if listen == "" {
+		listen = "0.0.0.0:2377"
+	}
+	req := swarm.InitRequest{ListenAddr: listen, AdvertiseAddr: adv, DataPathAddr: o.DataPathAddr, AutoLockManagers: o.Autolock}
+	id, err := n.Docker.SwarmInit(ctx, req)
+	if err != nil {
+		return "", fmt.Errorf("swarm init on %s (advertising %s): %w", n.Name, adv, err)
+	}
+	msg := fmt.Sprintf("swarm initialised: %s is a manager (node %s), advertising %s", n.Name, short(id), adv)
+	if o.Autolock {
+		k, err := n.Docker.SwarmGetUnlockKey(ctx)
+		if err == nil {
+			msg += "; autolock is on: keep the unlock key safe (`docker swarm unlock-key` through machine env shows it): " + k.UnlockKey
+		}
+	}
+	return msg, nil
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func nodeAddrs(ctx context.Context, n *Node) ([]Interface, error) {
+	c, err := n.Dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	out, err := c.Run(ctx, nil, "ip", "-o", "-4", "addr", "show")
+	if err != nil {
+		return nil, fmt.Errorf("%s: listing its addresses: %w", n.Name, err)
+	}
+	return ParseAddrs(string(out)), nil
+}
+
+// JoinOptions are `machine swarm join`'s flags.
+type JoinOptions struct {
+	Role          string // worker (default) or manager
+	AdvertiseAddr string // override for every joiner
+	ListenAddr    string
+	Progress      func(node, msg string)
+}
+
+// ManagerAddr is the manager's swarm address (host:2377).
+func managerAddr(ctx context.Context, m *Node) (State, string, error) {
+	st, err := m.Inspect(ctx)
+	if err != nil {
+		return st, "", err
+	}
+	if !st.Active {
+		return st, "", fmt.Errorf("%s is not in a swarm: start one with `machine swarm init %s`", m.Name, m.Name)
+	}
+	if !st.Manager {
+		return st, "", fmt.Errorf("%s is a worker, not a manager: name a manager with --manager", m.Name)
+	}
+	addr := st.Addr
+	if addr == "" {
+		addr = m.SSH.Host
+	}
+	return st, net.JoinHostPort(addr, "2377"), nil
+}
+
+// Join joins nodes to the manager's swarm: managers one at a time (each must be Ready before the
+// next, for quorum), workers all at once. The result holds one line per node.
+func Join(ctx context.Context, m *Node, nodes []*Node, o JoinOptions) (map[string]string, error) {
+	mst, maddr, err := managerAddr(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	role := o.Role
+	if role == "" {
+		role = "worker"
+	}
+	if role != "worker" && role != "manager" {
+		return nil, fmt.Errorf("--role %q: use worker or manager", role)
+	}
+	sw, err := m.Docker.SwarmInspect(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading the swarm's join tokens: %w", m.Name, err)
+	}
+	token := sw.JoinTokens.Worker
+	if role == "manager" {
+		token = sw.JoinTokens.Manager
+	}
+	results := map[string]string{}
+	var mu sync.Mutex
+	var errs []error
+	one := func(n *Node) {
+		msg, err := joinOne(ctx, m, mst, maddr, token, role, n, o)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			errs = append(errs, err)
+			results[n.Name] = "failed: " + err.Error()
+			return
+		}
+		results[n.Name] = msg
+	}
+	if role == "manager" {
+		for _, n := range nodes {
+			one(n)
+		}
+	} else {
+		var wg sync.WaitGroup
+		for _, n := range nodes {
+			wg.Add(1)
+			go func() { defer wg.Done(); one(n) }()
+		}
+		wg.Wait()
+	}
+	return results, errors.Join(errs...)
+}
+
+func joinOne(ctx context.Context, m *Node, mst State, maddr, token, role string, n *Node, o JoinOptions) (string, error) {
+	say := func(s string) {
+		if o.Progress != nil {
+			o.Progress(n.Name, s)
+		}
+	}
+	st, err := n.Inspect(ctx)
+	if err != nil {
+		return "", err
+	}
+	if st.Active {
+		if st.ClusterID == mst.ClusterID || (st.ClusterID == "" && !st.Manager && nodeInSwarm(ctx, m, st.NodeID)) {
+			return fmt.Sprintf("already in this swarm (advertising %s)", st.Addr), nil
+		}
+		other := "swarm " + short(st.ClusterID)
+		if st.ClusterID == "" {
+			other = "the swarm managed at " + strings.Join(st.Managers, ", ")
+		}
+		return "", fmt.Errorf("%s is in %s, not in %s's swarm %s: run `machine swarm leave %s` first", n.Name, other, m.Name, short(mst.ClusterID), n.Name)
+	}
+	c, err := n.Dial(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	// Can the node reach the manager's swarm port? Asked from the node itself: the SSH server
+	// opens the connection.
+	say("checking that " + maddr + " answers from " + n.Name)
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	conn, err := c.Conn().DialContext(dctx, "tcp", maddr)
+	cancel()
+	if err != nil {
+		return "", fmt.Errorf("%s cannot reach manager %s at %s (%v): %s", n.Name, m.Name, maddr, err, PortsHelp)
+	}
+	conn.Close()
+	mhost, _, _ := net.SplitHostPort(maddr)
+	route, err := c.Run(ctx, nil, "ip", "-o", "route", "get", mhost)
+	if err != nil {
+		return "", fmt.Errorf("%s: route lookup to %s: %w", n.Name, mhost, err)
+	}
+	src, err := RouteSource(string(route))
+	if err != nil && o.AdvertiseAddr == "" {
+		return "", fmt.Errorf("%s: %w", n.Name, err)
+	}
+	addrs, err := c.Run(ctx, nil, "ip", "-o", "-4", "addr", "show")
+	if err != nil {
+		return "", err
+	}
+	adv, err := ChooseAdvertise(o.AdvertiseAddr, src, ParseAddrs(string(addrs)))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", n.Name, err)
+	}
+	listen := o.ListenAddr
+	if listen == "" {
+		listen = "0.0.0.0:2377"
+	}
+	say("joining as " + role + ", advertising " + adv)
+	err = n.Docker.SwarmJoin(ctx, swarm.JoinRequest{ListenAddr: listen, AdvertiseAddr: adv, RemoteAddrs: []string{maddr}, JoinToken: token})
+	if err != nil {
+		return "", fmt.Errorf("%s: swarm join (advertising %s): %s", n.Name, adv, redact(err.Error(), token))
+	}
+	if role == "manager" {
+		if err := waitReady(ctx, m, n); err != nil {
+			return "", err
+		}
+	}
+	return fmt.Sprintf("joined as %s, advertising %s", role, adv), nil
+}
+
+func nodeInSwarm(ctx context.Context, m *Node, id string) bool {
+	if id == "" {
+		return false
+	}
+	_, _, err := m.Docker.NodeInspectWithRaw(ctx, id)
+	return err == nil
+}
+
+// waitReady waits until the manager sees n Ready (and, for managers, reachable).
+func waitReady(ctx context.Context, m, n *Node) error {
+	st, err := n.Inspect(ctx)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		node, _, err := m.Docker.NodeInspectWithRaw(ctx, st.NodeID)
+		if err == nil && node.Status.State == swarm.NodeStateReady && (node.ManagerStatus == nil || node.ManagerStatus.Reachability == swarm.ReachabilityReachable) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s joined but is not Ready after 60s (state %s): %s", n.Name, node.Status.State, PortsHelp)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func redact(s, secret string) string {
+	if secret == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, secret, "[join token]")
+}
+
+// Leave takes nodes out of their swarm: a manager is demoted first (while others remain), the
+// node leaves, and the manager removes it from its list.
+func Leave(ctx context.Context, nodes []*Node, via *Node) (map[string]string, error) {
+	results := map[string]string{}
+	var errs []error
+	for _, n := range nodes {
+		msg, err := leaveOne(ctx, n, via)
+		if err != nil {
+			errs = append(errs, err)
+			results[n.Name] = "failed: " + err.Error()
+			continue
+		}
+		results[n.Name] = msg
+	}
+	return results, errors.Join(errs...)
+}
+
+func leaveOne(ctx context.Context, n, via *Node) (string, error) {
+	st, err := n.Inspect(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !st.Active {
+		return "already out of any swarm", nil
+	}
+	mgr := via
+	if mgr == nil || mgr.Name == n.Name {
+		mgr = nil
+	}
+	if st.Manager {
+		nodes, err := n.Docker.NodeList(ctx, swarm.NodeListOptions{})
+		if err != nil {
+			return "", err
+		}
+		managers := 0
+		for _, x := range nodes {
+			if x.Spec.Role == swarm.NodeRoleManager {
+				managers++
+			}
+		}
+		if managers <= 1 {
+			// The last manager: the swarm ends with it.
+			if err := n.Docker.SwarmLeave(ctx, true); err != nil {
+				return "", fmt.Errorf("%s: leaving: %w", n.Name, err)
+			}
+			return "left; it was the last manager, so the swarm is gone", nil
+		}
+		node, _, err := n.Docker.NodeInspectWithRaw(ctx, st.NodeID)
+		if err != nil {
+			return "", err
+		}
+		spec := node.Spec
+		spec.Role = swarm.NodeRoleWorker
+		if err := n.Docker.NodeUpdate(ctx, node.ID, node.Version, spec); err != nil {
+			return "", fmt.Errorf("%s: demoting before it leaves: %w", n.Name, err)
+		}
+		time.Sleep(2 * time.Second) // let the demotion settle before the node leaves
+	}
+	if err := n.Docker.SwarmLeave(ctx, false); err != nil {
+		return "", fmt.Errorf("%s: leaving: %w", n.Name, err)
+	}
+	if mgr != nil {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			// The node has left: removing it by force does not wait for it to be marked down.
+			err := mgr.Docker.NodeRemove(ctx, st.NodeID, swarm.NodeRemoveOptions{Force: true})
+			if err == nil || strings.Contains(err.Error(), "not found") {
+				return "left, and removed from the manager's node list", nil
+			}
+			if time.Now().After(deadline) {
+				return "", fmt.Errorf("%s left, but %s did not remove it from the node list: %w", n.Name, mgr.Name, err)
+			}
+			time.Sleep(time.Second)
+		}
+	}
+	return "left (no manager named to remove it from the node list: `machine swarm leave --manager M`)", nil
+}
+
+// NodeRow is one node of `machine swarm status`.
+type NodeRow struct {
+	ID            string
+	Hostname      string
+	Role          string
+	Status        string
+	Availability  string
+	ManagerStatus string
+	Addr          string
+	EngineVersion string
+	Labels        map[string]string
+}
+
+// Status lists the swarm's nodes as the manager sees them.
+func Status(ctx context.Context, m *Node) ([]NodeRow, error) {
+	if _, _, err := managerAddr(ctx, m); err != nil {
+		return nil, err
+	}
+	nodes, err := m.Docker.NodeList(ctx, swarm.NodeListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var rows []NodeRow
+	for _, x := range nodes {
+		r := NodeRow{ID: short(x.ID), Hostname: x.Description.Hostname, Role: string(x.Spec.Role), Status: string(x.Status.State),
+			Availability: string(x.Spec.Availability), Addr: x.Status.Addr, EngineVersion: x.Description.Engine.EngineVersion, Labels: x.Spec.Labels}
+		if x.ManagerStatus != nil {
+			r.ManagerStatus = string(x.ManagerStatus.Reachability)
+			if x.ManagerStatus.Leader {
+				r.ManagerStatus = "leader"
+			}
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// JoinToken returns the swarm's join token for a role (shown only when asked for).
+func JoinToken(ctx context.Context, m *Node, role string) (string, error) {
+	if _, _, err := managerAddr(ctx, m); err != nil {
+		return "", err
+	}
+	sw, err := m.Docker.SwarmInspect(ctx)
+	if err != nil {
+		return "", err
+	}
+	switch role {
+	case "", "worker":
+		return sw.JoinTokens.Worker, nil
+	case "manager":
+		return sw.JoinTokens.Manager, nil
+	}
+	return "", fmt.Errorf("--role %q: use worker or manager", role)
+}
