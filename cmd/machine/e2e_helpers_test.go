@@ -244,17 +244,35 @@ var _ = container.ListOptions{}
 func tinyTar(t *testing.T) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "rootfs.tar")
+	writeTar(t, p, map[string][]byte{"hello.txt": []byte("kept across stop and start\n")}, nil)
+	return p
+}
+
+// writeTar writes files (mode 0755) and, for each link name, bin/NAME -> busybox.
+func writeTar(t *testing.T, p string, files map[string][]byte, links []string) {
+	t.Helper()
 	f, err := os.Create(p)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer f.Close()
 	tw := tar.NewWriter(f)
-	data := []byte("kept across stop and start\n")
-	_ = tw.WriteHeader(&tar.Header{Name: "hello.txt", Mode: 0o644, Size: int64(len(data))})
-	_, _ = tw.Write(data)
-	_ = tw.Close()
-	_ = f.Close()
-	return p
+	_ = tw.WriteHeader(&tar.Header{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755})
+	_ = tw.WriteHeader(&tar.Header{Name: "tmp/", Typeflag: tar.TypeDir, Mode: 0o1777})
+	for name, data := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(data))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, l := range links {
+		_ = tw.WriteHeader(&tar.Header{Name: "bin/" + l, Typeflag: tar.TypeSymlink, Linkname: "busybox"})
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // runDocker runs the docker CLI with exactly these DOCKER_* variables.

@@ -1,0 +1,236 @@
+//go:build e2e
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// createHosts makes container machines at once on net; extra maps a name to a second network.
+func createHosts(t *testing.T, e *env, net string, extra map[string]string, names ...string) {
+	t.Helper()
+	t.Cleanup(func() { e.run(append([]string{"rm", "-f", "-y"}, names...)...) })
+	res := make([]result, len(names))
+	var fns []func()
+	for i, n := range names {
+		args := []string{"create", "-d", "container", "--container-network", net}
+		if x := extra[n]; x != "" {
+			args = append(args, "--container-extra-network", x)
+		}
+		fns = append(fns, func() { res[i] = e.run(append(args, n)...) })
+	}
+	parallel(fns...)
+	for i, r := range res {
+		if r.code != 0 {
+			t.Fatalf("create %s: %s", names[i], r)
+		}
+	}
+}
+
+// busyboxTar is a one-binary image (Debian's busybox-static) for services and pings.
+func busyboxTar(t *testing.T) string {
+	t.Helper()
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatalf("busybox-static is needed (make setup installs it): %v", err)
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "busybox.tar")
+	writeTar(t, p, map[string][]byte{"bin/busybox": bb}, []string{"sh", "ping", "sleep", "nslookup", "hostname"})
+	return p
+}
+
+func waitFor(t *testing.T, what string, within time.Duration, f func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, s := f()
+		if ok {
+			return
+		}
+		last = s
+		time.Sleep(time.Second)
+	}
+	t.Fatalf("%s: not within %s; last seen:\n%s", what, within, last)
+}
+
+// nodeTable returns "hostname addr role state" per node, sorted, as the manager's docker CLI sees it.
+func nodeTable(t *testing.T, e *env, manager string) []string {
+	t.Helper()
+	ids := e.docker(manager, "node", "ls", "-q")
+	if ids.code != 0 {
+		t.Fatalf("docker node ls: %s", ids)
+	}
+	r := e.docker(manager, append([]string{"node", "inspect", "--format", "{{.Description.Hostname}} {{.Status.Addr}} {{.Spec.Role}} {{.Status.State}}"}, strings.Fields(ids.stdout)...)...)
+	if r.code != 0 {
+		t.Fatalf("docker node inspect: %s", r)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	sort.Strings(lines)
+	return lines
+}
+
+func expectNodes(t *testing.T, e *env, manager string, roles map[string]string) {
+	t.Helper()
+	var want []string
+	for n, role := range roles {
+		want = append(want, fmt.Sprintf("%s %s %s ready", n, strings.TrimSpace(e.must("ip", n)), role))
+	}
+	sort.Strings(want)
+	got := nodeTable(t, e, manager)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("docker node ls on %s:\n got:\n%s\nwant:\n%s", manager, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestSwarmWalkthrough is the seed's walk-through on container hosts: one manager, two workers
+// (one with two NICs), an overlay network, a replicated service, a ping across hosts by name,
+// a killed task replaced, scaling, idempotent re-runs, and leaving.
+func TestSwarmWalkthrough(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	net, back := uniq("e2e-sw-net"), uniq("e2e-sw-back")
+	m, w1, w2 := uniq("e2e-sw-m"), uniq("e2e-sw-w1"), uniq("e2e-sw-w2")
+	createHosts(t, e, net, map[string]string{w2: back}, m, w1, w2)
+
+	out := e.must("swarm", "init", m)
+	if !strings.Contains(out, "advertising "+strings.TrimSpace(e.must("ip", m))) {
+		t.Errorf("init: %q", out)
+	}
+	r := e.run("swarm", "join", "--manager", m, w1, w2)
+	if r.code != 0 {
+		t.Fatalf("join: %s", r)
+	}
+	tok := e.must("swarm", "join-token", m)
+	if strings.Contains(r.stdout+r.stderr, strings.TrimSpace(tok)) {
+		t.Fatal("the join token appeared in join's output")
+	}
+	roles := map[string]string{m: "manager", w1: "worker", w2: "worker"}
+	expectNodes(t, e, m, roles)
+
+	// Again: nothing changes.
+	if out := e.must("swarm", "init", m); !strings.Contains(out, "already") {
+		t.Errorf("second init: %q", out)
+	}
+	if out := e.must("swarm", "join", "--manager", m, w1, w2); strings.Count(out, "already in this swarm") != 2 {
+		t.Errorf("second join: %q", out)
+	}
+	expectNodes(t, e, m, roles)
+	if ls := e.must("ls", "--filter", "swarm=worker", "-q"); len(strings.Fields(ls)) != 2 {
+		t.Errorf("ls --filter swarm=worker: %q", ls)
+	}
+
+	// The image on every node (no registry here).
+	img := busyboxTar(t)
+	for _, n := range []string{m, w1, w2} {
+		if r := e.docker(n, "import", "-c", `CMD ["sh"]`, img, "e2e/busybox:1"); r.code != 0 {
+			t.Fatalf("import on %s: %s", n, r)
+		}
+	}
+	if r := e.docker(m, "network", "create", "-d", "overlay", "--attachable", "ov"); r.code != 0 {
+		t.Fatal(r)
+	}
+	if r := e.docker(m, "service", "create", "-q", "--detach", "--name", "web", "--replicas", "3", "--endpoint-mode", "dnsrr", "--network", "ov", "e2e/busybox:1", "sleep", "3600"); r.code != 0 {
+		t.Fatal(r)
+	}
+	running := func(want int, distinct bool) func() (bool, string) {
+		return func() (bool, string) {
+			r := e.docker(m, "service", "ps", "web", "--filter", "desired-state=running", "--format", "{{.Node}} {{.CurrentState}}")
+			nodes := map[string]bool{}
+			n := 0
+			for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+				if strings.Contains(l, "Running") {
+					n++
+					nodes[strings.Fields(l)[0]] = true
+				}
+			}
+			return n == want && (!distinct || len(nodes) == want), r.stdout + r.stderr
+		}
+	}
+	waitFor(t, "3 tasks running on 3 hosts", 90*time.Second, running(3, true))
+
+	// A container on w1 pings one on w2 by name, across the overlay.
+	if r := e.docker(w2, "run", "-d", "--name", "target", "--network", "ov", "e2e/busybox:1", "sleep", "600"); r.code != 0 {
+		t.Fatal(r)
+	}
+	if r := e.docker(w1, "run", "--rm", "--network", "ov", "e2e/busybox:1", "ping", "-c", "2", "-W", "5", "target"); r.code != 0 || !strings.Contains(r.stdout, "2 packets received") {
+		t.Fatalf("w1 -> target on w2 by name: %s", r)
+	}
+	// And the service's tasks by DNS.
+	if r := e.docker(w1, "run", "--rm", "--network", "ov", "e2e/busybox:1", "nslookup", "tasks.web"); r.code != 0 || strings.Count(r.stdout, "Address") < 3 {
+		t.Errorf("tasks.web: %s", r)
+	}
+
+	// Kill a task: the swarm replaces it.
+	ps := e.docker(w1, "ps", "-q", "--filter", "name=web.")
+	if ids := strings.Fields(ps.stdout); len(ids) == 1 {
+		e.docker(w1, "rm", "-f", ids[0])
+	} else {
+		t.Fatalf("tasks on w1: %s", ps)
+	}
+	waitFor(t, "the killed task replaced", 90*time.Second, running(3, false))
+	e.docker(m, "service", "scale", "-d", "web=5")
+	waitFor(t, "scaled up to 5", 90*time.Second, running(5, false))
+	e.docker(m, "service", "scale", "-d", "web=2")
+	waitFor(t, "scaled down to 2", 90*time.Second, running(2, false))
+	e.docker(m, "service", "rm", "web")
+
+	// Bad input.
+	expectOneLineError(t, e.run("swarm", "join", w1), "--manager")
+	expectOneLineError(t, e.run("swarm", "join", "--manager", m, "nosuch"), "no such machine")
+	expectOneLineError(t, e.run("swarm", "join", "--manager", w1, w2), "not a manager")
+
+	// Leave: w2 out, and off the manager's list.
+	if out := e.must("swarm", "leave", w2); !strings.Contains(out, "removed from the manager's node list") {
+		t.Errorf("leave: %q", out)
+	}
+	delete(roles, w2)
+	expectNodes(t, e, m, roles)
+	if r := e.docker(w2, "info", "--format", "{{.Swarm.LocalNodeState}}"); strings.TrimSpace(r.stdout) != "inactive" {
+		t.Errorf("w2 after leave: %s", r)
+	}
+	expectOneLineError(t, e.run("swarm", "join", "--manager", w2, w1), "not in a swarm", "machine swarm init "+w2)
+	expectOneLineError(t, e.run("swarm", "init", w1), "worker", "machine swarm leave "+w1)
+
+	// A node on a network that cannot reach the manager: named, with the ports swarm needs.
+	iso := uniq("e2e-sw-iso")
+	createHosts(t, e, uniq("e2e-sw-isonet"), nil, iso)
+	expectOneLineError(t, e.run("swarm", "join", "--manager", m, iso), "cannot reach manager", "2377/tcp", "7946", "4789/udp")
+	// Another swarm: named.
+	e.must("swarm", "init", w2)
+	expectOneLineError(t, e.run("swarm", "join", "--manager", m, w2), "swarm", "not in "+m)
+}
+
+// TestSwarmThreeManagers: 3 managers (joined one at a time) and 2 workers; then every node leaves.
+func TestSwarmThreeManagers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	net := uniq("e2e-sw3-net")
+	names := []string{uniq("e2e-sw3-m1"), uniq("e2e-sw3-m2"), uniq("e2e-sw3-m3"), uniq("e2e-sw3-w1"), uniq("e2e-sw3-w2")}
+	createHosts(t, e, net, map[string]string{names[3]: uniq("e2e-sw3-back")}, names...)
+	e.must("swarm", "init", names[0])
+	e.must("swarm", "join", "--manager", names[0], "--role", "manager", names[1], names[2])
+	e.must("swarm", "join", "--manager", names[0], names[3], names[4])
+	expectNodes(t, e, names[0], map[string]string{names[0]: "manager", names[1]: "manager", names[2]: "manager", names[3]: "worker", names[4]: "worker"})
+	st := e.must("swarm", "status", names[1])
+	if strings.Count(st, "reachable") != 2 || !strings.Contains(st, "leader") {
+		t.Errorf("status from a second manager:\n%s", st)
+	}
+	// Workers first, then managers: quorum holds until the last.
+	e.must("swarm", "leave", names[3], names[4])
+	e.must("swarm", "leave", names[2], names[1])
+	expectNodes(t, e, names[0], map[string]string{names[0]: "manager"})
+	e.must("swarm", "leave", names[0])
+	for _, n := range names {
+		if r := e.docker(n, "info", "--format", "{{.Swarm.LocalNodeState}}"); strings.TrimSpace(r.stdout) != "inactive" {
+			t.Errorf("%s still in a swarm: %s", n, r)
+		}
+	}
+}
