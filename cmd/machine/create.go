@@ -3,6 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -116,7 +119,7 @@ func configureDriver(c *cli.Context, d drivers.Driver, o *host.CreateOptions) er
 		d.SSHUser = c.String("generic-ssh-user")
 		d.SSHPort = c.Int("generic-ssh-port")
 		o.SSHUser = d.SSHUser
-		o.SSHKey = c.String("generic-ssh-key")
+		o.SSHKey = expandHome(c.String("generic-ssh-key"))
 		o.UseAgent = o.SSHKey == ""
 		o.Engine.Port = c.Int("generic-engine-port")
 		if o.SSHWait == 0 {
@@ -134,4 +137,14 @@ func configureDriver(c *cli.Context, d drivers.Driver, o *host.CreateOptions) er
 		return errors.New("internal error: no flags for this driver")
 	}
 	return nil
+}
+
+// expandHome expands a leading ~/ (cluster files and quoted flags do not get the shell's).
+func expandHome(p string) string {
+	if strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, p[2:])
+		}
+	}
+	return p
 }

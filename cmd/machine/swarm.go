@@ -52,6 +52,8 @@ func swarmCommand() *cli.Command {
 		Name:  "swarm",
 		Usage: "Make machines a Docker swarm (swarm mode)",
 		Subcommands: []*cli.Command{
+			swarmUpCommand(),
+			swarmDownCommand(),
 			{
 				Name: "init", Usage: "Start a swarm with a machine as its first manager", ArgsUsage: "MANAGER",
 				Flags: []cli.Flag{

@@ -1,0 +1,302 @@
+package swarm
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// Cluster is a cluster file: the machines of a swarm, their roles, networks and images.
+// See docs/cluster-file.md.
+type Cluster struct {
+	Name          string        `yaml:"name"`
+	Driver        string        `yaml:"driver"`
+	DriverOptions Options       `yaml:"driver-options"`
+	Engine        Options       `yaml:"engine"`
+	Nodes         []ClusterNode `yaml:"nodes"`
+	Networks      []Network     `yaml:"networks"`
+	Images        []Image       `yaml:"images"`
+
+	file string
+	ast  *ast.File
+}
+
+// Options are flag values by name (without the driver's or engine's prefix): a string, a
+// number, a boolean, or a list of them for repeatable flags.
+type Options map[string]any
+
+// ClusterNode is one machine of the cluster.
+type ClusterNode struct {
+	Name          string            `yaml:"name"`
+	Role          string            `yaml:"role"` // manager or worker (default)
+	Driver        string            `yaml:"driver"`
+	DriverOptions Options           `yaml:"driver-options"`
+	Labels        map[string]string `yaml:"labels"`       // swarm node labels
+	Availability  string            `yaml:"availability"` // active (default), pause, drain
+	AdvertiseAddr string            `yaml:"advertise-addr"`
+}
+
+// Network is an overlay network to create.
+type Network struct {
+	Name       string `yaml:"name"`
+	Driver     string `yaml:"driver"` // overlay (default)
+	Attachable bool   `yaml:"attachable"`
+	Subnet     string `yaml:"subnet"`
+}
+
+// Image is an image every node gets before it is needed: from a registry (the default) or
+// streamed from the local engine (source: local).
+type Image struct {
+	Name   string `yaml:"name"`
+	Source string `yaml:"source"` // registry (default) or local
+}
+
+// UnmarshalYAML accepts a plain string as an image from a registry.
+func (i *Image) UnmarshalYAML(b []byte) error {
+	var s string
+	if err := yaml.Unmarshal(b, &s); err == nil && s != "" {
+		i.Name = s
+		return nil
+	}
+	type plain Image
+	return yaml.UnmarshalWithOptions(b, (*plain)(i), yaml.DisallowUnknownField())
+}
+
+// Role of a node, with the default.
+func (n ClusterNode) RoleOrDefault() string {
+	if n.Role == "" {
+		return "worker"
+	}
+	return n.Role
+}
+
+// DriverName of a node, with the cluster's default.
+func (c *Cluster) DriverName(n ClusterNode) string {
+	if n.Driver != "" {
+		return n.Driver
+	}
+	return c.Driver
+}
+
+// Managers and Workers list the nodes by role, in file order.
+func (c *Cluster) Managers() []ClusterNode { return c.byRole("manager") }
+func (c *Cluster) Workers() []ClusterNode  { return c.byRole("worker") }
+
+func (c *Cluster) byRole(role string) []ClusterNode {
+	var out []ClusterNode
+	for _, n := range c.Nodes {
+		if n.RoleOrDefault() == role {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// LoadCluster reads and checks a cluster file. Errors name the file and line.
+func LoadCluster(path string) (*Cluster, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the cluster file: %w", err)
+	}
+	return ParseCluster(path, b)
+}
+
+var yamlPos = regexp.MustCompile(`^\[(\d+):(\d+)\]\s*`)
+
+// ParseCluster parses a cluster file's content.
+func ParseCluster(name string, b []byte) (*Cluster, error) {
+	c := &Cluster{file: name}
+	if err := yaml.UnmarshalWithOptions(b, c, yaml.DisallowUnknownField()); err != nil {
+		msg := yaml.FormatError(err, false, false)
+		if m := yamlPos.FindStringSubmatch(msg); m != nil {
+			return nil, fmt.Errorf("%s:%s: %s", name, m[1], strings.TrimSpace(strings.SplitN(msg[len(m[0]):], "\n", 2)[0]))
+		}
+		return nil, fmt.Errorf("%s: %s", name, strings.SplitN(msg, "\n", 2)[0])
+	}
+	f, err := parser.ParseBytes(b, 0)
+	if err == nil {
+		c.ast = f
+	}
+	return c, nil
+}
+
+// Line finds the line of a YAML path such as $.nodes[1].role (0 when unknown).
+func (c *Cluster) Line(path string) int {
+	if c.ast == nil {
+		return 0
+	}
+	p, err := yaml.PathString(path)
+	if err != nil {
+		return 0
+	}
+	n, err := p.FilterFile(c.ast)
+	if err != nil || n == nil {
+		return 0
+	}
+	return n.GetToken().Position.Line
+}
+
+func (c *Cluster) errAt(path, format string, a ...any) error {
+	if l := c.Line(path); l > 0 {
+		return fmt.Errorf("%s:%d: %s", c.file, l, fmt.Sprintf(format, a...))
+	}
+	return fmt.Errorf("%s: %s", c.file, fmt.Sprintf(format, a...))
+}
+
+var nodeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$`)
+
+// Validate checks the cluster against the known drivers and their option names
+// (flags(driver) lists a driver's options without its prefix; engine lists the engine's).
+func (c *Cluster) Validate(drivers []string, flags func(driver string) []string, engine []string) error {
+	var errs []error
+	if c.Name == "" {
+		errs = append(errs, c.errAt("$", "the cluster needs a name"))
+	}
+	known := func(d string) bool {
+		for _, x := range drivers {
+			if x == d {
+				return true
+			}
+		}
+		return false
+	}
+	checkOpts := func(path, driver string, opts Options) {
+		allowed := map[string]bool{}
+		for _, f := range flags(driver) {
+			allowed[f] = true
+		}
+		keys := sortedKeys(opts)
+		for _, k := range keys {
+			if !allowed[k] {
+				errs = append(errs, c.errAt(path+"."+k, "the %s driver has no option %q (it has: %s)", driver, k, strings.Join(flags(driver), ", ")))
+			}
+		}
+	}
+	if c.Driver != "" && !known(c.Driver) {
+		errs = append(errs, c.errAt("$.driver", "unknown driver %q: use one of %s", c.Driver, strings.Join(drivers, ", ")))
+	} else if c.Driver != "" {
+		checkOpts("$.driver-options", c.Driver, c.DriverOptions)
+	}
+	engineOK := map[string]bool{}
+	for _, e := range engine {
+		engineOK[e] = true
+	}
+	for _, k := range sortedKeys(c.Engine) {
+		if !engineOK[k] {
+			errs = append(errs, c.errAt("$.engine."+k, "unknown engine option %q (known: %s)", k, strings.Join(engine, ", ")))
+		}
+	}
+	if len(c.Nodes) == 0 {
+		errs = append(errs, c.errAt("$", "the cluster has no nodes"))
+	}
+	seen := map[string]bool{}
+	managers := 0
+	for i, n := range c.Nodes {
+		p := fmt.Sprintf("$.nodes[%d]", i)
+		switch {
+		case n.Name == "":
+			errs = append(errs, c.errAt(p, "node %d has no name", i+1))
+		case !nodeName.MatchString(n.Name):
+			errs = append(errs, c.errAt(p+".name", "invalid node name %q: use letters, digits, dots and hyphens", n.Name))
+		case seen[n.Name]:
+			errs = append(errs, c.errAt(p+".name", "node %q is listed twice", n.Name))
+		}
+		seen[n.Name] = true
+		switch n.RoleOrDefault() {
+		case "manager":
+			managers++
+		case "worker":
+		default:
+			errs = append(errs, c.errAt(p+".role", "node %q: role %q: use manager or worker", n.Name, n.Role))
+		}
+		switch n.Availability {
+		case "", "active", "pause", "drain":
+		default:
+			errs = append(errs, c.errAt(p+".availability", "node %q: availability %q: use active, pause or drain", n.Name, n.Availability))
+		}
+		d := c.DriverName(n)
+		switch {
+		case d == "":
+			errs = append(errs, c.errAt(p, "node %q has no driver, and the cluster names no default driver", n.Name))
+		case !known(d):
+			errs = append(errs, c.errAt(p+".driver", "node %q: unknown driver %q: use one of %s", n.Name, d, strings.Join(drivers, ", ")))
+		default:
+			checkOpts(p+".driver-options", d, n.DriverOptions)
+		}
+	}
+	if len(c.Nodes) > 0 && managers == 0 {
+		errs = append(errs, c.errAt("$.nodes", "the cluster has no manager: give one node `role: manager`"))
+	}
+	netSeen := map[string]bool{}
+	for i, n := range c.Networks {
+		p := fmt.Sprintf("$.networks[%d]", i)
+		if n.Name == "" {
+			errs = append(errs, c.errAt(p, "network %d has no name", i+1))
+		}
+		if netSeen[n.Name] {
+			errs = append(errs, c.errAt(p+".name", "network %q is listed twice", n.Name))
+		}
+		netSeen[n.Name] = true
+		if n.Driver != "" && n.Driver != "overlay" {
+			errs = append(errs, c.errAt(p+".driver", "network %q: driver %q: swarm networks are overlay", n.Name, n.Driver))
+		}
+	}
+	for i, im := range c.Images {
+		p := fmt.Sprintf("$.images[%d]", i)
+		if im.Name == "" {
+			errs = append(errs, c.errAt(p, "image %d has no name", i+1))
+		}
+		if im.Source != "" && im.Source != "registry" && im.Source != "local" {
+			errs = append(errs, c.errAt(p+".source", "image %q: source %q: use registry or local", im.Name, im.Source))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// QuorumWarning explains an even number of managers.
+func QuorumWarning(managers int) string {
+	if managers < 2 || managers%2 == 1 {
+		return ""
+	}
+	tol := (managers - 1) / 2
+	return fmt.Sprintf("%d managers tolerate the loss of %d, no more than %d would (a majority of %d must stay up): an odd number is better",
+		managers, tol, managers-1, managers/2+1)
+}
+
+func sortedKeys(o Options) []string {
+	var ks []string
+	for k := range o {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// Flags turns options into command-line flags with a prefix: {"network": "lab"} with prefix
+// "container" gives --container-network=lab; lists repeat the flag.
+func (o Options) Flags(prefix string) []string {
+	var out []string
+	for _, k := range sortedKeys(o) {
+		name := "--" + k
+		if prefix != "" {
+			name = "--" + prefix + "-" + k
+		}
+		switch v := o[k].(type) {
+		case []any:
+			for _, x := range v {
+				out = append(out, fmt.Sprintf("%s=%v", name, x))
+			}
+		case nil:
+		default:
+			out = append(out, fmt.Sprintf("%s=%v", name, v))
+		}
+	}
+	return out
+}

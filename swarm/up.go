@@ -1,0 +1,316 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/machine-tools/machine/internal/images"
+)
+
+// UpHooks are what Up needs from the CLI: machines are made by the same code as `machine create`.
+type UpHooks struct {
+	Exists func(name string) bool
+	// Create makes one machine of the cluster (as `machine create` would).
+	Create func(ctx context.Context, n ClusterNode) error
+	Open   func(name string) (*Node, error)
+	// Local is the engine that `source: local` images are streamed from.
+	Local    func() (images.Target, error)
+	Progress func(node, msg string)
+	Warn     func(msg string)
+}
+
+// PhaseError names the node and the phase that failed.
+type PhaseError struct {
+	Node, Phase string
+	Err         error
+}
+
+func (e *PhaseError) Error() string { return fmt.Sprintf("%s: %s: %v", e.Node, e.Phase, e.Err) }
+func (e *PhaseError) Unwrap() error { return e.Err }
+
+func (h UpHooks) say(node, msg string) {
+	if h.Progress != nil {
+		h.Progress(node, msg)
+	}
+}
+
+// Up brings the cluster to what its file says: missing machines are made in parallel, the first
+// manager starts the swarm, other managers join one by one and workers all at once, node labels
+// and availability are set, networks made, images put on every node. What is already so is left
+// as it is; after a failure, running Up again finishes the job.
+func Up(ctx context.Context, c *Cluster, h UpHooks) error {
+	managers := c.Managers()
+	if w := QuorumWarning(len(managers)); w != "" && h.Warn != nil {
+		h.Warn(w)
+	}
+	// 1. Machines.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for _, n := range c.Nodes {
+		if h.Exists(n.Name) {
+			h.say(n.Name, "machine exists")
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h.say(n.Name, "creating the machine")
+			if err := h.Create(ctx, n); err != nil {
+				mu.Lock()
+				errs = append(errs, &PhaseError{n.Name, "create", err})
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return fmt.Errorf("%w\nthe other machines were kept: run the same `machine swarm up` again to finish", errors.Join(errs...))
+	}
+	nodes := map[string]*Node{}
+	defer func() {
+		for _, n := range nodes {
+			n.Close()
+		}
+	}()
+	for _, n := range c.Nodes {
+		o, err := h.Open(n.Name)
+		if err != nil {
+			return &PhaseError{n.Name, "opening its engine", err}
+		}
+		nodes[n.Name] = o
+	}
+	// 2. The swarm.
+	first := nodes[managers[0].Name]
+	msg, err := Init(ctx, first, InitOptions{AdvertiseAddr: managers[0].AdvertiseAddr})
+	if err != nil {
+		return &PhaseError{first.Name, "swarm init", err}
+	}
+	h.say(first.Name, msg)
+	for _, m := range managers[1:] {
+		res, err := Join(ctx, first, []*Node{nodes[m.Name]}, JoinOptions{Role: "manager", AdvertiseAddr: m.AdvertiseAddr, Progress: h.Progress})
+		if err != nil {
+			return &PhaseError{m.Name, "joining as a manager", err}
+		}
+		h.say(m.Name, res[m.Name])
+	}
+	var workerErrs []error
+	for _, w := range c.Workers() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := Join(ctx, first, []*Node{nodes[w.Name]}, JoinOptions{Role: "worker", AdvertiseAddr: w.AdvertiseAddr, Progress: h.Progress})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				workerErrs = append(workerErrs, &PhaseError{w.Name, "joining as a worker", err})
+				return
+			}
+			h.say(w.Name, res[w.Name])
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(workerErrs...); err != nil {
+		return fmt.Errorf("%w\nrun the same `machine swarm up` again to finish", err)
+	}
+	// 3. Labels and availability.
+	for _, n := range c.Nodes {
+		if err := applySpec(ctx, first, nodes[n.Name], n, h); err != nil {
+			return &PhaseError{n.Name, "setting labels and availability", err}
+		}
+	}
+	// 4. Networks.
+	for _, nw := range c.Networks {
+		if err := ensureNetwork(ctx, first, nw, h); err != nil {
+			return &PhaseError{first.Name, "creating network " + nw.Name, err}
+		}
+	}
+	// 5. Images.
+	var targets []images.Target
+	for _, n := range c.Nodes {
+		targets = append(targets, images.Target{Name: n.Name, Client: nodes[n.Name].Docker})
+	}
+	for _, im := range c.Images {
+		progress := images.Progress(h.Progress)
+		if im.Source == "local" {
+			src, err := h.Local()
+			if err != nil {
+				return &PhaseError{"local engine", "reading image " + im.Name, err}
+			}
+			if _, _, err := images.SideLoad(ctx, src.Client, im.Name, targets, progress); err != nil {
+				return fmt.Errorf("side-loading %s: %w", im.Name, err)
+			}
+			continue
+		}
+		if _, err := images.Pull(ctx, im.Name, targets, images.PullOptions{Progress: progress}); err != nil {
+			return fmt.Errorf("pulling %s: %w", im.Name, err)
+		}
+	}
+	return nil
+}
+
+func applySpec(ctx context.Context, m, n *Node, cn ClusterNode, h UpHooks) error {
+	st, err := n.Inspect(ctx)
+	if err != nil {
+		return err
+	}
+	node, _, err := m.Docker.NodeInspectWithRaw(ctx, st.NodeID)
+	if err != nil {
+		return err
+	}
+	spec := node.Spec
+	changed := false
+	if cn.Availability != "" && string(spec.Availability) != cn.Availability {
+		spec.Availability = swarm.NodeAvailability(cn.Availability)
+		changed = true
+	}
+	for k, v := range cn.Labels {
+		if spec.Labels == nil {
+			spec.Labels = map[string]string{}
+		}
+		if spec.Labels[k] != v {
+			spec.Labels[k] = v
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	h.say(cn.Name, "setting node labels and availability")
+	return m.Docker.NodeUpdate(ctx, node.ID, node.Version, spec)
+}
+
+func ensureNetwork(ctx context.Context, m *Node, nw Network, h UpHooks) error {
+	list, err := m.Docker.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("name", nw.Name))})
+	if err != nil {
+		return err
+	}
+	for _, x := range list {
+		if x.Name == nw.Name {
+			if x.Driver != "overlay" || x.Scope != "swarm" {
+				return fmt.Errorf("a %s network named %q exists on %s: rename it or the cluster's network", x.Driver, nw.Name, m.Name)
+			}
+			h.say(m.Name, "network "+nw.Name+" exists")
+			return nil
+		}
+	}
+	opts := network.CreateOptions{Driver: "overlay", Attachable: nw.Attachable, Labels: map[string]string{"io.machine.cluster": "true"}}
+	if nw.Subnet != "" {
+		opts.IPAM = &network.IPAM{Config: []network.IPAMConfig{{Subnet: nw.Subnet}}}
+	}
+	if _, err := m.Docker.NetworkCreate(ctx, nw.Name, opts); err != nil {
+		return err
+	}
+	h.say(m.Name, "network "+nw.Name+" created")
+	return nil
+}
+
+// DownHooks are what Down needs from the CLI.
+type DownHooks struct {
+	Exists   func(name string) bool
+	Open     func(name string) (*Node, error)
+	Remove   func(ctx context.Context, name string) error // nil: keep the machines
+	Progress func(node, msg string)
+}
+
+// Down takes every node out of the swarm in an order that keeps quorum to the end (workers,
+// then managers one by one, the first manager last), then removes the machines.
+func Down(ctx context.Context, c *Cluster, h DownHooks) error {
+	say := func(n, m string) {
+		if h.Progress != nil {
+			h.Progress(n, m)
+		}
+	}
+	open := map[string]*Node{}
+	defer func() {
+		for _, n := range open {
+			n.Close()
+		}
+	}()
+	for _, n := range c.Nodes {
+		if !h.Exists(n.Name) {
+			say(n.Name, "no such machine: nothing to do")
+			continue
+		}
+		o, err := h.Open(n.Name)
+		if err != nil {
+			return &PhaseError{n.Name, "opening its engine", err}
+		}
+		open[n.Name] = o
+	}
+	managers := c.Managers()
+	var via *Node
+	for _, m := range managers {
+		if open[m.Name] != nil {
+			via = open[m.Name]
+			break
+		}
+	}
+	var order [][]*Node
+	var ws []*Node
+	for _, w := range c.Workers() {
+		if open[w.Name] != nil {
+			ws = append(ws, open[w.Name])
+		}
+	}
+	order = append(order, ws)
+	for i := len(managers) - 1; i >= 0; i-- {
+		if n := open[managers[i].Name]; n != nil {
+			order = append(order, []*Node{n})
+		}
+	}
+	var errs []error
+	for _, group := range order {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for _, n := range group {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				v := via
+				if v == n {
+					v = nil
+				}
+				res, err := Leave(ctx, []*Node{n}, v)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, &PhaseError{n.Name, "leaving the swarm", err})
+					return
+				}
+				say(n.Name, res[n.Name])
+			}()
+		}
+		wg.Wait()
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if h.Remove == nil {
+		return nil
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for name := range open {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := h.Remove(ctx, name)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, &PhaseError{name, "removing the machine", err})
+				return
+			}
+			say(name, "removed")
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
