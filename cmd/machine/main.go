@@ -88,6 +88,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			lifecycleCommand("restart", "Restart machines"),
 			lifecycleCommand("kill", "Kill (stop at once) machines"),
 			swarmCommand(),
+			pullCommand(),
 			imageCommand(),
 			versionCommand(),
 		},

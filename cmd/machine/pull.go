@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/machine-tools/machine/drivers/container"
+	"github.com/machine-tools/machine/internal/host"
+	"github.com/machine-tools/machine/internal/images"
+	"github.com/machine-tools/machine/swarm"
+)
+
+func pullCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "pull",
+		Usage:     "Put images on many machines at once: pulled from a registry, or streamed from the local engine",
+		ArgsUsage: "IMAGE...",
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "nodes", Usage: "machines, comma-separated or repeated"},
+			&cli.StringFlag{Name: "swarm", Usage: "every node of the swarm this manager belongs to"},
+			&cli.BoolFlag{Name: "from-local", Usage: "no registry: stream the image from the local engine (read once)"},
+			&cli.StringFlag{Name: "username", Usage: "registry user (default: the Docker config's credentials)"},
+			&cli.BoolFlag{Name: "password-stdin", Usage: "read the registry password from standard input"},
+			&cli.BoolFlag{Name: "json", Usage: "print the results as JSON"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return errors.New("pull needs an image: machine pull --nodes a,b IMAGE")
+			}
+			a, err := api(c)
+			if err != nil {
+				return err
+			}
+			names, err := selectNodes(c, a)
+			if err != nil {
+				return err
+			}
+			nodes, done, err := openNodes(a, names)
+			if err != nil {
+				return err
+			}
+			defer done()
+			var targets []images.Target
+			for _, n := range nodes {
+				targets = append(targets, images.Target{Name: n.Name, Client: n.Docker})
+			}
+			password := ""
+			if c.Bool("password-stdin") {
+				b, err := io.ReadAll(c.App.Reader)
+				if err != nil {
+					return err
+				}
+				password = strings.TrimRight(string(b), "\r\n")
+			}
+			prog := func(node, msg string) { progress(c, node)(msg) }
+			var all []images.Result
+			var errs []error
+			for _, ref := range c.Args().Slice() {
+				var res []images.Result
+				if c.Bool("from-local") {
+					d := &container.Driver{EngineHost: localEngine()}
+					cli, err := d.Client()
+					if err != nil {
+						return err
+					}
+					var stats images.SideLoadStats
+					res, stats, err = images.SideLoad(c.Context, cli, ref, targets, prog)
+					cli.Close()
+					if stats.Targets > 0 {
+						fmt.Fprintf(c.App.ErrWriter, "%s: read %d bytes once from the local engine for %d node(s)\n", ref, stats.BytesRead, stats.Targets)
+					}
+					if err != nil {
+						errs = append(errs, fmt.Errorf("%s: %w", ref, err))
+					}
+				} else {
+					auth, err := registryAuth(c, ref, password)
+					if err != nil {
+						return err
+					}
+					res, err = images.Pull(c.Context, ref, targets, images.PullOptions{Auth: auth, Progress: prog})
+					if err != nil {
+						errs = append(errs, fmt.Errorf("%s: %w", ref, err))
+					}
+				}
+				all = append(all, res...)
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(all); err != nil {
+					return err
+				}
+			} else {
+				tw := tabwriter.NewWriter(c.App.Writer, 0, 8, 3, ' ', 0)
+				fmt.Fprintln(tw, "NODE\tIMAGE\tID\tDIGEST\tRESULT")
+				for _, r := range all {
+					result := "ok"
+					switch {
+					case r.Error != "":
+						result = "failed: " + r.Error
+					case r.Skipped:
+						result = "skipped (has it)"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Node, r.Image, shortID(r.ID), r.Digest, result)
+				}
+				tw.Flush()
+			}
+			if len(errs) > 0 {
+				return fmt.Errorf("not every node has every image: %w", errors.Join(errs...))
+			}
+			return nil
+		},
+	}
+}
+
+func shortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func registryAuth(c *cli.Context, ref, password string) (string, error) {
+	reg := images.RegistryOf(ref)
+	if u := c.String("username"); u != "" {
+		if password == "" {
+			return "", errors.New("--username needs --password-stdin (a password is never taken on the command line)")
+		}
+		return images.EncodeAuth(u, password, reg)
+	}
+	return images.ConfigAuth(reg)
+}
+
+// selectNodes turns --nodes or --swarm into machine names.
+func selectNodes(c *cli.Context, a *host.API) ([]string, error) {
+	var names []string
+	for _, v := range c.StringSlice("nodes") {
+		for _, n := range strings.Split(v, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				names = append(names, n)
+			}
+		}
+	}
+	m := c.String("swarm")
+	switch {
+	case len(names) > 0 && m != "":
+		return nil, errors.New("use --nodes or --swarm, not both")
+	case len(names) > 0:
+		return names, nil
+	case m == "":
+		return nil, errors.New("name the machines with --nodes a,b,c or --swarm MANAGER")
+	}
+	return swarmMachines(c.Context, a, m)
+}
+
+// swarmMachines maps the swarm's nodes (as the manager lists them) to machines of the store, by
+// address or host name.
+func swarmMachines(ctx context.Context, a *host.API, manager string) ([]string, error) {
+	nodes, done, err := openNodes(a, []string{manager})
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	rows, err := swarm.Status(ctx, nodes[0])
+	if err != nil {
+		return nil, err
+	}
+	all, err := a.Store.List()
+	if err != nil {
+		return nil, err
+	}
+	byAddr, byName := map[string]string{}, map[string]bool{}
+	for _, n := range all {
+		if h, err := a.Load(n); err == nil {
+			byAddr[h.SSH.Host] = n
+			byName[n] = true
+		}
+	}
+	var names, missing []string
+	for _, r := range rows {
+		switch {
+		case byAddr[r.Addr] != "":
+			names = append(names, byAddr[r.Addr])
+		case byName[r.Hostname]:
+			names = append(names, r.Hostname)
+		default:
+			missing = append(missing, r.Hostname+" ("+r.Addr+")")
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("swarm nodes that are not machines of this store: %s: use --nodes", strings.Join(missing, ", "))
+	}
+	return names, nil
+}
