@@ -184,6 +184,10 @@ func checkOne(ctx context.Context, a *host.API, name, activeHost string, quick b
 		r.Error = err.Error()
 		return r
 	}
+	if st == drivers.NotFound {
+		r.Error = "its host no longer exists: remove the record with `machine rm -f " + name + "`"
+		return r
+	}
 	if st != drivers.Running {
 		r.ResponseTime = time.Since(start).Round(time.Millisecond).String()
 		return r
