@@ -175,6 +175,9 @@ func Files(facts HostFacts, spec Spec) ([]File, error) {
 		{Path: ServerKeyPath, Data: spec.ServerKey, Mode: 0o600},
 		{Path: DaemonJSON, Data: daemon, Mode: 0o644},
 	}
+	for _, hp := range sortedKeys(spec.Engine.RegistryCAs) {
+		files = append(files, File{Path: "/etc/docker/certs.d/" + hp + "/ca.crt", Data: []byte(spec.Engine.RegistryCAs[hp]), Mode: 0o644})
+	}
 	switch facts.Init {
 	case Systemd:
 		files = append(files, File{Path: SystemdDropIn, Data: SystemdUnit(facts, spec), Mode: 0o644})
@@ -182,4 +185,13 @@ func Files(facts HostFacts, spec Spec) ([]File, error) {
 		files = append(files, File{Path: OpenRCConf, Data: OpenRCConfig(spec), Mode: 0o644})
 	}
 	return files, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +28,7 @@ func engineFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "engine-label", Usage: "an engine label, key=value (repeatable)"},
 		&cli.StringFlag{Name: "engine-storage-driver", Usage: "the engine's storage driver"},
 		&cli.StringSliceFlag{Name: "engine-env", Usage: "an environment variable for dockerd, KEY=value (repeatable)"},
+		&cli.StringSliceFlag{Name: "engine-registry-ca", Usage: "HOST:PORT=FILE: trust FILE as the CA of that registry (repeatable)"},
 		&cli.StringSliceFlag{Name: "tls-san", Usage: "an extra name or address for the engine's certificate (repeatable)"},
 	}
 }
@@ -96,6 +99,9 @@ func createCommand() *cli.Command {
 					Env:                c.StringSlice("engine-env"),
 				},
 			}
+			if opts.Engine.RegistryCAs, err = registryCAs(c.StringSlice("engine-registry-ca")); err != nil {
+				return err
+			}
 			if err := configureDriver(c, d, &opts); err != nil {
 				return err
 			}
@@ -147,4 +153,27 @@ func expandHome(p string) string {
 		}
 	}
 	return p
+}
+
+// registryCAs reads --engine-registry-ca HOST:PORT=FILE values.
+func registryCAs(vals []string) (map[string]string, error) {
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, v := range vals {
+		hp, file, ok := strings.Cut(v, "=")
+		if _, _, err := net.SplitHostPort(hp); !ok || err != nil || strings.ContainsAny(hp, "/ ") {
+			return nil, fmt.Errorf("--engine-registry-ca %q: use HOST:PORT=FILE, e.g. reg.example.com:5000=ca.pem", v)
+		}
+		b, err := os.ReadFile(expandHome(file))
+		if err != nil {
+			return nil, fmt.Errorf("--engine-registry-ca %s: %w", hp, err)
+		}
+		if block, _ := pem.Decode(b); block == nil || block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("--engine-registry-ca %s: %s holds no PEM certificate", hp, file)
+		}
+		out[hp] = string(b)
+	}
+	return out, nil
 }

@@ -28,12 +28,12 @@ type Target struct {
 
 // Result is what happened on one target.
 type Result struct {
-	Node    string `json:"node"`
-	Image   string `json:"image"`
-	ID      string `json:"id,omitempty"`
-	Digest  string `json:"digest,omitempty"`
-	Skipped bool   `json:"skipped,omitempty"`
-	Error   string `json:"error,omitempty"`
+	Node    string  `json:"node"`
+	Image   string  `json:"image"`
+	ID      string  `json:"id,omitempty"`
+	Digest  string  `json:"digest,omitempty"`
+	Skipped bool    `json:"skipped,omitempty"`
+	Error   string  `json:"error,omitempty"`
 	Seconds float64 `json:"seconds"`
 }
 

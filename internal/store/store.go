@@ -58,6 +58,9 @@ type EngineOptions struct {
 	StorageDriver      string   `json:"StorageDriver,omitempty"`
 	Env                []string `json:"Env,omitempty"` // KEY=value for dockerd's environment
 	Port               int      `json:"Port"`          // TLS port, 2376 by default
+	// RegistryCAs are CA certificates (PEM) of registries, by HOST:PORT, installed as
+	// /etc/docker/certs.d/HOST:PORT/ca.crt.
+	RegistryCAs map[string]string `json:"RegistryCAs,omitempty"`
 }
 
 // SSH is how the machine is reached over SSH.
