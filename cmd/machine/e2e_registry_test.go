@@ -1,0 +1,197 @@
+//go:build e2e
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/machine-tools/machine/internal/certs"
+)
+
+// runWith runs the machine binary with extra environment (DOCKER_CONFIG) and standard input.
+func (e *env) runWith(extra []string, stdin string, args ...string) result {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, machineBin, args...)
+	cmd.Env = append(append(cleanEnv(), "MACHINE_STORAGE_PATH="+e.store), extra...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var o, er bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &er
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	return result{o.String(), er.String(), code}
+}
+
+// dockerWith runs the docker CLI through machine env, with extra environment and stdin.
+func (e *env) dockerWith(extra []string, stdin, name string, args ...string) result {
+	e.t.Helper()
+	script := `eval "$("$0" env "$1")" || exit 97; shift; exec docker "$@"`
+	cmd := exec.Command("bash", append([]string{"-c", script, machineBin, name}, args...)...)
+	cmd.Env = append(append(cleanEnv(), "MACHINE_STORAGE_PATH="+e.store, "SHELL=/bin/bash"), extra...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var o, er bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &er
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	return result{o.String(), er.String(), code}
+}
+
+// TestPullPrivateRegistry: a real registry (Debian's docker-registry) with TLS from a test CA and
+// htpasswd auth, trusted by the hosts through --engine-registry-ca; an image pushed into it is
+// pre-pulled onto three hosts at once with the user's Docker config credentials, and every node
+// ends with the same digest. A wrong password: the registry's refusal per node, nothing half
+// pulled, and a re-run with the right one works.
+func TestPullPrivateRegistry(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := uniq("e2e-reg")
+	octet := os.Getpid()%200 + 20
+	subnet := fmt.Sprintf("10.236.%d.0/24", octet)
+	gw := fmt.Sprintf("10.236.%d.1", octet)
+	reg := gw + ":5443"
+	dir := t.TempDir()
+
+	ca, err := certs.NewCA("e2e registry", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := certs.NewServer(ca, "e2e registry", "registry", []string{gw}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, ca.CertPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.WriteFiles(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")); err != nil {
+		t.Fatal(err)
+	}
+	hash, _ := bcrypt.GenerateFromPassword([]byte("s3cret-pw"), bcrypt.DefaultCost)
+	if err := os.WriteFile(filepath.Join(dir, "htpasswd"), []byte("tester:"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	names := []string{p + "-1", p + "-2", p + "-3"}
+	t.Cleanup(func() { e.run(append([]string{"rm", "-f", "-y"}, names...)...) })
+	res := make([]result, 3)
+	var fns []func()
+	for i, n := range names {
+		fns = append(fns, func() {
+			res[i] = e.run("create", "-d", "container", "--container-network", p+"-net", "--container-subnet", subnet,
+				"--engine-registry-ca", reg+"="+caFile, n)
+		})
+	}
+	parallel(fns...)
+	for i, r := range res {
+		if r.code != 0 {
+			t.Fatalf("create %s: %s", names[i], r)
+		}
+	}
+	if out := e.must("ssh", names[0], "cat", "/etc/docker/certs.d/"+reg+"/ca.crt"); out != string(ca.CertPEM()) {
+		t.Fatalf("the registry CA on the host: %q", out)
+	}
+
+	// The registry, listening on the test network's gateway (this machine's own address there).
+	cfg := fmt.Sprintf(`version: 0.1
+log: {level: warn}
+storage: {filesystem: {rootdirectory: %s/data}}
+http: {addr: "%s", tls: {certificate: %s/cert.pem, key: %s/key.pem}}
+auth: {htpasswd: {realm: e2e, path: %s/htpasswd}}
+`, dir, reg, dir, dir, dir)
+	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	regCmd := exec.Command("docker-registry", "serve", filepath.Join(dir, "config.yml"))
+	var regLog bytes.Buffer
+	regCmd.Stdout, regCmd.Stderr = &regLog, &regLog
+	if err := regCmd.Start(); err != nil {
+		t.Fatalf("docker-registry (make setup installs it): %v", err)
+	}
+	t.Cleanup(func() { _ = regCmd.Process.Kill(); _ = regCmd.Wait() })
+	waitFor(t, "the registry listening", 20*time.Second, func() (bool, string) {
+		c, err := net.DialTimeout("tcp", reg, time.Second)
+		if err == nil {
+			c.Close()
+			return true, ""
+		}
+		return false, err.Error() + "\n" + regLog.String()
+	})
+
+	// Push a test image from the first host, logged in with a Docker config of the test's own.
+	img := "machine-e2e/" + p + ":1"
+	localImage(t, img)
+	e.must("pull", "--nodes", names[0], "--from-local", img)
+	dockerConfig := []string{"DOCKER_CONFIG=" + filepath.Join(dir, "docker-config")}
+	if r := e.dockerWith(dockerConfig, "s3cret-pw\n", names[0], "login", "-u", "tester", "--password-stdin", reg); r.code != 0 {
+		t.Fatalf("docker login: %s\nregistry log:\n%s", r, regLog.String())
+	}
+	remote := reg + "/e2e/busybox:1"
+	if r := e.docker(names[0], "tag", img, remote); r.code != 0 {
+		t.Fatal(r)
+	}
+	if r := e.dockerWith(dockerConfig, "", names[0], "push", remote); r.code != 0 {
+		t.Fatalf("docker push: %s\nregistry log:\n%s", r, regLog.String())
+	}
+	e.docker(names[0], "rmi", remote)
+
+	// Pre-pull onto every host with the Docker config's credentials.
+	r := e.runWith(dockerConfig, "", append([]string{"pull", "--json", "--nodes", strings.Join(names, ",")}, remote)...)
+	if r.code != 0 {
+		t.Fatalf("pull: %s", r)
+	}
+	var results []struct{ Node, Digest, Error string }
+	if err := json.Unmarshal([]byte(r.stdout), &results); err != nil || len(results) != 3 {
+		t.Fatalf("pull --json: %v %s", err, r)
+	}
+	for _, x := range results {
+		if x.Digest == "" || x.Digest != results[0].Digest {
+			t.Fatalf("nodes should end with one digest: %+v", results)
+		}
+	}
+	if strings.Contains(r.stdout+r.stderr, "s3cret-pw") {
+		t.Fatal("the password was printed")
+	}
+
+	// A wrong password: the registry's refusal per node; nothing half-pulled; then right.
+	for _, n := range names[1:] {
+		e.docker(n, "rmi", remote)
+	}
+	r = e.runWith(nil, "wrong-pw\n", "pull", "--nodes", strings.Join(names[1:], ","), "--username", "tester", "--password-stdin", remote)
+	if r.code == 0 {
+		t.Fatalf("a wrong password should fail: %s", r)
+	}
+	for _, n := range names[1:] {
+		if !strings.Contains(r.stdout, n) || !strings.Contains(strings.ToLower(r.stdout), "unauthorized") {
+			t.Errorf("the refusal should be reported for %s: %s", n, r)
+		}
+		if d := e.docker(n, "image", "inspect", remote); d.code == 0 {
+			t.Errorf("%s holds the image after a refused pull", n)
+		}
+	}
+	if strings.Contains(r.stdout+r.stderr, "wrong-pw") {
+		t.Fatal("the password was printed")
+	}
+	r = e.runWith(nil, "s3cret-pw\n", "pull", "--nodes", strings.Join(names[1:], ","), "--username", "tester", "--password-stdin", remote)
+	if r.code != 0 {
+		t.Fatalf("re-run with the right password: %s", r)
+	}
+}
