@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/docker/docker/api/types/filters"
@@ -100,30 +101,66 @@ func Up(ctx context.Context, c *Cluster, h UpHooks) error {
 		}
 		h.say(m.Name, res[m.Name])
 	}
-	var workerErrs []error
+	var workers []*Node
 	for _, w := range c.Workers() {
+		workers = append(workers, nodes[w.Name])
+	}
+	if len(workers) > 0 {
+		// One call for all workers: they join at the same time. A per-node override of the
+		// advertise address is honoured by joining that node on its own.
+		var plain []*Node
+		for _, w := range c.Workers() {
+			if w.AdvertiseAddr == "" {
+				plain = append(plain, nodes[w.Name])
+			}
+		}
+		var errs []error
+		var wg sync.WaitGroup
+		run := func(ns []*Node, adv string) {
+			defer wg.Done()
+			res, err := Join(ctx, first, ns, JoinOptions{Role: "worker", AdvertiseAddr: adv, Progress: h.Progress})
+			mu.Lock()
+			defer mu.Unlock()
+			for _, n := range ns {
+				if msg := res[n.Name]; msg != "" && !strings.HasPrefix(msg, "failed: ") {
+					h.say(n.Name, msg)
+				}
+			}
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if len(plain) > 0 {
+			wg.Add(1)
+			go run(plain, "")
+		}
+		for _, w := range c.Workers() {
+			if w.AdvertiseAddr != "" {
+				wg.Add(1)
+				go run([]*Node{nodes[w.Name]}, w.AdvertiseAddr)
+			}
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("joining workers: %w\nrun the same `machine swarm up` again to finish", err)
+		}
+	}
+	// 3. Labels and availability, on every node at once.
+	var specErrs []error
+	for _, n := range c.Nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := Join(ctx, first, []*Node{nodes[w.Name]}, JoinOptions{Role: "worker", AdvertiseAddr: w.AdvertiseAddr, Progress: h.Progress})
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				workerErrs = append(workerErrs, &PhaseError{w.Name, "joining as a worker", err})
-				return
+			if err := applySpec(ctx, first, nodes[n.Name], n, h); err != nil {
+				mu.Lock()
+				specErrs = append(specErrs, &PhaseError{n.Name, "setting labels and availability", err})
+				mu.Unlock()
 			}
-			h.say(w.Name, res[w.Name])
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(workerErrs...); err != nil {
-		return fmt.Errorf("%w\nrun the same `machine swarm up` again to finish", err)
-	}
-	// 3. Labels and availability.
-	for _, n := range c.Nodes {
-		if err := applySpec(ctx, first, nodes[n.Name], n, h); err != nil {
-			return &PhaseError{n.Name, "setting labels and availability", err}
-		}
+	if err := errors.Join(specErrs...); err != nil {
+		return err
 	}
 	// 4. Networks.
 	for _, nw := range c.Networks {

@@ -249,7 +249,7 @@ func tinyTar(t *testing.T) string {
 }
 
 // writeTar writes files (mode 0755) and, for each link name, bin/NAME -> busybox.
-func writeTar(t *testing.T, p string, files map[string][]byte, links []string) {
+func writeTar(t testing.TB, p string, files map[string][]byte, links []string) {
 	t.Helper()
 	f, err := os.Create(p)
 	if err != nil {

@@ -1,0 +1,144 @@
+//go:build e2e
+
+package main
+
+import (
+	"crypto/rand"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// BenchmarkSwarmUp: `machine swarm up` on existing hosts (1 manager, the rest workers, a label on
+// each node) against a baseline that does the same steps one host after another with the docker
+// CLI, as a hand-written CI script would.
+func BenchmarkSwarmUp(b *testing.B) {
+	e := benchEnv(b)
+	p := uniq("bench-up")
+	var all []string
+	for i := 0; i < 8; i++ {
+		all = append(all, fmt.Sprintf("%s-%d", p, i))
+	}
+	b.Cleanup(func() { e.run(append([]string{"rm", "-f", "-y"}, all...)...) })
+	var fns []func()
+	for _, n := range all {
+		fns = append(fns, func() {
+			if r := e.run("create", "-d", "container", "--container-network", p+"-net", n); r.code != 0 {
+				b.Errorf("create %s: %s", n, r)
+			}
+		})
+	}
+	parallel(fns...)
+	if b.Failed() {
+		b.FailNow()
+	}
+	ips := map[string]string{}
+	for _, n := range all {
+		ips[n] = strings.TrimSpace(e.must("ip", n))
+	}
+	dockerAt := func(node string, args ...string) {
+		cmd := exec.Command("docker", args...)
+		dir := filepath.Join(e.store, "machines", node)
+		cmd.Env = append(cleanEnv(), "DOCKER_HOST=tcp://"+ips[node]+":2376", "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH="+dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("docker %v on %s: %v %s", args, node, err, out)
+		}
+	}
+	dockerOut := func(node string, args ...string) string {
+		cmd := exec.Command("docker", args...)
+		dir := filepath.Join(e.store, "machines", node)
+		cmd.Env = append(cleanEnv(), "DOCKER_HOST=tcp://"+ips[node]+":2376", "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH="+dir)
+		out, err := cmd.Output()
+		if err != nil {
+			b.Fatalf("docker %v on %s: %v", args, node, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	// A 20 MB image for the "with an image" runs: busybox and a layer of random bytes.
+	img := "machine-bench/" + p + ":1"
+	{
+		dir := b.TempDir()
+		bb, _ := os.ReadFile("/bin/busybox")
+		blob := make([]byte, 20<<20)
+		_, _ = rand.Read(blob)
+		tarPath := filepath.Join(dir, "img.tar")
+		writeTar(b, tarPath, map[string][]byte{"bin/busybox": bb, "data/blob": blob}, []string{"sh", "sleep"})
+		if out, err := exec.Command("docker", "-H", "unix:///var/run/docker.sock", "import", tarPath, img).CombinedOutput(); err != nil {
+			b.Fatalf("import: %v %s", err, out)
+		}
+		b.Cleanup(func() { _ = exec.Command("docker", "-H", "unix:///var/run/docker.sock", "rmi", img).Run() })
+	}
+	saved := filepath.Join(b.TempDir(), "saved.tar")
+	if out, err := exec.Command("docker", "-H", "unix:///var/run/docker.sock", "save", "-o", saved, img).CombinedOutput(); err != nil {
+		b.Fatalf("save: %v %s", err, out)
+	}
+	for _, withImage := range []bool{false, true} {
+		for _, size := range []int{1, 3, 5, 8} {
+			nodes := all[:size]
+			file := filepath.Join(b.TempDir(), "cluster.yml")
+			var sb strings.Builder
+			fmt.Fprintf(&sb, "name: bench\ndriver: container\nnodes:\n")
+			for i, n := range nodes {
+				role := "worker"
+				if i == 0 {
+					role = "manager"
+				}
+				fmt.Fprintf(&sb, "  - {name: %s, role: %s, labels: {slot: \"%d\"}}\n", n, role, i)
+			}
+			suffix := ""
+			if withImage {
+				fmt.Fprintf(&sb, "images:\n  - {name: %s, source: local}\n", img)
+				suffix = "+image"
+			}
+			if err := os.WriteFile(file, []byte(sb.String()), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			down := func() {
+				if r := e.run("swarm", "down", "--keep-machines", "-f", file); r.code != 0 {
+					b.Fatalf("down: %s", r)
+				}
+				if withImage {
+					for _, n := range nodes {
+						cmd := exec.Command("docker", "rmi", img)
+						cmd.Env = append(cleanEnv(), "DOCKER_HOST=tcp://"+ips[n]+":2376", "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH="+filepath.Join(e.store, "machines", n))
+						_ = cmd.Run()
+					}
+				}
+			}
+			b.Run(fmt.Sprintf("machine%s/nodes=%d", suffix, size), func(b *testing.B) {
+				for b.Loop() {
+					if r := e.run("swarm", "up", "-f", file); r.code != 0 {
+						b.Fatalf("up: %s", r)
+					}
+					b.StopTimer()
+					down()
+					b.StartTimer()
+				}
+			})
+			b.Run(fmt.Sprintf("docker-cli-sequential%s/nodes=%d", suffix, size), func(b *testing.B) {
+				for b.Loop() {
+					m := nodes[0]
+					dockerAt(m, "swarm", "init", "--advertise-addr", ips[m])
+					token := dockerOut(m, "swarm", "join-token", "-q", "worker")
+					for _, n := range nodes[1:] {
+						dockerAt(n, "swarm", "join", "--token", token, "--advertise-addr", ips[n], ips[m]+":2377")
+					}
+					for i, n := range nodes {
+						dockerAt(m, "node", "update", "--label-add", fmt.Sprintf("slot=%d", i), n)
+					}
+					if withImage {
+						for _, n := range nodes {
+							dockerAt(n, "load", "-q", "-i", saved)
+						}
+					}
+					b.StopTimer()
+					down()
+					b.StartTimer()
+				}
+			})
+		}
+	}
+}
