@@ -13,6 +13,8 @@ command -v ssh >/dev/null 2>&1 || need_pkgs+=(openssh-client)
 command -v iptables >/dev/null 2>&1 || need_pkgs+=(iptables)
 [ -x /bin/busybox ] || need_pkgs+=(busybox-static)
 command -v docker-registry >/dev/null 2>&1 || need_pkgs+=(docker-registry)
+command -v rsync >/dev/null 2>&1 || need_pkgs+=(rsync)
+command -v fish >/dev/null 2>&1 || need_pkgs+=(fish)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     log "missing ${need_pkgs[*]}: run this script as root (it installs them with apt-get)"; exit 1

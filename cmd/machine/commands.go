@@ -18,6 +18,7 @@ import (
 
 	"github.com/machine-tools/machine/drivers"
 	"github.com/machine-tools/machine/drivers/container"
+	"github.com/machine-tools/machine/internal/dockerctx"
 	"github.com/machine-tools/machine/internal/host"
 	"github.com/machine-tools/machine/internal/sshclient"
 	"github.com/machine-tools/machine/internal/store"
@@ -303,6 +304,9 @@ func rmCommand() *cli.Command {
 				if err := a.Remove(ctx, h.Name, c.Bool("force")); err != nil {
 					return "", err
 				}
+				if ok, _ := dockerctx.Remove(h.Name); ok {
+					return "removed, with its Docker context", nil
+				}
 				return "removed", nil
 			})
 		}}
@@ -339,7 +343,7 @@ func lifecycleCommand(verb, usage string) *cli.Command {
 					}
 					err = k.Kill(ctx)
 				case "restart":
-					if r, ok := h.Driver.(drivers.Restarter); ok {
+					if r, canRestart := h.Driver.(drivers.Restarter); canRestart {
 						err = r.Restart(ctx)
 					} else if ok {
 						if err = st.Stop(ctx); err == nil {

@@ -79,6 +79,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			envCommand(),
 			lsCommand(),
 			sshCommand(),
+			scpCommand(),
 			ipCommand(), urlCommand(), statusCommand(),
 			inspectCommand(), configCommand(),
 			provisionCommand(), regenerateCertsCommand(), trustHostKeyCommand(),
@@ -91,7 +92,17 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			pullCommand(),
 			imageCommand(),
 			versionCommand(),
+			contextCommand(),
+			activeCommand(),
+			completionCommand(),
 		},
+	}
+	for _, cmd := range app.Commands {
+		switch cmd.Name {
+		case "env", "ssh", "ip", "url", "status", "inspect", "config", "provision", "regenerate-certs",
+			"trust-host-key", "rm", "start", "stop", "restart", "kill", "context", "version":
+			cmd.BashComplete = completeMachines
+		}
 	}
 	return app
 }

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/machine-tools/machine/internal/dockerctx"
+)
+
+func contextCommand() *cli.Command {
+	return &cli.Command{
+		Name: "context", Usage: "Create or update a Docker context named after a machine (docker --context NAME ...)", ArgsUsage: "NAME",
+		BashComplete: completeMachines,
+		Action: func(c *cli.Context) error {
+			_, h, err := loadOne(c)
+			if err != nil {
+				return err
+			}
+			if h.SSH.Host == "" {
+				return fmt.Errorf("machine %q has no address: its create did not finish", h.Name)
+			}
+			ca, err := os.ReadFile(h.CAPath())
+			if err != nil {
+				return err
+			}
+			cert, err := os.ReadFile(h.CertPath())
+			if err != nil {
+				return err
+			}
+			key, err := os.ReadFile(h.KeyPath())
+			if err != nil {
+				return err
+			}
+			if err := dockerctx.Write(h.Name, h.URL(), ca, cert, key); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "Docker context %q points at %s: docker --context %s info\n", h.Name, h.URL(), h.Name)
+			return nil
+		},
+	}
+}
+
+func activeCommand() *cli.Command {
+	return &cli.Command{
+		Name: "active", Usage: "Print the machine that DOCKER_HOST points at",
+		Action: func(c *cli.Context) error {
+			dh := os.Getenv("DOCKER_HOST")
+			if dh == "" {
+				return errors.New("no active machine: DOCKER_HOST is not set (eval \"$(machine env NAME)\")")
+			}
+			a, err := api(c)
+			if err != nil {
+				return err
+			}
+			names, err := a.Store.List()
+			if err != nil {
+				return err
+			}
+			for _, n := range names {
+				if h, err := a.Load(n); err == nil && h.SSH.Host != "" && h.URL() == dh {
+					fmt.Fprintln(c.App.Writer, n)
+					return nil
+				}
+			}
+			return fmt.Errorf("no active machine: DOCKER_HOST=%s is none of this store's machines", dh)
+		},
+	}
+}
+
+// completeMachines offers machine names (urfave's --generate-bash-completion).
+func completeMachines(c *cli.Context) {
+	a, err := api(c)
+	if err != nil {
+		return
+	}
+	names, _ := a.Store.List()
+	for _, n := range names {
+		fmt.Fprintln(c.App.Writer, n)
+	}
+}
+
+const bashCompletion = `# machine completion for bash: source <(machine completion bash)
+_machine_complete() {
+  local cur="${COMP_WORDS[COMP_CWORD]}"
+  local words=("${COMP_WORDS[@]:0:COMP_CWORD}")
+  local IFS=$'\n'
+  COMPREPLY=($(compgen -W "$("${words[@]}" --generate-bash-completion 2>/dev/null)" -- "$cur"))
+}
+complete -o default -F _machine_complete machine
+`
+
+const zshCompletion = `#compdef machine
+# machine completion for zsh: source <(machine completion zsh)
+autoload -U +X bashcompinit && bashcompinit
+` + bashCompletion
+
+const powershellCompletion = `# machine completion for PowerShell: machine completion powershell | Out-String | Invoke-Expression
+Register-ArgumentCompleter -Native -CommandName machine -ScriptBlock {
+  param($wordToComplete, $commandAst, $cursorPosition)
+  $words = $commandAst.CommandElements | Select-Object -Skip 1 | ForEach-Object { $_.ToString() }
+  if ($wordToComplete -ne '') { $words = $words | Select-Object -SkipLast 1 }
+  & machine @words --generate-bash-completion 2>$null |
+    Where-Object { $_ -like "$wordToComplete*" } |
+    ForEach-Object { [System.Management.Automation.CompletionResult]::new($_, $_, 'ParameterValue', $_) }
+}
+`
+
+func completionCommand() *cli.Command {
+	return &cli.Command{
+		Name: "completion", Usage: "Print a shell completion script: bash, zsh, fish or powershell", ArgsUsage: "SHELL",
+		Action: func(c *cli.Context) error {
+			switch strings.ToLower(c.Args().First()) {
+			case "bash":
+				fmt.Fprint(c.App.Writer, bashCompletion)
+			case "zsh":
+				fmt.Fprint(c.App.Writer, zshCompletion)
+			case "powershell", "pwsh":
+				fmt.Fprint(c.App.Writer, powershellCompletion)
+			case "fish":
+				s, err := c.App.ToFishCompletion()
+				if err != nil {
+					return err
+				}
+				fmt.Fprint(c.App.Writer, "# machine completion for fish: machine completion fish | source\n"+s)
+				fmt.Fprintln(c.App.Writer, "complete -c machine -f -n '__fish_seen_subcommand_from env ssh ip url status inspect config provision regenerate-certs trust-host-key rm start stop restart kill context version' -a '(machine ls -q 2>/dev/null)'")
+			default:
+				return fmt.Errorf("completion for %q: use bash, zsh, fish or powershell", c.Args().First())
+			}
+			return nil
+		},
+	}
+}
