@@ -88,9 +88,9 @@ func (r Remote) Mkdir(p string, mode fs.FileMode) error {
 	return r.C.Chmod(p, mode.Perm())
 }
 func (r Remote) ReadDir(p string) ([]fs.FileInfo, error) { return r.C.ReadDir(p) }
-func (r Remote) Join(elem ...string) string             { return path.Join(elem...) }
-func (r Remote) Base(p string) string                   { return path.Base(p) }
-func (r Remote) Name() string                           { return r.Machine }
+func (r Remote) Join(elem ...string) string              { return path.Join(elem...) }
+func (r Remote) Base(p string) string                    { return path.Base(p) }
+func (r Remote) Name() string                            { return r.Machine }
 
 // Options tune a copy.
 type Options struct {
