@@ -95,6 +95,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			contextCommand(),
 			activeCommand(),
 			completionCommand(),
+			importCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

@@ -85,6 +85,8 @@ type Machine struct {
 	CreatedAt  time.Time       `json:"CreatedAt"`
 	State      string          `json:"State"`
 	LastError  string          `json:"LastError,omitempty"`
+	// ImportedFrom names the docker-machine folder the machine was imported from.
+	ImportedFrom string `json:"ImportedFrom,omitempty"`
 	// CertHosts are the addresses the server certificate was issued for.
 	CertHosts []string `json:"CertHosts,omitempty"`
 
