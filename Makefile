@@ -4,7 +4,7 @@ GO        ?= go
 BIN       := bin/machine
 E2E_FLAGS ?= -timeout 45m -v -parallel 4
 
-.PHONY: all build unit test e2e setup demo bench lint clean
+.PHONY: all build unit test e2e setup demo demo-check bench lint clean
 
 all: build
 
@@ -29,7 +29,11 @@ e2e: setup build
 	./$(BIN) image build
 	$(GO) test -tags e2e $(E2E_FLAGS) ./cmd/machine/
 
-test: lint unit e2e
+# The README's first command, run in CI too: the demo on its own store, torn down after.
+demo-check: build
+	MACHINE_STORAGE_PATH=$$(mktemp -d)/demo sh -c 'bash scripts/demo.sh && ./$(BIN) swarm down -f testdata/cluster/demo.yml'
+
+test: lint unit e2e demo-check
 
 demo: setup build
 	bash scripts/demo.sh
