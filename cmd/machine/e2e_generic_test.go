@@ -125,3 +125,29 @@ func TestGenericBadInput(t *testing.T) {
 	expectOneLineError(t, e.run("ssh", "nosuch", "true"), "no such machine")
 	expectOneLineError(t, e.run("rm", "-y", "nosuch"), "no such machine")
 }
+
+// TestGenericSudoUser: a user other than root, with passwordless sudo, is enough: Docker is
+// installed and configured through sudo, files placed through sudo's standard input.
+func TestGenericSudoUser(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	keys := t.TempDir()
+	key, pub := sshKey(t, keys, "id_deploy")
+	tb := uniq("e2e-sudo-host")
+	tbd := testbedHost(t, tb, uniq("e2e-sudo-net"), "", "", pub)
+	execIn(t, tb, "sh", "-c", "useradd -m -s /bin/sh deploy && mkdir -p ~deploy/.ssh && cp /root/.ssh/authorized_keys ~deploy/.ssh/ && chown -R deploy: ~deploy/.ssh && echo 'deploy ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/deploy")
+	name := uniq("e2e-sudo")
+	t.Cleanup(func() { e.run("rm", "-f", "-y", name) })
+	if r := e.run("create", "-d", "generic", "--generic-ip-address", tbd.IP, "--generic-ssh-user", "deploy", "--generic-ssh-key", key, name); r.code != 0 {
+		t.Fatalf("create as deploy: %s", r)
+	}
+	if d := e.docker(name, "info", "--format", "{{.Name}}"); d.code != 0 || strings.TrimSpace(d.stdout) != tb {
+		t.Fatalf("docker info: %s", d)
+	}
+	if out := e.must("ssh", name, "id -un; sudo -n stat -c %a /etc/docker/server-key.pem"); !strings.Contains(out, "deploy") || !strings.Contains(out, "600") {
+		t.Errorf("ssh as deploy / key mode: %q", out)
+	}
+	if r := e.run("provision", name); r.code != 0 || !strings.Contains(r.stdout, "nothing changed") {
+		t.Errorf("provision again through sudo: %s", r)
+	}
+}

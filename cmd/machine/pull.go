@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/docker/docker/client"
 	"github.com/urfave/cli/v2"
 
 	"github.com/machine-tools/machine/drivers/container"
@@ -26,6 +27,7 @@ func pullCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "nodes", Usage: "machines, comma-separated or repeated"},
 			&cli.StringFlag{Name: "swarm", Usage: "every node of the swarm this manager belongs to"},
 			&cli.BoolFlag{Name: "from-local", Usage: "no registry: stream the image from the local engine (read once)"},
+			&cli.StringFlag{Name: "from", Usage: "no registry: stream the image from this machine's engine (read once)"},
 			&cli.StringFlag{Name: "username", Usage: "registry user (default: the Docker config's credentials)"},
 			&cli.BoolFlag{Name: "password-stdin", Usage: "read the registry password from standard input"},
 			&cli.BoolFlag{Name: "json", Usage: "print the results as JSON"},
@@ -59,22 +61,31 @@ func pullCommand() *cli.Command {
 				}
 				password = strings.TrimRight(string(b), "\r\n")
 			}
-			prog := func(node, msg string) { progress(c, node)(msg) }
+			var lines *nodeLines
+			if c.Bool("json") {
+				lines = &nodeLines{plain: func(node, msg string) { progress(c, node)(msg) }}
+			} else {
+				lines = newNodeLines(c.App.ErrWriter, names, func(node, msg string) { progress(c, node)(msg) })
+			}
+			prog := lines.say
 			var all []images.Result
 			var errs []error
 			for _, ref := range c.Args().Slice() {
 				var res []images.Result
-				if c.Bool("from-local") {
-					d := &container.Driver{EngineHost: localEngine()}
-					cli, err := d.Client()
+				if c.Bool("from-local") || c.String("from") != "" {
+					src, closeSrc, err := sideLoadSource(c, a)
 					if err != nil {
 						return err
 					}
 					var stats images.SideLoadStats
-					res, stats, err = images.SideLoad(c.Context, cli, ref, targets, prog)
-					cli.Close()
+					res, stats, err = images.SideLoad(c.Context, src, ref, targets, prog)
+					closeSrc()
 					if stats.Targets > 0 {
-						fmt.Fprintf(c.App.ErrWriter, "%s: read %d bytes once from the local engine for %d node(s)\n", ref, stats.BytesRead, stats.Targets)
+						from := "the local engine"
+						if m := c.String("from"); m != "" {
+							from = m
+						}
+						fmt.Fprintf(c.App.ErrWriter, "%s: read %d bytes once from %s for %d node(s)\n", ref, stats.BytesRead, from, stats.Targets)
 					}
 					if err != nil {
 						errs = append(errs, fmt.Errorf("%s: %w", ref, err))
@@ -91,6 +102,7 @@ func pullCommand() *cli.Command {
 				}
 				all = append(all, res...)
 			}
+			lines.wait()
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")
@@ -199,4 +211,25 @@ func swarmMachines(ctx context.Context, a *host.API, manager string) ([]string, 
 		return nil, fmt.Errorf("swarm nodes that are not machines of this store: %s: use --nodes", strings.Join(missing, ", "))
 	}
 	return names, nil
+}
+
+// sideLoadSource is the engine a side-load reads from: the local one, or a machine's.
+func sideLoadSource(c *cli.Context, a *host.API) (client.APIClient, func(), error) {
+	if m := c.String("from"); m != "" {
+		h, err := a.Load(m)
+		if err != nil {
+			return nil, nil, err
+		}
+		cli, err := h.Docker()
+		if err != nil {
+			return nil, nil, err
+		}
+		return cli, func() { cli.Close() }, nil
+	}
+	d := &container.Driver{EngineHost: localEngine()}
+	cli, err := d.Client()
+	if err != nil {
+		return nil, nil, err
+	}
+	return cli, func() { cli.Close() }, nil
 }

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
@@ -593,8 +592,7 @@ func (d *Driver) Remove(ctx context.Context) error {
 		if err != nil || n.Labels[LabelCreated] != "true" {
 			continue
 		}
-		users, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("network", n.ID))})
-		if err != nil || len(users) > 0 || len(n.Containers) > 0 {
+		if len(n.Containers) > 0 || networkInUse(ctx, cli, n) {
 			continue
 		}
 		if err := cli.NetworkRemove(ctx, n.ID); err != nil && !errdefs.IsNotFound(err) {
@@ -622,4 +620,24 @@ func (d *Driver) Describe(ctx context.Context) map[string]any {
 	out["ContainerID"] = ci.ID
 	out["Status"] = ci.State.Status
 	return out
+}
+
+// networkInUse reports whether any container, running, stopped or only created (which has no
+// network ID yet, so it is matched by name), is attached to the network.
+func networkInUse(ctx context.Context, cli client.APIClient, n network.Inspect) bool {
+	list, err := cli.ContainerList(ctx, container.ListOptions{All: true})
+	if err != nil {
+		return true // when in doubt, keep it
+	}
+	for _, c := range list {
+		if c.NetworkSettings == nil {
+			continue
+		}
+		for name, ep := range c.NetworkSettings.Networks {
+			if name == n.Name || (ep != nil && ep.NetworkID == n.ID) {
+				return true
+			}
+		}
+	}
+	return false
 }
