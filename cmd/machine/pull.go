@@ -69,6 +69,7 @@ func pullCommand() *cli.Command {
 			}
 			prog := lines.say
 			var all []images.Result
+			var notes []string // printed once the live lines are done
 			var errs []error
 			for _, ref := range c.Args().Slice() {
 				var res []images.Result
@@ -85,7 +86,7 @@ func pullCommand() *cli.Command {
 						if m := c.String("from"); m != "" {
 							from = m
 						}
-						fmt.Fprintf(c.App.ErrWriter, "%s: read %d bytes once from %s for %d node(s)\n", ref, stats.BytesRead, from, stats.Targets)
+						notes = append(notes, fmt.Sprintf("%s: read %d bytes once from %s for %d node(s)", ref, stats.BytesRead, from, stats.Targets))
 					}
 					if err != nil {
 						errs = append(errs, fmt.Errorf("%s: %w", ref, err))
@@ -103,6 +104,9 @@ func pullCommand() *cli.Command {
 				all = append(all, res...)
 			}
 			lines.wait()
+			for _, n := range notes {
+				fmt.Fprintln(c.App.ErrWriter, n)
+			}
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")
