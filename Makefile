@@ -21,13 +21,14 @@ unit:
 
 setup:
 	bash scripts/setup.sh
+	bash scripts/setup-libvirt.sh
 
 # Builds the host images once per recipe (cached by its hash), then runs the end-to-end tests
 # against real container hosts, side by side.
 e2e: setup build
 	./$(BIN) image build --variant base
 	./$(BIN) image build
-	$(GO) test -tags e2e $(E2E_FLAGS) ./cmd/machine/
+	MACHINE_LIBVIRT_TEST_IMAGE=$$(bash scripts/libvirt-test-image.sh) $(GO) test -tags e2e $(E2E_FLAGS) ./cmd/machine/
 
 # The README's first command, run in CI too (on the demo's own store, which it cleans up first),
 # and torn down after.
@@ -35,7 +36,7 @@ demo-check: build
 	bash scripts/demo.sh
 	MACHINE_STORAGE_PATH=$${MACHINE_STORAGE_PATH:-$$HOME/.machine-demo} ./$(BIN) swarm down -f testdata/cluster/demo.yml
 
-test: lint unit e2e demo-check
+test: setup lint unit e2e demo-check
 
 demo: setup build
 	bash scripts/demo.sh

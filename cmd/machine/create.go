@@ -15,6 +15,7 @@ import (
 	"github.com/machine-tools/machine/drivers"
 	"github.com/machine-tools/machine/drivers/container"
 	"github.com/machine-tools/machine/drivers/generic"
+	"github.com/machine-tools/machine/drivers/libvirt"
 	"github.com/machine-tools/machine/internal/host"
 	"github.com/machine-tools/machine/internal/store"
 )
@@ -35,7 +36,7 @@ func engineFlags() []cli.Flag {
 
 func createCommand() *cli.Command {
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "driver", Aliases: []string{"d"}, EnvVars: []string{"MACHINE_DRIVER"}, Usage: "the driver: container (default when a local Docker engine answers), generic"},
+		&cli.StringFlag{Name: "driver", Aliases: []string{"d"}, EnvVars: []string{"MACHINE_DRIVER"}, Usage: "the driver: container (default when a local Docker engine answers), generic, libvirt"},
 		&cli.BoolFlag{Name: "insecure-skip-host-key-check", Usage: "do not pin or check the host's SSH key (unsafe: for throw-away hosts only)"},
 		&cli.DurationFlag{Name: "ssh-wait", Value: 0, Usage: "how long to wait for SSH once the host is made (default: 30s for generic, 2m otherwise)"},
 		// generic
@@ -52,6 +53,20 @@ func createCommand() *cli.Command {
 		&cli.StringSliceFlag{Name: "container-extra-network", Usage: "container: another network to attach, for a second NIC (repeatable)"},
 		&cli.StringFlag{Name: "container-image", Usage: "container: a host image of your own (default: the built-in image, built when missing)"},
 		&cli.StringFlag{Name: "container-image-variant", Value: container.VariantDocker, Usage: "container: the built-in image with Docker (docker) or without (base: the provisioner installs it)"},
+		// libvirt
+		&cli.StringFlag{Name: "libvirt-image", Usage: "libvirt: the disk image (qcow2 or raw; a path, or a URL downloaded once)"},
+		&cli.StringFlag{Name: "libvirt-uri", Value: "qemu:///system", Usage: "libvirt: the connection URI"},
+		&cli.StringFlag{Name: "libvirt-socket", Value: "/var/run/libvirt/libvirt-sock", Usage: "libvirt: libvirtd's socket"},
+		&cli.IntFlag{Name: "libvirt-cpu-count", Value: 1, Usage: "libvirt: virtual CPUs"},
+		&cli.IntFlag{Name: "libvirt-memory", Value: 1024, Usage: "libvirt: memory in MiB"},
+		&cli.StringFlag{Name: "libvirt-disk-size", Value: "10G", Usage: "libvirt: the disk's size (the overlay grows to it)"},
+		&cli.StringSliceFlag{Name: "libvirt-network", Usage: "libvirt: a network (repeatable; the first is the machine's address; default: default)"},
+		&cli.StringFlag{Name: "libvirt-pool", Value: "default", Usage: "libvirt: the storage pool (made as a directory pool when missing)"},
+		&cli.StringFlag{Name: "libvirt-domain-type", Value: "auto", Usage: "libvirt: auto (KVM when it really works, else QEMU), kvm or qemu"},
+		&cli.StringFlag{Name: "libvirt-ssh-user", Value: "debian", Usage: "libvirt: the user cloud-init makes with the machine's key"},
+		&cli.StringFlag{Name: "libvirt-kernel", Usage: "libvirt: boot this kernel directly (no bootloader)"},
+		&cli.StringFlag{Name: "libvirt-initrd", Usage: "libvirt: the initrd for --libvirt-kernel"},
+		&cli.StringFlag{Name: "libvirt-cmdline", Usage: "libvirt: the kernel command line for --libvirt-kernel"},
 	}
 	return &cli.Command{
 		Name:      "create",
@@ -139,6 +154,23 @@ func configureDriver(c *cli.Context, d drivers.Driver, o *host.CreateOptions) er
 		d.ExtraNetworks = c.StringSlice("container-extra-network")
 		d.Image = c.String("container-image")
 		d.Variant = c.String("container-image-variant")
+	case *libvirt.Driver:
+		d.Image = expandHome(c.String("libvirt-image"))
+		d.URI = c.String("libvirt-uri")
+		d.Socket = c.String("libvirt-socket")
+		d.CPUs = c.Int("libvirt-cpu-count")
+		d.MemoryMiB = c.Int("libvirt-memory")
+		d.DiskSize = c.String("libvirt-disk-size")
+		d.Networks = c.StringSlice("libvirt-network")
+		d.Pool = c.String("libvirt-pool")
+		d.DomainType = c.String("libvirt-domain-type")
+		d.SSHUser = c.String("libvirt-ssh-user")
+		d.Kernel = expandHome(c.String("libvirt-kernel"))
+		d.Initrd = expandHome(c.String("libvirt-initrd"))
+		d.Cmdline = c.String("libvirt-cmdline")
+		if o.SSHWait == 0 {
+			o.SSHWait = 5 * time.Minute
+		}
 	default:
 		return errors.New("internal error: no flags for this driver")
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/machine-tools/machine/drivers"
 	"github.com/machine-tools/machine/drivers/container"
 	"github.com/machine-tools/machine/drivers/generic"
+	"github.com/machine-tools/machine/drivers/libvirt"
 	"github.com/machine-tools/machine/internal/host"
 	"github.com/machine-tools/machine/internal/store"
 )
@@ -30,6 +31,7 @@ func registry() drivers.Registry {
 	return drivers.Registry{
 		{Name: container.Name, Usage: "hosts as systemd containers on a local Docker engine (the default when one answers)", New: container.New},
 		{Name: generic.Name, Usage: "an existing host reached over SSH", New: generic.New},
+		{Name: libvirt.Name, Usage: "VMs through libvirtd (KVM, or QEMU's emulation)", New: libvirt.New},
 	}
 }
 

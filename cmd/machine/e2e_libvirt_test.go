@@ -1,0 +1,85 @@
+//go:build e2e
+
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	golibvirt "github.com/digitalocean/go-libvirt"
+	"github.com/digitalocean/go-libvirt/socket/dialers"
+)
+
+// libvirtImage returns the folder of the test guest (built once per recipe by the script).
+func libvirtImage(t *testing.T) string {
+	t.Helper()
+	if d := os.Getenv("MACHINE_LIBVIRT_TEST_IMAGE"); d != "" {
+		return d
+	}
+	out, err := exec.Command("bash", filepath.Join("..", "..", "scripts", "libvirt-test-image.sh")).Output()
+	if err != nil {
+		t.Fatalf("building the libvirt test guest: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestLibvirtVM boots one real VM through libvirtd from the test guest (cloud-init puts the
+// machine's key in), provisions Docker over SSH, and checks the docker CLI over TLS, a stop/start
+// that keeps the disk, and an rm that leaves no domain, overlay or ISO behind.
+func TestLibvirtVM(t *testing.T) {
+	t.Parallel()
+	img := libvirtImage(t)
+	e := newEnv(t)
+	name := uniq("e2e-vm")
+	t.Cleanup(func() { e.run("rm", "-f", "-y", name) })
+	r := e.run("create", "-d", "libvirt", "--libvirt-image", filepath.Join(img, "base.qcow2"),
+		"--libvirt-kernel", filepath.Join(img, "vmlinuz"), "--libvirt-initrd", filepath.Join(img, "initrd.img"),
+		"--libvirt-cmdline", "root=/dev/vda rw console=ttyS0", "--libvirt-memory", "1024", name)
+	if r.code != 0 {
+		t.Fatalf("create: %s", r)
+	}
+	if d := e.docker(name, "info", "--format", "{{.Name}} {{.Labels}}"); d.code != 0 || !strings.HasPrefix(d.stdout, name) || !strings.Contains(d.stdout, "provider=libvirt") {
+		t.Fatalf("docker info over TLS: %s", d)
+	}
+	if out := e.must("ssh", name, "cloud-init status; id -un"); !strings.Contains(out, "done") || !strings.Contains(out, "debian") {
+		t.Errorf("cloud-init and its user: %q", out)
+	}
+	e.must("ssh", name, "echo kept | sudo tee /var/tmp/kept")
+	e.must("stop", name)
+	if st := strings.TrimSpace(e.must("status", name)); st != "Stopped" {
+		t.Fatalf("status after stop: %s", st)
+	}
+	e.must("start", name)
+	if out := e.must("ssh", name, "cat /var/tmp/kept"); strings.TrimSpace(out) != "kept" {
+		t.Fatalf("the disk did not survive stop/start: %q", out)
+	}
+	if d := e.docker(name, "info", "--format", "{{.Name}}"); d.code != 0 {
+		t.Fatalf("docker after start: %s", d)
+	}
+	e.must("rm", "-y", name)
+	l := golibvirt.NewWithDialer(dialers.NewLocal(dialers.WithSocket("/var/run/libvirt/libvirt-sock")))
+	if err := l.ConnectToURI(golibvirt.QEMUSystem); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Disconnect()
+	if _, err := l.DomainLookupByName(name); err == nil {
+		t.Error("rm left the domain")
+	}
+	p, err := l.StoragePoolLookupByName("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = l.StoragePoolRefresh(p, 0)
+	for _, v := range []string{name + ".qcow2", name + "-cidata.iso"} {
+		if _, err := l.StorageVolLookupByName(p, v); err == nil {
+			t.Errorf("rm left volume %s", v)
+		}
+	}
+	_ = context.Background
+	_ = time.Second
+}

@@ -1,0 +1,164 @@
+package libvirt
+
+import (
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	golibvirt "github.com/digitalocean/go-libvirt"
+	"github.com/digitalocean/go-libvirt/socket/dialers"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	p := filepath.Join("testdata", name)
+	if *update {
+		_ = os.MkdirAll("testdata", 0o755)
+		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (run go test -update once)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs:\n got:\n%s\nwant:\n%s", name, got, want)
+	}
+}
+
+func TestDomainXMLGolden(t *testing.T) {
+	x, err := DomainXML(DomainSpec{Name: "vm1", Type: "qemu", CPUs: 2, MemoryMiB: 2048,
+		Overlay: "/var/lib/libvirt/images/vm1.qcow2", CidataISO: "/var/lib/libvirt/images/vm1-cidata.iso",
+		Networks: []string{"default", "backplane"}, MACs: []string{"52:54:00:00:00:01", "52:54:00:00:00:02"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "domain-bootloader.xml", x)
+	x, err = DomainXML(DomainSpec{Name: "vm2", Type: "kvm", CPUs: 1, MemoryMiB: 1024, Overlay: "/p/vm2.qcow2",
+		Networks: []string{"default"}, MACs: []string{"52:54:00:00:00:03"},
+		Kernel: "/boot/vmlinuz", Initrd: "/boot/initrd.img", Cmdline: "root=/dev/vda ro console=ttyS0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "domain-kernel.xml", x)
+	if _, err := DomainXML(DomainSpec{Networks: []string{"a"}}); err == nil {
+		t.Error("a network without a MAC must be refused")
+	}
+}
+
+func TestVolumeXMLGolden(t *testing.T) {
+	x, err := OverlayXML("vm1.qcow2", 20<<30, "/var/lib/libvirt/images/machine-base-1.qcow2", "qcow2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "overlay.xml", x)
+	x, _ = RawVolumeXML("vm1-cidata.iso", 374784)
+	golden(t, "raw.xml", x)
+	x, _ = DirPoolXML("default", "/var/lib/libvirt/images")
+	golden(t, "pool.xml", x)
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]uint64{"20G": 20 << 30, "512M": 512 << 20, "1024": 1024 << 20, "1t": 1 << 40} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "x", "0", "-1G"} {
+		if _, err := ParseSize(bad); err == nil {
+			t.Errorf("ParseSize(%q) accepted", bad)
+		}
+	}
+}
+
+// TestCidataISOReadBack: the ISO holds the user-data with the key, read back by a real tool.
+func TestCidataISOReadBack(t *testing.T) {
+	if _, err := exec.LookPath("isoinfo"); err != nil {
+		t.Fatal("isoinfo (genisoimage) is needed: scripts/setup-libvirt.sh installs it")
+	}
+	key := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleKeyForTheTest machine-vm1"
+	iso, err := CidataISO(UserData("vm1", "debian", key), MetaData("vm1-1", "vm1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "cidata.iso")
+	if err := os.WriteFile(p, iso, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	label, err := exec.Command("isoinfo", "-d", "-i", p).Output()
+	if err != nil || !strings.Contains(string(label), "Volume id: cidata") {
+		t.Fatalf("volume label: %v\n%s", err, label)
+	}
+	for _, name := range []string{"user-data", "meta-data"} {
+		out, err := exec.Command("isoinfo", "-i", p, "-x", "/"+name+";1").Output()
+		if err != nil || len(out) == 0 {
+			t.Fatalf("%s not readable: %v", name, err)
+		}
+		if name == "user-data" && (!strings.HasPrefix(string(out), "#cloud-config") || !strings.Contains(string(out), key)) {
+			t.Errorf("user-data: %q", out)
+		}
+	}
+}
+
+// TestDriverCallsAgainstTestDriver runs the libvirt calls the driver makes against libvirtd's
+// test:///default driver: define, start, state, destroy, undefine, and the error paths.
+func TestDriverCallsAgainstTestDriver(t *testing.T) {
+	sock := "/var/run/libvirt/libvirt-sock"
+	if _, err := os.Stat(sock); err != nil {
+		t.Fatalf("libvirtd is not running (%v): scripts/setup-libvirt.sh starts it", err)
+	}
+	l := golibvirt.NewWithDialer(dialers.NewLocal(dialers.WithSocket(sock)))
+	if err := l.ConnectToURI(golibvirt.TestDefault); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Disconnect()
+	x, err := DomainXML(DomainSpec{Name: "machine-unit", Type: "test", CPUs: 1, MemoryMiB: 128, Overlay: "/dev/null",
+		Networks: []string{"default"}, MACs: []string{"52:54:00:00:00:09"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dom, err := l.DomainDefineXML(x)
+	if err != nil {
+		t.Fatalf("define: %v", err)
+	}
+	d := &Driver{URI: string(golibvirt.TestDefault), Socket: sock, DomainName: "machine-unit", Pool: "default-pool"}
+	if st, err := d.State(t.Context()); err != nil || st != "Stopped" {
+		t.Fatalf("state after define: %s %v", st, err)
+	}
+	if err := l.DomainCreate(dom); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := d.State(t.Context()); st != "Running" {
+		t.Fatalf("state after start: %s", st)
+	}
+	if err := d.Kill(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := d.State(t.Context()); st != "Stopped" {
+		t.Fatalf("state after kill: %s", st)
+	}
+	if err := d.Remove(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := d.State(t.Context()); st != "NotFound" {
+		t.Fatalf("state after remove: %s", st)
+	}
+	// Error paths: a missing network and a missing libvirtd, each named with the fix.
+	bad := &Driver{URI: string(golibvirt.TestDefault), Socket: sock, Image: "/dev/null", DiskSize: "1G", DomainType: "qemu", Networks: []string{"no-such-net"}}
+	if err := bad.Validate(t.Context(), "x"); err == nil || !strings.Contains(err.Error(), "no-such-net") || !strings.Contains(err.Error(), "--libvirt-network") {
+		t.Errorf("missing network: %v", err)
+	}
+	gone := &Driver{URI: "qemu:///system", Socket: filepath.Join(t.TempDir(), "none.sock")}
+	if _, err := gone.State(t.Context()); err == nil || !strings.Contains(err.Error(), "start libvirtd") {
+		t.Errorf("no libvirtd: %v", err)
+	}
+	if err := (&Driver{Image: "/nonexistent.qcow2", DiskSize: "1G", DomainType: "auto"}).Validate(t.Context(), "x"); err == nil || !strings.Contains(err.Error(), "--libvirt-image") {
+		t.Errorf("missing image: %v", err)
+	}
+}
