@@ -65,13 +65,13 @@ func DomainXML(s DomainSpec) (string, error) {
 		serial.Source = &libvirtxml.DomainChardevSource{Pty: &libvirtxml.DomainChardevSourcePty{}}
 	}
 	d := &libvirtxml.Domain{
-		Type:     s.Type,
-		Name:     s.Name,
-		Metadata: &libvirtxml.DomainMetadata{XML: `<machine:machine xmlns:machine="https://github.com/machine-tools/machine">` + s.Name + `</machine:machine>`},
-		Memory:   &libvirtxml.DomainMemory{Value: uint(s.MemoryMiB), Unit: "MiB"},
-		VCPU:     &libvirtxml.DomainVCPU{Value: uint(s.CPUs)},
-		OS:       os,
-		Features: &libvirtxml.DomainFeatureList{ACPI: &libvirtxml.DomainFeature{}, APIC: &libvirtxml.DomainFeatureAPIC{}},
+		Type:       s.Type,
+		Name:       s.Name,
+		Metadata:   &libvirtxml.DomainMetadata{XML: `<machine:machine xmlns:machine="https://github.com/machine-tools/machine">` + s.Name + `</machine:machine>`},
+		Memory:     &libvirtxml.DomainMemory{Value: uint(s.MemoryMiB), Unit: "MiB"},
+		VCPU:       &libvirtxml.DomainVCPU{Value: uint(s.CPUs)},
+		OS:         os,
+		Features:   &libvirtxml.DomainFeatureList{ACPI: &libvirtxml.DomainFeature{}, APIC: &libvirtxml.DomainFeatureAPIC{}},
 		OnPoweroff: "destroy", OnReboot: "restart", OnCrash: "destroy",
 		Devices: &libvirtxml.DomainDeviceList{
 			Disks:      disks,
