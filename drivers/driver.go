@@ -84,3 +84,9 @@ type Restarter interface {
 type Describer interface {
 	Describe(ctx context.Context) map[string]any
 }
+
+// SSHRestarter is a driver whose hosts restart by a reboot over SSH (the generic driver: the
+// host is not the driver's to power-cycle).
+type SSHRestarter interface {
+	RestartOverSSH()
+}

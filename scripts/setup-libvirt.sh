@@ -24,5 +24,6 @@ if ! pgrep -x libvirtd >/dev/null; then
   for _ in $(seq 1 50); do [ -S /var/run/libvirt/libvirt-sock ] && break; sleep 0.2; done
 fi
 virsh -c qemu:///system net-info default >/dev/null 2>&1 || virsh -c qemu:///system net-define /usr/share/libvirt/networks/default.xml >/dev/null
-virsh -c qemu:///system net-info default | grep -q 'Active:.*yes' || virsh -c qemu:///system net-start default >/dev/null
+active=$(virsh -c qemu:///system net-info default | awk '/^Active:/ {print $2}')
+[ "$active" = yes ] || virsh -c qemu:///system net-start default >/dev/null
 log "libvirtd is up; network default is active"

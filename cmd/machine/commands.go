@@ -345,6 +345,8 @@ func lifecycleCommand(verb, usage string) *cli.Command {
 				case "restart":
 					if r, canRestart := h.Driver.(drivers.Restarter); canRestart {
 						err = r.Restart(ctx)
+					} else if _, overSSH := h.Driver.(drivers.SSHRestarter); overSSH {
+						err = h.RebootOverSSH(ctx, 5*time.Minute)
 					} else if ok {
 						if err = st.Stop(ctx); err == nil {
 							err = st.Start(ctx)

@@ -154,5 +154,11 @@ func TestPullSideLoad(t *testing.T) {
 	if r.code != 0 || strings.Count(r.stdout, "skipped") != 3 {
 		t.Fatalf("second side-load: %s", r)
 	}
+	// From a named node instead of the local engine.
+	e.docker(names[2], "rmi", img)
+	r = e.run("pull", "--nodes", names[2], "--from", names[0], img)
+	if r.code != 0 || !strings.Contains(r.stderr, "once from "+names[0]) || strings.Count(r.stdout, " ok") != 1 {
+		t.Fatalf("side-load from a node: %s", r)
+	}
 	expectOneLineError(t, e.run("pull", img), "--nodes", "--swarm")
 }

@@ -60,6 +60,14 @@ func TestGenericOnBareHost(t *testing.T) {
 		t.Errorf("config: %q", cfg)
 	}
 
+	// restart on a generic machine: a reboot over SSH, then SSH and the engine answer again.
+	if out := e.must("restart", name); !strings.Contains(out, "restarted") {
+		t.Errorf("restart: %q", out)
+	}
+	if d := e.docker(name, "info", "--format", "{{.Name}}"); d.code != 0 {
+		t.Fatalf("docker after the reboot: %s", d)
+	}
+
 	// A client with a certificate from another CA is refused.
 	other := filepath.Join(t.TempDir(), "other")
 	if _, err := certs.LoadOrCreateAuthority(other, "intruder", time.Now()); err != nil {

@@ -329,3 +329,46 @@ func firstLine(err error) string {
 
 // ErrHalfMade marks a machine whose create did not finish.
 var ErrHalfMade = errors.New("the machine's create did not finish")
+
+// RebootOverSSH reboots the host and waits until SSH and the engine answer again.
+func (h *Host) RebootOverSSH(ctx context.Context, within time.Duration) error {
+	c, err := h.Dial(ctx)
+	if err != nil {
+		return err
+	}
+	r := Runner(c)
+	// A marker on /run (a tmpfs) tells the old system from the new one.
+	const marker = "/run/machine-reboot-marker"
+	if _, err := r.Run(ctx, nil, "touch", marker); err != nil {
+		c.Close()
+		return err
+	}
+	// The connection drops as the host goes down: that is the expected end of this command.
+	_, _ = r.Run(ctx, nil, "sh", "-c", "(sleep 1; systemctl reboot || reboot) >/dev/null 2>&1 &")
+	c.Close()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		time.Sleep(time.Second)
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		probe, err := sshclient.DialOnce(pctx, h.SSHConfig())
+		if err != nil {
+			cancel()
+			continue
+		}
+		_, err = Runner(probe).Run(pctx, nil, "test", "-e", marker)
+		probe.Close()
+		cancel()
+		var ce *runner.CommandError
+		if errors.As(err, &ce) {
+			break // the marker is gone: the new system answers
+		}
+	}
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	c2, err := h.Dial(dctx)
+	if err != nil {
+		return fmt.Errorf("%s did not come back after the reboot: %w", h.Name, err)
+	}
+	c2.Close()
+	return h.WaitEngine(ctx, time.Until(deadline))
+}
