@@ -413,12 +413,12 @@ func (d *Driver) createContainer(ctx context.Context, cli client.APIClient, spec
 		Tty:        true, // systemd wants a console; its output goes to the container log
 	}
 	hc := &container.HostConfig{
-		Tmpfs:  map[string]string{"/run": "rw,exec", "/run/lock": "rw", "/tmp": "rw,exec"},
+		Tmpfs: map[string]string{"/run": "rw,exec", "/run/lock": "rw", "/tmp": "rw,exec"},
 		// A reboot inside the host (systemd exits) brings it back, as a machine would; an explicit
 		// stop keeps it stopped.
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped},
-		Binds:  []string{"/sys/fs/cgroup:/sys/fs/cgroup:rw"},
-		Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: d.Volume, Target: "/var/lib/docker"}},
+		Binds:         []string{"/sys/fs/cgroup:/sys/fs/cgroup:rw"},
+		Mounts:        []mount.Mount{{Type: mount.TypeVolume, Source: d.Volume, Target: "/var/lib/docker"}},
 	}
 	if mode == ModePrivileged {
 		hc.Privileged = true
