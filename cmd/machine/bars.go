@@ -79,3 +79,36 @@ func (l *nodeLines) wait() {
 	}
 	l.p.Wait()
 }
+
+// byteBar returns a progress wrapper that draws a bar in a terminal (nil elsewhere).
+func byteBar(w io.Writer) func(name string, size int64, r io.Reader) io.Reader {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return func(name string, size int64, r io.Reader) io.Reader {
+		p := mpb.New(mpb.WithOutput(w), mpb.WithWidth(40))
+		bar := p.AddBar(size, mpb.PrependDecorators(decor.Name(name, decor.WCSyncSpaceR)),
+			mpb.AppendDecorators(decor.CountersKibiByte("% .1f / % .1f"), decor.Percentage(decor.WCSyncSpace)))
+		pr, err := bar.ProxyReader(r)
+		if err != nil {
+			return r
+		}
+		return &waitReader{Reader: pr, done: func() { bar.SetTotal(-1, true); p.Wait() }}
+	}
+}
+
+// waitReader ends its progress display at EOF.
+type waitReader struct {
+	io.Reader
+	done func()
+	once sync.Once
+}
+
+func (w *waitReader) Read(p []byte) (int, error) {
+	n, err := w.Reader.Read(p)
+	if err == io.EOF {
+		w.once.Do(w.done)
+	}
+	return n, err
+}

@@ -55,6 +55,7 @@ func createCommand() *cli.Command {
 		&cli.StringFlag{Name: "container-image-variant", Value: container.VariantDocker, Usage: "container: the built-in image with Docker (docker) or without (base: the provisioner installs it)"},
 		// libvirt
 		&cli.StringFlag{Name: "libvirt-image", Usage: "libvirt: the disk image (qcow2 or raw; a path, or a URL downloaded once)"},
+		&cli.StringFlag{Name: "libvirt-image-checksum", Usage: "libvirt: the image's sha256 (sha256:HEX), checked after a download"},
 		&cli.StringFlag{Name: "libvirt-uri", Value: "qemu:///system", Usage: "libvirt: the connection URI"},
 		&cli.StringFlag{Name: "libvirt-socket", Value: "/var/run/libvirt/libvirt-sock", Usage: "libvirt: libvirtd's socket"},
 		&cli.IntFlag{Name: "libvirt-cpu-count", Value: 1, Usage: "libvirt: virtual CPUs"},
@@ -156,6 +157,10 @@ func configureDriver(c *cli.Context, d drivers.Driver, o *host.CreateOptions) er
 		d.Variant = c.String("container-image-variant")
 	case *libvirt.Driver:
 		d.Image = expandHome(c.String("libvirt-image"))
+		d.Checksum = c.String("libvirt-image-checksum")
+		if bar := byteBar(c.App.ErrWriter); bar != nil {
+			d.SetDownloadProgress(bar)
+		}
 		d.URI = c.String("libvirt-uri")
 		d.Socket = c.String("libvirt-socket")
 		d.CPUs = c.Int("libvirt-cpu-count")

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
@@ -34,9 +35,11 @@ const Name = "libvirt"
 
 // Driver is one VM.
 type Driver struct {
-	URI        string   `json:"URI"`
-	Socket     string   `json:"Socket"`
-	Image      string   `json:"Image"`
+	URI    string `json:"URI"`
+	Socket string `json:"Socket"`
+	Image  string `json:"Image"`
+	// Checksum of the image, "sha256:HEX" (or HEX): checked after a download, and on a path.
+	Checksum   string   `json:"Checksum,omitempty"`
 	CPUs       int      `json:"CPUs"`
 	MemoryMiB  int      `json:"MemoryMiB"`
 	DiskSize   string   `json:"DiskSize"`
@@ -55,7 +58,8 @@ type Driver struct {
 	ISO          string   `json:"ISO,omitempty"`
 	IP           string   `json:"IP,omitempty"`
 
-	progress func(string)
+	progress         func(string)
+	downloadProgress ImageProgress
 }
 
 // New returns a driver with the defaults.
@@ -174,9 +178,10 @@ func isURL(s string) bool {
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https")
 }
 
-// KVMWorks boots QEMU's firmware under KVM for a few seconds: KVM counts as working when the
+// KVMWorks boots QEMU's firmware under KVM for a moment: KVM counts as working when the
 // firmware runs and QEMU does not warn that the host lacks CPU features it asks for (on such
-// hosts guests abort or hang). It returns why not otherwise.
+// hosts guests abort or hang). It returns why not otherwise. QEMU is stopped as soon as the
+// answer is known.
 func KVMWorks(ctx context.Context) (bool, string) {
 	if _, err := os.Stat("/dev/kvm"); err != nil {
 		return false, "/dev/kvm does not exist"
@@ -185,9 +190,40 @@ func KVMWorks(ctx context.Context) (bool, string) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", "-accel", "kvm", "-machine", "pc", "-m", "64", "-display", "none",
 		"-nodefaults", "-no-reboot", "-chardev", "stdio,id=dbg", "-device", "isa-debugcon,iobase=0x402,chardev=dbg")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	_ = cmd.Run()
+	var mu sync.Mutex
+	var out, errb strings.Builder
+	decided := make(chan struct{}, 1)
+	watch := func(dst *strings.Builder) io.Writer {
+		return writerFunc(func(p []byte) (int, error) {
+			mu.Lock()
+			dst.Write(p)
+			done := strings.Contains(out.String(), "Running on KVM") || strings.Contains(errb.String(), "doesn't support requested feature")
+			mu.Unlock()
+			if done {
+				select {
+				case decided <- struct{}{}:
+				default:
+				}
+			}
+			return len(p), nil
+		})
+	}
+	cmd.Stdout, cmd.Stderr = watch(&out), watch(&errb)
+	if err := cmd.Start(); err != nil {
+		return false, "cannot run qemu-system-x86_64: " + err.Error()
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	select {
+	case <-decided:
+		time.Sleep(50 * time.Millisecond) // let a warning that comes with the output arrive
+		cancel()
+	case <-exited:
+	case <-ctx.Done():
+	}
+	<-exited
+	mu.Lock()
+	defer mu.Unlock()
 	if strings.Contains(errb.String(), "doesn't support requested feature") {
 		return false, "KVM's virtual CPU lacks features QEMU asks for (" + firstLine(errb.String()) + ")"
 	}
@@ -200,6 +236,10 @@ func KVMWorks(ctx context.Context) (bool, string) {
 	}
 	return true, ""
 }
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 func firstLine(s string) string {
 	s = strings.TrimSpace(s)
@@ -233,47 +273,117 @@ func imageInfo(path string) (format string, virtual uint64, size uint64, err err
 	return "raw", uint64(st.Size()), uint64(st.Size()), nil
 }
 
-// fetch returns a local path for the image, downloading a URL once into the cache.
+// ImageProgress, when set, wraps a download's body to show its progress (size may be -1).
+type ImageProgress func(name string, size int64, r io.Reader) io.Reader
+
+// SetDownloadProgress sets how downloads show progress.
+func (d *Driver) SetDownloadProgress(p ImageProgress) { d.downloadProgress = p }
+
+// fetch returns a local path for the image, downloading a URL once into the cache, and checks
+// the checksum when one is given.
 func (d *Driver) fetch(ctx context.Context) (string, error) {
+	var path string
 	if !isURL(d.Image) {
-		return filepath.Abs(d.Image)
+		p, err := filepath.Abs(d.Image)
+		if err != nil {
+			return "", err
+		}
+		path = p
+	} else {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			return "", err
+		}
+		if path, err = Download(ctx, d.Image, filepath.Join(cache, "machine", "images"), d.Checksum, d.downloadProgress, d.say); err != nil {
+			return "", err
+		}
+		return path, nil
 	}
-	cache, err := os.UserCacheDir()
+	if d.Checksum != "" {
+		if err := verify(path, d.Checksum); err != nil {
+			return "", err
+		}
+	}
+	return path, nil
+}
+
+// Download fetches url into dir once (later calls reuse the file), checking sum when given.
+func Download(ctx context.Context, rawURL, dir, sum string, progress ImageProgress, say func(string, ...any)) (string, error) {
+	h := sha256.Sum256([]byte(rawURL))
+	u, _ := url.Parse(rawURL)
+	dst := filepath.Join(dir, hex.EncodeToString(h[:8])+"-"+filepath.Base(u.Path))
+	if _, err := os.Stat(dst); err == nil {
+		if sum == "" {
+			return dst, nil
+		}
+		if err := verify(dst, sum); err == nil {
+			return dst, nil
+		}
+		_ = os.Remove(dst) // a cached file that fails the sum is fetched again
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	if say != nil {
+		say("downloading %s", rawURL)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return "", err
 	}
-	h := sha256.Sum256([]byte(d.Image))
-	dst := filepath.Join(cache, "machine", "images", hex.EncodeToString(h[:8])+"-"+filepath.Base(d.Image))
-	if _, err := os.Stat(dst); err == nil {
-		return dst, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return "", err
-	}
-	d.say("downloading %s", d.Image)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, d.Image, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("downloading %s: %w", d.Image, err)
+		return "", fmt.Errorf("downloading %s: %w", rawURL, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("downloading %s: %s", d.Image, resp.Status)
+		return "", fmt.Errorf("downloading %s: %s: check the URL", rawURL, resp.Status)
 	}
 	tmp := dst + ".part"
 	f, err := os.Create(tmp)
 	if err != nil {
 		return "", err
 	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
+	var body io.Reader = resp.Body
+	if progress != nil {
+		body = progress(filepath.Base(u.Path), resp.ContentLength, body)
+	}
+	if _, err := io.Copy(f, body); err != nil {
 		f.Close()
 		os.Remove(tmp)
-		return "", fmt.Errorf("downloading %s: %w", d.Image, err)
+		return "", fmt.Errorf("downloading %s: %w", rawURL, err)
 	}
 	if err := f.Close(); err != nil {
 		return "", err
 	}
+	if sum != "" {
+		if err := verify(tmp, sum); err != nil {
+			os.Remove(tmp)
+			return "", fmt.Errorf("%s: %w", rawURL, err)
+		}
+	}
 	return dst, os.Rename(tmp, dst)
+}
+
+// verify checks a file's sha256 against "sha256:HEX" or "HEX".
+func verify(path, sum string) error {
+	want := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(sum), "sha256:"))
+	if len(want) != 64 {
+		return fmt.Errorf("--libvirt-image-checksum %q: give sha256:HEX (64 hex digits)", sum)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		return fmt.Errorf("the image's sha256 is %s, not %s: the download is damaged or the checksum is for another image", got, want)
+	}
+	return nil
 }
 
 func (d *Driver) pool(l *golibvirt.Libvirt) (golibvirt.StoragePool, error) {
