@@ -75,14 +75,7 @@ func TestDailyUse(t *testing.T) {
 	cli := func(args ...string) result {
 		cmd := exec.Command("docker", args...)
 		cmd.Env = append(cleanEnv(), env...)
-		var o, er bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &o, &er
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		return result{o.String(), er.String(), code}
+		return runCmd(cmd, "")
 	}
 	if r := cli("--context", a, "info", "--format", "{{.Name}}"); r.code != 0 || strings.TrimSpace(r.stdout) != a {
 		t.Fatalf("docker --context %s info: %s", a, r)

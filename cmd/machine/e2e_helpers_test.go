@@ -124,15 +124,42 @@ func (e *env) must(args ...string) string {
 // docker runs the real docker CLI the way a user does: eval "$(machine env NAME)" first.
 func (e *env) docker(name string, args ...string) result {
 	e.t.Helper()
+	return e.dockerWith(nil, "", name, args...)
+}
+
+// dockerWith runs the docker CLI through machine env, with extra environment and stdin.
+func (e *env) dockerWith(extra []string, stdin, name string, args ...string) result {
+	e.t.Helper()
 	script := `eval "$("$0" env "$1")" || exit 97; shift; exec docker "$@"`
 	cmd := exec.Command("bash", append([]string{"-c", script, machineBin, name}, args...)...)
-	cmd.Env = append(cleanEnv(), "MACHINE_STORAGE_PATH="+e.store, "SHELL=/bin/bash")
+	cmd.Env = append(append(cleanEnv(), "MACHINE_STORAGE_PATH="+e.store, "SHELL=/bin/bash"), extra...)
+	return runCmd(cmd, stdin)
+}
+
+// runWith runs the machine binary with extra environment (DOCKER_CONFIG) and standard input.
+func (e *env) runWith(extra []string, stdin string, args ...string) result {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, machineBin, args...)
+	cmd.Env = append(append(cleanEnv(), "MACHINE_STORAGE_PATH="+e.store), extra...)
+	return runCmd(cmd, stdin)
+}
+
+// runCmd runs cmd with stdin and returns its output and exit code (-1 when it could not run).
+func runCmd(cmd *exec.Cmd, stdin string) result {
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
 	var o, er bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &er
 	err := cmd.Run()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
+	} else if err != nil {
+		code = -1
+		er.WriteString(err.Error())
 	}
 	return result{o.String(), er.String(), code}
 }
@@ -282,16 +309,7 @@ func runDocker(t *testing.T, vars []string, args ...string) result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "docker", args...)
 	cmd.Env = append(cleanEnv(), vars...)
-	var o, er bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &er
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		code = -1
-	}
-	return result{o.String(), er.String(), code}
+	return runCmd(cmd, "")
 }
 
 // subnetOf returns a network's subnet on the local engine.

@@ -4,7 +4,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -19,41 +18,6 @@ import (
 
 	"github.com/machine-tools/machine/internal/certs"
 )
-
-// runWith runs the machine binary with extra environment (DOCKER_CONFIG) and standard input.
-func (e *env) runWith(extra []string, stdin string, args ...string) result {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, machineBin, args...)
-	cmd.Env = append(append(cleanEnv(), "MACHINE_STORAGE_PATH="+e.store), extra...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var o, er bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &er
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	}
-	return result{o.String(), er.String(), code}
-}
-
-// dockerWith runs the docker CLI through machine env, with extra environment and stdin.
-func (e *env) dockerWith(extra []string, stdin, name string, args ...string) result {
-	e.t.Helper()
-	script := `eval "$("$0" env "$1")" || exit 97; shift; exec docker "$@"`
-	cmd := exec.Command("bash", append([]string{"-c", script, machineBin, name}, args...)...)
-	cmd.Env = append(append(cleanEnv(), "MACHINE_STORAGE_PATH="+e.store, "SHELL=/bin/bash"), extra...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var o, er bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &er
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	}
-	return result{o.String(), er.String(), code}
-}
 
 // TestPullPrivateRegistry: a real registry (Debian's docker-registry) with TLS from a test CA and
 // htpasswd auth, trusted by the hosts through --engine-registry-ca; an image pushed into it is

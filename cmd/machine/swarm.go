@@ -63,27 +63,19 @@ func swarmCommand() *cli.Command {
 					&cli.BoolFlag{Name: "autolock", Usage: "lock managers' keys at rest"},
 				},
 				Action: func(c *cli.Context) error {
-					name, err := oneName(c)
-					if err != nil {
-						return err
-					}
-					a, err := api(c)
-					if err != nil {
-						return err
-					}
-					nodes, done, err := openNodes(a, []string{name})
+					node, done, err := openOne(c)
 					if err != nil {
 						return err
 					}
 					defer done()
-					msg, err := swarm.Init(c.Context, nodes[0], swarm.InitOptions{
+					msg, err := swarm.Init(c.Context, node, swarm.InitOptions{
 						AdvertiseAddr: c.String("advertise-addr"), ListenAddr: c.String("listen-addr"),
 						DataPathAddr: c.String("data-path-addr"), Autolock: c.Bool("autolock"),
 					})
 					if err != nil {
 						return err
 					}
-					fmt.Fprintf(c.App.Writer, "(%s) %s\n", name, msg)
+					fmt.Fprintf(c.App.Writer, "(%s) %s\n", node.Name, msg)
 					return nil
 				},
 			},
@@ -160,20 +152,12 @@ func swarmCommand() *cli.Command {
 				Name: "status", Usage: "List a swarm's nodes as a manager sees them", ArgsUsage: "MANAGER",
 				Flags: []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "json for scripts"}},
 				Action: func(c *cli.Context) error {
-					name, err := oneName(c)
-					if err != nil {
-						return err
-					}
-					a, err := api(c)
-					if err != nil {
-						return err
-					}
-					nodes, done, err := openNodes(a, []string{name})
+					node, done, err := openOne(c)
 					if err != nil {
 						return err
 					}
 					defer done()
-					rows, err := swarm.Status(c.Context, nodes[0])
+					rows, err := swarm.Status(c.Context, node)
 					if err != nil {
 						return err
 					}
@@ -195,20 +179,12 @@ func swarmCommand() *cli.Command {
 				Name: "join-token", Usage: "Print a swarm's join token (a secret: shown only here)", ArgsUsage: "MANAGER",
 				Flags: []cli.Flag{&cli.StringFlag{Name: "role", Value: "worker", Usage: "worker or manager"}},
 				Action: func(c *cli.Context) error {
-					name, err := oneName(c)
-					if err != nil {
-						return err
-					}
-					a, err := api(c)
-					if err != nil {
-						return err
-					}
-					nodes, done, err := openNodes(a, []string{name})
+					node, done, err := openOne(c)
 					if err != nil {
 						return err
 					}
 					defer done()
-					tok, err := swarm.JoinToken(c.Context, nodes[0], c.String("role"))
+					tok, err := swarm.JoinToken(c.Context, node, c.String("role"))
 					if err != nil {
 						return err
 					}
@@ -264,4 +240,21 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// openOne opens the engine of the command's one machine argument.
+func openOne(c *cli.Context) (*swarm.Node, func(), error) {
+	name, err := oneName(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := api(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	nodes, done, err := openNodes(a, []string{name})
+	if err != nil {
+		return nil, nil, err
+	}
+	return nodes[0], done, nil
 }

@@ -632,8 +632,8 @@ func (d *Driver) Endpoint(ctx context.Context) (drivers.Endpoint, error) {
 	return ep, nil
 }
 
-// Start boots the domain and waits for its lease.
-func (d *Driver) Start(ctx context.Context) error {
+// withDomain runs f with a connection and the machine's domain.
+func (d *Driver) withDomain(f func(l *golibvirt.Libvirt, dom golibvirt.Domain) error) error {
 	l, err := d.connect()
 	if err != nil {
 		return err
@@ -643,23 +643,25 @@ func (d *Driver) Start(ctx context.Context) error {
 	if err != nil {
 		return &Error{Op: "domain " + d.DomainName, Err: err}
 	}
-	if err := l.DomainCreate(dom); err != nil {
-		return &Error{Op: "starting " + d.DomainName, Err: err}
-	}
-	return d.waitLease(ctx, l, 5*time.Minute)
+	return f(l, dom)
+}
+
+// Start boots the domain and waits for its lease.
+func (d *Driver) Start(ctx context.Context) error {
+	return d.withDomain(func(l *golibvirt.Libvirt, dom golibvirt.Domain) error {
+		if err := l.DomainCreate(dom); err != nil {
+			return &Error{Op: "starting " + d.DomainName, Err: err}
+		}
+		return d.waitLease(ctx, l, 5*time.Minute)
+	})
 }
 
 // Stop asks the guest to shut down (ACPI) and destroys it after a minute.
 func (d *Driver) Stop(ctx context.Context) error {
-	l, err := d.connect()
-	if err != nil {
-		return err
-	}
-	defer l.Disconnect()
-	dom, err := d.domain(l)
-	if err != nil {
-		return &Error{Op: "domain " + d.DomainName, Err: err}
-	}
+	return d.withDomain(func(l *golibvirt.Libvirt, dom golibvirt.Domain) error { return d.shutdown(l, dom) })
+}
+
+func (d *Driver) shutdown(l *golibvirt.Libvirt, dom golibvirt.Domain) error {
 	if err := l.DomainShutdown(dom); err != nil {
 		return &Error{Op: "shutting down " + d.DomainName, Err: err}
 	}
@@ -676,16 +678,7 @@ func (d *Driver) Stop(ctx context.Context) error {
 
 // Kill destroys the domain at once.
 func (d *Driver) Kill(ctx context.Context) error {
-	l, err := d.connect()
-	if err != nil {
-		return err
-	}
-	defer l.Disconnect()
-	dom, err := d.domain(l)
-	if err != nil {
-		return &Error{Op: "domain " + d.DomainName, Err: err}
-	}
-	return l.DomainDestroy(dom)
+	return d.withDomain(func(l *golibvirt.Libvirt, dom golibvirt.Domain) error { return l.DomainDestroy(dom) })
 }
 
 // Remove destroys and undefines the domain and deletes its overlay and ISO (never the base).
