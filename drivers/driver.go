@@ -39,6 +39,7 @@ type CreateSpec struct {
 // Endpoint is how a host is reached.
 type Endpoint struct {
 	IP        string   // the machine's address: SSH, the engine's TLS port and the certificate
+	SSHHost   string   // where SSH is reached, when not at IP (a port forward on 127.0.0.1)
 	SSHPort   int      // 22 unless the driver forwards it
 	SSHUser   string   // the user the driver's hosts log in as
 	Addresses []string // every address of the host, for the certificate's SANs
@@ -78,6 +79,17 @@ type Killer interface {
 // Restarter restarts a host in its own way (otherwise Stop then Start).
 type Restarter interface {
 	Restart(ctx context.Context) error
+}
+
+// GuestRunner runs a command (an argv, not a shell string) on the host over SSH and returns its
+// output.
+type GuestRunner func(ctx context.Context, argv ...string) (string, error)
+
+// AddressProber is a driver that learns the host's address from inside it once SSH answers
+// (the VirtualBox driver: the host-only NIC's DHCP address, matched by its MAC). The host layer
+// calls it after the first SSH connection and after every start, then reads Endpoint again.
+type AddressProber interface {
+	ProbeAddress(ctx context.Context, run GuestRunner) error
 }
 
 // Describer adds driver facts to `machine inspect`.

@@ -100,7 +100,7 @@ func Init(ctx context.Context, n *Node, o InitOptions) (string, error) {
 	}
 	adv := o.AdvertiseAddr
 	if adv == "" {
-		adv = n.SSH.Host
+		adv = n.IP()
 	} else if net.ParseIP(adv) == nil {
 		ifs, err := nodeAddrs(ctx, n)
 		if err != nil {
@@ -171,7 +171,7 @@ func managerAddr(ctx context.Context, m *Node) (State, string, error) {
 	}
 	addr := st.Addr
 	if addr == "" {
-		addr = m.SSH.Host
+		addr = m.IP()
 	}
 	return st, net.JoinHostPort(addr, "2377"), nil
 }

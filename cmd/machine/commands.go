@@ -53,7 +53,7 @@ func ipCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintln(c.App.Writer, h.SSH.Host)
+				fmt.Fprintln(c.App.Writer, h.IP())
 			}
 			return nil
 		}}
@@ -181,10 +181,9 @@ func reprovision(ctx context.Context, c *cli.Context, h *host.Host, reissue bool
 	if h.Driver == nil || h.SSH.Host == "" {
 		return nil, fmt.Errorf("machine %q did not finish its create: remove it with `machine rm -f %s` and create it again", h.Name, h.Name)
 	}
+	before := h.IP()
 	if ip, changed := h.AddressChanged(ctx); changed {
-		fmt.Fprintf(c.App.ErrWriter, "(%s) its address changed from %s to %s; re-issuing its certificate\n", h.Name, h.SSH.Host, ip)
-		h.SSH.Host = ip
-		reissue = true
+		h.SetIP(ip)
 		if err := h.Save(); err != nil {
 			return nil, err
 		}
@@ -196,6 +195,13 @@ func reprovision(ctx context.Context, c *cli.Context, h *host.Host, reissue bool
 		return nil, err
 	}
 	defer cl.Close()
+	if err := h.ProbeAddress(ctx, cl); err != nil {
+		return nil, err
+	}
+	if h.IP() != before {
+		fmt.Fprintf(c.App.ErrWriter, "(%s) its address changed from %s to %s; re-issuing its certificate\n", h.Name, before, h.IP())
+		reissue = true
+	}
 	return h.Provision(ctx, cl, host.ProvisionOptions{ReissueCert: reissue, Progress: progress(c, h.Name)})
 }
 
@@ -359,7 +365,11 @@ func lifecycleCommand(verb, usage string) *cli.Command {
 					return "", err
 				}
 				if verb == "start" || verb == "restart" {
-					if ip, changed := h.AddressChanged(ctx); changed {
+					ip, changed, err := h.Readdress(ctx)
+					if err != nil {
+						return "", fmt.Errorf("reading its address after the %s: %w", verb, err)
+					}
+					if changed {
 						if _, err := reprovision(ctx, c, h, true); err != nil {
 							return "", fmt.Errorf("the address changed to %s and the new certificate could not be installed: %w", ip, err)
 						}

@@ -71,9 +71,9 @@ func envCommand() *cli.Command {
 				k, v := noProxyVar()
 				switch {
 				case v == "":
-					v = h.SSH.Host
-				case !containsItem(v, h.SSH.Host):
-					v += "," + h.SSH.Host
+					v = h.IP()
+				case !containsItem(v, h.IP()):
+					v += "," + h.IP()
 				}
 				vars = append(vars, shellenv.Var{Name: k, Value: v})
 			}

@@ -193,7 +193,7 @@ func checkOne(ctx context.Context, a *host.API, name, activeHost string, quick b
 		return r
 	}
 	if ip, changed := h.AddressChanged(ctx); changed {
-		r.Error = fmt.Sprintf("address changed from %s to %s: run `machine regenerate-certs -f %s`", h.SSH.Host, ip, name)
+		r.Error = fmt.Sprintf("address changed from %s to %s: run `machine regenerate-certs -f %s`", h.IP(), ip, name)
 		return r
 	}
 	cli, err := h.Docker()

@@ -196,7 +196,7 @@ func swarmMachines(ctx context.Context, a *host.API, manager string) ([]string, 
 	byAddr, byName := map[string]string{}, map[string]bool{}
 	for _, n := range all {
 		if h, err := a.Load(n); err == nil {
-			byAddr[h.SSH.Host] = n
+			byAddr[h.IP()] = n
 			byName[n] = true
 		}
 	}

@@ -14,8 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +26,8 @@ import (
 	"github.com/digitalocean/go-libvirt/socket/dialers"
 
 	"github.com/machine-tools/machine/drivers"
+	"github.com/machine-tools/machine/internal/cidata"
+	"github.com/machine-tools/machine/internal/imagecache"
 )
 
 // Name is the driver's name.
@@ -59,7 +59,7 @@ type Driver struct {
 	IP           string   `json:"IP,omitempty"`
 
 	progress         func(string)
-	downloadProgress ImageProgress
+	downloadProgress imagecache.Progress
 }
 
 // New returns a driver with the defaults.
@@ -142,7 +142,7 @@ func (d *Driver) Validate(ctx context.Context, name string) error {
 	if (d.Kernel == "") != (d.Initrd == "") && d.Initrd != "" {
 		return errors.New("--libvirt-initrd needs --libvirt-kernel")
 	}
-	if !isURL(d.Image) {
+	if !imagecache.IsURL(d.Image) {
 		if _, err := os.Stat(d.Image); err != nil {
 			return fmt.Errorf("--libvirt-image %s: %v: give the path of a qcow2 or raw image, or a URL", d.Image, err)
 		}
@@ -171,11 +171,6 @@ func (d *Driver) Validate(ctx context.Context, name string) error {
 		return fmt.Errorf("libvirt already has a domain named %q: pick another machine name, or remove it (virsh undefine %s)", name, name)
 	}
 	return nil
-}
-
-func isURL(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https")
 }
 
 // KVMWorks boots QEMU's firmware under KVM for a moment: KVM counts as working when the
@@ -273,117 +268,11 @@ func imageInfo(path string) (format string, virtual uint64, size uint64, err err
 	return "raw", uint64(st.Size()), uint64(st.Size()), nil
 }
 
-// ImageProgress, when set, wraps a download's body to show its progress (size may be -1).
-type ImageProgress func(name string, size int64, r io.Reader) io.Reader
-
 // SetDownloadProgress sets how downloads show progress.
-func (d *Driver) SetDownloadProgress(p ImageProgress) { d.downloadProgress = p }
+func (d *Driver) SetDownloadProgress(p imagecache.Progress) { d.downloadProgress = p }
 
-// fetch returns a local path for the image, downloading a URL once into the cache, and checks
-// the checksum when one is given.
 func (d *Driver) fetch(ctx context.Context) (string, error) {
-	var path string
-	if !isURL(d.Image) {
-		p, err := filepath.Abs(d.Image)
-		if err != nil {
-			return "", err
-		}
-		path = p
-	} else {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			return "", err
-		}
-		if path, err = Download(ctx, d.Image, filepath.Join(cache, "machine", "images"), d.Checksum, d.downloadProgress, d.say); err != nil {
-			return "", err
-		}
-		return path, nil
-	}
-	if d.Checksum != "" {
-		if err := verify(path, d.Checksum); err != nil {
-			return "", err
-		}
-	}
-	return path, nil
-}
-
-// Download fetches url into dir once (later calls reuse the file), checking sum when given.
-func Download(ctx context.Context, rawURL, dir, sum string, progress ImageProgress, say func(string, ...any)) (string, error) {
-	h := sha256.Sum256([]byte(rawURL))
-	u, _ := url.Parse(rawURL)
-	dst := filepath.Join(dir, hex.EncodeToString(h[:8])+"-"+filepath.Base(u.Path))
-	if _, err := os.Stat(dst); err == nil {
-		if sum == "" {
-			return dst, nil
-		}
-		if err := verify(dst, sum); err == nil {
-			return dst, nil
-		}
-		_ = os.Remove(dst) // a cached file that fails the sum is fetched again
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	if say != nil {
-		say("downloading %s", rawURL)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("downloading %s: %w", rawURL, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("downloading %s: %s: check the URL", rawURL, resp.Status)
-	}
-	tmp := dst + ".part"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return "", err
-	}
-	var body io.Reader = resp.Body
-	if progress != nil {
-		body = progress(filepath.Base(u.Path), resp.ContentLength, body)
-	}
-	if _, err := io.Copy(f, body); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return "", fmt.Errorf("downloading %s: %w", rawURL, err)
-	}
-	if err := f.Close(); err != nil {
-		return "", err
-	}
-	if sum != "" {
-		if err := verify(tmp, sum); err != nil {
-			os.Remove(tmp)
-			return "", fmt.Errorf("%s: %w", rawURL, err)
-		}
-	}
-	return dst, os.Rename(tmp, dst)
-}
-
-// verify checks a file's sha256 against "sha256:HEX" or "HEX".
-func verify(path, sum string) error {
-	want := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(sum), "sha256:"))
-	if len(want) != 64 {
-		return fmt.Errorf("--libvirt-image-checksum %q: give sha256:HEX (64 hex digits)", sum)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return err
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != want {
-		return fmt.Errorf("the image's sha256 is %s, not %s: the download is damaged or the checksum is for another image", got, want)
-	}
-	return nil
+	return imagecache.Fetch(ctx, d.Image, d.Checksum, d.downloadProgress, d.say)
 }
 
 func (d *Driver) pool(l *golibvirt.Libvirt) (golibvirt.StoragePool, error) {
@@ -498,7 +387,7 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 	if d.Overlay, err = l.StorageVolGetPath(ov); err != nil {
 		return err
 	}
-	iso, err := CidataISO(UserData(spec.Name, d.SSHUser, spec.AuthorizedKey), MetaData(spec.Name+"-"+randomMAC()[9:], spec.Name))
+	iso, err := cidata.CidataISO(cidata.UserData(spec.Name, d.SSHUser, spec.AuthorizedKey), cidata.MetaData(spec.Name+"-"+randomMAC()[9:], spec.Name))
 	if err != nil {
 		return fmt.Errorf("making the cloud-init ISO: %w", err)
 	}

@@ -144,7 +144,7 @@ func (a *API) Create(ctx context.Context, o CreateOptions) (*Host, error) {
 	if err != nil {
 		return fail("reading the host's address", err)
 	}
-	h.SSH.Host, h.SSH.Port, h.SSH.User = ep.IP, ep.SSHPort, ep.SSHUser
+	h.setEndpoint(ep)
 	if o.SSHUser != "" {
 		h.SSH.User = o.SSHUser
 	}
@@ -166,6 +166,12 @@ func (a *API) Create(ctx context.Context, o CreateOptions) (*Host, error) {
 		return fail("connecting over SSH", err)
 	}
 	defer c.Close()
+	if _, ok := o.Driver.(drivers.AddressProber); ok {
+		say("reading the host's address")
+		if err := h.ProbeAddress(ctx, c); err != nil {
+			return fail("reading the host's address", err)
+		}
+	}
 	if _, err := h.Provision(ctx, c, ProvisionOptions{Progress: o.Progress}); err != nil {
 		return fail("provisioning", err)
 	}

@@ -84,7 +84,53 @@ func (h *Host) Save() error {
 
 // URL is the engine's address: tcp://IP:2376.
 func (h *Host) URL() string {
-	return "tcp://" + net.JoinHostPort(h.SSH.Host, strconv.Itoa(h.EnginePort()))
+	return "tcp://" + net.JoinHostPort(h.IP(), strconv.Itoa(h.EnginePort()))
+}
+
+// setEndpoint records where the driver says the host is reached.
+func (h *Host) setEndpoint(ep drivers.Endpoint) {
+	h.SSH.Port, h.SSH.User = ep.SSHPort, ep.SSHUser
+	if ep.SSHHost != "" && ep.SSHHost != ep.IP {
+		h.SSH.Host, h.Address = ep.SSHHost, ep.IP
+		return
+	}
+	h.SSH.Host, h.Address = ep.IP, ""
+}
+
+// SetIP records a new address of the machine (after a start gave it another one).
+func (h *Host) SetIP(ip string) {
+	if h.Address != "" {
+		h.Address = ip
+		return
+	}
+	h.SSH.Host = ip
+}
+
+// ProbeAddress lets a driver that learns the host's address from inside it (drivers.AddressProber)
+// do so over c, and records the result. Other drivers are left alone.
+func (h *Host) ProbeAddress(ctx context.Context, c *sshclient.Client) error {
+	p, ok := h.Driver.(drivers.AddressProber)
+	if !ok {
+		return nil
+	}
+	run := func(ctx context.Context, argv ...string) (string, error) {
+		out, err := c.Run(ctx, nil, argv...)
+		return string(out), err
+	}
+	if err := p.ProbeAddress(ctx, run); err != nil {
+		return err
+	}
+	ep, err := h.Driver.Endpoint(ctx)
+	if err != nil {
+		return err
+	}
+	if ep.IP == "" {
+		return errors.New("the driver found no address for the host")
+	}
+	user := h.SSH.User
+	h.setEndpoint(ep)
+	h.SSH.User = user
+	return h.Save()
 }
 
 // SSHConfig is how to reach the machine over SSH.
@@ -262,7 +308,7 @@ func (h *Host) ensureCerts(ctx context.Context, auth *certs.Authority, force boo
 
 // certHosts are every name and address the engine is reached by.
 func (h *Host) certHosts(ctx context.Context) []string {
-	hosts := []string{h.SSH.Host, h.Name}
+	hosts := []string{h.IP(), h.Name}
 	if h.Driver != nil {
 		if ep, err := h.Driver.Endpoint(ctx); err == nil {
 			hosts = append(hosts, ep.IP)
@@ -311,10 +357,31 @@ func (h *Host) AddressChanged(ctx context.Context) (string, bool) {
 		return "", false
 	}
 	ep, err := h.Driver.Endpoint(ctx)
-	if err != nil || ep.IP == "" || ep.IP == h.SSH.Host {
+	if err != nil || ep.IP == "" || ep.IP == h.IP() {
 		return "", false
 	}
 	return ep.IP, true
+}
+
+// Readdress is AddressChanged for every driver: one that learns the address from inside the host
+// (drivers.AddressProber) is asked over SSH, and the new address is recorded.
+func (h *Host) Readdress(ctx context.Context) (string, bool, error) {
+	if _, ok := h.Driver.(drivers.AddressProber); !ok {
+		ip, changed := h.AddressChanged(ctx)
+		return ip, changed, nil
+	}
+	old := h.IP()
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	c, err := h.Dial(dctx)
+	cancel()
+	if err != nil {
+		return "", false, err
+	}
+	defer c.Close()
+	if err := h.ProbeAddress(ctx, c); err != nil {
+		return "", false, err
+	}
+	return h.IP(), h.IP() != old, nil
 }
 
 func firstLine(err error) string {

@@ -80,17 +80,28 @@ type Machine struct {
 	DriverName string          `json:"DriverName"`
 	Driver     json.RawMessage `json:"Driver,omitempty"`
 	SSH        SSH             `json:"SSH"`
-	Engine     EngineOptions   `json:"Engine"`
-	TLSSANs    []string        `json:"TLSSANs,omitempty"`
-	CreatedAt  time.Time       `json:"CreatedAt"`
-	State      string          `json:"State"`
-	LastError  string          `json:"LastError,omitempty"`
+	// Address is the engine's address, when it is not the SSH address (a VirtualBox VM is
+	// reached over SSH through a port forward on 127.0.0.1, its engine on the host-only NIC).
+	Address   string        `json:"Address,omitempty"`
+	Engine    EngineOptions `json:"Engine"`
+	TLSSANs   []string      `json:"TLSSANs,omitempty"`
+	CreatedAt time.Time     `json:"CreatedAt"`
+	State     string        `json:"State"`
+	LastError string        `json:"LastError,omitempty"`
 	// ImportedFrom names the docker-machine folder the machine was imported from.
 	ImportedFrom string `json:"ImportedFrom,omitempty"`
 	// CertHosts are the addresses the server certificate was issued for.
 	CertHosts []string `json:"CertHosts,omitempty"`
 
 	dir string
+}
+
+// IP is the machine's address: its engine, its certificate, `machine ip`.
+func (m *Machine) IP() string {
+	if m.Address != "" {
+		return m.Address
+	}
+	return m.SSH.Host
 }
 
 // Dir is the machine's folder.

@@ -1,4 +1,4 @@
-package libvirt
+package imagecache
 
 import (
 	"context"
@@ -46,7 +46,7 @@ func TestDownloadOnceWithChecksum(t *testing.T) {
 	if _, err := Download(context.Background(), srv.URL+"/images/missing.qcow2", t.TempDir(), "", nil, nil); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("missing image: %v", err)
 	}
-	if err := verify(p, "md5:abc"); err == nil {
+	if err := Verify(p, "md5:abc"); err == nil {
 		t.Error("a malformed checksum must be refused")
 	}
 }

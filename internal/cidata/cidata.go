@@ -1,4 +1,6 @@
-package libvirt
+// Package cidata makes cloud-init NoCloud seeds: the user-data that lets the machine's key in, and
+// the "cidata" ISO that carries it, for the VM drivers.
+package cidata
 
 import (
 	"bytes"
