@@ -1,0 +1,99 @@
+package virtualbox
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/machine-tools/machine/swarm"
+)
+
+// TestLocate: VBoxManage on PATH first, then VBOX_MSI_INSTALL_PATH / VBOX_INSTALL_PATH, and a
+// clear error without either.
+func TestLocate(t *testing.T) {
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "VBoxManage")
+	if err := os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	none := func(string) (string, error) { return "", exec.ErrNotFound }
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	if p, err := Locate(env(nil), func(n string) (string, error) {
+		if n == "VBoxManage" {
+			return exe, nil
+		}
+		return "", exec.ErrNotFound
+	}); err != nil || p != exe {
+		t.Errorf("PATH: %q %v", p, err)
+	}
+	for _, k := range []string{"VBOX_MSI_INSTALL_PATH", "VBOX_INSTALL_PATH"} {
+		if p, err := Locate(env(map[string]string{k: "/nonexistent" + string(os.PathListSeparator) + dir}), none); err != nil || p != exe {
+			t.Errorf("%s: %q %v", k, p, err)
+		}
+	}
+	_, err := Locate(env(map[string]string{"VBOX_INSTALL_PATH": t.TempDir()}), none)
+	if !errors.Is(err, ErrNoVBoxManage) || !strings.Contains(err.Error(), "install VirtualBox") {
+		t.Errorf("none: %v", err)
+	}
+}
+
+// TestExecRunner runs a stand-in VBoxManage program: argv arrives as separate words (a path with
+// spaces stays one), standard output is returned, and a failure carries VirtualBox's message.
+func TestExecRunner(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "argv")
+	script := `#!/bin/sh
+for a in "$@"; do printf '%s\n' "$a" >> ` + log + `; done
+if [ "$1" = startvm ]; then cat ` + filepath.Join(mustAbs(t, "testdata/vboxmanage"), "error-vtx.txt") + ` >&2; exit 1; fi
+cat ` + filepath.Join(mustAbs(t, "testdata/vboxmanage"), "version.txt") + `
+`
+	exe := filepath.Join(dir, "VBoxManage")
+	if err := os.WriteFile(exe, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := ExecRunner{Path: exe}
+	out, err := r.Run(context.Background(), "storageattach", "vm", "--medium", "/home/u/VirtualBox VMs/vm/disk.vdi")
+	if err != nil || strings.TrimSpace(out) != "7.0.14r161095" {
+		t.Fatalf("%q %v", out, err)
+	}
+	b, _ := os.ReadFile(log)
+	if got := strings.Split(strings.TrimSpace(string(b)), "\n"); len(got) != 4 || got[3] != "/home/u/VirtualBox VMs/vm/disk.vdi" {
+		t.Errorf("argv arrived as %q", got)
+	}
+	_, err = r.Run(context.Background(), "startvm", "vm", "--type", "headless")
+	var ve *Error
+	if !errors.As(err, &ve) || ve.ExitCode != 1 || ve.Message() != "VT-x is disabled in the BIOS for all CPU modes (VERR_VMX_MSR_ALL_VMX_DISABLED)" {
+		t.Errorf("failure: %v", err)
+	}
+}
+
+func mustAbs(t *testing.T, p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// TestSwarmAdvertiseOnRecordedTwoNICGuest: on a VirtualBox guest with NAT (10.0.2.15, the same
+// on every VM) and host-only (192.168.99.101) NICs, the swarm layer's choice is the host-only
+// address, from the guest's own route to the manager.
+func TestSwarmAdvertiseOnRecordedTwoNICGuest(t *testing.T) {
+	ifs := swarm.ParseAddrs(recorded(t, "guest-ip-addr.txt"))
+	src, err := swarm.RouteSource(recorded(t, "guest-ip-route-get.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := swarm.ChooseAdvertise("", src, ifs)
+	if err != nil || got != "192.168.99.101" {
+		t.Errorf("advertise %q, %v; interfaces %+v", got, err, ifs)
+	}
+	// And the driver's own reading of the same guest agrees.
+	if ip := AddressFromIP(recorded(t, "guest-ip-link.txt"), recorded(t, "guest-ip-addr.txt"), "080027C0FFEE"); ip != got {
+		t.Errorf("driver address %q, swarm %q", ip, got)
+	}
+}
