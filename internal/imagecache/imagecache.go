@@ -130,4 +130,3 @@ func Verify(path, sum string) error {
 	}
 	return nil
 }
-
