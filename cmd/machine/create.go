@@ -16,6 +16,7 @@ import (
 	"github.com/machine-tools/machine/drivers/container"
 	"github.com/machine-tools/machine/drivers/generic"
 	"github.com/machine-tools/machine/drivers/libvirt"
+	"github.com/machine-tools/machine/drivers/virtualbox"
 	"github.com/machine-tools/machine/internal/host"
 	"github.com/machine-tools/machine/internal/store"
 )
@@ -36,7 +37,7 @@ func engineFlags() []cli.Flag {
 
 func createCommand() *cli.Command {
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "driver", Aliases: []string{"d"}, EnvVars: []string{"MACHINE_DRIVER"}, Usage: "the driver: container (default when a local Docker engine answers), generic, libvirt"},
+		&cli.StringFlag{Name: "driver", Aliases: []string{"d"}, EnvVars: []string{"MACHINE_DRIVER"}, Usage: "the driver: container (default when a local Docker engine answers), generic, libvirt, virtualbox"},
 		&cli.BoolFlag{Name: "insecure-skip-host-key-check", Usage: "do not pin or check the host's SSH key (unsafe: for throw-away hosts only)"},
 		&cli.DurationFlag{Name: "ssh-wait", Value: 0, Usage: "how long to wait for SSH once the host is made (default: 30s for generic, 2m otherwise)"},
 		// generic
@@ -68,6 +69,15 @@ func createCommand() *cli.Command {
 		&cli.StringFlag{Name: "libvirt-kernel", Usage: "libvirt: boot this kernel directly (no bootloader)"},
 		&cli.StringFlag{Name: "libvirt-initrd", Usage: "libvirt: the initrd for --libvirt-kernel"},
 		&cli.StringFlag{Name: "libvirt-cmdline", Usage: "libvirt: the kernel command line for --libvirt-kernel"},
+		// virtualbox (flag names and defaults as docker-machine's VirtualBox driver)
+		&cli.IntFlag{Name: "virtualbox-cpu-count", EnvVars: []string{"VIRTUALBOX_CPU_COUNT"}, Value: 1, Usage: "virtualbox: virtual CPUs"},
+		&cli.IntFlag{Name: "virtualbox-memory", EnvVars: []string{"VIRTUALBOX_MEMORY_SIZE"}, Value: 1024, Usage: "virtualbox: memory in MiB"},
+		&cli.IntFlag{Name: "virtualbox-disk-size", EnvVars: []string{"VIRTUALBOX_DISK_SIZE"}, Value: 20000, Usage: "virtualbox: the disk's size in MB"},
+		&cli.StringFlag{Name: "virtualbox-hostonly-cidr", EnvVars: []string{"VIRTUALBOX_HOSTONLY_CIDR"}, Value: "192.168.99.1/24", Usage: "virtualbox: the host's address and prefix on the host-only network (found or made)"},
+		&cli.StringFlag{Name: "virtualbox-boot2docker-url", EnvVars: []string{"VIRTUALBOX_BOOT2DOCKER_URL"}, Usage: "virtualbox: the URL of the image to boot, downloaded once (a cloud disk image or an ISO with cloud-init; default: " + virtualbox.DefaultImage + ")"},
+		&cli.StringFlag{Name: "virtualbox-image", Usage: "virtualbox: a local image to boot: .vmdk, .vdi, .vhd, .img/.raw disk, or .iso"},
+		&cli.StringFlag{Name: "virtualbox-image-checksum", Usage: "virtualbox: the image's sha256 (sha256:HEX), checked after a download"},
+		&cli.StringFlag{Name: "virtualbox-ssh-user", Value: "docker", Usage: "virtualbox: the user cloud-init makes with the machine's key"},
 	}
 	return &cli.Command{
 		Name:      "create",
@@ -173,6 +183,26 @@ func configureDriver(c *cli.Context, d drivers.Driver, o *host.CreateOptions) er
 		d.Kernel = expandHome(c.String("libvirt-kernel"))
 		d.Initrd = expandHome(c.String("libvirt-initrd"))
 		d.Cmdline = c.String("libvirt-cmdline")
+		if o.SSHWait == 0 {
+			o.SSHWait = 5 * time.Minute
+		}
+	case *virtualbox.Driver:
+		d.CPUs = c.Int("virtualbox-cpu-count")
+		d.MemoryMiB = c.Int("virtualbox-memory")
+		d.DiskSizeMB = c.Int("virtualbox-disk-size")
+		d.HostOnlyCIDR = c.String("virtualbox-hostonly-cidr")
+		d.Image = c.String("virtualbox-boot2docker-url")
+		if img := c.String("virtualbox-image"); img != "" {
+			if d.Image != "" {
+				return errors.New("--virtualbox-image and --virtualbox-boot2docker-url both name an image: keep one")
+			}
+			d.Image = expandHome(img)
+		}
+		d.ImageChecksum = c.String("virtualbox-image-checksum")
+		d.SSHUser = c.String("virtualbox-ssh-user")
+		if bar := byteBar(c.App.ErrWriter); bar != nil {
+			d.SetDownloadProgress(bar)
+		}
 		if o.SSHWait == 0 {
 			o.SSHWait = 5 * time.Minute
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/machine-tools/machine/drivers/container"
 	"github.com/machine-tools/machine/drivers/generic"
 	"github.com/machine-tools/machine/drivers/libvirt"
+	"github.com/machine-tools/machine/drivers/virtualbox"
 	"github.com/machine-tools/machine/internal/host"
 	"github.com/machine-tools/machine/internal/store"
 )
@@ -32,6 +33,7 @@ func registry() drivers.Registry {
 		{Name: container.Name, Usage: "hosts as systemd containers on a local Docker engine (the default when one answers)", New: container.New},
 		{Name: generic.Name, Usage: "an existing host reached over SSH", New: generic.New},
 		{Name: libvirt.Name, Usage: "VMs through libvirtd (KVM, or QEMU's emulation)", New: libvirt.New},
+		{Name: virtualbox.Name, Usage: "VirtualBox VMs through VBoxManage (NAT + host-only NICs, as docker-machine made them)", New: virtualbox.New},
 	}
 }
 
