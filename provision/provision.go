@@ -48,67 +48,93 @@ func (p *Provisioner) out(ctx context.Context, argv ...string) (string, error) {
 	return strings.TrimSpace(string(b)), err
 }
 
-// DetectOS reads /etc/os-release on the host.
-func (p *Provisioner) DetectOS(ctx context.Context) (OSInfo, error) {
-	s, err := p.out(ctx, "cat", "/etc/os-release")
-	if err != nil {
-		return OSInfo{}, fmt.Errorf("reading /etc/os-release: %w", err)
+// factsScript reports, in one SSH session, what the provisioner needs to know of a host: each
+// section starts with a "--- NAME" line. $1 is the engine's daemon.json.
+const factsScript = `echo '--- os-release'; cat /etc/os-release || exit 3
+echo '--- init'
+if [ -d /run/systemd/system ]; then echo systemd
+elif command -v openrc-run >/dev/null 2>&1 || command -v rc-service >/dev/null 2>&1; then echo openrc; fi
+echo '--- dockerd'; command -v dockerd
+echo '--- socket-unit'; [ -d /run/systemd/system ] && systemctl cat docker.socket >/dev/null 2>&1 && echo yes
+echo '--- containerd'; [ -S /run/containerd/containerd.sock ] && echo yes
+echo '--- daemon.json'; if [ -f "$1" ]; then cat "$1" || exit 4; fi
+exit 0`
+
+// ParseFacts splits factsScript's output into its sections.
+func ParseFacts(out string) map[string]string {
+	m := map[string]string{}
+	name := ""
+	var cur []string
+	flush := func() {
+		if name != "" {
+			m[name] = strings.Join(cur, "\n")
+		}
 	}
-	return ParseOSRelease(s)
+	for _, line := range strings.Split(out, "\n") {
+		if n, ok := strings.CutPrefix(line, "--- "); ok && !strings.Contains(n, " ") {
+			flush()
+			name, cur = n, nil
+			continue
+		}
+		cur = append(cur, line)
+	}
+	flush()
+	return m
 }
 
-func (p *Provisioner) detectInit(ctx context.Context) (Init, error) {
-	if _, err := p.R.Run(ctx, nil, "test", "-d", "/run/systemd/system"); err == nil {
-		return Systemd, nil
-	}
-	if _, err := p.R.Run(ctx, nil, "sh", "-c", "command -v openrc-run || command -v rc-service"); err == nil {
-		return OpenRC, nil
-	}
-	return "", errors.New("the host runs neither systemd nor OpenRC: the provisioner cannot manage its Docker service")
-}
-
-func (p *Provisioner) dockerdPath(ctx context.Context) string {
-	s, err := p.out(ctx, "sh", "-c", "command -v dockerd")
+// probe learns the host's OS, init system and engine set-up in one SSH session.
+func (p *Provisioner) probe(ctx context.Context) (OSInfo, HostFacts, error) {
+	b, err := p.R.Run(ctx, nil, "sh", "-c", factsScript, "sh", DaemonJSON)
 	if err != nil {
-		return ""
+		return OSInfo{}, HostFacts{}, fmt.Errorf("reading the host's facts (/etc/os-release, %s): %w", DaemonJSON, err)
 	}
-	return s
+	f := ParseFacts(string(b))
+	osi, err := ParseOSRelease(f["os-release"])
+	if err != nil {
+		return OSInfo{}, HostFacts{}, err
+	}
+	facts := HostFacts{
+		DockerdPath: strings.TrimSpace(f["dockerd"]),
+		SocketUnit:  strings.TrimSpace(f["socket-unit"]) == "yes",
+	}
+	switch strings.TrimSpace(f["init"]) {
+	case "systemd":
+		facts.Init = Systemd
+	case "openrc":
+		facts.Init = OpenRC
+	default:
+		return OSInfo{}, HostFacts{}, errors.New("the host runs neither systemd nor OpenRC: the provisioner cannot manage its Docker service")
+	}
+	if strings.TrimSpace(f["containerd"]) == "yes" {
+		facts.ContainerdSock = "/run/containerd/containerd.sock"
+	}
+	if dj := strings.TrimSpace(f["daemon.json"]); dj != "" {
+		facts.DaemonJSON = []byte(dj + "\n")
+	}
+	return osi, facts, nil
 }
 
 // Run provisions the host to match spec.
 func (p *Provisioner) Run(ctx context.Context, spec Spec) (*Result, error) {
 	res := &Result{}
 	p.step("detecting the operating system")
-	osi, err := p.DetectOS(ctx)
+	osi, facts, err := p.probe(ctx)
 	if err != nil {
 		return nil, err
 	}
-	res.OS = osi
-	if res.Init, err = p.detectInit(ctx); err != nil {
-		return nil, err
-	}
-	facts := HostFacts{Init: res.Init, DockerdPath: p.dockerdPath(ctx)}
+	res.OS, res.Init = osi, facts.Init
 	if facts.DockerdPath == "" {
 		p.step(fmt.Sprintf("installing Docker (%s)", osi.PrettyName))
 		if err := p.install(ctx, osi, spec.Engine.InstallURL); err != nil {
 			return nil, err
 		}
 		res.Installed = true
-		if facts.DockerdPath = p.dockerdPath(ctx); facts.DockerdPath == "" {
+		if _, facts, err = p.probe(ctx); err != nil {
+			return nil, err
+		}
+		if facts.DockerdPath == "" {
 			return nil, errors.New("Docker's engine was installed but dockerd is not on the host's PATH")
 		}
-	}
-	if res.Init == Systemd {
-		_, err := p.R.Run(ctx, nil, "systemctl", "cat", "docker.socket")
-		facts.SocketUnit = err == nil
-	}
-	if _, err := p.R.Run(ctx, nil, "test", "-S", "/run/containerd/containerd.sock"); err == nil {
-		facts.ContainerdSock = "/run/containerd/containerd.sock"
-	}
-	if b, err := p.R.Run(ctx, nil, "sh", "-c", `if [ -f "$1" ]; then cat "$1"; fi`, "sh", DaemonJSON); err == nil {
-		facts.DaemonJSON = b
-	} else {
-		return nil, fmt.Errorf("reading %s: %w", DaemonJSON, err)
 	}
 	files, err := Files(facts, spec)
 	if err != nil {
@@ -193,10 +219,9 @@ func (p *Provisioner) service(ctx context.Context, res *Result, restart bool) er
 	case Systemd:
 		if restart {
 			p.step("restarting the engine")
-			for _, c := range [][]string{{"systemctl", "daemon-reload"}, {"systemctl", "enable", "docker.service"}} {
-				if _, err := p.R.Run(ctx, nil, c...); err != nil {
-					return err
-				}
+			// One session and one unit reload (enable would reload again by itself).
+			if _, err := p.R.Run(ctx, nil, "sh", "-c", "systemctl enable --no-reload docker.service && systemctl daemon-reload"); err != nil {
+				return err
 			}
 			// A socket unit left active by the package would hold fd:// from the old start.
 			if _, err := p.R.Run(ctx, nil, "systemctl", "restart", "docker.service"); err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -148,5 +149,36 @@ func TestFilesModes(t *testing.T) {
 	}
 	if _, ok := modes[SystemdDropIn]; !ok {
 		t.Error("no systemd drop-in")
+	}
+}
+
+// TestFactsScriptOnThisHost runs the facts script with a real sh (this machine: Debian with
+// systemd absent as PID 1) and reads it back.
+func TestFactsScriptOnThisHost(t *testing.T) {
+	dj := filepath.Join(t.TempDir(), "daemon.json")
+	if err := os.WriteFile(dj, []byte(`{"labels":["a=b"]}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("sh", "-c", factsScript, "sh", dj).Output()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	f := ParseFacts(string(out))
+	if osi, err := ParseOSRelease(f["os-release"]); err != nil || osi.ID == "" {
+		t.Errorf("os-release section: %v %q", err, f["os-release"])
+	}
+	if strings.TrimSpace(f["daemon.json"]) != `{"labels":["a=b"]}` {
+		t.Errorf("daemon.json section: %q", f["daemon.json"])
+	}
+	for _, k := range []string{"init", "dockerd", "socket-unit", "containerd"} {
+		if _, ok := f[k]; !ok {
+			t.Errorf("no %s section in %q", k, out)
+		}
+	}
+	// An unreadable daemon.json is an error, not an empty file.
+	if err := os.Chmod(dj, 0); err == nil && os.Getuid() != 0 {
+		if _, err := exec.Command("sh", "-c", factsScript, "sh", dj).Output(); err == nil {
+			t.Error("an unreadable daemon.json passed")
+		}
 	}
 }

@@ -245,8 +245,8 @@ func (d *Driver) ensureNetwork(ctx context.Context, cli client.APIClient, name, 
 }
 
 // pickIP returns the lowest address of the network that no container (running or stopped) of the
-// engine holds or has asked for.
-func pickIP(ctx context.Context, cli client.APIClient, n network.Inspect) (string, error) {
+// engine holds or has asked for, and that is not taken.
+func pickIP(ctx context.Context, cli client.APIClient, n network.Inspect, taken map[netip.Addr]bool) (string, error) {
 	if len(n.IPAM.Config) == 0 {
 		return "", fmt.Errorf("network %q has no IPv4 subnet", n.Name)
 	}
@@ -255,6 +255,9 @@ func pickIP(ctx context.Context, cli client.APIClient, n network.Inspect) (strin
 		return "", err
 	}
 	used := map[netip.Addr]bool{}
+	for a := range taken {
+		used[a] = true
+	}
 	if gw, err := netip.ParseAddr(n.IPAM.Config[0].Gateway); err == nil {
 		used[gw] = true
 	}
@@ -361,15 +364,21 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 	return fmt.Errorf("starting the host container %s: %w", d.ContainerName, lastErr)
 }
 
-// createLocked makes the networks, picks the address and creates the container while holding the
-// lock: a created container's requested address counts as taken for the next pick, so the start
-// can run outside the lock, side by side with other creates.
+// createLocked makes the networks and picks the address while holding the lock, and reserves the
+// address (a file the next pick counts as taken) so that the container is created and started
+// outside the lock, side by side with other creates. Once the container exists it holds the
+// address itself and the reservation goes.
 func (d *Driver) createLocked(ctx context.Context, cli client.APIClient, spec drivers.CreateSpec, mode string, pickIP_ bool) error {
 	unlock, err := lockNetworks(ctx)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	locked := true
+	defer func() {
+		if locked {
+			unlock()
+		}
+	}()
 	n, err := d.ensureNetwork(ctx, cli, d.Network, d.Subnet)
 	if err != nil {
 		return err
@@ -380,11 +389,46 @@ func (d *Driver) createLocked(ctx context.Context, cli client.APIClient, spec dr
 		}
 	}
 	if pickIP_ {
-		if d.IP, err = pickIP(ctx, cli, n); err != nil {
+		dir := reservations(n.Name)
+		if d.IP, err = pickIP(ctx, cli, n, reserved(dir)); err != nil {
 			return err
 		}
+		if err := os.MkdirAll(dir, 0o700); err == nil {
+			p := filepath.Join(dir, d.IP)
+			if os.WriteFile(p, nil, 0o600) == nil {
+				defer os.Remove(p)
+			}
+		}
 	}
+	unlock()
+	locked = false
 	return d.createContainer(ctx, cli, spec, mode)
+}
+
+// reservations is where the addresses being handed out on a network are noted.
+func reservations(network string) string {
+	return filepath.Join(os.TempDir(), "machine-container-ips", network)
+}
+
+// reserved lists the addresses reserved in dir; reservations older than two minutes are left by
+// a process that died and are removed.
+func reserved(dir string) map[netip.Addr]bool {
+	out := map[netip.Addr]bool{}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		if time.Since(info.ModTime()) > 2*time.Minute {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+			continue
+		}
+		if a, err := netip.ParseAddr(e.Name()); err == nil {
+			out[a] = true
+		}
+	}
+	return out
 }
 
 // The privilege mode that worked on an engine is remembered (in the temp folder) so that later
