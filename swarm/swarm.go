@@ -17,6 +17,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/machine-tools/machine/internal/host"
+	"github.com/machine-tools/machine/internal/sshclient"
 )
 
 // Ports that swarm needs between nodes.
@@ -155,6 +156,74 @@ type JoinOptions struct {
 	AdvertiseAddr string // override for every joiner
 	ListenAddr    string
 	Progress      func(node, msg string)
+	// Prepared are joiners made ready by Prepare (their state read, SSH open, route to the
+	// manager looked up) while the manager was still starting the swarm.
+	Prepared map[string]*Prepared
+}
+
+// Prepared is a joiner made ready for a join to a manager at one address.
+type Prepared struct {
+	node      *Node
+	mhost     string
+	st        State
+	c         *sshclient.Client
+	src       string
+	srcErr    error
+	ifs       []Interface
+	err       error
+	closeOnce sync.Once
+}
+
+// Close closes the joiner's SSH connection.
+func (p *Prepared) Close() {
+	p.closeOnce.Do(func() {
+		if p.c != nil {
+			p.c.Close()
+		}
+	})
+}
+
+// routeScript prints a node's route to $1, a separator, and its IPv4 addresses: one session.
+const routeScript = `ip -o route get "$1" && echo --- && ip -o -4 addr show`
+
+// Prepare makes joiners ready for a join to the manager at mhost, all at once: reads their
+// swarm state, opens their SSH connections and looks up the source address of their route to
+// the manager. It runs while the manager starts the swarm; Join finishes the work.
+func Prepare(ctx context.Context, nodes []*Node, mhost string) map[string]*Prepared {
+	out := map[string]*Prepared{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := prepare(ctx, n, mhost)
+			mu.Lock()
+			out[n.Name] = p
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func prepare(ctx context.Context, n *Node, mhost string) *Prepared {
+	p := &Prepared{node: n, mhost: mhost}
+	if p.st, p.err = n.Inspect(ctx); p.err != nil || p.st.Active {
+		return p
+	}
+	if p.c, p.err = n.Dial(ctx); p.err != nil {
+		return p
+	}
+	out, err := p.c.Run(ctx, nil, "sh", "-c", routeScript, "sh", mhost)
+	if err != nil {
+		p.err = fmt.Errorf("%s: route lookup to %s: %w", n.Name, mhost, err)
+		return p
+	}
+	route, addrs, _ := strings.Cut(string(out), "\n---\n")
+	p.src, p.srcErr = RouteSource(route)
+	p.ifs = ParseAddrs(addrs)
+	return p
 }
 
 // ManagerAddr is the manager's swarm address (host:2377).
@@ -233,9 +302,18 @@ func joinOne(ctx context.Context, m *Node, mst State, maddr, token, role string,
 			o.Progress(n.Name, s)
 		}
 	}
-	st, err := n.Inspect(ctx)
-	if err != nil {
-		return "", err
+	mhost, _, _ := net.SplitHostPort(maddr)
+	p := o.Prepared[n.Name]
+	if p == nil || p.mhost != mhost || p.err != nil {
+		if p != nil {
+			p.Close()
+		}
+		p = prepare(ctx, n, mhost)
+	}
+	defer p.Close()
+	st := p.st
+	if p.err != nil {
+		return "", p.err
 	}
 	if st.Active {
 		if st.ClusterID == mst.ClusterID || (st.ClusterID == "" && !st.Manager && nodeInSwarm(ctx, m, st.NodeID)) {
@@ -247,35 +325,20 @@ func joinOne(ctx context.Context, m *Node, mst State, maddr, token, role string,
 		}
 		return "", fmt.Errorf("%s is in %s, not in %s's swarm %s: run `machine swarm leave %s` first", n.Name, other, m.Name, short(mst.ClusterID), n.Name)
 	}
-	c, err := n.Dial(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
 	// Can the node reach the manager's swarm port? Asked from the node itself: the SSH server
 	// opens the connection.
 	say("checking that " + maddr + " answers from " + n.Name)
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	conn, err := c.Conn().DialContext(dctx, "tcp", maddr)
+	conn, err := p.c.Conn().DialContext(dctx, "tcp", maddr)
 	cancel()
 	if err != nil {
 		return "", fmt.Errorf("%s cannot reach manager %s at %s (%v): %s", n.Name, m.Name, maddr, err, PortsHelp)
 	}
 	conn.Close()
-	mhost, _, _ := net.SplitHostPort(maddr)
-	route, err := c.Run(ctx, nil, "ip", "-o", "route", "get", mhost)
-	if err != nil {
-		return "", fmt.Errorf("%s: route lookup to %s: %w", n.Name, mhost, err)
+	if p.srcErr != nil && o.AdvertiseAddr == "" {
+		return "", fmt.Errorf("%s: %w", n.Name, p.srcErr)
 	}
-	src, err := RouteSource(string(route))
-	if err != nil && o.AdvertiseAddr == "" {
-		return "", fmt.Errorf("%s: %w", n.Name, err)
-	}
-	addrs, err := c.Run(ctx, nil, "ip", "-o", "-4", "addr", "show")
-	if err != nil {
-		return "", err
-	}
-	adv, err := ChooseAdvertise(o.AdvertiseAddr, src, ParseAddrs(string(addrs)))
+	adv, err := ChooseAdvertise(o.AdvertiseAddr, p.src, p.ifs)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", n.Name, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 
@@ -87,15 +88,34 @@ func Up(ctx context.Context, c *Cluster, h UpHooks) error {
 		}
 		nodes[n.Name] = o
 	}
-	// 2. The swarm.
+	// 2. The swarm. While the first manager starts it, the others get ready to join (their
+	// state, SSH connection and route to the manager's expected address).
 	first := nodes[managers[0].Name]
+	expect := managers[0].AdvertiseAddr
+	if net.ParseIP(expect) == nil {
+		expect = first.IP()
+	}
+	var joiners []*Node
+	for _, n := range c.Nodes {
+		if n.Name != first.Name {
+			joiners = append(joiners, nodes[n.Name])
+		}
+	}
+	ready := make(chan map[string]*Prepared, 1)
+	go func() { ready <- Prepare(ctx, joiners, expect) }()
 	msg, err := Init(ctx, first, InitOptions{AdvertiseAddr: managers[0].AdvertiseAddr})
+	prepared := <-ready
+	defer func() {
+		for _, p := range prepared {
+			p.Close()
+		}
+	}()
 	if err != nil {
 		return &PhaseError{first.Name, "swarm init", err}
 	}
 	h.say(first.Name, msg)
 	for _, m := range managers[1:] {
-		res, err := Join(ctx, first, []*Node{nodes[m.Name]}, JoinOptions{Role: "manager", AdvertiseAddr: m.AdvertiseAddr, Progress: h.Progress})
+		res, err := Join(ctx, first, []*Node{nodes[m.Name]}, JoinOptions{Role: "manager", AdvertiseAddr: m.AdvertiseAddr, Progress: h.Progress, Prepared: prepared})
 		if err != nil {
 			return &PhaseError{m.Name, "joining as a manager", err}
 		}
@@ -118,7 +138,7 @@ func Up(ctx context.Context, c *Cluster, h UpHooks) error {
 		var wg sync.WaitGroup
 		run := func(ns []*Node, adv string) {
 			defer wg.Done()
-			res, err := Join(ctx, first, ns, JoinOptions{Role: "worker", AdvertiseAddr: adv, Progress: h.Progress})
+			res, err := Join(ctx, first, ns, JoinOptions{Role: "worker", AdvertiseAddr: adv, Progress: h.Progress, Prepared: prepared})
 			mu.Lock()
 			defer mu.Unlock()
 			for _, n := range ns {
