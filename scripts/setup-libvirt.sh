@@ -11,6 +11,7 @@ command -v qemu-img >/dev/null 2>&1 || pkgs+=(qemu-utils)
 command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || pkgs+=(dnsmasq-base)
 command -v isoinfo >/dev/null 2>&1 || pkgs+=(genisoimage)
 command -v mkfs.ext4 >/dev/null 2>&1 || pkgs+=(e2fsprogs)
+command -v extlinux >/dev/null 2>&1 || pkgs+=(extlinux)
 if [ ${#pkgs[@]} -gt 0 ]; then
   log "installing ${pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive

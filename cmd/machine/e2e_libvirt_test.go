@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 	"github.com/digitalocean/go-libvirt/socket/dialers"
+	"libvirt.org/go/libvirtxml"
 )
 
 // libvirtImage returns the folder of the test guest (built once per recipe by the script).
@@ -28,6 +30,44 @@ func libvirtImage(t *testing.T) string {
 	return strings.TrimSpace(string(out))
 }
 
+// secondNetwork makes an isolated libvirt network with DHCP for one test and returns its name and
+// the prefix of its addresses.
+func secondNetwork(t *testing.T) (string, string) {
+	t.Helper()
+	l := golibvirt.NewWithDialer(dialers.NewLocal(dialers.WithSocket("/var/run/libvirt/libvirt-sock")))
+	if err := l.ConnectToURI(golibvirt.QEMUSystem); err != nil {
+		t.Fatal(err)
+	}
+	k := os.Getpid()%200 + 20
+	name := fmt.Sprintf("mt-backplane-%d", k)
+	prefix := fmt.Sprintf("10.77.%d.", k)
+	x, err := (&libvirtxml.Network{Name: name,
+		IPs: []libvirtxml.NetworkIP{{Address: prefix + "1", Netmask: "255.255.255.0",
+			DHCP: &libvirtxml.NetworkDHCP{Ranges: []libvirtxml.NetworkDHCPRange{{Start: prefix + "100", End: prefix + "200"}}}}},
+	}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old, err := l.NetworkLookupByName(name); err == nil { // left by a killed run
+		_ = l.NetworkDestroy(old)
+		_ = l.NetworkUndefine(old)
+	}
+	n, err := l.NetworkDefineXML(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.NetworkCreate(n); err != nil {
+		_ = l.NetworkUndefine(n)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = l.NetworkDestroy(n)
+		_ = l.NetworkUndefine(n)
+		_ = l.Disconnect()
+	})
+	return name, prefix
+}
+
 // TestLibvirtVM boots one real VM through libvirtd from the test guest (cloud-init puts the
 // machine's key in), provisions Docker over SSH, and checks the docker CLI over TLS, a stop/start
 // that keeps the disk, and an rm that leaves no domain, overlay or ISO behind.
@@ -37,11 +77,23 @@ func TestLibvirtVM(t *testing.T) {
 	e := newEnv(t)
 	name := uniq("e2e-vm")
 	t.Cleanup(func() { e.run("rm", "-f", "-y", name) })
+	// A second network (isolated, with its own DHCP): the VM gets two NICs; the first network's
+	// address is the machine's, and inspect reports both.
+	backplane, subnet := secondNetwork(t)
 	r := e.run("create", "-d", "libvirt", "--libvirt-image", filepath.Join(img, "base.qcow2"),
 		"--libvirt-kernel", filepath.Join(img, "vmlinuz"), "--libvirt-initrd", filepath.Join(img, "initrd.img"),
-		"--libvirt-cmdline", "root=/dev/vda rw console=ttyS0", "--libvirt-memory", "1024", name)
+		"--libvirt-cmdline", "root=/dev/vda rw console=ttyS0", "--libvirt-memory", "1024",
+		"--libvirt-network", "default", "--libvirt-network", backplane, name)
 	if r.code != 0 {
 		t.Fatalf("create: %s", r)
+	}
+	ip := strings.TrimSpace(e.must("ip", name))
+	if !strings.HasPrefix(ip, "192.168.122.") {
+		t.Errorf("the machine's address %q is not on the first network (default)", ip)
+	}
+	nets := e.must("inspect", "--format", "{{json .Host.Networks}}", name)
+	if !strings.Contains(nets, `"default":"`+ip+`"`) || !strings.Contains(nets, `"`+backplane+`":"`+subnet) {
+		t.Errorf("inspect's networks: %s (want default=%s and %s on %s*)", nets, ip, backplane, subnet)
 	}
 	if d := e.docker(name, "info", "--format", "{{.Name}} {{.Labels}}"); d.code != 0 || !strings.HasPrefix(d.stdout, name) || !strings.Contains(d.stdout, "provider=libvirt") {
 		t.Fatalf("docker info over TLS: %s", d)

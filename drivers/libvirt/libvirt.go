@@ -441,27 +441,89 @@ func (d *Driver) waitLease(ctx context.Context, l *golibvirt.Libvirt, within tim
 	}
 }
 
-// leases returns each NIC's address from its network's DHCP leases (empty when none).
+// leases returns each NIC's IPv4 address, in NIC order ("" where none is known yet). The sources,
+// each asked only for what the ones before left unknown: the domain's interface addresses from
+// the DHCP leases, the networks' lease tables by MAC, the QEMU guest agent (images that run it),
+// then the host's ARP table (any network, once the guest has spoken).
 func (d *Driver) leases(l *golibvirt.Libvirt) ([]string, error) {
-	var out []string
-	for i, n := range d.Networks {
-		net, err := l.NetworkLookupByName(n)
-		if err != nil {
-			return nil, err
-		}
-		ls, _, err := l.NetworkGetDhcpLeases(net, golibvirt.OptString{d.MACs[i]}, 1, 0)
-		if err != nil {
-			return nil, err
-		}
-		ip := ""
-		for _, le := range ls {
-			if le.Type == int32(golibvirt.IPAddrTypeIpv4) {
-				ip = le.Ipaddr
+	out := make([]string, len(d.MACs))
+	missing := func() bool {
+		for _, ip := range out {
+			if ip == "" {
+				return true
 			}
 		}
-		out = append(out, ip)
+		return false
+	}
+	dom, derr := d.domain(l)
+	if derr == nil {
+		if ifs, err := l.DomainInterfaceAddresses(dom, uint32(golibvirt.DomainInterfaceAddressesSrcLease), 0); err == nil {
+			fill(out, AddressesByMAC(ifs, d.MACs))
+		}
+	}
+	var lastErr error
+	if missing() {
+		for i, n := range d.Networks {
+			if out[i] != "" || i >= len(d.MACs) {
+				continue
+			}
+			net, err := l.NetworkLookupByName(n)
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			ls, _, err := l.NetworkGetDhcpLeases(net, golibvirt.OptString{d.MACs[i]}, 1, 0)
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			for _, le := range ls {
+				if le.Type == int32(golibvirt.IPAddrTypeIpv4) {
+					out[i] = le.Ipaddr
+				}
+			}
+		}
+	}
+	if derr == nil {
+		for _, src := range []golibvirt.DomainInterfaceAddressesSource{golibvirt.DomainInterfaceAddressesSrcAgent, golibvirt.DomainInterfaceAddressesSrcArp} {
+			if !missing() {
+				break
+			}
+			if ifs, err := l.DomainInterfaceAddresses(dom, uint32(src), 0); err == nil {
+				fill(out, AddressesByMAC(ifs, d.MACs))
+			}
+		}
+	}
+	if out[0] == "" && lastErr != nil {
+		return out, lastErr
 	}
 	return out, nil
+}
+
+// AddressesByMAC picks each MAC's IPv4 address from libvirt's interface list.
+func AddressesByMAC(ifs []golibvirt.DomainInterface, macs []string) []string {
+	out := make([]string, len(macs))
+	for i, mac := range macs {
+		for _, ifc := range ifs {
+			if len(ifc.Hwaddr) == 0 || !strings.EqualFold(ifc.Hwaddr[0], mac) {
+				continue
+			}
+			for _, a := range ifc.Addrs {
+				if a.Type == int32(golibvirt.IPAddrTypeIpv4) && out[i] == "" {
+					out[i] = a.Addr
+				}
+			}
+		}
+	}
+	return out
+}
+
+func fill(dst, src []string) {
+	for i := range dst {
+		if dst[i] == "" && i < len(src) {
+			dst[i] = src[i]
+		}
+	}
 }
 
 func (d *Driver) domain(l *golibvirt.Libvirt) (golibvirt.Domain, error) {

@@ -132,3 +132,25 @@ func TestDriverCallsAgainstTestDriver(t *testing.T) {
 		t.Errorf("missing image: %v", err)
 	}
 }
+
+// TestAddressesByMAC: each NIC's IPv4 address from libvirt's interface list, whatever the case of
+// the MAC and the order of the interfaces; IPv6 and unknown NICs are ignored.
+func TestAddressesByMAC(t *testing.T) {
+	ifs := []golibvirt.DomainInterface{
+		{Name: "vnet7", Hwaddr: golibvirt.OptString{"52:54:00:AA:00:02"}, Addrs: []golibvirt.DomainIPAddr{
+			{Type: int32(golibvirt.IPAddrTypeIpv6), Addr: "fd00::5", Prefix: 64},
+			{Type: int32(golibvirt.IPAddrTypeIpv4), Addr: "10.77.0.50", Prefix: 24}}},
+		{Name: "vnet6", Hwaddr: golibvirt.OptString{"52:54:00:aa:00:01"}, Addrs: []golibvirt.DomainIPAddr{
+			{Type: int32(golibvirt.IPAddrTypeIpv4), Addr: "192.168.122.40", Prefix: 24}}},
+		{Name: "lo", Addrs: []golibvirt.DomainIPAddr{{Type: int32(golibvirt.IPAddrTypeIpv4), Addr: "127.0.0.1", Prefix: 8}}},
+	}
+	got := AddressesByMAC(ifs, []string{"52:54:00:aa:00:01", "52:54:00:aa:00:02", "52:54:00:aa:00:03"})
+	if strings.Join(got, ",") != "192.168.122.40,10.77.0.50," {
+		t.Errorf("got %q", got)
+	}
+	dst := []string{"", "10.0.0.9", ""}
+	fill(dst, got)
+	if strings.Join(dst, ",") != "192.168.122.40,10.0.0.9," {
+		t.Errorf("fill kept what was known? %q", dst)
+	}
+}

@@ -77,6 +77,12 @@ func DomainXML(s DomainSpec) (string, error) {
 			Disks:      disks,
 			Interfaces: ifaces,
 			Serials:    []libvirtxml.DomainSerial{serial},
+			// The QEMU guest agent's channel: images that run qemu-guest-agent report their
+			// addresses through it (the driver's second address source).
+			Channels: []libvirtxml.DomainChannel{{
+				Source: &libvirtxml.DomainChardevSource{UNIX: &libvirtxml.DomainChardevSourceUNIX{Mode: "bind"}},
+				Target: &libvirtxml.DomainChannelTarget{VirtIO: &libvirtxml.DomainChannelTargetVirtIO{Name: "org.qemu.guest_agent.0"}},
+			}},
 			RNGs:       []libvirtxml.DomainRNG{{Model: "virtio", Backend: &libvirtxml.DomainRNGBackend{Random: &libvirtxml.DomainRNGBackendRandom{Device: "/dev/urandom"}}}},
 		},
 	}

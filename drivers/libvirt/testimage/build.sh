@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the libvirt driver's test guest offline: Debian with a kernel, systemd-networkd (DHCP with
 # the MAC as client id, so clones get their own leases), sshd and cloud-init (NoCloud). Writes
-# OUT/base.qcow2 (an ext4 root file system, no partition table), OUT/vmlinuz and OUT/initrd.img for
-# direct kernel boot. Usage: build.sh OUT SUITE MIRROR. Needs root, debootstrap, e2fsprogs, qemu-utils.
+# OUT/base.qcow2 (an ext4 root file system, no partition table, with EXTLINUX in its boot block so
+# that it boots through a bootloader as users' images do), and OUT/vmlinuz and OUT/initrd.img for
+# direct kernel boot. Usage: build.sh OUT SUITE MIRROR. Needs root, debootstrap, e2fsprogs,
+# qemu-utils, extlinux and a loop device.
 set -euo pipefail
 out=$1 suite=${2:-bookworm} mirror=${3:-http://deb.debian.org/debian}
 root=$out/rootfs
@@ -33,7 +35,16 @@ rm -f "$root"/etc/ssh/ssh_host_*
 cp "$root"/boot/vmlinuz-* "$out/vmlinuz"
 cp "$root"/boot/initrd.img-* "$out/initrd.img"
 rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/archives/*.deb
+mkdir -p "$root/boot/extlinux"
+kernel=$(cd "$root/boot" && ls vmlinuz-* | head -1) initrd=$(cd "$root/boot" && ls initrd.img-* | head -1)
+printf 'DEFAULT debian\nTIMEOUT 0\nLABEL debian\n  LINUX /boot/%s\n  INITRD /boot/%s\n  APPEND root=/dev/vda rw console=ttyS0\n' \
+  "$kernel" "$initrd" >"$root/boot/extlinux/extlinux.conf"
 truncate -s 3G "$out/disk.raw"
-mkfs.ext4 -q -F -L root -d "$root" "$out/disk.raw"
+mkfs.ext4 -q -F -L root -O ^64bit -d "$root" "$out/disk.raw"
+# EXTLINUX in the file system's boot block: the BIOS boots the unpartitioned disk through it.
+mnt=$out/mnt; mkdir -p "$mnt"
+mount -o loop "$out/disk.raw" "$mnt"
+extlinux --install "$mnt/boot/extlinux" >/dev/null 2>&1 || { umount "$mnt"; echo "extlinux --install failed" >&2; exit 1; }
+umount "$mnt"; rmdir "$mnt"
 qemu-img convert -O qcow2 "$out/disk.raw" "$out/base.qcow2"
 rm -rf "$root" "$out/disk.raw"
