@@ -7,6 +7,7 @@ package drivers
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // State is a host's state as its driver sees it.
@@ -90,6 +91,12 @@ type GuestRunner func(ctx context.Context, argv ...string) (string, error)
 // calls it after the first SSH connection and after every start, then reads Endpoint again.
 type AddressProber interface {
 	ProbeAddress(ctx context.Context, run GuestRunner) error
+}
+
+// SlowBooter is a driver whose hosts take long to boot (emulated VMs): the engine is waited for
+// that long after a start instead of the default 90 s.
+type SlowBooter interface {
+	EngineWait() time.Duration
 }
 
 // Describer adds driver facts to `machine inspect`.

@@ -375,7 +375,7 @@ func lifecycleCommand(verb, usage string) *cli.Command {
 						}
 						return fmt.Sprintf("%sed; its address changed to %s and its certificate was re-issued", verb, ip), nil
 					}
-					if err := h.WaitEngine(ctx, 90*time.Second); err != nil {
+					if err := h.WaitEngine(ctx, h.EngineWait()); err != nil {
 						return "", err
 					}
 				}

@@ -80,9 +80,8 @@ func TestLibvirtVM(t *testing.T) {
 	// A second network (isolated, with its own DHCP): the VM gets two NICs; the first network's
 	// address is the machine's, and inspect reports both.
 	backplane, subnet := secondNetwork(t)
-	r := e.run("create", "-d", "libvirt", "--libvirt-image", filepath.Join(img, "base.qcow2"),
-		"--libvirt-kernel", filepath.Join(img, "vmlinuz"), "--libvirt-initrd", filepath.Join(img, "initrd.img"),
-		"--libvirt-cmdline", "root=/dev/vda rw console=ttyS0", "--libvirt-memory", "1024",
+	// The image boots as users' images do, through its bootloader (EXTLINUX).
+	r := e.run("create", "-d", "libvirt", "--libvirt-image", filepath.Join(img, "base.qcow2"), "--libvirt-memory", "1024",
 		"--libvirt-network", "default", "--libvirt-network", backplane, name)
 	if r.code != 0 {
 		t.Fatalf("create: %s", r)
@@ -98,8 +97,8 @@ func TestLibvirtVM(t *testing.T) {
 	if d := e.docker(name, "info", "--format", "{{.Name}} {{.Labels}}"); d.code != 0 || !strings.HasPrefix(d.stdout, name) || !strings.Contains(d.stdout, "provider=libvirt") {
 		t.Fatalf("docker info over TLS: %s", d)
 	}
-	if out := e.must("ssh", name, "cloud-init status; id -un"); !strings.Contains(out, "done") || !strings.Contains(out, "debian") {
-		t.Errorf("cloud-init and its user: %q", out)
+	if out := e.must("ssh", name, "cloud-init status; id -un; cat /proc/cmdline"); !strings.Contains(out, "done") || !strings.Contains(out, "debian") || !strings.Contains(out, "BOOT_IMAGE=") {
+		t.Errorf("cloud-init, its user, and a boot through the bootloader (BOOT_IMAGE= on the command line): %q", out)
 	}
 	e.must("ssh", name, "echo kept | sudo tee /var/tmp/kept")
 	e.must("stop", name)
@@ -134,4 +133,28 @@ func TestLibvirtVM(t *testing.T) {
 	}
 	_ = context.Background
 	_ = time.Second
+}
+
+// TestLibvirtKernelBoot: with --libvirt-kernel the guest's kernel is booted directly (no
+// bootloader), with the command line given.
+func TestLibvirtKernelBoot(t *testing.T) {
+	t.Parallel()
+	img := libvirtImage(t)
+	e := newEnv(t)
+	name := uniq("e2e-vmk")
+	t.Cleanup(func() { e.run("rm", "-f", "-y", name) })
+	r := e.run("create", "-d", "libvirt", "--libvirt-image", filepath.Join(img, "base.qcow2"),
+		"--libvirt-kernel", filepath.Join(img, "vmlinuz"), "--libvirt-initrd", filepath.Join(img, "initrd.img"),
+		"--libvirt-cmdline", "root=/dev/vda rw console=ttyS0 machine.test=direct", "--libvirt-memory", "768", name)
+	if r.code != 0 {
+		t.Fatalf("create: %s", r)
+	}
+	out := e.must("ssh", name, "cat /proc/cmdline")
+	if !strings.Contains(out, "machine.test=direct") || strings.Contains(out, "BOOT_IMAGE=") {
+		t.Errorf("the kernel was not booted directly with the given command line: %q", out)
+	}
+	if d := e.docker(name, "info", "--format", "{{.Name}}"); d.code != 0 || strings.TrimSpace(d.stdout) != name {
+		t.Fatalf("docker info over TLS: %s", d)
+	}
+	e.must("rm", "-y", name)
 }

@@ -24,6 +24,7 @@ import (
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 	"github.com/digitalocean/go-libvirt/socket/dialers"
+	"github.com/gofrs/flock"
 
 	"github.com/machine-tools/machine/drivers"
 	"github.com/machine-tools/machine/internal/cidata"
@@ -360,6 +361,12 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 	st, _ := os.Stat(img)
 	id := sha256.Sum256([]byte(fmt.Sprintf("%s|%d|%d", img, st.Size(), st.ModTime().UnixNano())))
 	baseName := "machine-base-" + hex.EncodeToString(id[:8]) + "." + format
+	// Held while the base is looked up and copied: VMs made at the same time from one image
+	// wait for the first copy instead of booting from a half-written base.
+	lock := flock.New(filepath.Join(os.TempDir(), "machine-libvirt-"+d.Pool+"-"+baseName+".lock"))
+	if _, err := lock.TryLockContext(ctx, 100*time.Millisecond); err != nil {
+		return fmt.Errorf("waiting for the image's copy in pool %s: %w", d.Pool, err)
+	}
 	var basePath string
 	if v, err := l.StorageVolLookupByName(p, baseName); err == nil {
 		basePath, _ = l.StorageVolGetPath(v)
@@ -367,14 +374,17 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 		d.say("copying the image into pool %s (once per image)", d.Pool)
 		f, err := os.Open(img)
 		if err != nil {
+			_ = lock.Unlock()
 			return err
 		}
 		basePath, err = upload(l, p, baseName, f, size)
 		f.Close()
 		if err != nil {
+			_ = lock.Unlock()
 			return err
 		}
 	}
+	_ = lock.Unlock()
 	want, _ := ParseSize(d.DiskSize)
 	if want < virtual {
 		want = virtual
@@ -666,6 +676,9 @@ func (d *Driver) Remove(ctx context.Context) error {
 	}
 	return nil
 }
+
+// EngineWait implements drivers.SlowBooter: a guest emulated by QEMU (no KVM) boots in minutes.
+func (d *Driver) EngineWait() time.Duration { return 5 * time.Minute }
 
 // Describe adds the VM's facts to inspect.
 func (d *Driver) Describe(ctx context.Context) map[string]any {

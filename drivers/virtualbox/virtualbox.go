@@ -673,6 +673,9 @@ func (d *Driver) Remove(ctx context.Context) error {
 	return nil
 }
 
+// EngineWait implements drivers.SlowBooter: a VM boots slower than a container.
+func (d *Driver) EngineWait() time.Duration { return 3 * time.Minute }
+
 // Describe adds the VM's facts to `machine inspect`.
 func (d *Driver) Describe(ctx context.Context) map[string]any {
 	return map[string]any{"VM": d.VMName, "UUID": d.UUID, "HostOnlyInterface": d.HostOnlyIf, "HostOnlyMAC": d.MAC,

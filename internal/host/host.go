@@ -261,7 +261,7 @@ func (h *Host) Provision(ctx context.Context, c *sshclient.Client, opt Provision
 		return nil, err
 	}
 	say("checking the engine over TLS")
-	if err := h.WaitEngine(ctx, 90*time.Second); err != nil {
+	if err := h.WaitEngine(ctx, h.EngineWait()); err != nil {
 		return nil, err
 	}
 	return &ProvisionResult{Result: res, CertIssued: issued}, nil
@@ -349,6 +349,15 @@ func (h *Host) WaitEngine(ctx context.Context, within time.Duration) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// EngineWait is how long the engine may take to answer after a (re)start: 90 s, or the driver's
+// own figure for slow hosts.
+func (h *Host) EngineWait() time.Duration {
+	if s, ok := h.Driver.(drivers.SlowBooter); ok {
+		return s.EngineWait()
+	}
+	return 90 * time.Second
 }
 
 // AddressChanged reports the machine's current address when it differs from the recorded one.

@@ -24,6 +24,10 @@ DHCP=ipv4
 ClientIdentifier=mac
 NET
 chroot "$root" systemctl enable systemd-networkd.service >/dev/null 2>&1
+# With several NICs, "online" is the first one up (the engine waits for network-online.target).
+mkdir -p "$root/etc/systemd/system/systemd-networkd-wait-online.service.d"
+printf '[Service]\nExecStart=\nExecStart=/lib/systemd/systemd-networkd-wait-online --any --timeout=30\n' \
+  >"$root/etc/systemd/system/systemd-networkd-wait-online.service.d/10-any.conf"
 cat >"$root/etc/cloud/cloud.cfg.d/99-machine.cfg" <<'CFG'
 datasource_list: [NoCloud, None]
 network: {config: disabled}
