@@ -4,7 +4,12 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,19 +140,44 @@ func TestLibvirtVM(t *testing.T) {
 	_ = time.Second
 }
 
-// TestLibvirtKernelBoot: with --libvirt-kernel the guest's kernel is booted directly (no
-// bootloader), with the command line given.
+// TestLibvirtKernelBoot: an image given by URL is downloaded once (with a progress line and its
+// checksum checked; a wrong checksum stops the create with nothing made), and with
+// --libvirt-kernel the guest's kernel is booted directly, with the command line given.
 func TestLibvirtKernelBoot(t *testing.T) {
 	t.Parallel()
 	img := libvirtImage(t)
 	e := newEnv(t)
 	name := uniq("e2e-vmk")
+	srv := httptest.NewServer(http.FileServer(http.Dir(img)))
+	defer srv.Close()
+	f, err := os.Open(filepath.Join(img, "base.qcow2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	_, _ = io.Copy(h, f)
+	f.Close()
+	sum := "sha256:" + hex.EncodeToString(h.Sum(nil))
+	cache := []string{"XDG_CACHE_HOME=" + t.TempDir()} // the download lands here, removed with the test
+	args := func(checksum string) []string {
+		return []string{"create", "-d", "libvirt", "--libvirt-image", srv.URL + "/base.qcow2", "--libvirt-image-checksum", checksum,
+			"--libvirt-kernel", filepath.Join(img, "vmlinuz"), "--libvirt-initrd", filepath.Join(img, "initrd.img"),
+			"--libvirt-cmdline", "root=/dev/vda rw console=ttyS0 machine.test=direct", "--libvirt-memory", "768", name}
+	}
 	t.Cleanup(func() { e.run("rm", "-f", "-y", name) })
-	r := e.run("create", "-d", "libvirt", "--libvirt-image", filepath.Join(img, "base.qcow2"),
-		"--libvirt-kernel", filepath.Join(img, "vmlinuz"), "--libvirt-initrd", filepath.Join(img, "initrd.img"),
-		"--libvirt-cmdline", "root=/dev/vda rw console=ttyS0 machine.test=direct", "--libvirt-memory", "768", name)
+
+	bad := "sha256:" + strings.Repeat("0", 64)
+	expectOneLineError(t, e.runWith(cache, "", args(bad)...), "sha256", "damaged")
+	if out := e.must("ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Fatalf("a wrong checksum left a machine: %q", out)
+	}
+
+	r := e.runWith(cache, "", args(sum)...)
 	if r.code != 0 {
 		t.Fatalf("create: %s", r)
+	}
+	if !strings.Contains(r.stderr, "downloading "+srv.URL+"/base.qcow2") {
+		t.Errorf("no download line: %s", r.stderr)
 	}
 	out := e.must("ssh", name, "cat /proc/cmdline")
 	if !strings.Contains(out, "machine.test=direct") || strings.Contains(out, "BOOT_IMAGE=") {
@@ -156,5 +186,14 @@ func TestLibvirtKernelBoot(t *testing.T) {
 	if d := e.docker(name, "info", "--format", "{{.Name}}"); d.code != 0 || strings.TrimSpace(d.stdout) != name {
 		t.Fatalf("docker info over TLS: %s", d)
 	}
+	base := strings.TrimSpace(e.must("inspect", "--format", "{{.Driver.Base}}", name))
 	e.must("rm", "-y", name)
+	// The base copied from this test's download is this test's to remove (rm keeps bases).
+	l := golibvirt.NewWithDialer(dialers.NewLocal(dialers.WithSocket("/var/run/libvirt/libvirt-sock")))
+	if err := l.ConnectToURI(golibvirt.QEMUSystem); err == nil {
+		if v, err := l.StorageVolLookupByPath(base); err == nil {
+			_ = l.StorageVolDelete(v, 0)
+		}
+		_ = l.Disconnect()
+	}
 }

@@ -56,6 +56,7 @@ type Driver struct {
 	ResolvedType string   `json:"ResolvedType,omitempty"`
 	MACs         []string `json:"MACs,omitempty"`
 	Overlay      string   `json:"Overlay,omitempty"`
+	Base         string   `json:"Base,omitempty"` // the shared read-only copy of the image the overlay is on
 	ISO          string   `json:"ISO,omitempty"`
 	IP           string   `json:"IP,omitempty"`
 
@@ -385,6 +386,7 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 		}
 	}
 	_ = lock.Unlock()
+	d.Base = basePath
 	want, _ := ParseSize(d.DiskSize)
 	if want < virtual {
 		want = virtual
@@ -682,7 +684,7 @@ func (d *Driver) EngineWait() time.Duration { return 5 * time.Minute }
 
 // Describe adds the VM's facts to inspect.
 func (d *Driver) Describe(ctx context.Context) map[string]any {
-	out := map[string]any{"DomainType": d.ResolvedType, "Overlay": d.Overlay, "CidataISO": d.ISO, "MACs": d.MACs}
+	out := map[string]any{"DomainType": d.ResolvedType, "Overlay": d.Overlay, "Base": d.Base, "CidataISO": d.ISO, "MACs": d.MACs}
 	if l, err := d.connect(); err == nil {
 		defer l.Disconnect()
 		if ips, err := d.leases(l); err == nil {
