@@ -18,6 +18,7 @@ import (
 	"github.com/machine-tools/machine/drivers/libvirt"
 	"github.com/machine-tools/machine/drivers/virtualbox"
 	"github.com/machine-tools/machine/internal/host"
+	"github.com/machine-tools/machine/internal/imagecache"
 	"github.com/machine-tools/machine/internal/store"
 )
 
@@ -168,9 +169,6 @@ func configureDriver(c *cli.Context, d drivers.Driver, o *host.CreateOptions) er
 	case *libvirt.Driver:
 		d.Image = expandHome(c.String("libvirt-image"))
 		d.Checksum = c.String("libvirt-image-checksum")
-		if bar := byteBar(c.App.ErrWriter); bar != nil {
-			d.SetDownloadProgress(bar)
-		}
 		d.URI = c.String("libvirt-uri")
 		d.Socket = c.String("libvirt-socket")
 		d.CPUs = c.Int("libvirt-cpu-count")
@@ -183,9 +181,6 @@ func configureDriver(c *cli.Context, d drivers.Driver, o *host.CreateOptions) er
 		d.Kernel = expandHome(c.String("libvirt-kernel"))
 		d.Initrd = expandHome(c.String("libvirt-initrd"))
 		d.Cmdline = c.String("libvirt-cmdline")
-		if o.SSHWait == 0 {
-			o.SSHWait = 5 * time.Minute
-		}
 	case *virtualbox.Driver:
 		d.CPUs = c.Int("virtualbox-cpu-count")
 		d.MemoryMiB = c.Int("virtualbox-memory")
@@ -200,14 +195,17 @@ func configureDriver(c *cli.Context, d drivers.Driver, o *host.CreateOptions) er
 		}
 		d.ImageChecksum = c.String("virtualbox-image-checksum")
 		d.SSHUser = c.String("virtualbox-ssh-user")
-		if bar := byteBar(c.App.ErrWriter); bar != nil {
-			d.SetDownloadProgress(bar)
-		}
-		if o.SSHWait == 0 {
-			o.SSHWait = 5 * time.Minute
-		}
 	default:
 		return errors.New("internal error: no flags for this driver")
+	}
+	// VM drivers: images downloaded with a progress bar, and minutes to boot.
+	if dl, ok := d.(interface{ SetDownloadProgress(imagecache.Progress) }); ok {
+		if bar := byteBar(c.App.ErrWriter); bar != nil {
+			dl.SetDownloadProgress(bar)
+		}
+	}
+	if _, slow := d.(drivers.SlowBooter); slow && o.SSHWait == 0 {
+		o.SSHWait = 5 * time.Minute
 	}
 	return nil
 }
