@@ -62,7 +62,8 @@ type Driver struct {
 	// CreatedNetworks are the networks this machine's create made.
 	CreatedNetworks []string `json:"CreatedNetworks,omitempty"`
 
-	progress func(string)
+	progress     func(string)
+	builtinImage bool // the image is the built-in one, which takes the key from the environment
 }
 
 // New returns a driver with the defaults.
@@ -326,7 +327,7 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 		if img, err = b.Ensure(ctx, variant, false); err != nil {
 			return err
 		}
-		d.Image = img
+		d.Image, d.builtinImage = img, true
 	} else if _, err := cli.ImageInspect(ctx, img); err != nil {
 		return fmt.Errorf("the host image %q is not on the engine (%v): build the built-in one with `machine image build`, or load yours", img, firstLine(err))
 	}
@@ -448,10 +449,15 @@ func rememberMode(engineHost, mode string) {
 }
 
 func (d *Driver) createContainer(ctx context.Context, cli client.APIClient, spec drivers.CreateSpec, mode string) error {
+	env := []string{"container=docker"}
+	if spec.AuthorizedKey != "" && d.builtinImage {
+		// The built-in image lets this key in at boot (recipe/configure.sh).
+		env = append(env, "MACHINE_AUTHORIZED_KEY="+strings.TrimSpace(spec.AuthorizedKey))
+	}
 	cfg := &container.Config{
 		Image:      d.Image,
 		Hostname:   spec.Name,
-		Env:        []string{"container=docker"},
+		Env:        env,
 		StopSignal: "SIGRTMIN+3",
 		Labels:     map[string]string{LabelMachine: spec.Name},
 		Tty:        true, // systemd wants a console; its output goes to the container log
@@ -488,7 +494,7 @@ func (d *Driver) createContainer(ctx context.Context, cli client.APIClient, spec
 			return fmt.Errorf("attaching %s to network %s: %w", d.ContainerName, x, err)
 		}
 	}
-	if spec.AuthorizedKey != "" {
+	if spec.AuthorizedKey != "" && !d.builtinImage {
 		var buf bytes.Buffer
 		tw := tar.NewWriter(&buf)
 		data := []byte(strings.TrimSpace(spec.AuthorizedKey) + "\n")

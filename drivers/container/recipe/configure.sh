@@ -9,8 +9,22 @@ cat >"$root/etc/systemd/system/ssh.service.d/10-hostkeys.conf" <<'UNIT'
 [Service]
 ExecStartPre=
 ExecStartPre=/bin/sh -c 'for t in ed25519 ecdsa; do [ -f /etc/ssh/ssh_host_$${t}_key ] || ssh-keygen -q -t $$t -N "" -f /etc/ssh/ssh_host_$${t}_key; done'
+ExecStartPre=/usr/local/sbin/machine-authorized-key
 ExecStartPre=/usr/sbin/sshd -t
 UNIT
+# The container driver passes the machine's public key in the container's environment; this lets
+# it in before sshd starts (no archive copied into the container: that costs the engine a
+# re-executed dockerd per host).
+mkdir -p "$root/usr/local/sbin"
+cat >"$root/usr/local/sbin/machine-authorized-key" <<'SCRIPT'
+#!/bin/sh
+k=$(tr '\0' '\n' </proc/1/environ | sed -n 's/^MACHINE_AUTHORIZED_KEY=//p')
+[ -n "$k" ] || exit 0
+mkdir -p /root/.ssh && chmod 700 /root/.ssh
+grep -qxF "$k" /root/.ssh/authorized_keys 2>/dev/null || printf '%s\n' "$k" >>/root/.ssh/authorized_keys
+chmod 600 /root/.ssh/authorized_keys
+SCRIPT
+chmod 755 "$root/usr/local/sbin/machine-authorized-key"
 cat >"$root/etc/ssh/sshd_config.d/10-machine.conf" <<'CONF'
 PermitRootLogin prohibit-password
 PasswordAuthentication no
