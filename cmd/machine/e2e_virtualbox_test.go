@@ -149,3 +149,58 @@ func TestVirtualBoxWithoutVBoxManage(t *testing.T) {
 		t.Errorf("a machine is left: %q", out)
 	}
 }
+
+// TestVirtualBoxSeedCluster: testdata/cluster/virtualbox.yml (the seed's five VirtualBox VMs and
+// their swarm) through `swarm up`, against the stand-in VBoxManage, with the names, range and
+// image made this test's own: every node Ready, advertising its host-only address; then down.
+func TestVirtualBoxSeedCluster(t *testing.T) {
+	t.Parallel()
+	prefix := uniq("fvs")
+	vb := fakeVBox(t, prefix)
+	e := newEnv(t)
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "cluster", "virtualbox.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(t.TempDir(), "cloud.vmdk")
+	if err := os.WriteFile(img, []byte("# Disk DescriptorFile\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cidr := fmt.Sprintf("10.212.%d.1/24", os.Getpid()%250)
+	_, hostOnly, _ := net.ParseCIDR(cidr)
+	text := strings.ReplaceAll(string(b), "192.168.99.1/24", cidr)
+	text = strings.ReplaceAll(text, "  memory: 2048", "  memory: 2048\n  image: "+img)
+	var names []string
+	for _, n := range []string{"manager1", "worker1", "worker2", "worker3", "worker4"} {
+		text = strings.ReplaceAll(text, "name: "+n+"\n", "name: "+prefix+"-"+n+"\n")
+		names = append(names, prefix+"-"+n)
+	}
+	file := filepath.Join(t.TempDir(), "virtualbox.yml")
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.runWith(vb, "", append([]string{"rm", "-f", "-y"}, names...)...) })
+	if r := e.runWith(vb, "", "swarm", "up", "-f", file); r.code != 0 {
+		t.Fatalf("swarm up: %s", r)
+	}
+	d := e.dockerWith(vb, "", names[0], "node", "ls", "--format", "{{.Hostname}} {{.Status}}")
+	if d.code != 0 || strings.Count(d.stdout, " Ready") != 5 {
+		t.Fatalf("node ls: %s", d)
+	}
+	for _, n := range names {
+		ip := strings.TrimSpace(e.runWith(vb, "", "ip", n).stdout)
+		addr := e.dockerWith(vb, "", names[0], "node", "inspect", n, "--format", "{{.Status.Addr}}")
+		if !hostOnly.Contains(net.ParseIP(ip)) || strings.TrimSpace(addr.stdout) != ip {
+			t.Errorf("%s: machine ip %q, swarm address %q: want the same host-only address", n, ip, addr.stdout)
+		}
+	}
+	if r := e.runWith(vb, "", "swarm", "up", "-f", file); r.code != 0 || !strings.Contains(r.stderr+r.stdout, "already") {
+		t.Errorf("swarm up again: %s", r)
+	}
+	if r := e.runWith(vb, "", "swarm", "down", "-f", file); r.code != 0 {
+		t.Fatalf("swarm down: %s", r)
+	}
+	if out := e.must("ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Errorf("swarm down left machines: %q", out)
+	}
+}

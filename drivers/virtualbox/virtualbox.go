@@ -22,6 +22,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gofrs/flock"
+
 	"github.com/machine-tools/machine/drivers"
 	"github.com/machine-tools/machine/internal/cidata"
 	"github.com/machine-tools/machine/internal/fsutil"
@@ -462,7 +464,14 @@ func attach(vm string, port int, typ, medium string) []string {
 }
 
 // hostOnlyNetwork finds the host-only interface for the plan, or makes one with a DHCP server.
+// A file lock makes VMs created at the same time (`swarm up`) share one network instead of each
+// making its own for the same range.
 func (d *Driver) hostOnlyNetwork(ctx context.Context, p HostOnlyPlan) (string, error) {
+	lock := flock.New(filepath.Join(os.TempDir(), "machine-virtualbox-hostonly.lock"))
+	if _, err := lock.TryLockContext(ctx, 50*time.Millisecond); err != nil {
+		return "", fmt.Errorf("waiting for the host-only network lock: %w", err)
+	}
+	defer lock.Unlock()
 	out, err := d.vbm(ctx, "list", "hostonlyifs")
 	if err != nil {
 		return "", err
