@@ -40,6 +40,16 @@ type dmConfig struct {
 	}
 }
 
+// importSSHPort is the port sshd answers on at the machine's IPAddress. docker-machine's
+// VirtualBox driver records the NAT port forward on 127.0.0.1 as SSHPort; at the host-only
+// address, sshd is on 22.
+func importSSHPort(c dmConfig) int {
+	if c.DriverName == "virtualbox" || c.Driver.SSHPort == 0 {
+		return 22
+	}
+	return c.Driver.SSHPort
+}
+
 // ImportResult is one imported (or skipped) machine.
 type ImportResult struct {
 	Name, Note string
@@ -99,12 +109,9 @@ func (a *API) importOne(ctx context.Context, dir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("its SSH key %s: %w", key, err)
 	}
-	d := &generic.Driver{IPAddress: c.Driver.IPAddress, SSHUser: c.Driver.SSHUser, SSHPort: c.Driver.SSHPort}
+	d := &generic.Driver{IPAddress: c.Driver.IPAddress, SSHUser: c.Driver.SSHUser, SSHPort: importSSHPort(c)}
 	if d.SSHUser == "" {
 		d.SSHUser = "root"
-	}
-	if d.SSHPort == 0 {
-		d.SSHPort = 22
 	}
 	port := c.Driver.EnginePort
 	if port == 0 {
