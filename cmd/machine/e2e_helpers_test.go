@@ -232,6 +232,18 @@ func testbedHost(t *testing.T, name, net, subnet, ip, pubKey string) *containerd
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = d.Remove(context.Background()) })
+	// The built-in image lets the key in as sshd starts (before, sshd does not answer): wait for
+	// that, since tests copy the key to other users right away.
+	for i := 0; ; i++ {
+		err := exec.Command("docker", "-H", containerdrv.DefaultEngineHost, "exec", d.ContainerName, "test", "-s", "/root/.ssh/authorized_keys").Run()
+		if err == nil {
+			break
+		}
+		if i == 300 {
+			t.Fatalf("the testbed host %s did not get its key within a minute: %v", name, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	return d
 }
 

@@ -421,13 +421,16 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 	if err := fsutil.WriteFileAtomic(d.ISO, iso, 0o644); err != nil {
 		return err
 	}
-	if _, err := d.vbm(ctx, attach(d.ref(), 1, "dvddrive", d.ISO)...); err != nil {
-		return err
-	}
+	// The BIOS boots from the first DVD drive only: a bootable ISO goes before the seed.
+	seedPort := 1
 	if kind == "iso" {
-		if _, err := d.vbm(ctx, attach(d.ref(), 2, "dvddrive", img)...); err != nil {
+		if _, err := d.vbm(ctx, attach(d.ref(), 1, "dvddrive", img)...); err != nil {
 			return err
 		}
+		seedPort = 2
+	}
+	if _, err := d.vbm(ctx, attach(d.ref(), seedPort, "dvddrive", d.ISO)...); err != nil {
+		return err
 	}
 	d.say("booting")
 	_, err = d.vbm(ctx, "startvm", d.ref(), "--type", "headless")

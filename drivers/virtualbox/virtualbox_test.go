@@ -92,7 +92,8 @@ func TestCreateSequence(t *testing.T) {
 }
 
 // TestCreateReusesNetworkAndBootsISO: an existing host-only network and DHCP server are used as
-// they are; an ISO gets an empty disk of the asked size and boots from the third port.
+// they are; an ISO gets an empty disk of the asked size and the first DVD drive (the BIOS boots
+// from it), the seed the second.
 func TestCreateReusesNetworkAndBootsISO(t *testing.T) {
 	f := newFake(t)
 	d := newTestDriver(t, f)
@@ -110,7 +111,8 @@ func TestCreateReusesNetworkAndBootsISO(t *testing.T) {
 	for _, want := range []string{
 		"createmedium disk --filename $HOME/VirtualBox VMs/manager1/disk.vdi --size 20000 --format VDI",
 		"--hostonlyadapter2 vboxnet1",
-		"storageattach 4b0a5a3e-6c1d-4f8e-9d36-1f0b7c9a2e51 --storagectl SATA --port 2 --device 0 --type dvddrive --medium $HOME/live.iso",
+		"storageattach 4b0a5a3e-6c1d-4f8e-9d36-1f0b7c9a2e51 --storagectl SATA --port 1 --device 0 --type dvddrive --medium $HOME/live.iso",
+		"storageattach 4b0a5a3e-6c1d-4f8e-9d36-1f0b7c9a2e51 --storagectl SATA --port 2 --device 0 --type dvddrive --medium $HOME/VirtualBox VMs/manager1/cidata.iso",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("no %q in\n%s", want, got)

@@ -198,11 +198,11 @@ func main() {
 		s.find(args[1])
 	case "storageattach":
 		v := s.find(args[1])
-		switch flag(args, "--port") {
-		case "0":
-			v.Disk = flag(args, "--medium")
-		case "1":
-			v.ISO = flag(args, "--medium")
+		switch m := flag(args, "--medium"); {
+		case flag(args, "--type") == "hdd":
+			v.Disk = m
+		case filepath.Base(m) == "cidata.iso":
+			v.ISO = m
 		}
 	case "clonemedium", "createmedium", "convertfromraw":
 		dst := flag(args, "--filename")
