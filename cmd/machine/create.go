@@ -79,6 +79,18 @@ func createCommand() *cli.Command {
 		&cli.StringFlag{Name: "virtualbox-image", Usage: "virtualbox: a local image to boot: .vmdk, .vdi, .vhd, .img/.raw disk, or .iso"},
 		&cli.StringFlag{Name: "virtualbox-image-checksum", Usage: "virtualbox: the image's sha256 (sha256:HEX), checked after a download"},
 		&cli.StringFlag{Name: "virtualbox-ssh-user", Value: "docker", Usage: "virtualbox: the user cloud-init makes with the machine's key"},
+		&cli.StringFlag{Name: "virtualbox-nat-nictype", EnvVars: []string{"VIRTUALBOX_NAT_NICTYPE"}, Usage: "virtualbox: the NAT NIC's model (default virtio)"},
+		&cli.StringFlag{Name: "virtualbox-hostonly-nictype", EnvVars: []string{"VIRTUALBOX_HOSTONLY_NIC_TYPE"}, Usage: "virtualbox: the host-only NIC's model (default virtio)"},
+		&cli.StringFlag{Name: "virtualbox-hostonly-nicpromisc", EnvVars: []string{"VIRTUALBOX_HOSTONLY_NIC_PROMISC"}, Usage: "virtualbox: the host-only NIC's promiscuous mode: deny (default), allow-vms, allow-all"},
+		&cli.StringFlag{Name: "virtualbox-ui-type", EnvVars: []string{"VIRTUALBOX_UI_TYPE"}, Usage: "virtualbox: headless (default), gui, sdl or separate"},
+		// docker-machine flags kept so that its scripts run: these change nothing here.
+		&cli.BoolFlag{Name: "virtualbox-no-share", EnvVars: []string{"VIRTUALBOX_NO_SHARE"}, Usage: "virtualbox: accepted for docker-machine scripts (machine never shares a host folder; use machine scp)"},
+		&cli.BoolFlag{Name: "virtualbox-no-vtx-check", EnvVars: []string{"VIRTUALBOX_NO_VTX_CHECK"}, Usage: "virtualbox: accepted for docker-machine scripts (VT-x is not pre-checked; VirtualBox's own error says when it is off)"},
+		&cli.BoolFlag{Name: "virtualbox-host-dns-resolver", EnvVars: []string{"VIRTUALBOX_HOST_DNS_RESOLVER"}, Usage: "virtualbox: accepted for docker-machine scripts (the NAT NIC always uses the host's resolver)"},
+		// docker-machine flags with no equivalent: refused with the reason.
+		&cli.StringFlag{Name: "virtualbox-share-folder", EnvVars: []string{"VIRTUALBOX_SHARE_FOLDER"}, Usage: "virtualbox: not supported (use machine scp)"},
+		&cli.StringFlag{Name: "virtualbox-import-boot2docker-vm", Usage: "virtualbox: not supported (machine boots cloud images, not boot2docker VMs)"},
+		&cli.BoolFlag{Name: "virtualbox-hostonly-no-dhcp", EnvVars: []string{"VIRTUALBOX_HOSTONLY_NO_DHCP"}, Usage: "virtualbox: not supported (the machine's address comes from the host-only DHCP server)"},
 	}
 	return &cli.Command{
 		Name:      "create",
@@ -195,6 +207,18 @@ func configureDriver(c *cli.Context, d drivers.Driver, o *host.CreateOptions) er
 		}
 		d.ImageChecksum = c.String("virtualbox-image-checksum")
 		d.SSHUser = c.String("virtualbox-ssh-user")
+		d.NATNICType = c.String("virtualbox-nat-nictype")
+		d.HostOnlyNICType = c.String("virtualbox-hostonly-nictype")
+		d.HostOnlyPromisc = c.String("virtualbox-hostonly-nicpromisc")
+		d.UIType = c.String("virtualbox-ui-type")
+		switch {
+		case c.IsSet("virtualbox-share-folder"):
+			return errors.New("--virtualbox-share-folder is not supported: machine does not share host folders into VMs; copy files with `machine scp`")
+		case c.IsSet("virtualbox-import-boot2docker-vm"):
+			return errors.New("--virtualbox-import-boot2docker-vm is not supported: create a new machine from a cloud image, or take an existing docker-machine VM over with `machine import-docker-machine`")
+		case c.Bool("virtualbox-hostonly-no-dhcp"):
+			return errors.New("--virtualbox-hostonly-no-dhcp is not supported: the machine's address comes from the host-only network's DHCP server")
+		}
 	default:
 		return errors.New("internal error: no flags for this driver")
 	}

@@ -145,6 +145,9 @@ func TestVirtualBoxWithoutVBoxManage(t *testing.T) {
 	e := newEnv(t)
 	r := e.runWith([]string{"PATH=/nonexistent", "VBOX_INSTALL_PATH=" + t.TempDir()}, "", "create", "-d", "virtualbox", "vbx")
 	expectOneLineError(t, r, "VBoxManage was not found", "install VirtualBox")
+	// docker-machine flags with no equivalent are refused with the reason, before anything else.
+	r = e.runWith(nil, "", "create", "-d", "virtualbox", "--virtualbox-share-folder", "/Users:/Users", "vbx")
+	expectOneLineError(t, r, "--virtualbox-share-folder is not supported", "machine scp")
 	if out := e.must("ls", "-q"); strings.TrimSpace(out) != "" {
 		t.Errorf("a machine is left: %q", out)
 	}

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,12 @@ type Driver struct {
 	Image         string `json:"Image"`
 	ImageChecksum string `json:"ImageChecksum,omitempty"`
 	SSHUser       string `json:"SSHUser"`
+	// NIC models and the host-only NIC's promiscuous mode, and how the VM's window is shown, as
+	// docker-machine's --virtualbox-nat-nictype, -hostonly-nictype, -hostonly-nicpromisc, -ui-type.
+	NATNICType      string `json:"NATNICType,omitempty"`
+	HostOnlyNICType string `json:"HostOnlyNICType,omitempty"`
+	HostOnlyPromisc string `json:"HostOnlyPromisc,omitempty"`
+	UIType          string `json:"UIType,omitempty"`
 	// Set at create.
 	VMName     string `json:"VMName,omitempty"`
 	UUID       string `json:"UUID,omitempty"`
@@ -240,6 +247,9 @@ func (d *Driver) Validate(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	if err := validNICs(d.NATNICType, d.HostOnlyNICType, d.HostOnlyPromisc, d.UIType); err != nil {
+		return err
+	}
 	if d.Image == "" {
 		d.Image = DefaultImage
 	}
@@ -277,6 +287,23 @@ func (d *Driver) Validate(ctx context.Context, name string) error {
 	}
 	if h, clash := Collision(plan.Net, host); clash {
 		return fmt.Errorf("the host-only network %s would collide with %s, which this host already reaches through %s: pick a free range with --virtualbox-hostonly-cidr (e.g. 192.168.56.1/24)", plan.Net, h.Net.String(), h.Via)
+	}
+	return nil
+}
+
+// validNICs checks the NIC models, the promiscuous mode and the UI type against VBoxManage's values.
+func validNICs(nat, hostOnly, promisc, ui string) error {
+	models := []string{"Am79C970A", "Am79C973", "82540EM", "82543GC", "82545EM", "virtio"}
+	for flag, v := range map[string]string{"--virtualbox-nat-nictype": nat, "--virtualbox-hostonly-nictype": hostOnly} {
+		if v != "" && !slices.Contains(models, v) {
+			return fmt.Errorf("%s %q: use one of %s", flag, v, strings.Join(models, ", "))
+		}
+	}
+	if promisc != "" && !slices.Contains([]string{"deny", "allow-vms", "allow-all"}, promisc) {
+		return fmt.Errorf("--virtualbox-hostonly-nicpromisc %q: use deny, allow-vms or allow-all", promisc)
+	}
+	if ui != "" && !slices.Contains([]string{"headless", "gui", "sdl", "separate"}, ui) {
+		return fmt.Errorf("--virtualbox-ui-type %q: use headless, gui, sdl or separate", ui)
 	}
 	return nil
 }
@@ -374,7 +401,7 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 		return err
 	}
 	d.Folder = filepath.Dir(settings)
-	for _, argv := range ConfigurePlan(d.ref(), d.CPUs, d.MemoryMiB, d.SSHPort, d.HostOnlyIf, d.MAC) {
+	for _, argv := range ConfigurePlan(d.ref(), d.CPUs, d.MemoryMiB, d.SSHPort, d.HostOnlyIf, d.MAC, d.nics()) {
 		if _, err := d.vbm(ctx, argv...); err != nil {
 			return err
 		}
@@ -433,8 +460,15 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 		return err
 	}
 	d.say("booting")
-	_, err = d.vbm(ctx, "startvm", d.ref(), "--type", "headless")
+	_, err = d.vbm(ctx, "startvm", d.ref(), "--type", d.uiType())
 	return err
+}
+
+func (d *Driver) uiType() string {
+	if d.UIType == "" {
+		return "headless"
+	}
+	return d.UIType
 }
 
 // ParseCreatedUUID reads the UUID line of `createvm`.
@@ -447,16 +481,33 @@ func ParseCreatedUUID(out string) string {
 	return ""
 }
 
+// NICs are the NIC models and the host-only NIC's promiscuous mode.
+type NICs struct{ NATType, HostOnlyType, Promisc string }
+
+func (d *Driver) nics() NICs {
+	n := NICs{NATType: d.NATNICType, HostOnlyType: d.HostOnlyNICType, Promisc: d.HostOnlyPromisc}
+	if n.NATType == "" {
+		n.NATType = "virtio"
+	}
+	if n.HostOnlyType == "" {
+		n.HostOnlyType = "virtio"
+	}
+	if n.Promisc == "" {
+		n.Promisc = "deny"
+	}
+	return n
+}
+
 // ConfigurePlan is the modifyvm and storagectl calls that shape a new VM: CPUs and memory, NIC1
 // NAT with SSH forwarded from 127.0.0.1:sshPort, NIC2 on the host-only network with mac, and a
 // SATA controller.
-func ConfigurePlan(vm string, cpus, memMiB, sshPort int, hostOnlyIf, mac string) [][]string {
+func ConfigurePlan(vm string, cpus, memMiB, sshPort int, hostOnlyIf, mac string, n NICs) [][]string {
 	return [][]string{
 		{"modifyvm", vm, "--firmware", "bios", "--cpus", strconv.Itoa(cpus), "--memory", strconv.Itoa(memMiB),
 			"--acpi", "on", "--ioapic", "on", "--rtcuseutc", "on", "--boot1", "disk", "--boot2", "dvd", "--boot3", "none", "--boot4", "none"},
-		{"modifyvm", vm, "--nic1", "nat", "--nictype1", "virtio", "--cableconnected1", "on", "--natdnshostresolver1", "on",
+		{"modifyvm", vm, "--nic1", "nat", "--nictype1", n.NATType, "--cableconnected1", "on", "--natdnshostresolver1", "on",
 			"--natpf1", fmt.Sprintf("ssh,tcp,127.0.0.1,%d,,22", sshPort)},
-		{"modifyvm", vm, "--nic2", "hostonly", "--nictype2", "virtio", "--hostonlyadapter2", hostOnlyIf,
+		{"modifyvm", vm, "--nic2", "hostonly", "--nictype2", n.HostOnlyType, "--nicpromisc2", n.Promisc, "--hostonlyadapter2", hostOnlyIf,
 			"--macaddress2", mac, "--cableconnected2", "on"},
 		{"storagectl", vm, "--name", "SATA", "--add", "sata", "--portcount", "3", "--hostiocache", "on"},
 	}
@@ -610,7 +661,7 @@ func (d *Driver) Start(ctx context.Context) error {
 	case drivers.NotFound:
 		return fmt.Errorf("VirtualBox has no VM %s any more: remove the machine with `machine rm -f`", d.ref())
 	default:
-		_, err = d.vbm(ctx, "startvm", d.ref(), "--type", "headless")
+		_, err = d.vbm(ctx, "startvm", d.ref(), "--type", d.uiType())
 	}
 	return err
 }

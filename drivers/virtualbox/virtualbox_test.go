@@ -74,7 +74,7 @@ func TestCreateSequence(t *testing.T) {
 		"createvm --name manager1 --ostype Linux_64 --register",
 		"modifyvm " + vm + " --firmware bios --cpus 2 --memory 2048 --acpi on --ioapic on --rtcuseutc on --boot1 disk --boot2 dvd --boot3 none --boot4 none",
 		"modifyvm " + vm + " --nic1 nat --nictype1 virtio --cableconnected1 on --natdnshostresolver1 on --natpf1 ssh,tcp,127.0.0.1,42187,,22",
-		"modifyvm " + vm + " --nic2 hostonly --nictype2 virtio --hostonlyadapter2 vboxnet1 --macaddress2 080027C0FFEE --cableconnected2 on",
+		"modifyvm " + vm + " --nic2 hostonly --nictype2 virtio --nicpromisc2 deny --hostonlyadapter2 vboxnet1 --macaddress2 080027C0FFEE --cableconnected2 on",
 		"storagectl " + vm + " --name SATA --add sata --portcount 3 --hostiocache on",
 		"clonemedium disk $HOME/cloud.vmdk " + dir + "/disk.vdi --format VDI",
 		"showmediuminfo disk " + dir + "/disk.vdi",
@@ -418,6 +418,32 @@ func TestValidate(t *testing.T) {
 	for _, c := range f.calls {
 		if c[0] != "--version" && c[0] != "list" {
 			t.Errorf("Validate changed something: %v", c)
+		}
+	}
+}
+
+// TestDockerMachineNICFlags: docker-machine's NIC and UI flags reach the plan, and bad values are
+// refused before anything is made.
+func TestDockerMachineNICFlags(t *testing.T) {
+	f := newFake(t)
+	d := newTestDriver(t, f)
+	d.NATNICType, d.HostOnlyNICType, d.HostOnlyPromisc, d.UIType = "82540EM", "Am79C973", "allow-all", "gui"
+	create(t, f, d)
+	got := strings.Join(f.argvs(), "\n")
+	for _, want := range []string{"--nictype1 82540EM", "--nictype2 Am79C973 --nicpromisc2 allow-all", "startvm 4b0a5a3e-6c1d-4f8e-9d36-1f0b7c9a2e51 --type gui"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %q in\n%s", want, got)
+		}
+	}
+	for _, bad := range []func(*Driver){
+		func(d *Driver) { d.NATNICType = "e1000" },
+		func(d *Driver) { d.HostOnlyPromisc = "all" },
+		func(d *Driver) { d.UIType = "window" },
+	} {
+		d := newTestDriver(t, newFake(t))
+		bad(d)
+		if err := d.Validate(context.Background(), "manager1"); err == nil || !strings.Contains(err.Error(), "--virtualbox-") {
+			t.Errorf("accepted: %v", err)
 		}
 	}
 }
