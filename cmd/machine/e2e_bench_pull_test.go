@@ -3,19 +3,14 @@
 package main
 
 import (
-	"bytes"
 	"crypto/rand"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/machine-tools/machine/internal/certs"
 )
 
 // BenchmarkPull100MB: a ~100 MB image to 1, 3 and 5 hosts, from a registry (TLS, on this
@@ -27,13 +22,8 @@ func BenchmarkPull100MB(b *testing.B) {
 	octet := os.Getpid()%200 + 20
 	subnet := fmt.Sprintf("10.237.%d.0/24", octet)
 	gw := fmt.Sprintf("10.237.%d.1", octet)
-	reg := gw + ":5444"
-	dir := b.TempDir()
-	ca, _ := certs.NewCA("bench registry", time.Now())
-	srv, _ := certs.NewServer(ca, "bench registry", "registry", []string{gw}, time.Now())
-	caFile := filepath.Join(dir, "ca.pem")
-	_ = os.WriteFile(caFile, ca.CertPEM(), 0o644)
-	_ = srv.WriteFiles(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
+	registry := newTestRegistry(b, gw, 5444)
+	reg, caFile, dir := registry.Addr, registry.CAFile, registry.Dir
 
 	var names []string
 	for i := 0; i < 5; i++ {
@@ -52,25 +42,7 @@ func BenchmarkPull100MB(b *testing.B) {
 	if b.Failed() {
 		b.FailNow()
 	}
-	cfg := fmt.Sprintf("version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: %s/data}}\nhttp: {addr: \"%s\", tls: {certificate: %s/cert.pem, key: %s/key.pem}}\n", dir, reg, dir, dir)
-	_ = os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644)
-	regCmd := exec.Command("docker-registry", "serve", filepath.Join(dir, "config.yml"))
-	var regLog bytes.Buffer
-	regCmd.Stdout, regCmd.Stderr = &regLog, &regLog
-	if err := regCmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = regCmd.Process.Kill(); _ = regCmd.Wait() })
-	for i := 0; ; i++ {
-		if c, err := net.DialTimeout("tcp", reg, time.Second); err == nil {
-			c.Close()
-			break
-		}
-		if i > 40 {
-			b.Fatalf("registry: %s", regLog.String())
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	registry.start(b, nil)
 
 	img := "machine-bench/" + p + ":1"
 	bb, _ := os.ReadFile("/bin/busybox")
@@ -88,7 +60,7 @@ func BenchmarkPull100MB(b *testing.B) {
 		b.Fatal(r)
 	}
 	if r := e.docker(names[0], "push", remote); r.code != 0 {
-		b.Fatalf("push: %s\n%s", r, regLog.String())
+		b.Fatalf("push: %s\n%s", r, registry.Log())
 	}
 	clean := func(nodes []string, refs ...string) {
 		for _, n := range nodes {

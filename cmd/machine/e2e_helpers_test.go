@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,6 +47,9 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	if fakeVBoxDir != "" {
+		os.RemoveAll(fakeVBoxDir)
+	}
 	os.Exit(code)
 }
 
@@ -348,3 +352,71 @@ func certCovers(t *testing.T, store, name, ip string) bool {
 	}
 	return certs.Covers(p.Cert, ip)
 }
+
+// testRegistry is Debian's docker-registry for one test or benchmark, at Addr (gw:port, gw being
+// the test network's gateway: this machine's own address there), with TLS from a CA of its own.
+type testRegistry struct {
+	Addr, Dir, CAFile string
+	CAPEM             []byte
+	log               bytes.Buffer
+}
+
+// newTestRegistry makes the registry's CA and certificate; start serves it once the hosts'
+// network (and so gw) exists.
+func newTestRegistry(tb testing.TB, gw string, port int) *testRegistry {
+	tb.Helper()
+	r := &testRegistry{Addr: fmt.Sprintf("%s:%d", gw, port), Dir: tb.TempDir()}
+	ca, err := certs.NewCA("test registry", time.Now())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv, err := certs.NewServer(ca, "test registry", "registry", []string{gw}, time.Now())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r.CAPEM, r.CAFile = ca.CertPEM(), filepath.Join(r.Dir, "ca.pem")
+	if err := os.WriteFile(r.CAFile, r.CAPEM, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	if err := srv.WriteFiles(filepath.Join(r.Dir, "cert.pem"), filepath.Join(r.Dir, "key.pem")); err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+// start serves the registry, with htpasswd auth when htpasswd is given, and waits until it
+// listens.
+func (r *testRegistry) start(tb testing.TB, htpasswd []byte) {
+	tb.Helper()
+	cfg := fmt.Sprintf("version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: %s/data}}\nhttp: {addr: \"%s\", tls: {certificate: %s/cert.pem, key: %s/key.pem}}\n",
+		r.Dir, r.Addr, r.Dir, r.Dir)
+	if htpasswd != nil {
+		if err := os.WriteFile(filepath.Join(r.Dir, "htpasswd"), htpasswd, 0o600); err != nil {
+			tb.Fatal(err)
+		}
+		cfg += fmt.Sprintf("auth: {htpasswd: {realm: test, path: %s/htpasswd}}\n", r.Dir)
+	}
+	if err := os.WriteFile(filepath.Join(r.Dir, "config.yml"), []byte(cfg), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command("docker-registry", "serve", filepath.Join(r.Dir, "config.yml"))
+	cmd.Stdout, cmd.Stderr = &r.log, &r.log
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("docker-registry (make setup installs it): %v", err)
+	}
+	tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for i := 0; ; i++ {
+		c, err := net.DialTimeout("tcp", r.Addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if i == 80 {
+			tb.Fatalf("the registry does not listen on %s (%v): %s", r.Addr, err, r.log.String())
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// Log is what the registry printed.
+func (r *testRegistry) Log() string { return r.log.String() }

@@ -3,20 +3,14 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
-
-	"github.com/machine-tools/machine/internal/certs"
 )
 
 // TestPullPrivateRegistry: a real registry (Debian's docker-registry) with TLS from a test CA and
@@ -31,28 +25,9 @@ func TestPullPrivateRegistry(t *testing.T) {
 	octet := os.Getpid()%200 + 20
 	subnet := fmt.Sprintf("10.236.%d.0/24", octet)
 	gw := fmt.Sprintf("10.236.%d.1", octet)
-	reg := gw + ":5443"
-	dir := t.TempDir()
-
-	ca, err := certs.NewCA("e2e registry", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := certs.NewServer(ca, "e2e registry", "registry", []string{gw}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, ca.CertPEM(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.WriteFiles(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")); err != nil {
-		t.Fatal(err)
-	}
+	registry := newTestRegistry(t, gw, 5443)
+	reg, caFile, dir := registry.Addr, registry.CAFile, registry.Dir
 	hash, _ := bcrypt.GenerateFromPassword([]byte("s3cret-pw"), bcrypt.DefaultCost)
-	if err := os.WriteFile(filepath.Join(dir, "htpasswd"), []byte("tester:"+string(hash)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 
 	names := []string{p + "-1", p + "-2", p + "-3"}
 	t.Cleanup(func() { e.run(append([]string{"rm", "-f", "-y"}, names...)...) })
@@ -70,35 +45,12 @@ func TestPullPrivateRegistry(t *testing.T) {
 			t.Fatalf("create %s: %s", names[i], r)
 		}
 	}
-	if out := e.must("ssh", names[0], "cat", "/etc/docker/certs.d/"+reg+"/ca.crt"); out != string(ca.CertPEM()) {
+	if out := e.must("ssh", names[0], "cat", "/etc/docker/certs.d/"+reg+"/ca.crt"); out != string(registry.CAPEM) {
 		t.Fatalf("the registry CA on the host: %q", out)
 	}
 
 	// The registry, listening on the test network's gateway (this machine's own address there).
-	cfg := fmt.Sprintf(`version: 0.1
-log: {level: warn}
-storage: {filesystem: {rootdirectory: %s/data}}
-http: {addr: "%s", tls: {certificate: %s/cert.pem, key: %s/key.pem}}
-auth: {htpasswd: {realm: e2e, path: %s/htpasswd}}
-`, dir, reg, dir, dir, dir)
-	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	regCmd := exec.Command("docker-registry", "serve", filepath.Join(dir, "config.yml"))
-	var regLog bytes.Buffer
-	regCmd.Stdout, regCmd.Stderr = &regLog, &regLog
-	if err := regCmd.Start(); err != nil {
-		t.Fatalf("docker-registry (make setup installs it): %v", err)
-	}
-	t.Cleanup(func() { _ = regCmd.Process.Kill(); _ = regCmd.Wait() })
-	waitFor(t, "the registry listening", 20*time.Second, func() (bool, string) {
-		c, err := net.DialTimeout("tcp", reg, time.Second)
-		if err == nil {
-			c.Close()
-			return true, ""
-		}
-		return false, err.Error() + "\n" + regLog.String()
-	})
+	registry.start(t, []byte("tester:"+string(hash)+"\n"))
 
 	// Push a test image from the first host, logged in with a Docker config of the test's own.
 	img := "machine-e2e/" + p + ":1"
@@ -106,14 +58,14 @@ auth: {htpasswd: {realm: e2e, path: %s/htpasswd}}
 	e.must("pull", "--nodes", names[0], "--from-local", img)
 	dockerConfig := []string{"DOCKER_CONFIG=" + filepath.Join(dir, "docker-config")}
 	if r := e.dockerWith(dockerConfig, "s3cret-pw\n", names[0], "login", "-u", "tester", "--password-stdin", reg); r.code != 0 {
-		t.Fatalf("docker login: %s\nregistry log:\n%s", r, regLog.String())
+		t.Fatalf("docker login: %s\nregistry log:\n%s", r, registry.Log())
 	}
 	remote := reg + "/e2e/busybox:1"
 	if r := e.docker(names[0], "tag", img, remote); r.code != 0 {
 		t.Fatal(r)
 	}
 	if r := e.dockerWith(dockerConfig, "", names[0], "push", remote); r.code != 0 {
-		t.Fatalf("docker push: %s\nregistry log:\n%s", r, regLog.String())
+		t.Fatalf("docker push: %s\nregistry log:\n%s", r, registry.Log())
 	}
 	e.docker(names[0], "rmi", remote)
 

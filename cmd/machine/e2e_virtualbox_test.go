@@ -9,9 +9,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	containerdrv "github.com/machine-tools/machine/drivers/container"
+)
+
+// The stand-in VBoxManage, built once for all the tests that use it.
+var (
+	fakeVBoxBuild sync.Once
+	fakeVBoxDir   string
+	fakeVBoxErr   error
 )
 
 // fakeVBox builds testdata/fakevbox as VBoxManage (VirtualBox cannot run here: its "VMs" are
@@ -19,10 +27,21 @@ import (
 // puts it on PATH for one test.
 func fakeVBox(t *testing.T, prefix string) []string {
 	t.Helper()
-	bin := t.TempDir()
-	if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, "VBoxManage"), "./testdata/fakevbox").CombinedOutput(); err != nil {
-		t.Fatalf("building the stand-in VBoxManage: %v\n%s", err, out)
+	fakeVBoxBuild.Do(func() {
+		dir, err := os.MkdirTemp("", "fakevbox-")
+		if err != nil {
+			fakeVBoxErr = err
+			return
+		}
+		fakeVBoxDir = dir
+		if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "VBoxManage"), "./testdata/fakevbox").CombinedOutput(); err != nil {
+			fakeVBoxErr = fmt.Errorf("%v\n%s", err, out)
+		}
+	})
+	if fakeVBoxErr != nil {
+		t.Fatalf("building the stand-in VBoxManage: %v", fakeVBoxErr)
 	}
+	bin := fakeVBoxDir
 	home := t.TempDir()
 	t.Cleanup(func() {
 		ids, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=io.machine.fakevbox="+prefix).Output()
