@@ -399,7 +399,7 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 	if d.Overlay, err = l.StorageVolGetPath(ov); err != nil {
 		return err
 	}
-	iso, err := cidata.CidataISO(cidata.UserData(spec.Name, d.SSHUser, spec.AuthorizedKey), cidata.MetaData(spec.Name+"-"+randomMAC()[9:], spec.Name))
+	iso, err := cidata.Seed(spec.Name, d.SSHUser, spec.AuthorizedKey, spec.Name+"-"+randomMAC()[9:])
 	if err != nil {
 		return fmt.Errorf("making the cloud-init ISO: %w", err)
 	}

@@ -440,7 +440,7 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 	}
 
 	d.say("writing the cloud-init seed")
-	iso, err := cidata.CidataISO(cidata.UserData(spec.Name, d.SSHUser, spec.AuthorizedKey), cidata.MetaData(spec.Name+"-"+d.MAC, spec.Name))
+	iso, err := cidata.Seed(spec.Name, d.SSHUser, spec.AuthorizedKey, spec.Name+"-"+d.MAC)
 	if err != nil {
 		return err
 	}

@@ -34,8 +34,14 @@ func MetaData(instanceID, hostname string) string {
 	return fmt.Sprintf("instance-id: %s\nlocal-hostname: %s\n", instanceID, hostname)
 }
 
-// CidataISO makes the NoCloud "cidata" ISO in memory.
-func CidataISO(userData, metaData string) ([]byte, error) {
+// Seed is the NoCloud seed of a machine: the "cidata" ISO with its host name, its user (with
+// passwordless sudo) and its key.
+func Seed(hostname, user, authorizedKey, instanceID string) ([]byte, error) {
+	return ISO(UserData(hostname, user, authorizedKey), MetaData(instanceID, hostname))
+}
+
+// ISO makes the NoCloud "cidata" ISO in memory.
+func ISO(userData, metaData string) ([]byte, error) {
 	w, err := iso9660.NewWriter()
 	if err != nil {
 		return nil, err

@@ -11,7 +11,7 @@ import (
 // TestISOReadBack: the ISO holds the user-data with the key, read back by a real tool.
 func TestISOReadBack(t *testing.T) {
 	key := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleKeyForTheTest machine-vm1"
-	iso, err := CidataISO(UserData("vm1", "debian", key), MetaData("vm1-1", "vm1"))
+	iso, err := Seed("vm1", "debian", key, "vm1-1")
 	if err != nil {
 		t.Fatal(err)
 	}
