@@ -89,25 +89,20 @@ type InitOptions struct {
 // Init makes n the first manager of a new swarm. It reports "already" for a manager that is
 // in a swarm already.
 func Init(ctx context.Context, n *Node, o InitOptions) (string, error) {
-	st, err := n.Inspect(ctx)
-	if err != nil {
-		return "", err
-	}
-	if st.Active {
-		if st.Manager {
-			return fmt.Sprintf("already a manager of swarm %s (advertising %s)", short(st.ClusterID), st.Addr), nil
-		}
-		return "", fmt.Errorf("%s is a worker of swarm %s: it cannot start a swarm of its own (run `machine swarm leave %s` first)", n.Name, short(st.ClusterID), n.Name)
-	}
+	// The init is asked for straight away: on a node that is in a swarm already it fails, and
+	// only then is the node's state read to say why (one round trip less on the usual path).
 	adv := o.AdvertiseAddr
 	if adv == "" {
 		adv = n.IP()
 	} else if net.ParseIP(adv) == nil {
 		ifs, err := nodeAddrs(ctx, n)
-		if err != nil {
-			return "", err
+		if err == nil {
+			adv, err = ChooseAdvertise(adv, "", ifs)
 		}
-		if adv, err = ChooseAdvertise(adv, "", ifs); err != nil {
+		if err != nil {
+			if msg, aerr, ok := initAlready(ctx, n); ok {
+				return msg, aerr
+			}
 			return "", err
 		}
 	}
@@ -118,6 +113,9 @@ func Init(ctx context.Context, n *Node, o InitOptions) (string, error) {
 	req := swarm.InitRequest{ListenAddr: listen, AdvertiseAddr: adv, DataPathAddr: o.DataPathAddr, AutoLockManagers: o.Autolock}
 	id, err := n.Docker.SwarmInit(ctx, req)
 	if err != nil {
+		if msg, aerr, ok := initAlready(ctx, n); ok {
+			return msg, aerr
+		}
 		return "", fmt.Errorf("swarm init on %s (advertising %s): %w", n.Name, adv, err)
 	}
 	msg := fmt.Sprintf("swarm initialised: %s is a manager (node %s), advertising %s", n.Name, short(id), adv)
@@ -128,6 +126,32 @@ func Init(ctx context.Context, n *Node, o InitOptions) (string, error) {
 		}
 	}
 	return msg, nil
+}
+
+// initAlready reads the state of a node whose init was refused: ok when that is because the
+// node is in a swarm already (a manager: "already"; a worker: an error) or cannot say (locked,
+// pending, unreachable: that error).
+func initAlready(ctx context.Context, n *Node) (string, error, bool) {
+	st, err := n.Inspect(ctx)
+	if err != nil {
+		return "", err, true
+	}
+	if !st.Active {
+		return "", nil, false
+	}
+	if st.Manager {
+		return fmt.Sprintf("already a manager of swarm %s (advertising %s)", short(st.ClusterID), st.Addr), nil, true
+	}
+	return "", fmt.Errorf("%s is a worker of %s: it cannot start a swarm of its own (run `machine swarm leave %s` first)", n.Name, st.swarmName(), n.Name), true
+}
+
+// swarmName names the node's swarm: by its ID where the node knows it (managers), else by its
+// managers' addresses (workers).
+func (s State) swarmName() string {
+	if s.ClusterID != "" {
+		return "swarm " + short(s.ClusterID)
+	}
+	return "the swarm managed at " + strings.Join(s.Managers, ", ")
 }
 
 func short(id string) string {
@@ -159,6 +183,9 @@ type JoinOptions struct {
 	// Prepared are joiners made ready by Prepare (their state read, SSH open, route to the
 	// manager looked up) while the manager was still starting the swarm.
 	Prepared map[string]*Prepared
+	// Joined, when set, is called as soon as a node is in the swarm (joined now or already),
+	// from the goroutine that joined it: what follows a join need not wait for the others.
+	Joined func(n *Node, msg string)
 }
 
 // Prepared is a joiner made ready for a join to a manager at one address.
@@ -272,6 +299,9 @@ func Join(ctx context.Context, m *Node, nodes []*Node, o JoinOptions) (map[strin
 	var errs []error
 	one := func(n *Node) {
 		msg, err := joinOne(ctx, m, mst, maddr, token, role, n, o)
+		if err == nil && o.Joined != nil {
+			o.Joined(n, msg)
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
@@ -319,11 +349,7 @@ func joinOne(ctx context.Context, m *Node, mst State, maddr, token, role string,
 		if st.ClusterID == mst.ClusterID || (st.ClusterID == "" && !st.Manager && nodeInSwarm(ctx, m, st.NodeID)) {
 			return fmt.Sprintf("already in this swarm (advertising %s)", st.Addr), nil
 		}
-		other := "swarm " + short(st.ClusterID)
-		if st.ClusterID == "" {
-			other = "the swarm managed at " + strings.Join(st.Managers, ", ")
-		}
-		return "", fmt.Errorf("%s is in %s, not in %s's swarm %s: run `machine swarm leave %s` first", n.Name, other, m.Name, short(mst.ClusterID), n.Name)
+		return "", fmt.Errorf("%s is in %s, not in %s's swarm %s: run `machine swarm leave %s` first", n.Name, st.swarmName(), m.Name, short(mst.ClusterID), n.Name)
 	}
 	// Can the node reach the manager's swarm port? Asked from the node itself: the SSH server
 	// opens the connection.

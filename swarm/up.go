@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"sync"
 
 	"github.com/docker/docker/api/types/filters"
@@ -114,18 +113,37 @@ func Up(ctx context.Context, c *Cluster, h UpHooks) error {
 		return &PhaseError{first.Name, "swarm init", err}
 	}
 	h.say(first.Name, msg)
+	// 3. Labels and availability: each node's as soon as it is in the swarm, while the others
+	// are still joining.
+	spec := map[string]ClusterNode{}
+	for _, n := range c.Nodes {
+		spec[n.Name] = n
+	}
+	var specWG sync.WaitGroup
+	defer specWG.Wait()
+	var specErrs []error
+	applyLater := func(n *Node) {
+		specWG.Add(1)
+		go func() {
+			defer specWG.Done()
+			if err := applySpec(ctx, first, n, spec[n.Name], h); err != nil {
+				mu.Lock()
+				specErrs = append(specErrs, &PhaseError{n.Name, "setting labels and availability", err})
+				mu.Unlock()
+			}
+		}()
+	}
+	joined := func(n *Node, msg string) {
+		h.say(n.Name, msg)
+		applyLater(n)
+	}
+	applyLater(first)
 	for _, m := range managers[1:] {
-		res, err := Join(ctx, first, []*Node{nodes[m.Name]}, JoinOptions{Role: "manager", AdvertiseAddr: m.AdvertiseAddr, Progress: h.Progress, Prepared: prepared})
-		if err != nil {
+		if _, err := Join(ctx, first, []*Node{nodes[m.Name]}, JoinOptions{Role: "manager", AdvertiseAddr: m.AdvertiseAddr, Progress: h.Progress, Prepared: prepared, Joined: joined}); err != nil {
 			return &PhaseError{m.Name, "joining as a manager", err}
 		}
-		h.say(m.Name, res[m.Name])
 	}
-	var workers []*Node
-	for _, w := range c.Workers() {
-		workers = append(workers, nodes[w.Name])
-	}
-	if len(workers) > 0 {
+	if len(c.Workers()) > 0 {
 		// One call for all workers: they join at the same time. A per-node override of the
 		// advertise address is honoured by joining that node on its own.
 		var plain []*Node
@@ -138,16 +156,11 @@ func Up(ctx context.Context, c *Cluster, h UpHooks) error {
 		var wg sync.WaitGroup
 		run := func(ns []*Node, adv string) {
 			defer wg.Done()
-			res, err := Join(ctx, first, ns, JoinOptions{Role: "worker", AdvertiseAddr: adv, Progress: h.Progress, Prepared: prepared})
-			mu.Lock()
-			defer mu.Unlock()
-			for _, n := range ns {
-				if msg := res[n.Name]; msg != "" && !strings.HasPrefix(msg, "failed: ") {
-					h.say(n.Name, msg)
-				}
-			}
+			_, err := Join(ctx, first, ns, JoinOptions{Role: "worker", AdvertiseAddr: adv, Progress: h.Progress, Prepared: prepared, Joined: joined})
 			if err != nil {
+				mu.Lock()
 				errs = append(errs, err)
+				mu.Unlock()
 			}
 		}
 		if len(plain) > 0 {
@@ -165,20 +178,7 @@ func Up(ctx context.Context, c *Cluster, h UpHooks) error {
 			return fmt.Errorf("joining workers: %w\nrun the same `machine swarm up` again to finish", err)
 		}
 	}
-	// 3. Labels and availability, on every node at once.
-	var specErrs []error
-	for _, n := range c.Nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := applySpec(ctx, first, nodes[n.Name], n, h); err != nil {
-				mu.Lock()
-				specErrs = append(specErrs, &PhaseError{n.Name, "setting labels and availability", err})
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	specWG.Wait()
 	if err := errors.Join(specErrs...); err != nil {
 		return err
 	}

@@ -122,6 +122,8 @@ func TestSwarmWalkthrough(t *testing.T) {
 	if out := e.must("swarm", "join", "--manager", m, w1, w2); strings.Count(out, "already in this swarm") != 2 {
 		t.Errorf("second join: %q", out)
 	}
+	// A worker cannot start a swarm of its own: the init is refused and the reason named.
+	expectOneLineError(t, e.run("swarm", "init", w1), w1+" is a worker of the swarm managed at "+strings.TrimSpace(e.must("ip", m))+":2377", "machine swarm leave "+w1)
 	expectNodes(t, e, m, roles)
 	if ls := e.must("ls", "--filter", "swarm=worker", "-q"); len(strings.Fields(ls)) != 2 {
 		t.Errorf("ls --filter swarm=worker: %q", ls)
