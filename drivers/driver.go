@@ -99,6 +99,12 @@ type SlowBooter interface {
 	EngineWait() time.Duration
 }
 
+// BootChecker is a driver that can tell, while SSH is awaited after a create, that the host will
+// not come up (a host container that exited): the wait ends at once, with the driver's reason.
+type BootChecker interface {
+	CheckBoot(ctx context.Context) error
+}
+
 // Describer adds driver facts to `machine inspect`.
 type Describer interface {
 	Describe(ctx context.Context) map[string]any

@@ -38,3 +38,15 @@ if ! docker version >/dev/null 2>&1; then
   docker version >/dev/null 2>&1 || { log "dockerd did not start; see /var/log/dockerd.log"; tail -20 /var/log/dockerd.log >&2; exit 1; }
 fi
 log "docker engine $(docker version --format '{{.Server.Version}}') is up"
+
+# Many container hosts at once: every host's systemd and dockerd take inotify instances out of one
+# per-user budget (128 by default); past it, a new host's systemd exits as it boots. Raise the
+# limits the way kind's documentation does, when they are lower.
+for kv in fs.inotify.max_user_instances=8192 fs.inotify.max_user_watches=524288; do
+  k=${kv%=*} v=${kv#*=}
+  cur=$(sysctl -n "$k" 2>/dev/null || echo 0)
+  if [ "$cur" -lt "$v" ]; then
+    sysctl -qw "$kv" || { log "could not raise $k from $cur to $v: run as root, or tests with many hosts fail"; exit 1; }
+    log "raised $k from $cur to $v"
+  fi
+done

@@ -69,6 +69,7 @@ func upHooks(c *cli.Context, a *host.API, cl *swarm.Cluster) swarm.UpHooks {
 		Create: func(ctx context.Context, n swarm.ClusterNode) error {
 			// The very same code as `machine create`, with the file's options as its flags.
 			app := newApp(nil, c.App.ErrWriter, c.App.ErrWriter)
+			quiet(app)
 			return app.RunContext(ctx, nodeCreateArgs(c, cl, n))
 		},
 		Open: func(name string) (*swarm.Node, error) {
@@ -86,6 +87,20 @@ func upHooks(c *cli.Context, a *host.API, cl *swarm.Cluster) swarm.UpHooks {
 		Progress: func(node, msg string) { progress(c, node)(msg) },
 		Warn:     func(msg string) { fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", msg) },
 	}
+}
+
+// quiet takes help, version and completion out of an app that runs beside others in this process:
+// urfave/cli keeps their flags and the help command in package variables that every run writes to.
+func quiet(app *cli.App) {
+	app.HideHelp, app.HideHelpCommand, app.HideVersion, app.EnableBashCompletion = true, true, true, false
+	var hide func([]*cli.Command)
+	hide = func(cs []*cli.Command) {
+		for _, c := range cs {
+			c.HideHelp, c.HideHelpCommand = true, true
+			hide(c.Subcommands)
+		}
+	}
+	hide(app.Commands)
 }
 
 func localEngine() string {

@@ -4,6 +4,7 @@ package main
 
 import (
 	"encoding/json"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -146,6 +147,15 @@ func TestContainerBadInput(t *testing.T) {
 	expectOneLineError(t, e.run("create", "-d", "container", "--container-network", net, "--container-subnet", "10.231.0.0/24", "--container-ip", "10.232.0.5", name),
 		"outside", "10.231.0.0/24")
 	expectOneLineError(t, e.run("create", "-d", "nosuch", name), "unknown driver", "container, generic")
+	// A host whose init exits at once (as systemd does when the engine host is out of inotify
+	// instances): the create says so as soon as the container has exited, not after the SSH wait.
+	dead := "machine-e2e/" + name + "-dead:1"
+	if out, err := exec.Command("docker", "-H", "unix:///var/run/docker.sock", "import", "-c", `CMD ["sh", "-c", "echo no init in this image >&2; exit 3"]`, busyboxTar(t), dead).CombinedOutput(); err != nil {
+		t.Fatalf("docker import: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("docker", "-H", "unix:///var/run/docker.sock", "rmi", dead).Run() })
+	expectOneLineError(t, e.run("create", "-d", "container", "--container-network", net, "--container-image", dead, name),
+		"exited while booting (status 3, its last output: no init in this image)", "inotify", "nothing was left behind")
 	expectOneLineError(t, e.run("create", "-d", "container", "bad_name!"), "invalid machine name")
 	if out := e.must("ls", "-q"); strings.TrimSpace(out) != "" {
 		t.Fatalf("bad input left machines: %q", out)

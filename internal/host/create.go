@@ -158,10 +158,17 @@ func (a *API) Create(ctx context.Context, o CreateOptions) (*Host, error) {
 		wait = 2 * time.Minute
 	}
 	dctx, cancel := context.WithTimeout(ctx, wait)
+	bootErr := watchBoot(dctx, cancel, o.Driver)
 	cfg := h.SSHConfig()
 	cfg.Pin = true
 	c, err := sshclient.Dial(dctx, cfg)
 	cancel()
+	if err := <-bootErr; err != nil {
+		if c != nil {
+			c.Close()
+		}
+		return fail("booting", err)
+	}
 	if err != nil {
 		return fail("connecting over SSH", err)
 	}
@@ -214,3 +221,33 @@ func (h *Host) DriverJSON() map[string]any {
 
 // StorePath is the machine's folder, for DOCKER_CERT_PATH.
 func (h *Host) StorePath() string { return filepath.Clean(h.Dir()) }
+
+// watchBoot asks a BootChecker driver every half second, until ctx ends, whether its host has
+// failed to come up; on a failure it cancels the wait. The channel gives that failure (or nil)
+// once ctx has ended.
+func watchBoot(ctx context.Context, cancel context.CancelFunc, d drivers.Driver) <-chan error {
+	out := make(chan error, 1)
+	bc, ok := d.(drivers.BootChecker)
+	if !ok {
+		out <- nil
+		return out
+	}
+	go func() {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				out <- nil
+				return
+			case <-t.C:
+				if err := bc.CheckBoot(ctx); err != nil && ctx.Err() == nil {
+					out <- err
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return out
+}

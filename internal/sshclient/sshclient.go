@@ -104,7 +104,7 @@ func (c Config) authMethods() ([]ssh.AuthMethod, func(), error) {
 		}
 	}
 	if len(signers) == 0 {
-		return nil, closer, errors.New("no SSH key: pass one with the key flag, or load one into ssh-agent")
+		return nil, closer, ErrNoKey
 	}
 	return []ssh.AuthMethod{ssh.PublicKeys(signers...)}, closer, nil
 }
@@ -178,11 +178,14 @@ func DialOnce(ctx context.Context, cfg Config) (*Client, error) {
 		closer()
 		return nil, err
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = nc.SetDeadline(dl)
-	} else {
-		_ = nc.SetDeadline(time.Now().Add(timeout))
+	// One attempt's handshake gets the attempt's timeout, not all of ctx's time: a server that
+	// accepts and then says nothing (an sshd still starting, a proxy in front of a host that is
+	// not up) must not hold up the retries.
+	dl := time.Now().Add(timeout)
+	if cd, ok := ctx.Deadline(); ok && cd.Before(dl) {
+		dl = cd
 	}
+	_ = nc.SetDeadline(dl)
 	cc, chans, reqs, err := ssh.NewClientConn(nc, cfg.Addr(), &ssh.ClientConfig{
 		User:            cfg.User,
 		Auth:            auth,
@@ -209,11 +212,14 @@ func isAuthFailure(err error) bool {
 	return err != nil && bytes.Contains([]byte(err.Error()), []byte("unable to authenticate"))
 }
 
+// ErrNoKey: neither a key file nor an agent offers a key.
+var ErrNoKey = errors.New("no SSH key: pass one with the key flag, or load one into ssh-agent")
+
 // Permanent reports whether retrying a dial cannot help.
 func Permanent(err error) bool {
 	var hke *HostKeyChangedError
 	var ae *AuthError
-	return errors.As(err, &hke) || errors.As(err, &ae) || errors.Is(err, os.ErrNotExist)
+	return errors.As(err, &hke) || errors.As(err, &ae) || errors.Is(err, os.ErrNotExist) || errors.Is(err, ErrNoKey)
 }
 
 // Dial connects, retrying with backoff until ctx ends; it returns the last real error.

@@ -1,0 +1,92 @@
+package container
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+)
+
+// CheckBoot implements drivers.BootChecker: a host container that has exited while booting will
+// never answer SSH, so the wait ends at once with what the container said and, where the cause is
+// known, the fix.
+func (d *Driver) CheckBoot(ctx context.Context) error {
+	ci, cli, err := d.inspect(ctx)
+	if err != nil {
+		return nil // the SSH wait reports what it sees
+	}
+	defer cli.Close()
+	// Exited, or (with the hosts' restart policy) restarted: a fresh host does neither.
+	if ci.State == nil || (ci.State.Status != "exited" && ci.State.Status != "dead" && ci.RestartCount == 0) {
+		return nil
+	}
+	var what []string
+	if ci.State.ExitCode != 0 {
+		what = append(what, fmt.Sprintf("status %d", ci.State.ExitCode))
+	}
+	if tail := logTail(ctx, cli, ci.ID, ci.Config != nil && ci.Config.Tty); tail != "" {
+		what = append(what, "its last output: "+tail)
+	} else {
+		what = append(what, "no output")
+	}
+	return fmt.Errorf("the host container %s exited while booting (%s): %s", d.ContainerName, strings.Join(what, ", "), bootHint(d.EngineHost))
+}
+
+// bootHint names the usual cause of a systemd that exits at once in a container. On this
+// machine's own engine it reads the limit that causes it most often: inotify instances, which
+// every host's systemd and dockerd take several of, out of one per-user budget (128 by default).
+func bootHint(engineHost string) string {
+	if engineHost == "" || strings.HasPrefix(engineHost, "unix://") {
+		if n, ok := inotifyInstances(); ok && n < 1024 {
+			return fmt.Sprintf("this machine allows %d inotify instances per user (fs.inotify.max_user_instances) and every host's systemd and dockerd take several: raise it with `sysctl -w fs.inotify.max_user_instances=8192`", n)
+		}
+	}
+	return "systemd could not start in it: check the engine host's fs.inotify.max_user_instances (8192 suits many hosts) and the engine's log"
+}
+
+func inotifyInstances() (int, bool) {
+	b, err := os.ReadFile("/proc/sys/fs/inotify/max_user_instances")
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n, err == nil
+}
+
+var ansi = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`)
+
+// logTail is the container's last few output lines (colours taken out), on one line.
+func logTail(ctx context.Context, cli *client.Client, id string, tty bool) string {
+	rc, err := cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: "3"})
+	if err != nil {
+		return ""
+	}
+	defer rc.Close()
+	var out bytes.Buffer
+	if tty { // one raw stream
+		_, _ = io.Copy(&out, io.LimitReader(rc, 64<<10))
+	} else if _, err := stdcopy.StdCopy(&out, &out, rc); err != nil && out.Len() == 0 {
+		return ""
+	}
+	var lines []string // a restarted container repeats itself: each line once
+	seen := map[string]bool{}
+	for _, l := range strings.Split(out.String(), "\n") {
+		if l = strings.Join(strings.Fields(ansi.ReplaceAllString(l, "")), " "); l != "" && !seen[l] {
+			seen[l] = true
+			lines = append(lines, l)
+		}
+	}
+	s := strings.Join(lines, " / ")
+	if len(s) > 300 {
+		s = "…" + s[len(s)-300:]
+	}
+	return s
+}
