@@ -49,7 +49,7 @@ func bootHint(engineHost string) string {
 			return fmt.Sprintf("this machine allows %d inotify instances per user (fs.inotify.max_user_instances) and every host's systemd and dockerd take several: raise it with `sysctl -w fs.inotify.max_user_instances=8192`", n)
 		}
 	}
-	return "systemd could not start in it: check the engine host's fs.inotify.max_user_instances (8192 suits many hosts) and the engine's log"
+	return "its init did not stay up: systemd stops at once when the engine's machine is out of inotify instances (raise fs.inotify.max_user_instances there, 8192 suits many hosts), and an image of your own must run systemd with sshd"
 }
 
 func inotifyInstances() (int, bool) {
