@@ -186,8 +186,6 @@ type JoinOptions struct {
 	// Joined, when set, is called as soon as a node is in the swarm (joined now or already),
 	// from the goroutine that joined it: what follows a join need not wait for the others.
 	Joined func(n *Node, msg string)
-	// target is the manager's swarm when the caller has read it already.
-	target *target
 }
 
 // Prepared is a joiner made ready for a join to a manager at one address.
@@ -215,9 +213,27 @@ func (p *Prepared) Close() {
 // routeScript prints a node's route to $1, a separator, and its IPv4 addresses: one session.
 const routeScript = `ip -o route get "$1" && echo --- && ip -o -4 addr show`
 
-// prepare makes a joiner ready for a join to the manager at mhost: reads its swarm state,
-// opens its SSH connection and looks up the source address of its route to the manager. It
-// can run while the manager is still starting the swarm; Join finishes the work.
+// Prepare makes joiners ready for a join to the manager at mhost, all at once: reads their
+// swarm state, opens their SSH connections and looks up the source address of their route to
+// the manager. It runs while the manager starts the swarm; Join finishes the work.
+func Prepare(ctx context.Context, nodes []*Node, mhost string) map[string]*Prepared {
+	out := map[string]*Prepared{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := prepare(ctx, n, mhost)
+			mu.Lock()
+			out[n.Name] = p
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
 func prepare(ctx context.Context, n *Node, mhost string) *Prepared {
 	p := &Prepared{node: n, mhost: mhost}
 	if p.st, p.err = n.Inspect(ctx); p.err != nil || p.st.Active {
@@ -256,29 +272,13 @@ func managerAddr(ctx context.Context, m *Node) (State, string, error) {
 	return st, net.JoinHostPort(addr, "2377"), nil
 }
 
-// target is a manager's swarm as joiners need it: the manager's state and swarm address, and
-// the join tokens.
-type target struct {
-	st     State
-	addr   string
-	tokens swarm.JoinTokens
-}
-
-func lookupTarget(ctx context.Context, m *Node) (*target, error) {
-	st, addr, err := managerAddr(ctx, m)
-	if err != nil {
-		return nil, err
-	}
-	sw, err := m.Docker.SwarmInspect(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%s: reading the swarm's join tokens: %w", m.Name, err)
-	}
-	return &target{st: st, addr: addr, tokens: sw.JoinTokens}, nil
-}
-
 // Join joins nodes to the manager's swarm: managers one at a time (each must be Ready before the
 // next, for quorum), workers all at once. The result holds one line per node.
 func Join(ctx context.Context, m *Node, nodes []*Node, o JoinOptions) (map[string]string, error) {
+	mst, maddr, err := managerAddr(ctx, m)
+	if err != nil {
+		return nil, err
+	}
 	role := o.Role
 	if role == "" {
 		role = "worker"
@@ -286,17 +286,13 @@ func Join(ctx context.Context, m *Node, nodes []*Node, o JoinOptions) (map[strin
 	if role != "worker" && role != "manager" {
 		return nil, fmt.Errorf("--role %q: use worker or manager", role)
 	}
-	t := o.target
-	if t == nil {
-		var err error
-		if t, err = lookupTarget(ctx, m); err != nil {
-			return nil, err
-		}
+	sw, err := m.Docker.SwarmInspect(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading the swarm's join tokens: %w", m.Name, err)
 	}
-	mst, maddr := t.st, t.addr
-	token := t.tokens.Worker
+	token := sw.JoinTokens.Worker
 	if role == "manager" {
-		token = t.tokens.Manager
+		token = sw.JoinTokens.Manager
 	}
 	results := map[string]string{}
 	var mu sync.Mutex

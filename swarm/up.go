@@ -45,126 +45,91 @@ func (h UpHooks) say(node, msg string) {
 // manager starts the swarm, other managers join one by one and workers all at once, node labels
 // and availability are set, networks made, images put on every node. What is already so is left
 // as it is; after a failure, running Up again finishes the job.
-//
-// Each node goes on as soon as it and what it needs are ready: the first manager starts the
-// swarm while the other machines are still being made, each joiner gets ready to join (its
-// state, SSH connection and route to the manager) as soon as it exists, and its labels are set
-// as soon as it is in.
 func Up(ctx context.Context, c *Cluster, h UpHooks) error {
 	managers := c.Managers()
 	if w := QuorumWarning(len(managers)); w != "" && h.Warn != nil {
 		h.Warn(w)
 	}
+	// 1. Machines.
+	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
-	fail := func(err error) {
-		mu.Lock()
-		errs = append(errs, err)
-		mu.Unlock()
-	}
-	// 1. Machines: every one at once, made when missing, then opened.
-	slots := map[string]*slot{}
 	for _, n := range c.Nodes {
-		slots[n.Name] = &slot{done: make(chan struct{})}
-	}
-	defer func() {
-		// Never return while a machine is still being made: wait, then close what was opened.
-		for _, s := range slots {
-			<-s.done
-			if s.node != nil {
-				s.node.Close()
-			}
-		}
-	}()
-	for _, n := range c.Nodes {
-		go func() {
-			s := slots[n.Name]
-			defer close(s.done)
-			if h.Exists(n.Name) {
-				h.say(n.Name, "machine exists")
-			} else {
-				h.say(n.Name, "creating the machine")
-				if err := h.Create(ctx, n); err != nil {
-					s.err = &PhaseError{n.Name, "create", err}
-					return
-				}
-			}
-			if s.node, s.err = h.Open(n.Name); s.err != nil {
-				s.err = &PhaseError{n.Name, "opening its engine", s.err}
-			}
-		}()
-	}
-	// What is left to do after a failure: every node's error, and the way to finish.
-	finish := func() error {
-		var all []error
-		for _, n := range c.Nodes {
-			if err := slots[n.Name].wait(); err != nil {
-				all = append(all, err)
-			}
-		}
-		mu.Lock()
-		all = append(all, errs...)
-		mu.Unlock()
-		if len(all) == 0 {
-			return nil
-		}
-		return fmt.Errorf("%w\nwhat succeeded was kept: run the same `machine swarm up` again to finish", errors.Join(all...))
-	}
-	// 2. The swarm.
-	first := slots[managers[0].Name]
-	if first.wait() != nil {
-		return finish()
-	}
-	expect := managers[0].AdvertiseAddr
-	if net.ParseIP(expect) == nil {
-		expect = first.node.IP()
-	}
-	preps := map[string]*prepSlot{}
-	for _, n := range c.Nodes {
-		if n.Name == first.node.Name {
+		if h.Exists(n.Name) {
+			h.say(n.Name, "machine exists")
 			continue
 		}
-		ps := &prepSlot{done: make(chan struct{})}
-		preps[n.Name] = ps
+		wg.Add(1)
 		go func() {
-			defer close(ps.done)
-			if s := slots[n.Name]; s.wait() == nil {
-				ps.p = prepare(ctx, s.node, expect)
+			defer wg.Done()
+			h.say(n.Name, "creating the machine")
+			if err := h.Create(ctx, n); err != nil {
+				mu.Lock()
+				errs = append(errs, &PhaseError{n.Name, "create", err})
+				mu.Unlock()
 			}
 		}()
 	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return fmt.Errorf("%w\nthe other machines were kept: run the same `machine swarm up` again to finish", errors.Join(errs...))
+	}
+	nodes := map[string]*Node{}
 	defer func() {
-		for _, ps := range preps {
-			<-ps.done
-			if ps.p != nil {
-				ps.p.Close()
-			}
+		for _, n := range nodes {
+			n.Close()
 		}
 	}()
-	msg, err := Init(ctx, first.node, InitOptions{AdvertiseAddr: managers[0].AdvertiseAddr})
-	if err != nil {
-		fail(&PhaseError{first.node.Name, "swarm init", err})
-		return finish()
+	for _, n := range c.Nodes {
+		o, err := h.Open(n.Name)
+		if err != nil {
+			return &PhaseError{n.Name, "opening its engine", err}
+		}
+		nodes[n.Name] = o
 	}
-	h.say(first.node.Name, msg)
-	tgt, err := lookupTarget(ctx, first.node)
-	if err != nil {
-		fail(&PhaseError{first.node.Name, "reading the swarm", err})
-		return finish()
+	// 2. The swarm. While the first manager starts it, the others get ready to join (their
+	// state, SSH connection and route to the manager's expected address).
+	first := nodes[managers[0].Name]
+	expect := managers[0].AdvertiseAddr
+	if net.ParseIP(expect) == nil {
+		expect = first.IP()
 	}
-	// 3. Labels and availability: each node's as soon as it is in the swarm.
+	var joiners []*Node
+	for _, n := range c.Nodes {
+		if n.Name != first.Name {
+			joiners = append(joiners, nodes[n.Name])
+		}
+	}
+	ready := make(chan map[string]*Prepared, 1)
+	go func() { ready <- Prepare(ctx, joiners, expect) }()
+	msg, err := Init(ctx, first, InitOptions{AdvertiseAddr: managers[0].AdvertiseAddr})
+	prepared := <-ready
+	defer func() {
+		for _, p := range prepared {
+			p.Close()
+		}
+	}()
+	if err != nil {
+		return &PhaseError{first.Name, "swarm init", err}
+	}
+	h.say(first.Name, msg)
+	// 3. Labels and availability: each node's as soon as it is in the swarm, while the others
+	// are still joining.
 	spec := map[string]ClusterNode{}
 	for _, n := range c.Nodes {
 		spec[n.Name] = n
 	}
 	var specWG sync.WaitGroup
 	defer specWG.Wait()
+	var specErrs []error
 	applyLater := func(n *Node) {
 		specWG.Add(1)
 		go func() {
 			defer specWG.Done()
-			if err := applySpec(ctx, first.node, n, spec[n.Name], h); err != nil {
-				fail(&PhaseError{n.Name, "setting labels and availability", err})
+			if err := applySpec(ctx, first, n, spec[n.Name], h); err != nil {
+				mu.Lock()
+				specErrs = append(specErrs, &PhaseError{n.Name, "setting labels and availability", err})
+				mu.Unlock()
 			}
 		}()
 	}
@@ -172,50 +137,61 @@ func Up(ctx context.Context, c *Cluster, h UpHooks) error {
 		h.say(n.Name, msg)
 		applyLater(n)
 	}
-	applyLater(first.node)
-	join := func(cn ClusterNode, role string) error {
-		s := slots[cn.Name]
-		if s.wait() != nil {
-			return s.err // reported by finish
-		}
-		ps := preps[cn.Name]
-		<-ps.done
-		_, err := Join(ctx, first.node, []*Node{s.node}, JoinOptions{Role: role, AdvertiseAddr: cn.AdvertiseAddr, Progress: h.Progress,
-			Prepared: map[string]*Prepared{cn.Name: ps.p}, Joined: joined, target: tgt})
-		if err != nil {
-			fail(&PhaseError{cn.Name, "joining as a " + role, err})
-		}
-		return err
-	}
-	// Managers one at a time, for quorum; then the workers, each as soon as it exists.
+	applyLater(first)
 	for _, m := range managers[1:] {
-		if join(m, "manager") != nil {
-			break
+		if _, err := Join(ctx, first, []*Node{nodes[m.Name]}, JoinOptions{Role: "manager", AdvertiseAddr: m.AdvertiseAddr, Progress: h.Progress, Prepared: prepared, Joined: joined}); err != nil {
+			return &PhaseError{m.Name, "joining as a manager", err}
 		}
 	}
-	var wg sync.WaitGroup
-	for _, w := range c.Workers() {
-		wg.Add(1)
-		go func() {
+	if len(c.Workers()) > 0 {
+		// One call for all workers: they join at the same time. A per-node override of the
+		// advertise address is honoured by joining that node on its own.
+		var plain []*Node
+		for _, w := range c.Workers() {
+			if w.AdvertiseAddr == "" {
+				plain = append(plain, nodes[w.Name])
+			}
+		}
+		var errs []error
+		var wg sync.WaitGroup
+		run := func(ns []*Node, adv string) {
 			defer wg.Done()
-			_ = join(w, "worker")
-		}()
+			_, err := Join(ctx, first, ns, JoinOptions{Role: "worker", AdvertiseAddr: adv, Progress: h.Progress, Prepared: prepared, Joined: joined})
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}
+		if len(plain) > 0 {
+			wg.Add(1)
+			go run(plain, "")
+		}
+		for _, w := range c.Workers() {
+			if w.AdvertiseAddr != "" {
+				wg.Add(1)
+				go run([]*Node{nodes[w.Name]}, w.AdvertiseAddr)
+			}
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("joining workers: %w\nrun the same `machine swarm up` again to finish", err)
+		}
 	}
-	wg.Wait()
 	specWG.Wait()
-	if err := finish(); err != nil {
+	if err := errors.Join(specErrs...); err != nil {
 		return err
 	}
 	// 4. Networks.
 	for _, nw := range c.Networks {
-		if err := ensureNetwork(ctx, first.node, nw, h); err != nil {
-			return &PhaseError{first.node.Name, "creating network " + nw.Name, err}
+		if err := ensureNetwork(ctx, first, nw, h); err != nil {
+			return &PhaseError{first.Name, "creating network " + nw.Name, err}
 		}
 	}
 	// 5. Images.
 	var targets []images.Target
 	for _, n := range c.Nodes {
-		targets = append(targets, images.Target{Name: n.Name, Client: slots[n.Name].node.Docker})
+		targets = append(targets, images.Target{Name: n.Name, Client: nodes[n.Name].Docker})
 	}
 	for _, im := range c.Images {
 		progress := images.Progress(h.Progress)
@@ -234,24 +210,6 @@ func Up(ctx context.Context, c *Cluster, h UpHooks) error {
 		}
 	}
 	return nil
-}
-
-// slot is one machine of the cluster: made (or found) and opened, or the error that stopped it.
-type slot struct {
-	node *Node
-	err  error
-	done chan struct{}
-}
-
-func (s *slot) wait() error {
-	<-s.done
-	return s.err
-}
-
-// prepSlot is a joiner made ready to join, once its machine exists.
-type prepSlot struct {
-	p    *Prepared
-	done chan struct{}
 }
 
 func applySpec(ctx context.Context, m, n *Node, cn ClusterNode, h UpHooks) error {

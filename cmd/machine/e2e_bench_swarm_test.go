@@ -142,3 +142,31 @@ func BenchmarkSwarmUp(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSwarmUpFromNothing: `machine swarm up` of a 5-node cluster file (1 manager, 4 workers)
+// when none of its machines exists: the creates, and the swarm formed as each machine is ready.
+// `swarm down` removes them again outside the timer.
+func BenchmarkSwarmUpFromNothing(b *testing.B) {
+	e := benchEnv(b)
+	p := uniq("bench-new")
+	file := filepath.Join(b.TempDir(), "cluster.yml")
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "name: %s\ndriver: container\ndriver-options: {network: %s-net}\nnodes:\n  - {name: %s-m, role: manager}\n", p, p, p)
+	for i := 1; i <= 4; i++ {
+		fmt.Fprintf(&sb, "  - {name: %s-w%d}\n", p, i)
+	}
+	if err := os.WriteFile(file, []byte(sb.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.run("swarm", "down", "-f", file) })
+	for b.Loop() {
+		if r := e.run("swarm", "up", "-f", file); r.code != 0 {
+			b.Fatalf("up: %s", r)
+		}
+		b.StopTimer()
+		if r := e.run("swarm", "down", "-f", file); r.code != 0 {
+			b.Fatalf("down: %s", r)
+		}
+		b.StartTimer()
+	}
+}
