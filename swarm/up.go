@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
@@ -217,30 +219,41 @@ func applySpec(ctx context.Context, m, n *Node, cn ClusterNode, h UpHooks) error
 	if err != nil {
 		return err
 	}
-	node, _, err := m.Docker.NodeInspectWithRaw(ctx, st.NodeID)
-	if err != nil {
-		return err
-	}
-	spec := node.Spec
-	changed := false
-	if cn.Availability != "" && string(spec.Availability) != cn.Availability {
-		spec.Availability = swarm.NodeAvailability(cn.Availability)
-		changed = true
-	}
-	for k, v := range cn.Labels {
-		if spec.Labels == nil {
-			spec.Labels = map[string]string{}
+	// A node that has just joined is still being updated by the swarm (its description and
+	// status): an update against the version read a moment ago can be refused as out of
+	// sequence. Read it again and retry.
+	for attempt := 1; ; attempt++ {
+		node, _, err := m.Docker.NodeInspectWithRaw(ctx, st.NodeID)
+		if err != nil {
+			return err
 		}
-		if spec.Labels[k] != v {
-			spec.Labels[k] = v
+		spec := node.Spec
+		changed := false
+		if cn.Availability != "" && string(spec.Availability) != cn.Availability {
+			spec.Availability = swarm.NodeAvailability(cn.Availability)
 			changed = true
 		}
+		for k, v := range cn.Labels {
+			if spec.Labels == nil {
+				spec.Labels = map[string]string{}
+			}
+			if spec.Labels[k] != v {
+				spec.Labels[k] = v
+				changed = true
+			}
+		}
+		if !changed {
+			return nil
+		}
+		if attempt == 1 {
+			h.say(cn.Name, "setting node labels and availability")
+		}
+		err = m.Docker.NodeUpdate(ctx, node.ID, node.Version, spec)
+		if err == nil || attempt == 5 || !strings.Contains(err.Error(), "out of sequence") {
+			return err
+		}
+		time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
 	}
-	if !changed {
-		return nil
-	}
-	h.say(cn.Name, "setting node labels and availability")
-	return m.Docker.NodeUpdate(ctx, node.ID, node.Version, spec)
 }
 
 func ensureNetwork(ctx context.Context, m *Node, nw Network, h UpHooks) error {
