@@ -36,6 +36,7 @@ type HostFacts struct {
 	Init           Init
 	DockerdPath    string
 	SocketUnit     bool   // docker.socket exists: dockerd listens on fd://
+	Enabled        bool   // docker.service is enabled (systemd)
 	ContainerdSock string // a system containerd's socket, when there is one
 	DaemonJSON     []byte // the current /etc/docker/daemon.json, nil when absent
 }

@@ -170,7 +170,7 @@ func TestFactsScriptOnThisHost(t *testing.T) {
 	if strings.TrimSpace(f["daemon.json"]) != `{"labels":["a=b"]}` {
 		t.Errorf("daemon.json section: %q", f["daemon.json"])
 	}
-	for _, k := range []string{"init", "dockerd", "socket-unit", "containerd"} {
+	for _, k := range []string{"init", "dockerd", "socket-unit", "enabled", "containerd"} {
 		if _, ok := f[k]; !ok {
 			t.Errorf("no %s section in %q", k, out)
 		}
