@@ -102,7 +102,7 @@ func TestLibvirtVM(t *testing.T) {
 	if d := e.docker(name, "info", "--format", "{{.Name}} {{.Labels}}"); d.code != 0 || !strings.HasPrefix(d.stdout, name) || !strings.Contains(d.stdout, "provider=libvirt") {
 		t.Fatalf("docker info over TLS: %s", d)
 	}
-	if out := e.must("ssh", name, "cloud-init status; id -un; cat /proc/cmdline"); !strings.Contains(out, "done") || !strings.Contains(out, "debian") || !strings.Contains(out, "BOOT_IMAGE=") {
+	if out := e.must("ssh", name, "cloud-init status --wait; id -un; cat /proc/cmdline"); !strings.Contains(out, "done") || !strings.Contains(out, "debian") || !strings.Contains(out, "BOOT_IMAGE=") {
 		t.Errorf("cloud-init, its user, and a boot through the bootloader (BOOT_IMAGE= on the command line): %q", out)
 	}
 	e.must("ssh", name, "echo kept | sudo tee /var/tmp/kept")
