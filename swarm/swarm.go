@@ -466,13 +466,14 @@ func leaveOne(ctx context.Context, n, via *Node) (string, error) {
 			}
 			return "left; it was the last manager, so the swarm is gone", nil
 		}
-		node, _, err := n.Docker.NodeInspectWithRaw(ctx, st.NodeID)
-		if err != nil {
-			return "", err
+		demote := func(spec *swarm.NodeSpec) bool {
+			if spec.Role == swarm.NodeRoleWorker {
+				return false
+			}
+			spec.Role = swarm.NodeRoleWorker
+			return true
 		}
-		spec := node.Spec
-		spec.Role = swarm.NodeRoleWorker
-		if err := n.Docker.NodeUpdate(ctx, node.ID, node.Version, spec); err != nil {
+		if _, err := updateNode(ctx, n, st.NodeID, demote); err != nil {
 			return "", fmt.Errorf("%s: demoting before it leaves: %w", n.Name, err)
 		}
 		time.Sleep(2 * time.Second) // let the demotion settle before the node leaves
@@ -550,4 +551,26 @@ func JoinToken(ctx context.Context, m *Node, role string) (string, error) {
 		return sw.JoinTokens.Manager, nil
 	}
 	return "", fmt.Errorf("--role %q: use worker or manager", role)
+}
+
+// updateNode applies change to a node's spec through manager m; nothing is sent when change
+// leaves the spec as it was (changed is false then). A node that has just joined, or just changed
+// role, is still being updated by the swarm itself: an update against the version read a moment
+// before can be refused as out of sequence, so it is read again and retried.
+func updateNode(ctx context.Context, m *Node, id string, change func(*swarm.NodeSpec) bool) (changed bool, err error) {
+	for attempt := 1; ; attempt++ {
+		node, _, err := m.Docker.NodeInspectWithRaw(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		spec := node.Spec
+		if !change(&spec) {
+			return false, nil
+		}
+		err = m.Docker.NodeUpdate(ctx, node.ID, node.Version, spec)
+		if err == nil || attempt == 5 || !strings.Contains(err.Error(), "out of sequence") {
+			return err == nil, err
+		}
+		time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
+	}
 }

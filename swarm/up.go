@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
@@ -219,15 +217,8 @@ func applySpec(ctx context.Context, m, n *Node, cn ClusterNode, h UpHooks) error
 	if err != nil {
 		return err
 	}
-	// A node that has just joined is still being updated by the swarm (its description and
-	// status): an update against the version read a moment ago can be refused as out of
-	// sequence. Read it again and retry.
-	for attempt := 1; ; attempt++ {
-		node, _, err := m.Docker.NodeInspectWithRaw(ctx, st.NodeID)
-		if err != nil {
-			return err
-		}
-		spec := node.Spec
+	said := false
+	_, err = updateNode(ctx, m, st.NodeID, func(spec *swarm.NodeSpec) bool {
 		changed := false
 		if cn.Availability != "" && string(spec.Availability) != cn.Availability {
 			spec.Availability = swarm.NodeAvailability(cn.Availability)
@@ -242,18 +233,13 @@ func applySpec(ctx context.Context, m, n *Node, cn ClusterNode, h UpHooks) error
 				changed = true
 			}
 		}
-		if !changed {
-			return nil
-		}
-		if attempt == 1 {
+		if changed && !said {
 			h.say(cn.Name, "setting node labels and availability")
+			said = true
 		}
-		err = m.Docker.NodeUpdate(ctx, node.ID, node.Version, spec)
-		if err == nil || attempt == 5 || !strings.Contains(err.Error(), "out of sequence") {
-			return err
-		}
-		time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
-	}
+		return changed
+	})
+	return err
 }
 
 func ensureNetwork(ctx context.Context, m *Node, nw Network, h UpHooks) error {
