@@ -221,14 +221,12 @@ func Prepare(ctx context.Context, nodes []*Node, mhost string) map[string]*Prepa
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			p := prepare(ctx, n, mhost)
 			mu.Lock()
 			out[n.Name] = p
 			mu.Unlock()
-		}()
+		})
 	}
 	wg.Wait()
 	return out
@@ -318,8 +316,7 @@ func Join(ctx context.Context, m *Node, nodes []*Node, o JoinOptions) (map[strin
 	} else {
 		var wg sync.WaitGroup
 		for _, n := range nodes {
-			wg.Add(1)
-			go func() { defer wg.Done(); one(n) }()
+			wg.Go(func() { one(n) })
 		}
 		wg.Wait()
 	}

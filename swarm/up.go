@@ -59,16 +59,14 @@ func Up(ctx context.Context, c *Cluster, h UpHooks) error {
 			h.say(n.Name, "machine exists")
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			h.say(n.Name, "creating the machine")
 			if err := h.Create(ctx, n); err != nil {
 				mu.Lock()
 				errs = append(errs, &PhaseError{n.Name, "create", err})
 				mu.Unlock()
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if len(errs) > 0 {
@@ -123,15 +121,13 @@ func Up(ctx context.Context, c *Cluster, h UpHooks) error {
 	defer specWG.Wait()
 	var specErrs []error
 	applyLater := func(n *Node) {
-		specWG.Add(1)
-		go func() {
-			defer specWG.Done()
+		specWG.Go(func() {
 			if err := applySpec(ctx, first, n, spec[n.Name], h); err != nil {
 				mu.Lock()
 				specErrs = append(specErrs, &PhaseError{n.Name, "setting labels and availability", err})
 				mu.Unlock()
 			}
-		}()
+		})
 	}
 	joined := func(n *Node, msg string) {
 		h.say(n.Name, msg)
@@ -155,7 +151,6 @@ func Up(ctx context.Context, c *Cluster, h UpHooks) error {
 		var errs []error
 		var wg sync.WaitGroup
 		run := func(ns []*Node, adv string) {
-			defer wg.Done()
 			_, err := Join(ctx, first, ns, JoinOptions{Role: "worker", AdvertiseAddr: adv, Progress: h.Progress, Prepared: prepared, Joined: joined})
 			if err != nil {
 				mu.Lock()
@@ -164,13 +159,11 @@ func Up(ctx context.Context, c *Cluster, h UpHooks) error {
 			}
 		}
 		if len(plain) > 0 {
-			wg.Add(1)
-			go run(plain, "")
+			wg.Go(func() { run(plain, "") })
 		}
 		for _, w := range c.Workers() {
 			if w.AdvertiseAddr != "" {
-				wg.Add(1)
-				go run([]*Node{nodes[w.Name]}, w.AdvertiseAddr)
+				wg.Go(func() { run([]*Node{nodes[w.Name]}, w.AdvertiseAddr) })
 			}
 		}
 		wg.Wait()
@@ -326,9 +319,7 @@ func Down(ctx context.Context, c *Cluster, h DownHooks) error {
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		for _, n := range group {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				v := via
 				if v == n {
 					v = nil
@@ -341,7 +332,7 @@ func Down(ctx context.Context, c *Cluster, h DownHooks) error {
 					return
 				}
 				say(n.Name, res[n.Name])
-			}()
+			})
 		}
 		wg.Wait()
 	}
@@ -354,9 +345,7 @@ func Down(ctx context.Context, c *Cluster, h DownHooks) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for name := range open {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			err := h.Remove(ctx, name)
 			mu.Lock()
 			defer mu.Unlock()
@@ -365,7 +354,7 @@ func Down(ctx context.Context, c *Cluster, h DownHooks) error {
 				return
 			}
 			say(name, "removed")
-		}()
+		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)

@@ -92,9 +92,7 @@ func SideLoad(ctx context.Context, src client.APIClient, ref string, targets []T
 		fan.add(pw)
 		t := targets[i]
 		say(progress, t.Name, "loading "+ref)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			resp, err := t.Client.ImageLoad(ctx, pr, client.ImageLoadWithQuiet(true))
 			if err == nil {
 				err = drain(resp.Body)
@@ -105,7 +103,7 @@ func SideLoad(ctx context.Context, src client.APIClient, ref string, targets []T
 				return
 			}
 			_, _ = io.Copy(io.Discard, pr)
-		}()
+		})
 	}
 	n, err := io.Copy(fan, rc)
 	stats.BytesRead, stats.Targets = n, len(todo)
@@ -179,9 +177,7 @@ func Pull(ctx context.Context, ref string, targets []Target, o PullOptions) ([]R
 	results := make([]Result, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			start := time.Now()
 			r := Result{Node: t.Name, Image: ref}
 			delay := time.Second
@@ -208,7 +204,7 @@ func Pull(ctx context.Context, ref string, targets []Target, o PullOptions) ([]R
 				say(o.Progress, t.Name, "pulled "+ref+" ("+short(r.ID)+")")
 			}
 			results[i] = r
-		}()
+		})
 	}
 	wg.Wait()
 	return results, check(results)
