@@ -16,8 +16,8 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
 
-	"github.com/machine-tools/machine/internal/host"
 	"github.com/machine-tools/machine/internal/sshclient"
+	"github.com/machine-tools/machine/machine"
 )
 
 // Ports that swarm needs between nodes.
@@ -25,12 +25,12 @@ const PortsHelp = "swarm needs 2377/tcp (managers), 7946/tcp+udp and 4789/udp be
 
 // Node is a machine with its engine client and SSH connection, opened for swarm work.
 type Node struct {
-	*host.Host
+	*machine.Host
 	Docker *client.Client
 }
 
 // Open opens a machine's engine.
-func Open(h *host.Host) (*Node, error) {
+func Open(h *machine.Host) (*Node, error) {
 	cli, err := h.Docker()
 	if err != nil {
 		return nil, err

@@ -11,7 +11,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
 
-	"github.com/machine-tools/machine/internal/images"
+	"github.com/machine-tools/machine/images"
 )
 
 // UpHooks are what Up needs from the CLI: machines are made by the same code as `machine create`.

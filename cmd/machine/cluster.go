@@ -9,8 +9,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/machine-tools/machine/drivers/container"
-	"github.com/machine-tools/machine/internal/host"
-	"github.com/machine-tools/machine/internal/images"
+	"github.com/machine-tools/machine/images"
+	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/swarm"
 )
 
@@ -63,7 +63,7 @@ func nodeCreateArgs(c *cli.Context, cl *swarm.Cluster, n swarm.ClusterNode) []st
 	return append(args, n.Name)
 }
 
-func upHooks(c *cli.Context, a *host.API, cl *swarm.Cluster) swarm.UpHooks {
+func upHooks(c *cli.Context, a *machine.API, cl *swarm.Cluster) swarm.UpHooks {
 	return swarm.UpHooks{
 		Exists: a.Store.Exists,
 		Create: func(ctx context.Context, n swarm.ClusterNode) error {

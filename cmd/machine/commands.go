@@ -19,12 +19,12 @@ import (
 	"github.com/machine-tools/machine/drivers"
 	"github.com/machine-tools/machine/drivers/container"
 	"github.com/machine-tools/machine/internal/dockerctx"
-	"github.com/machine-tools/machine/internal/host"
 	"github.com/machine-tools/machine/internal/sshclient"
 	"github.com/machine-tools/machine/internal/store"
+	"github.com/machine-tools/machine/machine"
 )
 
-func loadOne(c *cli.Context) (*host.API, *host.Host, error) {
+func loadOne(c *cli.Context) (*machine.API, *machine.Host, error) {
 	name, err := oneName(c)
 	if err != nil {
 		return nil, nil, err
@@ -134,7 +134,7 @@ func configCommand() *cli.Command {
 }
 
 // forEach runs f for every name at once and reports per machine; it fails if any failed.
-func forEach(c *cli.Context, ns []string, verb string, f func(ctx context.Context, a *host.API, h *host.Host) (string, error)) error {
+func forEach(c *cli.Context, ns []string, verb string, f func(ctx context.Context, a *machine.API, h *machine.Host) (string, error)) error {
 	a, err := api(c)
 	if err != nil {
 		return err
@@ -177,7 +177,7 @@ func forEach(c *cli.Context, ns []string, verb string, f func(ctx context.Contex
 	return nil
 }
 
-func reprovision(ctx context.Context, c *cli.Context, h *host.Host, reissue bool) (*host.ProvisionResult, error) {
+func reprovision(ctx context.Context, c *cli.Context, h *machine.Host, reissue bool) (*machine.ProvisionResult, error) {
 	if h.Driver == nil || h.SSH.Host == "" {
 		return nil, fmt.Errorf("machine %q did not finish its create: remove it with `machine rm -f %s` and create it again", h.Name, h.Name)
 	}
@@ -202,7 +202,7 @@ func reprovision(ctx context.Context, c *cli.Context, h *host.Host, reissue bool
 		fmt.Fprintf(c.App.ErrWriter, "(%s) its address changed from %s to %s; re-issuing its certificate\n", h.Name, before, h.IP())
 		reissue = true
 	}
-	return h.Provision(ctx, cl, host.ProvisionOptions{ReissueCert: reissue, Progress: progress(c, h.Name)})
+	return h.Provision(ctx, cl, machine.ProvisionOptions{ReissueCert: reissue, Progress: progress(c, h.Name)})
 }
 
 func provisionCommand() *cli.Command {
@@ -212,7 +212,7 @@ func provisionCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return forEach(c, ns, "provision", func(ctx context.Context, a *host.API, h *host.Host) (string, error) {
+			return forEach(c, ns, "provision", func(ctx context.Context, a *machine.API, h *machine.Host) (string, error) {
 				r, err := reprovision(ctx, c, h, false)
 				if err != nil {
 					return "", err
@@ -236,7 +236,7 @@ func regenerateCertsCommand() *cli.Command {
 			if !c.Bool("force") && !confirm(c, fmt.Sprintf("Regenerate TLS machine certs for %s?  Warning: this is irreversible.", strings.Join(ns, ", "))) {
 				return errors.New("not confirmed: nothing done (pass -f to skip the question)")
 			}
-			return forEach(c, ns, "regenerate-certs", func(ctx context.Context, a *host.API, h *host.Host) (string, error) {
+			return forEach(c, ns, "regenerate-certs", func(ctx context.Context, a *machine.API, h *machine.Host) (string, error) {
 				if _, err := reprovision(ctx, c, h, true); err != nil {
 					return "", err
 				}
@@ -306,7 +306,7 @@ func rmCommand() *cli.Command {
 			if !c.Bool("y") && !confirm(c, fmt.Sprintf("About to remove %s\nAre you sure?", strings.Join(ns, ", "))) {
 				return errors.New("not confirmed: nothing removed (pass -y to skip the question)")
 			}
-			return forEach(c, ns, "rm", func(ctx context.Context, a *host.API, h *host.Host) (string, error) {
+			return forEach(c, ns, "rm", func(ctx context.Context, a *machine.API, h *machine.Host) (string, error) {
 				if err := a.Remove(ctx, h.Name, c.Bool("force")); err != nil {
 					return "", err
 				}
@@ -325,7 +325,7 @@ func lifecycleCommand(verb, usage string) *cli.Command {
 			if err != nil {
 				return err
 			}
-			return forEach(c, ns, verb, func(ctx context.Context, a *host.API, h *host.Host) (string, error) {
+			return forEach(c, ns, verb, func(ctx context.Context, a *machine.API, h *machine.Host) (string, error) {
 				if h.Driver == nil {
 					return "", fmt.Errorf("machine %q did not finish its create", h.Name)
 				}

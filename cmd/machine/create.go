@@ -17,9 +17,9 @@ import (
 	"github.com/machine-tools/machine/drivers/generic"
 	"github.com/machine-tools/machine/drivers/libvirt"
 	"github.com/machine-tools/machine/drivers/virtualbox"
-	"github.com/machine-tools/machine/internal/host"
 	"github.com/machine-tools/machine/internal/imagecache"
 	"github.com/machine-tools/machine/internal/store"
+	"github.com/machine-tools/machine/machine"
 )
 
 func engineFlags() []cli.Flag {
@@ -121,7 +121,7 @@ func createCommand() *cli.Command {
 				return err
 			}
 			d := reg.New()
-			opts := host.CreateOptions{
+			opts := machine.CreateOptions{
 				Name:            name,
 				Driver:          d,
 				TLSSANs:         c.StringSlice("tls-san"),
@@ -157,7 +157,7 @@ func createCommand() *cli.Command {
 }
 
 // configureDriver moves the driver's flags into the driver: flags stay in the CLI layer.
-func configureDriver(c *cli.Context, d drivers.Driver, o *host.CreateOptions) error {
+func configureDriver(c *cli.Context, d drivers.Driver, o *machine.CreateOptions) error {
 	switch d := d.(type) {
 	case *generic.Driver:
 		d.IPAddress = c.String("generic-ip-address")

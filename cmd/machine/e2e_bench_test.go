@@ -11,13 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/machine-tools/machine/internal/host"
 	"github.com/machine-tools/machine/internal/sshclient"
 	"github.com/machine-tools/machine/internal/store"
+	"github.com/machine-tools/machine/machine"
 )
 
 // benchHost makes one container machine for a benchmark.
-func benchHost(b *testing.B, e *env, name, net string) *host.Host {
+func benchHost(b *testing.B, e *env, name, net string) *machine.Host {
 	b.Helper()
 	if r := e.run("create", "-d", "container", "--container-network", net, name); r.code != 0 {
 		b.Fatalf("create: %s", r)
@@ -27,7 +27,7 @@ func benchHost(b *testing.B, e *env, name, net string) *host.Host {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a := &host.API{Store: st, Drivers: registry()}
+	a := &machine.API{Store: st, Drivers: registry()}
 	h, err := a.Load(name)
 	if err != nil {
 		b.Fatal(err)

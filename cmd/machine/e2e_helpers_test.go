@@ -24,7 +24,7 @@ import (
 	"github.com/machine-tools/machine/drivers"
 	containerdrv "github.com/machine-tools/machine/drivers/container"
 	"github.com/machine-tools/machine/internal/certs"
-	"github.com/machine-tools/machine/internal/host"
+	"github.com/machine-tools/machine/machine"
 )
 
 // machineBin is the binary under test, built once by TestMain.
@@ -254,7 +254,7 @@ func testbedHost(t *testing.T, name, net, subnet, ip, pubKey string) *containerd
 func sshKey(t *testing.T, dir, name string) (string, string) {
 	t.Helper()
 	p := filepath.Join(dir, name)
-	pub, err := host.GenerateSSHKey(p, name)
+	pub, err := machine.GenerateSSHKey(p, name)
 	if err != nil {
 		t.Fatal(err)
 	}

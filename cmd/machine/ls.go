@@ -15,8 +15,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/machine-tools/machine/drivers"
-	"github.com/machine-tools/machine/internal/host"
 	"github.com/machine-tools/machine/internal/store"
+	"github.com/machine-tools/machine/machine"
 )
 
 // lsRow is one machine in `machine ls`; its fields are what --format templates use.
@@ -124,7 +124,7 @@ func printRows(w io.Writer, format string, rows []lsRow) error {
 
 // checkAll asks every machine at once; each answer is bounded by timeout, so the whole listing
 // takes about one timeout, not the sum of them.
-func checkAll(ctx context.Context, a *host.API, names []string, timeout time.Duration, quick bool) []lsRow {
+func checkAll(ctx context.Context, a *machine.API, names []string, timeout time.Duration, quick bool) []lsRow {
 	rows := make([]lsRow, len(names))
 	var wg sync.WaitGroup
 	active := os.Getenv("DOCKER_HOST")
@@ -151,7 +151,7 @@ func checkAll(ctx context.Context, a *host.API, names []string, timeout time.Dur
 	return rows
 }
 
-func checkOne(ctx context.Context, a *host.API, name, activeHost string, quick bool) lsRow {
+func checkOne(ctx context.Context, a *machine.API, name, activeHost string, quick bool) lsRow {
 	start := time.Now()
 	r := lsRow{Name: name, Active: "-"}
 	h, err := a.Load(name)

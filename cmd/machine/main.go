@@ -20,8 +20,8 @@ import (
 	"github.com/machine-tools/machine/drivers/generic"
 	"github.com/machine-tools/machine/drivers/libvirt"
 	"github.com/machine-tools/machine/drivers/virtualbox"
-	"github.com/machine-tools/machine/internal/host"
 	"github.com/machine-tools/machine/internal/store"
+	"github.com/machine-tools/machine/machine"
 )
 
 // Version is set at build time.
@@ -113,7 +113,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 }
 
 // api opens the store and returns what the commands share.
-func api(c *cli.Context) (*host.API, error) {
+func api(c *cli.Context) (*machine.API, error) {
 	st, err := store.Open(c.String("storage-path"))
 	if err != nil {
 		return nil, err
@@ -123,7 +123,7 @@ func api(c *cli.Context) (*host.API, error) {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
-	return &host.API{Store: st, Drivers: registry(), Log: log}, nil
+	return &machine.API{Store: st, Drivers: registry(), Log: log}, nil
 }
 
 // progress prints a step to stderr, prefixed with the machine's name.

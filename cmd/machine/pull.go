@@ -13,8 +13,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/machine-tools/machine/drivers/container"
-	"github.com/machine-tools/machine/internal/host"
-	"github.com/machine-tools/machine/internal/images"
+	"github.com/machine-tools/machine/images"
+	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/swarm"
 )
 
@@ -156,7 +156,7 @@ func registryAuth(c *cli.Context, ref, password string) (string, error) {
 }
 
 // selectNodes turns --nodes or --swarm into machine names.
-func selectNodes(c *cli.Context, a *host.API) ([]string, error) {
+func selectNodes(c *cli.Context, a *machine.API) ([]string, error) {
 	var names []string
 	for _, v := range c.StringSlice("nodes") {
 		for _, n := range strings.Split(v, ",") {
@@ -179,7 +179,7 @@ func selectNodes(c *cli.Context, a *host.API) ([]string, error) {
 
 // swarmMachines maps the swarm's nodes (as the manager lists them) to machines of the store, by
 // address or host name.
-func swarmMachines(ctx context.Context, a *host.API, manager string) ([]string, error) {
+func swarmMachines(ctx context.Context, a *machine.API, manager string) ([]string, error) {
 	nodes, done, err := openNodes(a, []string{manager})
 	if err != nil {
 		return nil, err
@@ -218,7 +218,7 @@ func swarmMachines(ctx context.Context, a *host.API, manager string) ([]string, 
 }
 
 // sideLoadSource is the engine a side-load reads from: the local one, or a machine's.
-func sideLoadSource(c *cli.Context, a *host.API) (client.APIClient, func(), error) {
+func sideLoadSource(c *cli.Context, a *machine.API) (client.APIClient, func(), error) {
 	if m := c.String("from"); m != "" {
 		h, err := a.Load(m)
 		if err != nil {

@@ -16,8 +16,8 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
 
-	"github.com/machine-tools/machine/internal/host"
 	"github.com/machine-tools/machine/internal/scp"
+	"github.com/machine-tools/machine/machine"
 )
 
 func scpCommand() *cli.Command {
@@ -122,7 +122,7 @@ func dstPath(s scp.Spec) string {
 }
 
 // rsyncCopy runs rsync with the machine's key, port and pinned host key.
-func rsyncCopy(c *cli.Context, a *host.API, srcs []scp.Spec, dst scp.Spec) error {
+func rsyncCopy(c *cli.Context, a *machine.API, srcs []scp.Spec, dst scp.Spec) error {
 	if _, err := exec.LookPath("rsync"); err != nil {
 		return errors.New("-d needs rsync on this computer and on the machine: install it (apt-get install rsync), or copy without -d")
 	}

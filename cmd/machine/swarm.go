@@ -12,11 +12,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/machine-tools/machine/internal/host"
+	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/swarm"
 )
 
-func openNodes(a *host.API, names []string) ([]*swarm.Node, func(), error) {
+func openNodes(a *machine.API, names []string) ([]*swarm.Node, func(), error) {
 	var nodes []*swarm.Node
 	closeAll := func() {
 		for _, n := range nodes {
@@ -197,7 +197,7 @@ func swarmCommand() *cli.Command {
 }
 
 // findManager looks among the store's machines, at once, for a manager that is not one of skip.
-func findManager(ctx context.Context, a *host.API, skip []string) string {
+func findManager(ctx context.Context, a *machine.API, skip []string) string {
 	all, err := a.Store.List()
 	if err != nil {
 		return ""
