@@ -7,7 +7,8 @@ package drivers
 import (
 	"context"
 	"errors"
-	"time"
+
+	"github.com/machine-tools/machine/internal/imagecache"
 )
 
 // State is a host's state as its driver sees it.
@@ -35,6 +36,8 @@ type CreateSpec struct {
 	AuthorizedKey string
 	// Progress hears short status lines.
 	Progress func(string)
+	// Download, when set, wraps an image download to show its progress.
+	Download imagecache.Progress
 }
 
 // Endpoint is how a host is reached.
@@ -93,12 +96,6 @@ type AddressProber interface {
 	ProbeAddress(ctx context.Context, run GuestRunner) error
 }
 
-// SlowBooter is a driver whose hosts take long to boot (emulated VMs): the engine is waited for
-// that long after a start instead of the default 90 s.
-type SlowBooter interface {
-	EngineWait() time.Duration
-}
-
 // BootChecker is a driver that can tell, while SSH is awaited after a create, that the host will
 // not come up (a host container that exited): the wait ends at once, with the driver's reason.
 type BootChecker interface {
@@ -108,10 +105,4 @@ type BootChecker interface {
 // Describer adds driver facts to `machine inspect`.
 type Describer interface {
 	Describe(ctx context.Context) map[string]any
-}
-
-// SSHRestarter is a driver whose hosts restart by a reboot over SSH (the generic driver: the
-// host is not the driver's to power-cycle).
-type SSHRestarter interface {
-	RestartOverSSH()
 }

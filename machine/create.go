@@ -10,27 +10,37 @@ import (
 	"time"
 
 	"github.com/machine-tools/machine/drivers"
+	"github.com/machine-tools/machine/drivers/container"
 	"github.com/machine-tools/machine/internal/fsutil"
 	"github.com/machine-tools/machine/internal/sshclient"
 	"github.com/machine-tools/machine/internal/store"
 )
 
-// CreateOptions are what `machine create` was given.
+// CreateOptions say how a machine is made. Everything has a default: CreateOptions{} makes a
+// container host with the built-in image.
 type CreateOptions struct {
-	Name    string
-	Driver  drivers.Driver
-	Engine  store.EngineOptions
+	// Driver is the driver's name (default: container, when a local Docker engine answers).
+	Driver string
+	// DriverOptions are the driver's options by name, as a cluster file's driver-options has
+	// them: {"ip-address": "203.0.113.5", "ssh-key": "~/.ssh/id_ed25519"} for generic. See
+	// the driver's Registration().Options.
+	DriverOptions map[string]any
+	Engine        EngineOptions
+	// TLSSANs are extra names and addresses for the engine's certificate.
 	TLSSANs []string
-	// SSHUser overrides the driver's user; SSHKey is the user's own private key (copied into the
-	// machine's folder); without one a new ed25519 key is made.
-	SSHUser         string
-	SSHKey          string
-	UseAgent        bool
+	// InsecureHostKey neither pins nor checks the host's SSH key (throw-away hosts only).
 	InsecureHostKey bool
-	// SSHWait bounds the wait for SSH after the host is made.
-	SSHWait  time.Duration
+	// SSHWait bounds the wait for SSH once the host is made (default: the driver's figure).
+	SSHWait time.Duration
+	// Progress hears short status lines; Download wraps image downloads (VM drivers).
 	Progress func(string)
+	Download DownloadProgress
+	// OptionLabel names a driver option in errors (the CLI: its flag); default: the name.
+	OptionLabel func(driver, option string) string
 }
+
+// ErrNoLocalEngine is a create with no driver named and no local Docker engine to default to.
+var ErrNoLocalEngine = errors.New("no --driver given and no local Docker engine answers")
 
 // Phase names where a create stopped.
 type PhaseError struct {
@@ -51,36 +61,46 @@ func (e *PhaseError) Unwrap() error { return e.Err }
 
 // Create makes, reaches and provisions a new machine. When it fails after the record was made,
 // it removes what it made; if that fails too, the record stays for `machine rm -f`.
-func (a *API) Create(ctx context.Context, o CreateOptions) (*Host, error) {
+func (a *API) Create(ctx context.Context, name string, o CreateOptions) (*Host, error) {
 	say := func(s string) {
 		if o.Progress != nil {
 			o.Progress(s)
 		}
 	}
-	if err := store.ValidateName(o.Name); err != nil {
+	if err := store.ValidateName(name); err != nil {
 		return nil, err
 	}
-	if a.Store.Exists(o.Name) {
-		return nil, fmt.Errorf("%w: %q (remove it first with `machine rm %s`, or pick another name)", store.ErrExists, o.Name, o.Name)
+	reg, set, err := a.configure(ctx, o)
+	if err != nil {
+		return nil, err
 	}
-	if v, ok := o.Driver.(drivers.Validator); ok {
-		if err := v.Validate(ctx, o.Name); err != nil {
+	if a.Store.Exists(name) {
+		return nil, fmt.Errorf("%w: %q (remove it first with `machine rm %s`, or pick another name)", store.ErrExists, name, name)
+	}
+	if v, ok := set.Driver.(drivers.Validator); ok {
+		if err := v.Validate(ctx, name); err != nil {
 			return nil, err
 		}
 	}
-	if o.SSHKey != "" {
-		if _, err := os.Stat(o.SSHKey); err != nil {
-			return nil, fmt.Errorf("the SSH key %s cannot be read (%v): pass the path of a private key", o.SSHKey, err)
+	sshKey := set.SSHKey
+	if sshKey != "" {
+		if _, err := os.Stat(sshKey); err != nil {
+			return nil, fmt.Errorf("the SSH key %s cannot be read (%v): pass the path of a private key", sshKey, err)
 		}
 	}
-	m := &store.Machine{Name: o.Name, DriverName: o.Driver.DriverName(), Engine: o.Engine, TLSSANs: o.TLSSANs}
+	useAgent := reg.UserKey && sshKey == ""
+	d := set.Driver
+	m := &store.Machine{Name: name, DriverName: d.DriverName(), Engine: o.Engine, TLSSANs: o.TLSSANs}
+	if set.EnginePort != 0 {
+		m.Engine.Port = set.EnginePort
+	}
 	if m.Engine.Port == 0 {
 		m.Engine.Port = 2376
 	}
 	if err := a.Store.Reserve(m); err != nil {
 		return nil, err
 	}
-	h := &Host{Machine: m, Driver: o.Driver, api: a}
+	h := &Host{Machine: m, Driver: d, reg: reg, api: a}
 	made := false
 	fail := func(phase string, err error) (*Host, error) {
 		if errors.Is(ctx.Err(), context.Canceled) {
@@ -90,17 +110,17 @@ func (a *API) Create(ctx context.Context, o CreateOptions) (*Host, error) {
 		defer cancel()
 		var rerr error
 		if made {
-			rerr = o.Driver.Remove(cctx)
+			rerr = d.Remove(cctx)
 		}
 		if rerr == nil {
-			rerr = a.Store.Remove(o.Name)
+			rerr = a.Store.Remove(name)
 		}
 		if rerr != nil {
 			h.State, h.LastError = store.StateFailed, err.Error()
 			_ = h.Save()
-			return nil, &PhaseError{Machine: o.Name, Phase: phase, Err: err, Left: true}
+			return nil, &PhaseError{Machine: name, Phase: phase, Err: err, Left: true}
 		}
-		return nil, &PhaseError{Machine: o.Name, Phase: phase, Err: err}
+		return nil, &PhaseError{Machine: name, Phase: phase, Err: err}
 	}
 	if err := h.Save(); err != nil {
 		return fail("saving its record", err)
@@ -108,45 +128,45 @@ func (a *API) Create(ctx context.Context, o CreateOptions) (*Host, error) {
 
 	// The SSH key.
 	pubKey := ""
-	if o.SSHKey != "" {
-		b, err := os.ReadFile(o.SSHKey)
+	if sshKey != "" {
+		b, err := os.ReadFile(sshKey)
 		if err != nil {
 			return fail("reading the SSH key", err)
 		}
 		if err := fsutil.WriteFileAtomic(h.SSHKeyPath(), b, 0o600); err != nil {
 			return fail("copying the SSH key", err)
 		}
-		if pub, err := os.ReadFile(o.SSHKey + ".pub"); err == nil {
+		if pub, err := os.ReadFile(sshKey + ".pub"); err == nil {
 			pubKey = string(pub)
 			_ = fsutil.WriteFileAtomic(h.SSHKeyPath()+".pub", pub, 0o644)
 		}
 		h.SSH.KeyPath = h.SSHKeyPath()
-	} else if !o.UseAgent {
-		pub, err := GenerateSSHKey(h.SSHKeyPath(), "machine-"+o.Name)
+	} else if !useAgent {
+		pub, err := GenerateSSHKey(h.SSHKeyPath(), "machine-"+name)
 		if err != nil {
 			return fail("making the SSH key", err)
 		}
 		pubKey = pub
 		h.SSH.KeyPath = h.SSHKeyPath()
 	}
-	h.SSH.UseAgent = o.UseAgent
+	h.SSH.UseAgent = useAgent
 	h.SSH.InsecureHostKey = o.InsecureHostKey
 
 	say("creating the host")
 	made = true
-	if err := o.Driver.Create(ctx, drivers.CreateSpec{Name: o.Name, AuthorizedKey: pubKey, Progress: o.Progress}); err != nil {
-		return fail("creating the host with the "+o.Driver.DriverName()+" driver", err)
+	if err := d.Create(ctx, drivers.CreateSpec{Name: name, AuthorizedKey: pubKey, Progress: o.Progress, Download: o.Download}); err != nil {
+		return fail("creating the host with the "+d.DriverName()+" driver", err)
 	}
 	if err := h.Save(); err != nil {
 		return fail("saving its record", err)
 	}
-	ep, err := o.Driver.Endpoint(ctx)
+	ep, err := d.Endpoint(ctx)
 	if err != nil {
 		return fail("reading the host's address", err)
 	}
 	h.setEndpoint(ep)
-	if o.SSHUser != "" {
-		h.SSH.User = o.SSHUser
+	if set.SSHUser != "" {
+		h.SSH.User = set.SSHUser
 	}
 	if err := h.Save(); err != nil {
 		return fail("saving its record", err)
@@ -155,10 +175,10 @@ func (a *API) Create(ctx context.Context, o CreateOptions) (*Host, error) {
 	say(fmt.Sprintf("waiting for SSH at %s:%d", h.SSH.Host, h.SSH.Port))
 	wait := o.SSHWait
 	if wait == 0 {
-		wait = 2 * time.Minute
+		wait = reg.SSHWaitOrDefault()
 	}
 	dctx, cancel := context.WithTimeout(ctx, wait)
-	bootErr := watchBoot(dctx, cancel, o.Driver)
+	bootErr := watchBoot(dctx, cancel, d)
 	cfg := h.SSHConfig()
 	cfg.Pin = true
 	c, err := sshclient.Dial(dctx, cfg)
@@ -173,7 +193,7 @@ func (a *API) Create(ctx context.Context, o CreateOptions) (*Host, error) {
 		return fail("connecting over SSH", err)
 	}
 	defer c.Close()
-	if _, ok := o.Driver.(drivers.AddressProber); ok {
+	if _, ok := d.(drivers.AddressProber); ok {
 		say("reading the host's address")
 		if err := h.ProbeAddress(ctx, c); err != nil {
 			return fail("reading the host's address", err)
@@ -188,6 +208,36 @@ func (a *API) Create(ctx context.Context, o CreateOptions) (*Host, error) {
 		return fail("saving its record", err)
 	}
 	return h, nil
+}
+
+// configure finds the driver and applies its options (given ones, and the defaults).
+func (a *API) configure(ctx context.Context, o CreateOptions) (drivers.Registration, drivers.Settings, error) {
+	name := o.Driver
+	if name == "" {
+		host, _ := o.DriverOptions["engine-host"].(string)
+		if host == "" {
+			host = container.DefaultEngineHost
+		}
+		if err := container.Ping(ctx, host); err != nil {
+			return drivers.Registration{}, drivers.Settings{}, fmt.Errorf("%w at %s: start dockerd for container hosts, or pass --driver generic", ErrNoLocalEngine, host)
+		}
+		name = container.Name
+	}
+	reg, err := a.Drivers.Get(name)
+	if err != nil {
+		return reg, drivers.Settings{}, err
+	}
+	set := drivers.Settings{Driver: reg.New()}
+	label := func(opt string) string {
+		if o.OptionLabel != nil {
+			return o.OptionLabel(name, opt)
+		}
+		return opt
+	}
+	if err := drivers.Apply(reg.Options, &set, o.DriverOptions, label); err != nil {
+		return reg, set, err
+	}
+	return reg, set, nil
 }
 
 // Remove removes the machine's host (through its driver) and its folder. With force, a driver

@@ -12,7 +12,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -32,17 +31,11 @@ import (
 	"github.com/machine-tools/machine/provision"
 )
 
-// API is what the commands share: the store, the drivers and a logger.
-type API struct {
-	Store   *store.Store
-	Drivers drivers.Registry
-	Log     *slog.Logger
-}
-
 // Host is a loaded machine with its driver.
 type Host struct {
 	*store.Machine
 	Driver drivers.Driver
+	reg    drivers.Registration
 	api    *API
 }
 
@@ -66,7 +59,7 @@ func (a *API) Load(name string) (*Host, error) {
 			return nil, fmt.Errorf("machine %q: its driver settings are damaged: %w", name, err)
 		}
 	}
-	h.Driver = d
+	h.Driver, h.reg = d, reg
 	return h, nil
 }
 
@@ -353,12 +346,7 @@ func (h *Host) WaitEngine(ctx context.Context, within time.Duration) error {
 
 // EngineWait is how long the engine may take to answer after a (re)start: 90 s, or the driver's
 // own figure for slow hosts.
-func (h *Host) EngineWait() time.Duration {
-	if s, ok := h.Driver.(drivers.SlowBooter); ok {
-		return s.EngineWait()
-	}
-	return 90 * time.Second
-}
+func (h *Host) EngineWait() time.Duration { return h.reg.EngineWaitOrDefault() }
 
 // AddressChanged reports the machine's current address when it differs from the recorded one.
 func (h *Host) AddressChanged(ctx context.Context) (string, bool) {

@@ -1,8 +1,12 @@
 package swarm
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/machine-tools/machine/drivers/virtualbox"
 )
 
 // Outputs recorded on a container host with two NICs, and on a VirtualBox-style host with NAT
@@ -41,4 +45,32 @@ func TestChooseAdvertiseTwoNICs(t *testing.T) {
 	if _, err := RouteSource("unreachable 10.1.1.1"); err == nil {
 		t.Error("no src must be an error")
 	}
+}
+
+// TestSwarmAdvertiseOnRecordedTwoNICGuest: on a VirtualBox guest with NAT (10.0.2.15, the same
+// on every VM) and host-only (192.168.99.101) NICs, the swarm layer's choice is the host-only
+// address, from the guest's own route to the manager.
+func TestSwarmAdvertiseOnRecordedTwoNICGuest(t *testing.T) {
+	ifs := ParseAddrs(recorded(t, "guest-ip-addr.txt"))
+	src, err := RouteSource(recorded(t, "guest-ip-route-get.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ChooseAdvertise("", src, ifs)
+	if err != nil || got != "192.168.99.101" {
+		t.Errorf("advertise %q, %v; interfaces %+v", got, err, ifs)
+	}
+	// And the driver's own reading of the same guest agrees.
+	if ip := virtualbox.AddressFromIP(recorded(t, "guest-ip-link.txt"), recorded(t, "guest-ip-addr.txt"), "080027C0FFEE"); ip != got {
+		t.Errorf("driver address %q, swarm %q", ip, got)
+	}
+}
+
+func recorded(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "drivers", "virtualbox", "testdata", "vboxmanage", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -3,6 +3,7 @@ package swarm
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"sort"
@@ -11,6 +12,8 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/machine-tools/machine/drivers"
+	"github.com/machine-tools/machine/machine"
 )
 
 // Cluster is a cluster file: the machines of a swarm, their roles, networks and images.
@@ -152,45 +155,40 @@ func (c *Cluster) errAt(path, format string, a ...any) error {
 
 var nodeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$`)
 
-// Validate checks the cluster against the known drivers and their option names
-// (flags(driver) lists a driver's options without its prefix; engine lists the engine's).
-func (c *Cluster) Validate(drivers []string, flags func(driver string) []string, engine []string) error {
+// Validate checks the cluster against the drivers' and the engine's option tables: names,
+// types and refused options, each error with the file and line.
+func (c *Cluster) Validate(reg drivers.Registry) error {
 	var errs []error
 	if c.Name == "" {
 		errs = append(errs, c.errAt("$", "the cluster needs a name"))
 	}
 	known := func(d string) bool {
-		for _, x := range drivers {
-			if x == d {
-				return true
-			}
-		}
-		return false
+		_, err := reg.Get(d)
+		return err == nil
 	}
 	checkOpts := func(path, driver string, opts Options) {
-		allowed := map[string]bool{}
-		for _, f := range flags(driver) {
-			allowed[f] = true
-		}
-		keys := sortedKeys(opts)
-		for _, k := range keys {
-			if !allowed[k] {
-				errs = append(errs, c.errAt(path+"."+k, "the %s driver has no option %q (it has: %s)", driver, k, strings.Join(flags(driver), ", ")))
+		r, _ := reg.Get(driver)
+		for _, k := range sortedKeys(opts) {
+			if err := drivers.CheckOne(r.Options, k, opts[k], nil); err != nil {
+				if errors.Is(err, drivers.ErrUnknownOption) {
+					err = fmt.Errorf("the %s driver has no option %q (it has: %s)", driver, k, strings.Join(drivers.Names(r.Options), ", "))
+				}
+				errs = append(errs, c.errAt(path+"."+k, "%v", err))
 			}
 		}
 	}
 	if c.Driver != "" && !known(c.Driver) {
-		errs = append(errs, c.errAt("$.driver", "unknown driver %q: use one of %s", c.Driver, strings.Join(drivers, ", ")))
+		errs = append(errs, c.errAt("$.driver", "unknown driver %q: use one of %s", c.Driver, strings.Join(reg.Names(), ", ")))
 	} else if c.Driver != "" {
 		checkOpts("$.driver-options", c.Driver, c.DriverOptions)
 	}
-	engineOK := map[string]bool{}
-	for _, e := range engine {
-		engineOK[e] = true
-	}
+	engine := machine.EngineOptionTable()
 	for _, k := range sortedKeys(c.Engine) {
-		if !engineOK[k] {
-			errs = append(errs, c.errAt("$.engine."+k, "unknown engine option %q (known: %s)", k, strings.Join(engine, ", ")))
+		if err := drivers.CheckOne(engine, k, c.Engine[k], nil); err != nil {
+			if errors.Is(err, drivers.ErrUnknownOption) {
+				err = fmt.Errorf("unknown engine option %q (known: %s)", k, strings.Join(drivers.Names(engine), ", "))
+			}
+			errs = append(errs, c.errAt("$.engine."+k, "%v", err))
 		}
 	}
 	if len(c.Nodes) == 0 {
@@ -226,7 +224,7 @@ func (c *Cluster) Validate(drivers []string, flags func(driver string) []string,
 		case d == "":
 			errs = append(errs, c.errAt(p, "node %q has no driver, and the cluster names no default driver", n.Name))
 		case !known(d):
-			errs = append(errs, c.errAt(p+".driver", "node %q: unknown driver %q: use one of %s", n.Name, d, strings.Join(drivers, ", ")))
+			errs = append(errs, c.errAt(p+".driver", "node %q: unknown driver %q: use one of %s", n.Name, d, strings.Join(reg.Names(), ", ")))
 		default:
 			checkOpts(p+".driver-options", d, n.DriverOptions)
 		}
@@ -279,24 +277,27 @@ func sortedKeys(o Options) []string {
 	return ks
 }
 
-// Flags turns options into command-line flags with a prefix: {"network": "lab"} with prefix
-// "container" gives --container-network=lab; lists repeat the flag.
-func (o Options) Flags(prefix string) []string {
-	var out []string
-	for _, k := range sortedKeys(o) {
-		name := "--" + k
-		if prefix != "" {
-			name = "--" + prefix + "-" + k
-		}
-		switch v := o[k].(type) {
-		case []any:
-			for _, x := range v {
-				out = append(out, fmt.Sprintf("%s=%v", name, x))
-			}
-		case nil:
-		default:
-			out = append(out, fmt.Sprintf("%s=%v", name, v))
-		}
+// NodeOptions are a node's driver options: the cluster's (when the node has the cluster's
+// driver) with the node's own on top.
+func (c *Cluster) NodeOptions(n ClusterNode) Options {
+	opts := Options{}
+	if c.DriverName(n) == c.Driver {
+		maps.Copy(opts, c.DriverOptions)
 	}
-	return out
+	maps.Copy(opts, n.DriverOptions)
+	return opts
+}
+
+// CreateOptions are how a node's machine is made.
+func (c *Cluster) CreateOptions(n ClusterNode) (machine.CreateOptions, error) {
+	engine, err := machine.ParseEngineOptions(c.Engine, func(k string) string { return "engine." + k })
+	if err != nil {
+		return machine.CreateOptions{}, fmt.Errorf("%s: %w", c.file, err)
+	}
+	return machine.CreateOptions{
+		Driver:        c.DriverName(n),
+		DriverOptions: c.NodeOptions(n),
+		Engine:        engine,
+		OptionLabel:   func(d, o string) string { return "driver option " + o },
+	}, nil
 }

@@ -1,21 +1,13 @@
 package swarm
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/machine-tools/machine/machine"
 )
-
-var testDrivers = []string{"container", "generic"}
-
-func testFlags(d string) []string {
-	return map[string][]string{
-		"container": {"engine-host", "network", "subnet", "ip", "extra-network", "image", "image-variant"},
-		"generic":   {"ip-address", "ssh-user", "ssh-key", "ssh-port", "engine-port"},
-	}[d]
-}
-
-var testEngine = []string{"install-url", "opt", "insecure-registry", "registry-mirror", "label", "storage-driver", "env"}
 
 func load(t *testing.T, name string) (*Cluster, error) {
 	t.Helper()
@@ -23,7 +15,7 @@ func load(t *testing.T, name string) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c, c.Validate(testDrivers, testFlags, testEngine)
+	return c, c.Validate(machine.Drivers())
 }
 
 func TestValidClusterFiles(t *testing.T) {
@@ -35,9 +27,12 @@ func TestValidClusterFiles(t *testing.T) {
 		t.Fatalf("parsed %+v", c)
 	}
 	w2 := c.Nodes[2]
-	got := strings.Join(append(c.DriverOptions.Flags("container"), w2.DriverOptions.Flags("container")...), " ")
-	if got != "--container-network=lab-net --container-extra-network=lab-backplane" {
-		t.Errorf("flags %q", got)
+	co, err := c.CreateOptions(w2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(co.DriverOptions); co.Driver != "container" || got != "map[extra-network:lab-backplane network:lab-net]" {
+		t.Errorf("driver %s options %s", co.Driver, got)
 	}
 	g, err := load(t, "valid-generic.yml")
 	if err != nil {
@@ -46,8 +41,12 @@ func TestValidClusterFiles(t *testing.T) {
 	if len(g.Managers()) != 3 || g.Images[0].Name != "registry.example.com/app/web:1.4" || g.Images[0].Source != "" {
 		t.Fatalf("parsed %+v", g)
 	}
-	if f := strings.Join(g.Engine.Flags("engine"), " "); f != "--engine-label=env=prod --engine-registry-mirror=https://mirror.example.com" {
-		t.Errorf("engine flags %q", f)
+	gco, err := g.CreateOptions(g.Nodes[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := gco.Engine; fmt.Sprint(e.Labels, e.RegistryMirrors) != "[env=prod] [https://mirror.example.com]" {
+		t.Errorf("engine options %+v", e)
 	}
 	if g.Nodes[4].Availability != "drain" || g.Nodes[3].Labels["disk"] != "ssd" {
 		t.Errorf("node 5: %+v", g.Nodes[4])
@@ -61,6 +60,7 @@ func TestInvalidClusterFilesNameTheLine(t *testing.T) {
 		"invalid-unknown-field.yml": {"invalid-unknown-field.yml:5:", `unknown field "rol"`},
 		"invalid-no-manager.yml":    {"invalid-no-manager.yml:5:", "listed twice", "no manager"},
 		"invalid-driver.yml":        {"invalid-driver.yml:6:", `unknown driver "hyperv"`},
+		"invalid-option-type.yml":   {"invalid-option-type.yml:6:", "network: give a string, not a mapping", "invalid-option-type.yml:11:", "cpu-count: give a whole number, not many", "invalid-option-type.yml:14:", "share-folder is not supported"},
 	} {
 		_, err := load(t, file)
 		if err == nil {

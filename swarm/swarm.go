@@ -23,10 +23,10 @@ import (
 // Ports that swarm needs between nodes.
 const PortsHelp = "swarm needs 2377/tcp (managers), 7946/tcp+udp and 4789/udp between all nodes"
 
-// Node is a machine with its engine client and SSH connection, opened for swarm work.
+// Node is a machine with its engine client, opened for swarm work.
 type Node struct {
 	*machine.Host
-	Docker *client.Client
+	Docker client.APIClient
 }
 
 // Open opens a machine's engine.
@@ -36,6 +36,15 @@ func Open(h *machine.Host) (*Node, error) {
 		return nil, err
 	}
 	return &Node{Host: h, Docker: cli}, nil
+}
+
+// OpenNode loads the machine name from api and opens its engine.
+func OpenNode(api *machine.API, name string) (*Node, error) {
+	h, err := api.Load(name)
+	if err != nil {
+		return nil, err
+	}
+	return Open(h)
 }
 
 // Close closes the engine client.

@@ -4,26 +4,36 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"os"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/machine-tools/machine/drivers/container"
 	"github.com/machine-tools/machine/images"
+	"github.com/machine-tools/machine/internal/fanout"
+	"github.com/machine-tools/machine/machine"
 )
 
-// UpHooks are what Up needs from the CLI: machines are made by the same code as `machine create`.
-type UpHooks struct {
-	Exists func(name string) bool
-	// Create makes one machine of the cluster (as `machine create` would).
-	Create func(ctx context.Context, n ClusterNode) error
-	Open   func(name string) (*Node, error)
-	// Local is the engine that `source: local` images are streamed from.
-	Local    func() (images.Target, error)
+// UpOptions tune Up. Everything has a default.
+type UpOptions struct {
+	// Parallel bounds how many machines are made at once (0: fanout.DefaultLimit(), which
+	// MACHINE_PARALLEL sets).
+	Parallel int
+	// Progress hears each node's steps; Warn hears warnings (an even number of managers).
 	Progress func(node, msg string)
 	Warn     func(msg string)
+	// Download wraps VM image downloads to show their progress.
+	Download machine.DownloadProgress
+	// Local is the engine that `source: local` images are streamed from (default: the local
+	// engine that container hosts run on).
+	Local func() (images.Target, error)
 }
 
 // PhaseError names the node and the phase that failed.
@@ -35,42 +45,74 @@ type PhaseError struct {
 func (e *PhaseError) Error() string { return fmt.Sprintf("%s: %s: %v", e.Node, e.Phase, e.Err) }
 func (e *PhaseError) Unwrap() error { return e.Err }
 
-func (h UpHooks) say(node, msg string) {
+func (h UpOptions) say(node, msg string) {
 	if h.Progress != nil {
 		h.Progress(node, msg)
 	}
+}
+
+// LocalEngine is the local engine that container hosts run on (MACHINE_CONTAINER_ENGINE_HOST,
+// or the default socket), as an image source.
+func LocalEngine() (images.Target, error) {
+	host := os.Getenv("MACHINE_CONTAINER_ENGINE_HOST")
+	if host == "" {
+		host = container.DefaultEngineHost
+	}
+	cli, err := (&container.Driver{EngineHost: host}).Client()
+	return images.Target{Name: "local", Client: cli}, err
+}
+
+// CreateNode makes one machine of the cluster, as `machine create` with the file's options.
+func CreateNode(ctx context.Context, api *machine.API, c *Cluster, n ClusterNode, o UpOptions) error {
+	co, err := c.CreateOptions(n)
+	if err != nil {
+		return err
+	}
+	co.Progress = func(msg string) { o.say(n.Name, msg) }
+	co.Download = o.Download
+	start := time.Now()
+	h, err := api.Create(ctx, n.Name, co)
+	if err != nil {
+		return err
+	}
+	o.say(n.Name, fmt.Sprintf("ready in %s: %s", time.Since(start).Round(100*time.Millisecond), h.URL()))
+	return nil
 }
 
 // Up brings the cluster to what its file says: missing machines are made in parallel, the first
 // manager starts the swarm, other managers join one by one and workers all at once, node labels
 // and availability are set, networks made, images put on every node. What is already so is left
 // as it is; after a failure, running Up again finishes the job.
-func Up(ctx context.Context, c *Cluster, h UpHooks) error {
+func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 	managers := c.Managers()
 	if w := QuorumWarning(len(managers)); w != "" && h.Warn != nil {
 		h.Warn(w)
 	}
+	if h.Local == nil {
+		h.Local = LocalEngine
+	}
+	limit := h.Parallel
+	if limit <= 0 {
+		limit = fanout.DefaultLimit()
+	}
 	// 1. Machines.
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var errs []error
+	var missing []ClusterNode
 	for _, n := range c.Nodes {
-		if h.Exists(n.Name) {
+		if api.Exists(n.Name) {
 			h.say(n.Name, "machine exists")
 			continue
 		}
-		wg.Go(func() {
-			h.say(n.Name, "creating the machine")
-			if err := h.Create(ctx, n); err != nil {
-				mu.Lock()
-				errs = append(errs, &PhaseError{n.Name, "create", err})
-				mu.Unlock()
-			}
-		})
+		missing = append(missing, n)
 	}
-	wg.Wait()
-	if len(errs) > 0 {
-		return fmt.Errorf("%w\nthe other machines were kept: run the same `machine swarm up` again to finish", errors.Join(errs...))
+	err := fanout.Each(ctx, missing, limit, nil, func(ctx context.Context, n ClusterNode) error {
+		h.say(n.Name, "creating the machine")
+		if err := CreateNode(ctx, api, c, n, h); err != nil {
+			return &PhaseError{n.Name, "create", err}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w\nthe other machines were kept: run the same `machine swarm up` again to finish", err)
 	}
 	nodes := map[string]*Node{}
 	defer func() {
@@ -79,7 +121,7 @@ func Up(ctx context.Context, c *Cluster, h UpHooks) error {
 		}
 	}()
 	for _, n := range c.Nodes {
-		o, err := h.Open(n.Name)
+		o, err := OpenNode(api, n.Name)
 		if err != nil {
 			return &PhaseError{n.Name, "opening its engine", err}
 		}
@@ -119,6 +161,7 @@ func Up(ctx context.Context, c *Cluster, h UpHooks) error {
 	}
 	var specWG sync.WaitGroup
 	defer specWG.Wait()
+	var mu sync.Mutex
 	var specErrs []error
 	applyLater := func(n *Node) {
 		specWG.Go(func() {
@@ -148,26 +191,24 @@ func Up(ctx context.Context, c *Cluster, h UpHooks) error {
 				plain = append(plain, nodes[w.Name])
 			}
 		}
-		var errs []error
-		var wg sync.WaitGroup
-		run := func(ns []*Node, adv string) {
-			_, err := Join(ctx, first, ns, JoinOptions{Role: "worker", AdvertiseAddr: adv, Progress: h.Progress, Prepared: prepared, Joined: joined})
-			if err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
+		type batch struct {
+			nodes []*Node
+			adv   string
 		}
+		var batches []batch
 		if len(plain) > 0 {
-			wg.Go(func() { run(plain, "") })
+			batches = append(batches, batch{plain, ""})
 		}
 		for _, w := range c.Workers() {
 			if w.AdvertiseAddr != "" {
-				wg.Go(func() { run([]*Node{nodes[w.Name]}, w.AdvertiseAddr) })
+				batches = append(batches, batch{[]*Node{nodes[w.Name]}, w.AdvertiseAddr})
 			}
 		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
+		err := fanout.Each(ctx, batches, 0, nil, func(ctx context.Context, b batch) error {
+			_, err := Join(ctx, first, b.nodes, JoinOptions{Role: "worker", AdvertiseAddr: b.adv, Progress: h.Progress, Prepared: prepared, Joined: joined})
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("joining workers: %w\nrun the same `machine swarm up` again to finish", err)
 		}
 	}
@@ -205,7 +246,7 @@ func Up(ctx context.Context, c *Cluster, h UpHooks) error {
 	return nil
 }
 
-func applySpec(ctx context.Context, m, n *Node, cn ClusterNode, h UpHooks) error {
+func applySpec(ctx context.Context, m, n *Node, cn ClusterNode, h UpOptions) error {
 	st, err := n.Inspect(ctx)
 	if err != nil {
 		return err
@@ -235,7 +276,7 @@ func applySpec(ctx context.Context, m, n *Node, cn ClusterNode, h UpHooks) error
 	return err
 }
 
-func ensureNetwork(ctx context.Context, m *Node, nw Network, h UpHooks) error {
+func ensureNetwork(ctx context.Context, m *Node, nw Network, h UpOptions) error {
 	list, err := m.Docker.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("name", nw.Name))})
 	if err != nil {
 		return err
@@ -260,17 +301,16 @@ func ensureNetwork(ctx context.Context, m *Node, nw Network, h UpHooks) error {
 	return nil
 }
 
-// DownHooks are what Down needs from the CLI.
-type DownHooks struct {
-	Exists   func(name string) bool
-	Open     func(name string) (*Node, error)
-	Remove   func(ctx context.Context, name string) error // nil: keep the machines
-	Progress func(node, msg string)
+// DownOptions tune Down.
+type DownOptions struct {
+	// KeepMachines leaves the swarm but keeps the machines.
+	KeepMachines bool
+	Progress     func(node, msg string)
 }
 
 // Down takes every node out of the swarm in an order that keeps quorum to the end (workers,
 // then managers one by one, the first manager last), then removes the machines.
-func Down(ctx context.Context, c *Cluster, h DownHooks) error {
+func Down(ctx context.Context, api *machine.API, c *Cluster, h DownOptions) error {
 	say := func(n, m string) {
 		if h.Progress != nil {
 			h.Progress(n, m)
@@ -283,11 +323,11 @@ func Down(ctx context.Context, c *Cluster, h DownHooks) error {
 		}
 	}()
 	for _, n := range c.Nodes {
-		if !h.Exists(n.Name) {
+		if !api.Exists(n.Name) {
 			say(n.Name, "no such machine: nothing to do")
 			continue
 		}
-		o, err := h.Open(n.Name)
+		o, err := OpenNode(api, n.Name)
 		if err != nil {
 			return &PhaseError{n.Name, "opening its engine", err}
 		}
@@ -316,46 +356,30 @@ func Down(ctx context.Context, c *Cluster, h DownHooks) error {
 	}
 	var errs []error
 	for _, group := range order {
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		for _, n := range group {
-			wg.Go(func() {
-				v := via
-				if v == n {
-					v = nil
-				}
-				res, err := Leave(ctx, []*Node{n}, v)
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					errs = append(errs, &PhaseError{n.Name, "leaving the swarm", err})
-					return
-				}
-				say(n.Name, res[n.Name])
-			})
-		}
-		wg.Wait()
+		errs = append(errs, fanout.Each(ctx, group, 0, nil, func(ctx context.Context, n *Node) error {
+			v := via
+			if v == n {
+				v = nil
+			}
+			res, err := Leave(ctx, []*Node{n}, v)
+			if err != nil {
+				return &PhaseError{n.Name, "leaving the swarm", err}
+			}
+			say(n.Name, res[n.Name])
+			return nil
+		}))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if h.Remove == nil {
+	if h.KeepMachines {
 		return nil
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	for name := range open {
-		wg.Go(func() {
-			err := h.Remove(ctx, name)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, &PhaseError{name, "removing the machine", err})
-				return
-			}
-			say(name, "removed")
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return fanout.Each(ctx, slices.Sorted(maps.Keys(open)), 0, nil, func(ctx context.Context, name string) error {
+		if err := api.Remove(ctx, name, false); err != nil {
+			return &PhaseError{name, "removing the machine", err}
+		}
+		say(name, "removed")
+		return nil
+	})
 }

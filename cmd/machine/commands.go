@@ -177,34 +177,6 @@ func forEach(c *cli.Context, ns []string, verb string, f func(ctx context.Contex
 	return nil
 }
 
-func reprovision(ctx context.Context, c *cli.Context, h *machine.Host, reissue bool) (*machine.ProvisionResult, error) {
-	if h.Driver == nil || h.SSH.Host == "" {
-		return nil, fmt.Errorf("machine %q did not finish its create: remove it with `machine rm -f %s` and create it again", h.Name, h.Name)
-	}
-	before := h.IP()
-	if ip, changed := h.AddressChanged(ctx); changed {
-		h.SetIP(ip)
-		if err := h.Save(); err != nil {
-			return nil, err
-		}
-	}
-	dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	cl, err := h.Dial(dctx)
-	cancel()
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	if err := h.ProbeAddress(ctx, cl); err != nil {
-		return nil, err
-	}
-	if h.IP() != before {
-		fmt.Fprintf(c.App.ErrWriter, "(%s) its address changed from %s to %s; re-issuing its certificate\n", h.Name, before, h.IP())
-		reissue = true
-	}
-	return h.Provision(ctx, cl, machine.ProvisionOptions{ReissueCert: reissue, Progress: progress(c, h.Name)})
-}
-
 func provisionCommand() *cli.Command {
 	return &cli.Command{Name: "provision", Usage: "Provision machines again (changes nothing on a good host)", ArgsUsage: "NAME...",
 		Action: func(c *cli.Context) error {
@@ -213,14 +185,11 @@ func provisionCommand() *cli.Command {
 				return err
 			}
 			return forEach(c, ns, "provision", func(ctx context.Context, a *machine.API, h *machine.Host) (string, error) {
-				r, err := reprovision(ctx, c, h, false)
+				r, err := h.Reprovision(ctx, machine.ProvisionOptions{Progress: progress(c, h.Name)})
 				if err != nil {
 					return "", err
 				}
-				if len(r.Changed) == 0 && !r.Installed && !r.Restarted && !r.CertIssued {
-					return "provisioned: nothing changed", nil
-				}
-				return fmt.Sprintf("provisioned: installed=%v restarted=%v changed=%s", r.Installed, r.Restarted, strings.Join(r.Changed, ",")), nil
+				return r.Summary(), nil
 			})
 		}}
 }
@@ -237,7 +206,7 @@ func regenerateCertsCommand() *cli.Command {
 				return errors.New("not confirmed: nothing done (pass -f to skip the question)")
 			}
 			return forEach(c, ns, "regenerate-certs", func(ctx context.Context, a *machine.API, h *machine.Host) (string, error) {
-				if _, err := reprovision(ctx, c, h, true); err != nil {
+				if _, err := h.Reprovision(ctx, machine.ProvisionOptions{ReissueCert: true, Progress: progress(c, h.Name)}); err != nil {
 					return "", err
 				}
 				return "new certificate issued; the engine restarted and answers over TLS", nil
@@ -318,68 +287,19 @@ func rmCommand() *cli.Command {
 		}}
 }
 
-func lifecycleCommand(verb, usage string) *cli.Command {
-	return &cli.Command{Name: verb, Usage: usage, ArgsUsage: "NAME...",
+func lifecycleCommand(op machine.Op, usage string) *cli.Command {
+	return &cli.Command{Name: string(op), Usage: usage, ArgsUsage: "NAME...",
 		Action: func(c *cli.Context) error {
 			ns, err := names(c)
 			if err != nil {
 				return err
 			}
-			return forEach(c, ns, verb, func(ctx context.Context, a *machine.API, h *machine.Host) (string, error) {
-				if h.Driver == nil {
-					return "", fmt.Errorf("machine %q did not finish its create", h.Name)
-				}
-				st, ok := h.Driver.(drivers.Starter)
-				var err error
-				switch verb {
-				case "start":
-					if !ok {
-						return "", fmt.Errorf("the %s driver cannot start hosts", h.DriverName)
-					}
-					err = st.Start(ctx)
-				case "stop":
-					if !ok {
-						return "", fmt.Errorf("the %s driver cannot stop hosts", h.DriverName)
-					}
-					err = st.Stop(ctx)
-				case "kill":
-					k, ok := h.Driver.(drivers.Killer)
-					if !ok {
-						return "", fmt.Errorf("the %s driver cannot kill hosts", h.DriverName)
-					}
-					err = k.Kill(ctx)
-				case "restart":
-					if r, canRestart := h.Driver.(drivers.Restarter); canRestart {
-						err = r.Restart(ctx)
-					} else if _, overSSH := h.Driver.(drivers.SSHRestarter); overSSH {
-						err = h.RebootOverSSH(ctx, 5*time.Minute)
-					} else if ok {
-						if err = st.Stop(ctx); err == nil {
-							err = st.Start(ctx)
-						}
-					} else {
-						return "", fmt.Errorf("the %s driver cannot restart hosts", h.DriverName)
-					}
-				}
+			return forEach(c, ns, string(op), func(ctx context.Context, a *machine.API, h *machine.Host) (string, error) {
+				out, err := h.Do(ctx, op, progress(c, h.Name))
 				if err != nil {
 					return "", err
 				}
-				if verb == "start" || verb == "restart" {
-					ip, changed, err := h.Readdress(ctx)
-					if err != nil {
-						return "", fmt.Errorf("reading its address after the %s: %w", verb, err)
-					}
-					if changed {
-						if _, err := reprovision(ctx, c, h, true); err != nil {
-							return "", fmt.Errorf("the address changed to %s and the new certificate could not be installed: %w", ip, err)
-						}
-						return fmt.Sprintf("%sed; its address changed to %s and its certificate was re-issued", verb, ip), nil
-					}
-					if err := h.WaitEngine(ctx, h.EngineWait()); err != nil {
-						return "", err
-					}
-				}
-				return map[string]string{"start": "started", "stop": "stopped", "kill": "killed", "restart": "restarted"}[verb], nil
+				return out.String(), nil
 			})
 		}}
 }

@@ -27,7 +27,7 @@ func benchHost(b *testing.B, e *env, name, net string) *machine.Host {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a := &machine.API{Store: st, Drivers: registry()}
+	a := &machine.API{Store: st, Drivers: machine.Drivers()}
 	h, err := a.Load(name)
 	if err != nil {
 		b.Fatal(err)

@@ -15,27 +15,12 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/machine-tools/machine/drivers"
-	"github.com/machine-tools/machine/drivers/container"
-	"github.com/machine-tools/machine/drivers/generic"
-	"github.com/machine-tools/machine/drivers/libvirt"
-	"github.com/machine-tools/machine/drivers/virtualbox"
 	"github.com/machine-tools/machine/internal/store"
 	"github.com/machine-tools/machine/machine"
 )
 
 // Version is set at build time.
 var Version = "0.1.0-dev"
-
-// registry lists the drivers, in the order help shows them.
-func registry() drivers.Registry {
-	return drivers.Registry{
-		{Name: container.Name, Usage: "hosts as systemd containers on a local Docker engine (the default when one answers)", New: container.New},
-		{Name: generic.Name, Usage: "an existing host reached over SSH", New: generic.New},
-		{Name: libvirt.Name, Usage: "VMs through libvirtd (KVM, or QEMU's emulation)", New: libvirt.New},
-		{Name: virtualbox.Name, Usage: "VirtualBox VMs through VBoxManage (NAT + host-only NICs, as docker-machine made them)", New: virtualbox.New},
-	}
-}
 
 // exitError carries an exit status without a message (ssh passes the remote one through).
 type exitError struct{ code int }
@@ -88,10 +73,10 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			inspectCommand(), configCommand(),
 			provisionCommand(), regenerateCertsCommand(), trustHostKeyCommand(),
 			rmCommand(),
-			lifecycleCommand("start", "Start machines"),
-			lifecycleCommand("stop", "Stop machines"),
-			lifecycleCommand("restart", "Restart machines"),
-			lifecycleCommand("kill", "Kill (stop at once) machines"),
+			lifecycleCommand(machine.OpStart, "Start machines"),
+			lifecycleCommand(machine.OpStop, "Stop machines"),
+			lifecycleCommand(machine.OpRestart, "Restart machines"),
+			lifecycleCommand(machine.OpKill, "Kill (stop at once) machines"),
 			swarmCommand(),
 			pullCommand(),
 			imageCommand(),
@@ -114,16 +99,12 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 
 // api opens the store and returns what the commands share.
 func api(c *cli.Context) (*machine.API, error) {
-	st, err := store.Open(c.String("storage-path"))
-	if err != nil {
-		return nil, err
-	}
 	level := slog.LevelWarn
 	if c.Bool("debug") {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
-	return &machine.API{Store: st, Drivers: registry(), Log: log}, nil
+	return machine.Open(c.String("storage-path"), machine.WithLogger(log))
 }
 
 // progress prints a step to stderr, prefixed with the machine's name.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/urfave/cli/v2"
 
-	"github.com/machine-tools/machine/drivers/container"
 	"github.com/machine-tools/machine/images"
 	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/swarm"
@@ -174,47 +172,7 @@ func selectNodes(c *cli.Context, a *machine.API) ([]string, error) {
 	case m == "":
 		return nil, errors.New("name the machines with --nodes a,b,c or --swarm MANAGER")
 	}
-	return swarmMachines(c.Context, a, m)
-}
-
-// swarmMachines maps the swarm's nodes (as the manager lists them) to machines of the store, by
-// address or host name.
-func swarmMachines(ctx context.Context, a *machine.API, manager string) ([]string, error) {
-	nodes, done, err := openNodes(a, []string{manager})
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	rows, err := swarm.Status(ctx, nodes[0])
-	if err != nil {
-		return nil, err
-	}
-	all, err := a.Store.List()
-	if err != nil {
-		return nil, err
-	}
-	byAddr, byName := map[string]string{}, map[string]bool{}
-	for _, n := range all {
-		if h, err := a.Load(n); err == nil {
-			byAddr[h.IP()] = n
-			byName[n] = true
-		}
-	}
-	var names, missing []string
-	for _, r := range rows {
-		switch {
-		case byAddr[r.Addr] != "":
-			names = append(names, byAddr[r.Addr])
-		case byName[r.Hostname]:
-			names = append(names, r.Hostname)
-		default:
-			missing = append(missing, r.Hostname+" ("+r.Addr+")")
-		}
-	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("swarm nodes that are not machines of this store: %s: use --nodes", strings.Join(missing, ", "))
-	}
-	return names, nil
+	return swarm.Members(c.Context, a, m)
 }
 
 // sideLoadSource is the engine a side-load reads from: the local one, or a machine's.
@@ -230,10 +188,9 @@ func sideLoadSource(c *cli.Context, a *machine.API) (client.APIClient, func(), e
 		}
 		return cli, func() { cli.Close() }, nil
 	}
-	d := &container.Driver{EngineHost: localEngine()}
-	cli, err := d.Client()
+	local, err := swarm.LocalEngine()
 	if err != nil {
 		return nil, nil, err
 	}
-	return cli, func() { cli.Close() }, nil
+	return local.Client, func() { local.Client.Close() }, nil
 }

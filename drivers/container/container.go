@@ -122,11 +122,9 @@ func Ping(ctx context.Context, host string) error {
 
 // Validate checks everything that can be checked before a container is made.
 func (d *Driver) Validate(ctx context.Context, name string) error {
-	if d.ContainerName == "" {
-		d.ContainerName = name
-	}
-	if d.Volume == "" {
-		d.Volume = name + "-var-lib-docker"
+	cname := d.ContainerName
+	if cname == "" {
+		cname = name
 	}
 	if err := Ping(ctx, d.EngineHost); err != nil {
 		return err
@@ -136,8 +134,8 @@ func (d *Driver) Validate(ctx context.Context, name string) error {
 		return err
 	}
 	defer cli.Close()
-	if _, err := cli.ContainerInspect(ctx, d.ContainerName); err == nil {
-		return fmt.Errorf("a container named %q already exists on the engine at %s: pick another machine name, or remove that container (docker rm -f %s)", d.ContainerName, d.EngineHost, d.ContainerName)
+	if _, err := cli.ContainerInspect(ctx, cname); err == nil {
+		return fmt.Errorf("a container named %q already exists on the engine at %s: pick another machine name, or remove that container (docker rm -f %s)", cname, d.EngineHost, cname)
 	}
 	if d.Subnet != "" {
 		if _, err := netip.ParsePrefix(d.Subnet); err != nil {

@@ -56,8 +56,6 @@ func (d *Driver) State(ctx context.Context) (drivers.State, error) {
 	return drivers.Running, nil
 }
 
-// RestartOverSSH marks a driver whose hosts are restarted by rebooting them over SSH.
-func (d *Driver) RestartOverSSH() {}
 
 // Endpoint is the configured address.
 func (d *Driver) Endpoint(ctx context.Context) (drivers.Endpoint, error) {

@@ -156,15 +156,16 @@ func (d *Driver) Validate(ctx context.Context, name string) error {
 			}
 		}
 	}
-	if len(d.Networks) == 0 {
-		d.Networks = []string{"default"}
+	networks := d.Networks
+	if len(networks) == 0 {
+		networks = []string{"default"}
 	}
 	l, err := d.connect()
 	if err != nil {
 		return err
 	}
 	defer l.Disconnect()
-	for _, n := range d.Networks {
+	for _, n := range networks {
 		if _, err := l.NetworkLookupByName(n); err != nil {
 			return &Error{Op: "network " + n, Fix: "create it (virsh net-define) or name another with --libvirt-network", Err: err}
 		}

@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/machine-tools/machine/swarm"
 )
 
 // TestLocate: VBoxManage on PATH first, then VBOX_MSI_INSTALL_PATH / VBOX_INSTALL_PATH, and a
@@ -77,23 +75,4 @@ func mustAbs(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return a
-}
-
-// TestSwarmAdvertiseOnRecordedTwoNICGuest: on a VirtualBox guest with NAT (10.0.2.15, the same
-// on every VM) and host-only (192.168.99.101) NICs, the swarm layer's choice is the host-only
-// address, from the guest's own route to the manager.
-func TestSwarmAdvertiseOnRecordedTwoNICGuest(t *testing.T) {
-	ifs := swarm.ParseAddrs(recorded(t, "guest-ip-addr.txt"))
-	src, err := swarm.RouteSource(recorded(t, "guest-ip-route-get.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := swarm.ChooseAdvertise("", src, ifs)
-	if err != nil || got != "192.168.99.101" {
-		t.Errorf("advertise %q, %v; interfaces %+v", got, err, ifs)
-	}
-	// And the driver's own reading of the same guest agrees.
-	if ip := AddressFromIP(recorded(t, "guest-ip-link.txt"), recorded(t, "guest-ip-addr.txt"), "080027C0FFEE"); ip != got {
-		t.Errorf("driver address %q, swarm %q", ip, got)
-	}
 }

@@ -250,10 +250,7 @@ func (d *Driver) Validate(ctx context.Context, name string) error {
 	if err := validNICs(d.NATNICType, d.HostOnlyNICType, d.HostOnlyPromisc, d.UIType); err != nil {
 		return err
 	}
-	if d.Image == "" {
-		d.Image = DefaultImage
-	}
-	if !imagecache.IsURL(d.Image) {
+	if d.Image != "" && !imagecache.IsURL(d.Image) {
 		if _, err := imageKind(d.Image); err != nil {
 			return err
 		}

@@ -1,0 +1,26 @@
+package container
+
+import "github.com/machine-tools/machine/drivers"
+
+// Registration is the container driver's entry in a registry.
+func Registration() drivers.Registration {
+	return drivers.Registration{
+		Name: Name, Usage: "hosts as systemd containers on a local Docker engine (the default when one answers)", New: New,
+		Options: []drivers.Option{
+			{Name: "engine-host", EnvVar: "MACHINE_CONTAINER_ENGINE_HOST", Default: DefaultEngineHost, Usage: "the local engine that runs the hosts (DOCKER_HOST is ignored: it may point at a machine)",
+				Set: drivers.Field(func(d *Driver, v string) { d.EngineHost = v })},
+			{Name: "network", Default: "machine", Usage: "the host's network (made when missing)",
+				Set: drivers.Field(func(d *Driver, v string) { d.Network = v })},
+			{Name: "subnet", Default: "", Usage: "the subnet of a network the driver makes, e.g. 10.30.0.0/24",
+				Set: drivers.Field(func(d *Driver, v string) { d.Subnet = v })},
+			{Name: "ip", Default: "", Usage: "the host's address on its network (default: the first free one)",
+				Set: drivers.Field(func(d *Driver, v string) { d.IP = v })},
+			{Name: "extra-network", Default: []string(nil), Usage: "another network to attach, for a second NIC (repeatable)",
+				Set: drivers.Field(func(d *Driver, v []string) { d.ExtraNetworks = v })},
+			{Name: "image", Default: "", Usage: "a host image of your own (default: the built-in image, built when missing)",
+				Set: drivers.Field(func(d *Driver, v string) { d.Image = v })},
+			{Name: "image-variant", Default: VariantDocker, Usage: "the built-in image with Docker (docker) or without (base: the provisioner installs it)",
+				Set: drivers.Field(func(d *Driver, v string) { d.Variant = v })},
+		},
+	}
+}

@@ -1,0 +1,146 @@
+package machine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/machine-tools/machine/drivers"
+)
+
+// Op is what the lifecycle does to a running or stopped machine.
+type Op string
+
+// The lifecycle operations, named as the CLI's commands.
+const (
+	OpStart   Op = "start"
+	OpStop    Op = "stop"
+	OpRestart Op = "restart"
+	OpKill    Op = "kill"
+)
+
+// Outcome says what an operation did.
+type Outcome struct {
+	Op Op
+	// NewAddress is set when the machine came back at another address; its certificate was then
+	// re-issued for it.
+	NewAddress string
+}
+
+// String is the line the CLI prints: "started", or "started; its address changed to ...".
+func (o Outcome) String() string {
+	done := map[Op]string{OpStart: "started", OpStop: "stopped", OpKill: "killed", OpRestart: "restarted"}[o.Op]
+	if o.NewAddress != "" {
+		return fmt.Sprintf("%s; its address changed to %s and its certificate was re-issued", done, o.NewAddress)
+	}
+	return done
+}
+
+// Do runs a lifecycle operation through the machine's driver. After a start or restart it waits
+// for the engine over TLS; when the machine came back at another address it re-issues the
+// certificate and installs it (progress hears that).
+func (h *Host) Do(ctx context.Context, op Op, progress func(string)) (Outcome, error) {
+	out := Outcome{Op: op}
+	if h.Driver == nil {
+		return out, fmt.Errorf("machine %q did not finish its create", h.Name)
+	}
+	st, canStart := h.Driver.(drivers.Starter)
+	var err error
+	switch op {
+	case OpStart, OpStop:
+		if !canStart {
+			return out, fmt.Errorf("the %s driver cannot %s hosts", h.DriverName, op)
+		}
+		if op == OpStart {
+			err = st.Start(ctx)
+		} else {
+			err = st.Stop(ctx)
+		}
+	case OpKill:
+		k, ok := h.Driver.(drivers.Killer)
+		if !ok {
+			return out, fmt.Errorf("the %s driver cannot kill hosts", h.DriverName)
+		}
+		err = k.Kill(ctx)
+	case OpRestart:
+		if r, ok := h.Driver.(drivers.Restarter); ok {
+			err = r.Restart(ctx)
+		} else if h.reg.RestartOverSSH {
+			err = h.RebootOverSSH(ctx, 5*time.Minute)
+		} else if canStart {
+			if err = st.Stop(ctx); err == nil {
+				err = st.Start(ctx)
+			}
+		} else {
+			return out, fmt.Errorf("the %s driver cannot restart hosts", h.DriverName)
+		}
+	default:
+		return out, fmt.Errorf("unknown operation %q", op)
+	}
+	if err != nil || (op != OpStart && op != OpRestart) {
+		return out, err
+	}
+	ip, changed, err := h.Readdress(ctx)
+	if err != nil {
+		return out, fmt.Errorf("reading its address after the %s: %w", op, err)
+	}
+	if changed {
+		if _, err := h.Reprovision(ctx, ProvisionOptions{ReissueCert: true, Progress: progress}); err != nil {
+			return out, fmt.Errorf("the address changed to %s and the new certificate could not be installed: %w", ip, err)
+		}
+		out.NewAddress = ip
+		return out, nil
+	}
+	return out, h.WaitEngine(ctx, h.EngineWait())
+}
+
+// Reprovision provisions a made machine again (machine provision, regenerate-certs): its
+// address is read again first, and a changed one gets a new certificate.
+func (h *Host) Reprovision(ctx context.Context, opt ProvisionOptions) (*ProvisionResult, error) {
+	if h.Driver == nil || h.SSH.Host == "" {
+		return nil, fmt.Errorf("machine %q did not finish its create: remove it with `machine rm -f %s` and create it again", h.Name, h.Name)
+	}
+	before := h.IP()
+	if ip, changed := h.AddressChanged(ctx); changed {
+		h.SetIP(ip)
+		if err := h.Save(); err != nil {
+			return nil, err
+		}
+	}
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	cl, err := h.Dial(dctx)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	if err := h.ProbeAddress(ctx, cl); err != nil {
+		return nil, err
+	}
+	if h.IP() != before {
+		if opt.Progress != nil {
+			opt.Progress(fmt.Sprintf("its address changed from %s to %s; re-issuing its certificate", before, h.IP()))
+		}
+		opt.ReissueCert = true
+	}
+	return h.Provision(ctx, cl, opt)
+}
+
+// Summary is the line the CLI prints for a provision.
+func (r *ProvisionResult) Summary() string {
+	if len(r.Changed) == 0 && !r.Installed && !r.Restarted && !r.CertIssued {
+		return "provisioned: nothing changed"
+	}
+	return fmt.Sprintf("provisioned: installed=%v restarted=%v changed=%s", r.Installed, r.Restarted, joinComma(r.Changed))
+}
+
+func joinComma(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += ","
+		}
+		out += x
+	}
+	return out
+}
