@@ -28,6 +28,7 @@ import (
 	"github.com/machine-tools/machine/internal/runner"
 	"github.com/machine-tools/machine/internal/sshclient"
 	"github.com/machine-tools/machine/internal/store"
+	"github.com/machine-tools/machine/internal/wait"
 	"github.com/machine-tools/machine/provision"
 )
 
@@ -412,7 +413,9 @@ func (h *Host) RebootOverSSH(ctx context.Context, within time.Duration) error {
 	c.Close()
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
-		time.Sleep(time.Second)
+		if err := wait.Sleep(ctx, time.Second); err != nil {
+			return fmt.Errorf("%s: waiting for it to come back after the reboot: %w", h.Name, err)
+		}
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		probe, err := sshclient.DialOnce(pctx, h.SSHConfig())
 		if err != nil {

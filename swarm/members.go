@@ -3,8 +3,11 @@ package swarm
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
+	"github.com/machine-tools/machine/internal/fanout"
 	"github.com/machine-tools/machine/machine"
 )
 
@@ -46,4 +49,54 @@ func Members(ctx context.Context, a *machine.API, manager string) ([]string, err
 		return nil, fmt.Errorf("swarm nodes that are not machines of this store: %s: use --nodes", strings.Join(missing, ", "))
 	}
 	return names, nil
+}
+
+// FindManager looks among the store's machines, at once, for a manager that is not one of
+// skip; "" when there is none.
+func FindManager(ctx context.Context, a *machine.API, skip []string) string {
+	all, err := a.List()
+	if err != nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var candidates []string
+	for _, n := range all {
+		if !slices.Contains(skip, n) {
+			candidates = append(candidates, n)
+		}
+	}
+	isManager, _ := fanout.Map(ctx, candidates, 0, func(ctx context.Context, n string) (bool, error) {
+		node, err := OpenNode(a, n)
+		if err != nil {
+			return false, nil
+		}
+		defer node.Close()
+		st, err := node.Inspect(ctx)
+		return err == nil && st.Active && st.Manager, nil
+	})
+	for i, n := range candidates { // sorted: the first manager by name
+		if isManager[i] {
+			return n
+		}
+	}
+	return ""
+}
+
+// OpenNodes opens the engines of the named machines; done closes them all.
+func OpenNodes(a *machine.API, names []string) (nodes []*Node, done func(), err error) {
+	done = func() {
+		for _, n := range nodes {
+			n.Close()
+		}
+	}
+	for _, name := range names {
+		n, err := OpenNode(a, name)
+		if err != nil {
+			done()
+			return nil, nil, err
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes, done, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/machine-tools/machine/internal/sshclient"
+	"github.com/machine-tools/machine/internal/wait"
 	"github.com/machine-tools/machine/machine"
 )
 
@@ -414,7 +415,9 @@ func waitReady(ctx context.Context, m, n *Node) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s joined but is not Ready after 60s (state %s): %s", n.Name, node.Status.State, PortsHelp)
 		}
-		time.Sleep(500 * time.Millisecond)
+		if err := wait.Sleep(ctx, 500*time.Millisecond); err != nil {
+			return fmt.Errorf("%s joined; waiting for it to be Ready: %w", n.Name, err)
+		}
 	}
 }
 
@@ -482,7 +485,10 @@ func leaveOne(ctx context.Context, n, via *Node) (string, error) {
 		if _, err := updateNode(ctx, n, st.NodeID, demote); err != nil {
 			return "", fmt.Errorf("%s: demoting before it leaves: %w", n.Name, err)
 		}
-		time.Sleep(2 * time.Second) // let the demotion settle before the node leaves
+		// Let the demotion settle before the node leaves.
+		if err := wait.Sleep(ctx, 2*time.Second); err != nil {
+			return "", fmt.Errorf("%s: demoted; %w", n.Name, err)
+		}
 	}
 	if err := n.Docker.SwarmLeave(ctx, false); err != nil {
 		return "", fmt.Errorf("%s: leaving: %w", n.Name, err)
@@ -498,7 +504,9 @@ func leaveOne(ctx context.Context, n, via *Node) (string, error) {
 			if time.Now().After(deadline) {
 				return "", fmt.Errorf("%s left, but %s did not remove it from the node list: %w", n.Name, mgr.Name, err)
 			}
-			time.Sleep(time.Second)
+			if werr := wait.Sleep(ctx, time.Second); werr != nil {
+				return "", fmt.Errorf("%s left; removing it from %s's node list: %w", n.Name, mgr.Name, werr)
+			}
 		}
 	}
 	return "left (no manager named to remove it from the node list: `machine swarm leave --manager M`)", nil
@@ -577,6 +585,8 @@ func updateNode(ctx context.Context, m *Node, id string, change func(*swarm.Node
 		if err == nil || attempt == 5 || !strings.Contains(err.Error(), "out of sequence") {
 			return err == nil, err
 		}
-		time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
+		if err := wait.Sleep(ctx, time.Duration(attempt)*50*time.Millisecond); err != nil {
+			return false, err
+		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"text/template"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/machine-tools/machine/drivers"
 	"github.com/machine-tools/machine/drivers/container"
 	"github.com/machine-tools/machine/internal/dockerctx"
+	"github.com/machine-tools/machine/internal/fanout"
 	"github.com/machine-tools/machine/internal/sshclient"
 	"github.com/machine-tools/machine/internal/store"
 	"github.com/machine-tools/machine/machine"
@@ -139,37 +139,25 @@ func forEach(c *cli.Context, ns []string, verb string, f func(ctx context.Contex
 	if err != nil {
 		return err
 	}
-	type result struct {
-		msg string
-		err error
-	}
-	res := make([]result, len(ns))
-	var wg sync.WaitGroup
-	for i, n := range ns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			h, err := a.Load(n)
-			if err != nil {
-				res[i].err = err
-				return
-			}
-			res[i].msg, res[i].err = f(c.Context, a, h)
-		}()
-	}
-	wg.Wait()
+	msgs, errs := fanout.Map(c.Context, ns, 0, func(ctx context.Context, n string) (string, error) {
+		h, err := a.Load(n)
+		if err != nil {
+			return "", err
+		}
+		return f(ctx, a, h)
+	})
 	var failed []string
 	for i, n := range ns {
 		switch {
-		case res[i].err != nil:
-			fmt.Fprintf(c.App.ErrWriter, "(%s) %s failed: %v\n", n, verb, res[i].err)
+		case errs[i] != nil:
+			fmt.Fprintf(c.App.ErrWriter, "(%s) %s failed: %v\n", n, verb, errs[i])
 			failed = append(failed, n)
-		case res[i].msg != "":
-			fmt.Fprintf(c.App.Writer, "(%s) %s\n", n, res[i].msg)
+		case msgs[i] != "":
+			fmt.Fprintf(c.App.Writer, "(%s) %s\n", n, msgs[i])
 		}
 	}
 	if len(failed) == 1 && len(ns) == 1 {
-		return res[0].err
+		return errs[0]
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("%s failed for %s", verb, strings.Join(failed, ", "))

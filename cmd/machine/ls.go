@@ -7,31 +7,20 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"text/template"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/machine-tools/machine/drivers"
-	"github.com/machine-tools/machine/internal/store"
 	"github.com/machine-tools/machine/machine"
 )
 
 // lsRow is one machine in `machine ls`; its fields are what --format templates use.
 type lsRow struct {
-	Name          string
-	Active        string
-	ActiveHost    bool
-	DriverName    string
-	State         string
-	URL           string
-	Swarm         string
-	DockerVersion string
-	Error         string
-	ResponseTime  string
-	Labels        []string `json:"-"`
+	machine.Status
+	Active     string
+	ActiveHost bool
 }
 
 var lsHeaders = map[string]string{
@@ -122,101 +111,18 @@ func printRows(w io.Writer, format string, rows []lsRow) error {
 	return nil
 }
 
-// checkAll asks every machine at once; each answer is bounded by timeout, so the whole listing
-// takes about one timeout, not the sum of them.
+// checkAll asks every machine at once (machine.API.Survey) and marks the active one.
 func checkAll(ctx context.Context, a *machine.API, names []string, timeout time.Duration, quick bool) []lsRow {
-	rows := make([]lsRow, len(names))
-	var wg sync.WaitGroup
 	active := os.Getenv("DOCKER_HOST")
-	for i, n := range names {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			done := make(chan lsRow, 1)
-			go func() { done <- checkOne(cctx, a, n, active, quick) }()
-			select {
-			case r := <-done:
-				rows[i] = r
-			case <-cctx.Done():
-				rows[i] = lsRow{Name: n, Active: "-", State: "Timeout", Error: fmt.Sprintf("no answer within %s", timeout)}
-				if h, err := a.Load(n); err == nil {
-					rows[i].DriverName, rows[i].URL = h.DriverName, h.URL()
-				}
-			}
-		}()
+	var rows []lsRow
+	for _, st := range a.Survey(ctx, names, timeout, quick) {
+		r := lsRow{Status: st, Active: "-"}
+		if st.URL != "" && st.URL == active {
+			r.Active, r.ActiveHost = "*", true
+		}
+		rows = append(rows, r)
 	}
-	wg.Wait()
 	return rows
-}
-
-func checkOne(ctx context.Context, a *machine.API, name, activeHost string, quick bool) lsRow {
-	start := time.Now()
-	r := lsRow{Name: name, Active: "-"}
-	h, err := a.Load(name)
-	if err != nil {
-		r.State, r.Error = "Error", err.Error()
-		return r
-	}
-	r.DriverName = h.DriverName
-	r.Labels = h.Engine.Labels
-	if h.SSH.Host != "" {
-		r.URL = h.URL()
-	}
-	if r.URL != "" && r.URL == activeHost {
-		r.Active, r.ActiveHost = "*", true
-	}
-	if h.State == store.StateCreating || h.State == store.StateFailed || h.Driver == nil {
-		r.State = "Error"
-		r.Error = "create did not finish: remove with `machine rm -f " + name + "`"
-		if h.LastError != "" {
-			r.Error = h.LastError
-		}
-		return r
-	}
-	if quick {
-		return r
-	}
-	st, err := h.Driver.State(ctx)
-	r.State = string(st)
-	if err != nil {
-		r.Error = err.Error()
-		return r
-	}
-	if st == drivers.NotFound {
-		r.Error = "its host no longer exists: remove the record with `machine rm -f " + name + "`"
-		return r
-	}
-	if st != drivers.Running {
-		r.ResponseTime = time.Since(start).Round(time.Millisecond).String()
-		return r
-	}
-	if ip, changed := h.AddressChanged(ctx); changed {
-		r.Error = fmt.Sprintf("address changed from %s to %s: run `machine regenerate-certs -f %s`", h.IP(), ip, name)
-		return r
-	}
-	cli, err := h.Docker()
-	if err != nil {
-		r.Error = err.Error()
-		return r
-	}
-	defer cli.Close()
-	v, err := cli.ServerVersion(ctx)
-	if err != nil {
-		r.DockerVersion = "Unknown"
-		r.Error = fmt.Sprintf("Unable to query docker version: %v", err)
-		return r
-	}
-	r.DockerVersion = "v" + v.Version
-	if info, err := cli.Info(ctx); err == nil && info.Swarm.LocalNodeState == "active" {
-		r.Swarm = "worker"
-		if info.Swarm.ControlAvailable {
-			r.Swarm = "manager"
-		}
-	}
-	r.ResponseTime = time.Since(start).Round(time.Millisecond).String()
-	return r
 }
 
 type lsFilters map[string][]string

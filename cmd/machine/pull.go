@@ -42,7 +42,7 @@ func pullCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			nodes, done, err := openNodes(a, names)
+			nodes, done, err := swarm.OpenNodes(a, names)
 			if err != nil {
 				return err
 			}

@@ -1,43 +1,16 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"text/tabwriter"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/swarm"
 )
-
-func openNodes(a *machine.API, names []string) ([]*swarm.Node, func(), error) {
-	var nodes []*swarm.Node
-	closeAll := func() {
-		for _, n := range nodes {
-			n.Close()
-		}
-	}
-	for _, name := range names {
-		h, err := a.Load(name)
-		if err != nil {
-			closeAll()
-			return nil, nil, err
-		}
-		n, err := swarm.Open(h)
-		if err != nil {
-			closeAll()
-			return nil, nil, err
-		}
-		nodes = append(nodes, n)
-	}
-	return nodes, closeAll, nil
-}
 
 func printResults(c *cli.Context, order []string, res map[string]string) {
 	for _, n := range order {
@@ -100,7 +73,7 @@ func swarmCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					all, done, err := openNodes(a, append([]string{mname}, ns...))
+					all, done, err := swarm.OpenNodes(a, append([]string{mname}, ns...))
 					if err != nil {
 						return err
 					}
@@ -125,7 +98,7 @@ func swarmCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					nodes, done, err := openNodes(a, ns)
+					nodes, done, err := swarm.OpenNodes(a, ns)
 					if err != nil {
 						return err
 					}
@@ -133,10 +106,10 @@ func swarmCommand() *cli.Command {
 					var via *swarm.Node
 					mname := c.String("manager")
 					if mname == "" {
-						mname = findManager(c.Context, a, ns)
+						mname = swarm.FindManager(c.Context, a, ns)
 					}
 					if mname != "" {
-						m, mdone, err := openNodes(a, []string{mname})
+						m, mdone, err := swarm.OpenNodes(a, []string{mname})
 						if err != nil {
 							return err
 						}
@@ -196,52 +169,6 @@ func swarmCommand() *cli.Command {
 	}
 }
 
-// findManager looks among the store's machines, at once, for a manager that is not one of skip.
-func findManager(ctx context.Context, a *machine.API, skip []string) string {
-	all, err := a.Store.List()
-	if err != nil {
-		return ""
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	var mu sync.Mutex
-	found := ""
-	var wg sync.WaitGroup
-	for _, n := range all {
-		if contains(skip, n) {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			nodes, done, err := openNodes(a, []string{n})
-			if err != nil {
-				return
-			}
-			defer done()
-			st, err := nodes[0].Inspect(ctx)
-			if err == nil && st.Active && st.Manager {
-				mu.Lock()
-				if found == "" || n < found {
-					found = n
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return found
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // openOne opens the engine of the command's one machine argument.
 func openOne(c *cli.Context) (*swarm.Node, func(), error) {
 	name, err := oneName(c)
@@ -252,7 +179,7 @@ func openOne(c *cli.Context) (*swarm.Node, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	nodes, done, err := openNodes(a, []string{name})
+	nodes, done, err := swarm.OpenNodes(a, []string{name})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/machine-tools/machine/drivers"
 	"github.com/machine-tools/machine/internal/cidata"
 	"github.com/machine-tools/machine/internal/imagecache"
+	"github.com/machine-tools/machine/internal/wait"
 )
 
 // Name is the driver's name.
@@ -622,10 +623,10 @@ func (d *Driver) Start(ctx context.Context) error {
 
 // Stop asks the guest to shut down (ACPI) and destroys it after a minute.
 func (d *Driver) Stop(ctx context.Context) error {
-	return d.withDomain(func(l *golibvirt.Libvirt, dom golibvirt.Domain) error { return d.shutdown(l, dom) })
+	return d.withDomain(func(l *golibvirt.Libvirt, dom golibvirt.Domain) error { return d.shutdown(ctx, l, dom) })
 }
 
-func (d *Driver) shutdown(l *golibvirt.Libvirt, dom golibvirt.Domain) error {
+func (d *Driver) shutdown(ctx context.Context, l *golibvirt.Libvirt, dom golibvirt.Domain) error {
 	if err := l.DomainShutdown(dom); err != nil {
 		return &Error{Op: "shutting down " + d.DomainName, Err: err}
 	}
@@ -634,7 +635,9 @@ func (d *Driver) shutdown(l *golibvirt.Libvirt, dom golibvirt.Domain) error {
 		if st, _, err := l.DomainGetState(dom, 0); err == nil && golibvirt.DomainState(st) == golibvirt.DomainShutoff {
 			return nil
 		}
-		time.Sleep(time.Second)
+		if err := wait.Sleep(ctx, time.Second); err != nil {
+			return err
+		}
 	}
 	d.say("the guest did not shut down within a minute: destroying it")
 	return l.DomainDestroy(dom)

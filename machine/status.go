@@ -1,0 +1,117 @@
+package machine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/machine-tools/machine/drivers"
+	"github.com/machine-tools/machine/internal/fanout"
+	"github.com/machine-tools/machine/internal/store"
+)
+
+// Status is a machine as `machine ls` shows it: its record and what its driver and engine say
+// now.
+type Status struct {
+	Name          string
+	DriverName    string
+	State         string // the driver's state, "Error" for a create that did not finish, "Timeout"
+	URL           string
+	Swarm         string // manager, worker, or empty
+	DockerVersion string
+	Error         string
+	ResponseTime  string
+	Labels        []string `json:"-"` // the engine's labels
+}
+
+// Survey asks every machine at once; each answer is bounded by timeout, so the whole survey takes
+// about one timeout, not the sum of them. With quick, only the records are read.
+func (a *API) Survey(ctx context.Context, names []string, timeout time.Duration, quick bool) []Status {
+	out, _ := fanout.Map(ctx, names, 0, func(ctx context.Context, n string) (Status, error) {
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		done := make(chan Status, 1)
+		go func() { done <- a.status(cctx, n, quick) }()
+		select {
+		case r := <-done:
+			return r, nil
+		case <-cctx.Done():
+			r := Status{Name: n, State: "Timeout", Error: fmt.Sprintf("no answer within %s", timeout)}
+			if h, err := a.Load(n); err == nil {
+				r.DriverName, r.URL = h.DriverName, h.URL()
+			}
+			return r, nil
+		}
+	})
+	for i, n := range names {
+		if out[i].Name == "" { // not asked: ctx ended first
+			out[i] = Status{Name: n, State: "Timeout", Error: ctx.Err().Error()}
+		}
+	}
+	return out
+}
+
+func (a *API) status(ctx context.Context, name string, quick bool) Status {
+	start := time.Now()
+	r := Status{Name: name}
+	h, err := a.Load(name)
+	if err != nil {
+		r.State, r.Error = "Error", err.Error()
+		return r
+	}
+	r.DriverName = h.DriverName
+	r.Labels = h.Engine.Labels
+	if h.SSH.Host != "" {
+		r.URL = h.URL()
+	}
+	if h.State == store.StateCreating || h.State == store.StateFailed || h.Driver == nil {
+		r.State = "Error"
+		r.Error = "create did not finish: remove with `machine rm -f " + name + "`"
+		if h.LastError != "" {
+			r.Error = h.LastError
+		}
+		return r
+	}
+	if quick {
+		return r
+	}
+	st, err := h.Driver.State(ctx)
+	r.State = string(st)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	if st == drivers.NotFound {
+		r.Error = "its host no longer exists: remove the record with `machine rm -f " + name + "`"
+		return r
+	}
+	if st != drivers.Running {
+		r.ResponseTime = time.Since(start).Round(time.Millisecond).String()
+		return r
+	}
+	if ip, changed := h.AddressChanged(ctx); changed {
+		r.Error = fmt.Sprintf("address changed from %s to %s: run `machine regenerate-certs -f %s`", h.IP(), ip, name)
+		return r
+	}
+	cli, err := h.Docker()
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	defer cli.Close()
+	v, err := cli.ServerVersion(ctx)
+	if err != nil {
+		r.DockerVersion = "Unknown"
+		r.Error = fmt.Sprintf("Unable to query docker version: %v", err)
+		return r
+	}
+	r.DockerVersion = "v" + v.Version
+	if info, err := cli.Info(ctx); err == nil && info.Swarm.LocalNodeState == "active" {
+		r.Swarm = "worker"
+		if info.Swarm.ControlAvailable {
+			r.Swarm = "manager"
+		}
+	}
+	r.ResponseTime = time.Since(start).Round(time.Millisecond).String()
+	return r
+}

@@ -1,0 +1,76 @@
+package provision
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	rt "github.com/machine-tools/machine/internal/runner/runnertest"
+	"github.com/machine-tools/machine/internal/store"
+)
+
+// fakeDebianHost answers the provisioner's reads from the Fake's files, as a Debian 12 host with
+// systemd and docker.io installed (the package enabled its service) would.
+func fakeDebianHost(t *testing.T, f *rt.Fake) *rt.Fake {
+	osr, err := os.ReadFile(filepath.Join("..", "testdata", "os-release", "debian-12"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	facts := func(f *rt.Fake, _ []string, _ io.Reader) ([]byte, error) {
+		dj, _ := f.File(DaemonJSON)
+		return fmt.Appendf(nil, "--- os-release\n%s--- init\nsystemd\n--- dockerd\n/usr/sbin/dockerd\n--- socket-unit\nyes\n--- enabled\nyes\n--- containerd\nyes\n--- daemon.json\n%s", osr, dj), nil
+	}
+	sums := func(f *rt.Fake, argv []string, _ io.Reader) ([]byte, error) {
+		var b strings.Builder
+		for _, p := range argv[4:] {
+			if data, ok := f.File(p); ok {
+				h := sha256.Sum256(data)
+				fmt.Fprintf(&b, "%s  %s\n", hex.EncodeToString(h[:]), p)
+			}
+		}
+		return []byte(b.String()), nil
+	}
+	return f.On("facts", rt.Contains("--- os-release"), facts).
+		On("checksums", rt.Contains("sha256sum"), sums).
+		On("is-active", rt.Exactly("systemctl", "is-active", "--quiet", "docker.service"), rt.Output(""))
+}
+
+// TestSecondRunChangesNothing: a first run places the files and restarts the engine; a second
+// run, against a strict fake that fails on any write or restart, only reads.
+func TestSecondRunChangesNothing(t *testing.T) {
+	spec := Spec{Engine: store.EngineOptions{Port: 2376, Labels: []string{"zone=a"}, RegistryMirrors: []string{"https://mirror.example"}},
+		DriverName: "generic", CACert: []byte("ca"), ServerCert: []byte("cert"), ServerKey: []byte("key")}
+	first := fakeDebianHost(t, rt.New(t))
+	first.AllowUpload = true
+	first.On("mkdir", rt.Prefix("mkdir", "-p"), rt.Output("")).
+		On("reload", rt.Exactly("sh", "-c", "systemctl daemon-reload"), rt.Output("")).
+		On("restart", rt.Exactly("systemctl", "restart", "docker.service"), rt.Output(""))
+	res, err := (&Provisioner{R: first}).Run(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Restarted || len(res.Changed) == 0 || !first.Received(rt.Prefix("systemctl", "restart")) {
+		t.Fatalf("first run: %+v", res)
+	}
+	if dj, _ := first.File(DaemonJSON); !strings.Contains(string(dj), "mirror.example") {
+		t.Fatalf("daemon.json %s", dj)
+	}
+
+	second := fakeDebianHost(t, rt.New(t)) // strict: no mkdir, upload, reload or restart rule
+	second.Files = first.Files
+	res, err = (&Provisioner{R: second}).Run(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Restarted || len(res.Changed) > 0 || res.Installed || len(second.Uploads) > 0 {
+		t.Fatalf("second run changed something: %+v, uploads %v", res, second.Uploads)
+	}
+	if len(second.Calls) != 3 {
+		t.Errorf("second run ran %d commands, want 3 reads: %q", len(second.Calls), second.Calls)
+	}
+}
