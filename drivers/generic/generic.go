@@ -56,7 +56,6 @@ func (d *Driver) State(ctx context.Context) (drivers.State, error) {
 	return drivers.Running, nil
 }
 
-
 // Endpoint is the configured address.
 func (d *Driver) Endpoint(ctx context.Context) (drivers.Endpoint, error) {
 	return drivers.Endpoint{IP: d.IPAddress, SSHPort: d.SSHPort, SSHUser: d.SSHUser, Addresses: []string{d.IPAddress}}, nil
