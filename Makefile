@@ -28,7 +28,7 @@ setup:
 e2e: setup build
 	./$(BIN) image build --variant base
 	./$(BIN) image build
-	MACHINE_LIBVIRT_TEST_IMAGE=$$(bash scripts/libvirt-test-image.sh) $(GO) test -tags e2e $(E2E_FLAGS) ./cmd/machine/
+	MACHINE_LIBVIRT_TEST_IMAGE=$$(bash scripts/libvirt-test-image.sh) $(GO) test -tags e2e $(E2E_FLAGS) ./test/e2e/
 
 # The README's first command, run in CI too (on the demo's own store, which it cleans up first),
 # and torn down after.
@@ -43,7 +43,7 @@ demo: setup build
 
 bench: setup build
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./internal/... 
-	$(GO) test -tags e2e -run '^$$' -bench . -benchtime 3x -timeout 30m ./cmd/machine/
+	$(GO) test -tags e2e -run '^$$' -bench . -benchtime 3x -timeout 30m ./test/e2e/
 
 clean:
 	rm -rf bin

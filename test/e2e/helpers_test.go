@@ -1,6 +1,6 @@
 //go:build e2e
 
-package main
+package e2e
 
 import (
 	"archive/tar"
@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	machineBin = filepath.Join(dir, "machine")
-	if out, err := exec.Command("go", "build", "-o", machineBin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", machineBin, "../../cmd/machine").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building machine: %v\n%s", err, out)
 		os.Exit(2)
 	}

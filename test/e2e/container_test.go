@@ -1,12 +1,14 @@
 //go:build e2e
 
-package main
+package e2e
 
 import (
 	"encoding/json"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/machine-tools/machine/machine"
 )
 
 // TestContainerHosts: two container hosts made at once, each a real TLS Docker host for the
@@ -70,7 +72,7 @@ func TestContainerHosts(t *testing.T) {
 	}
 
 	// ls: both Running, JSON form for scripts.
-	var rows []lsRow
+	var rows []machine.Status
 	if err := json.Unmarshal([]byte(e.must("ls", "--format", "json")), &rows); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 //go:build e2e
 
-package main
+package e2e
 
 import (
 	"fmt"
@@ -22,7 +22,7 @@ var (
 	fakeVBoxErr   error
 )
 
-// fakeVBox builds testdata/fakevbox as VBoxManage (VirtualBox cannot run here: its "VMs" are
+// fakeVBox builds test/fakevbox as VBoxManage (VirtualBox cannot run here: its "VMs" are
 // container hosts on the local engine, see its doc comment) and returns the environment that
 // puts it on PATH for one test.
 func fakeVBox(t *testing.T, prefix string) []string {
@@ -34,7 +34,7 @@ func fakeVBox(t *testing.T, prefix string) []string {
 			return
 		}
 		fakeVBoxDir = dir
-		if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "VBoxManage"), "./testdata/fakevbox").CombinedOutput(); err != nil {
+		if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "VBoxManage"), "../fakevbox").CombinedOutput(); err != nil {
 			fakeVBoxErr = fmt.Errorf("%v\n%s", err, out)
 		}
 	})
