@@ -15,6 +15,7 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./...
+	cd test/example && $(GO) vet ./...
 
 unit:
 	$(GO) test ./...
@@ -29,6 +30,7 @@ e2e: setup build
 	./$(BIN) image build --variant base
 	./$(BIN) image build
 	MACHINE_LIBVIRT_TEST_IMAGE=$$(bash scripts/libvirt-test-image.sh) $(GO) test -tags e2e $(E2E_FLAGS) ./test/e2e/
+	$(GO) test -tags e2e -run '^Example' -v ./machine/ ./swarm/
 
 # The README's first command, run in CI too (on the demo's own store, which it cleans up first),
 # and torn down after.

@@ -171,6 +171,17 @@ func (h *Host) TLSConfig() (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
+// DockerClient opens the machine's engine over TLS, verifying its certificate, as the Docker
+// API's client interface (the API version is negotiated with the engine on first use).
+func (h *Host) DockerClient(ctx context.Context) (client.APIClient, error) {
+	cli, err := h.Docker()
+	if err != nil {
+		return nil, err
+	}
+	cli.NegotiateAPIVersion(ctx)
+	return cli, nil
+}
+
 // Docker opens the machine's engine over TLS, verifying its certificate.
 func (h *Host) Docker() (*client.Client, error) {
 	tc, err := h.TLSConfig()

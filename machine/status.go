@@ -25,8 +25,11 @@ type Status struct {
 }
 
 // Survey asks every machine at once; each answer is bounded by timeout, so the whole survey takes
-// about one timeout, not the sum of them. With quick, only the records are read.
+// about one timeout (0: 10 s), not the sum of them. With quick, only the records are read.
 func (a *API) Survey(ctx context.Context, names []string, timeout time.Duration, quick bool) []Status {
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
 	out, _ := fanout.Map(ctx, names, 0, func(ctx context.Context, n string) (Status, error) {
 		cctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()

@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 recipe=drivers/libvirt/testimage/build.sh
 hash=$(sha256sum "$recipe" | cut -c1-12)
 dir=/var/cache/machine-test/libvirt-$hash
+mkdir -p /var/cache/machine-test
+# One build at a time: a second caller (make e2e beside a test that asks too) waits for the first.
+exec 9>/var/cache/machine-test/.build.lock
+flock 9
 if [ ! -f "$dir/base.qcow2" ]; then
   echo "building the libvirt test guest ($dir), about 2 minutes" >&2
   rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"

@@ -102,6 +102,19 @@ func (c *Cluster) byRole(role string) []ClusterNode {
 	return out
 }
 
+// Load reads a cluster file and validates it against the built-in drivers' and the engine's
+// options: what Up takes.
+func Load(path string) (*Cluster, error) {
+	c, err := LoadCluster(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(machine.Drivers()); err != nil {
+		return nil, fmt.Errorf("the cluster file has errors:\n%w", err)
+	}
+	return c, nil
+}
+
 // LoadCluster reads and checks a cluster file. Errors name the file and line.
 func LoadCluster(path string) (*Cluster, error) {
 	b, err := os.ReadFile(path)

@@ -6,7 +6,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/machine-tools/machine/internal/fanout"
-	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/swarm"
 )
 
@@ -15,14 +14,7 @@ func loadCluster(c *cli.Context) (*swarm.Cluster, error) {
 	if path == "" {
 		return nil, fmt.Errorf("name the cluster file with -f FILE (see docs/cluster-file.md)")
 	}
-	cl, err := swarm.LoadCluster(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := cl.Validate(machine.Drivers()); err != nil {
-		return nil, fmt.Errorf("the cluster file has errors:\n%w", err)
-	}
-	return cl, nil
+	return swarm.Load(path)
 }
 
 func upOptions(c *cli.Context) swarm.UpOptions {
