@@ -1,0 +1,151 @@
+package machine
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/machine-tools/machine/internal/scp"
+)
+
+// CopySpec is one side of a copy: a path on this computer (Machine "") or on a machine.
+type CopySpec = scp.Spec
+
+// ParseCopySpec reads MACHINE:PATH (or a local PATH), as `machine scp` takes them.
+func ParseCopySpec(s string) CopySpec { return scp.ParseSpec(s) }
+
+// CopyOptions tune Copy.
+type CopyOptions = scp.Options
+
+// Copy copies srcs (all on one machine, or all local) to dst over SFTP; machine to machine, the
+// data streams through this computer.
+func (a *API) Copy(ctx context.Context, srcs []CopySpec, dst CopySpec, o CopyOptions) error {
+	if err := oneSource(srcs); err != nil {
+		return err
+	}
+	open := func(name string) (scp.FS, func(), error) {
+		if name == "" {
+			return scp.Local{}, func() {}, nil
+		}
+		h, err := a.Load(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		cl, err := h.Dial(dctx)
+		cancel()
+		if err != nil {
+			return nil, nil, err
+		}
+		s, err := cl.SFTP()
+		if err != nil {
+			cl.Close()
+			return nil, nil, err
+		}
+		return scp.Remote{Machine: name, C: s}, func() { cl.Close() }, nil
+	}
+	srcFS, closeSrc, err := open(srcs[0].Machine)
+	if err != nil {
+		return err
+	}
+	defer closeSrc()
+	dstFS, closeDst, err := open(dst.Machine)
+	if err != nil {
+		return err
+	}
+	defer closeDst()
+	var paths []string
+	for _, s := range srcs {
+		paths = append(paths, s.Path)
+	}
+	return scp.Copy(srcFS, paths, dstFS, copyDst(dst), o)
+}
+
+func oneSource(srcs []CopySpec) error {
+	if len(srcs) == 0 {
+		return errors.New("nothing to copy")
+	}
+	for _, s := range srcs[1:] {
+		if s.Machine != srcs[0].Machine {
+			return errors.New("all sources must be on the same machine (or all local)")
+		}
+	}
+	return nil
+}
+
+func copyDst(s CopySpec) string {
+	if s.Path == "" {
+		return "."
+	}
+	return s.Path
+}
+
+// RsyncArgv plans an rsync between this computer and one machine, over the machine's key, port
+// and pinned host key (OpenSSH with StrictHostKeyChecking=yes); it returns the machine's name
+// and rsync's arguments.
+func (a *API) RsyncArgv(srcs []CopySpec, dst CopySpec, quiet bool) (string, []string, error) {
+	if err := oneSource(srcs); err != nil {
+		return "", nil, err
+	}
+	name := dst.Machine
+	if srcs[0].Machine != "" {
+		if name != "" {
+			return "", nil, errors.New("-d copies between this computer and one machine; copy machine to machine without -d")
+		}
+		name = srcs[0].Machine
+	}
+	if name == "" {
+		return "", nil, errors.New("-d needs a machine on one side")
+	}
+	h, err := a.Load(name)
+	if err != nil {
+		return "", nil, err
+	}
+	cfg := h.SSHConfig()
+	sshCmd := []string{"ssh", "-p", strconv.Itoa(cfg.Port), "-o", "UserKnownHostsFile=\"" + cfg.KnownHosts + "\"", "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"}
+	if cfg.KeyPath != "" {
+		sshCmd = append(sshCmd, "-i", cfg.KeyPath, "-o", "IdentitiesOnly=yes")
+	}
+	// Ask for the type of key that is pinned, or OpenSSH may ask for another and refuse it.
+	if b, err := os.ReadFile(cfg.KnownHosts); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 2 {
+			algs := f[1]
+			if algs == "ssh-rsa" {
+				algs = "rsa-sha2-512,rsa-sha2-256,ssh-rsa"
+			}
+			sshCmd = append(sshCmd, "-o", "HostKeyAlgorithms="+algs)
+		}
+	}
+	argv := []string{"-a", "--partial", "-e", strings.Join(quoteAll(sshCmd), " ")}
+	if quiet {
+		argv = append(argv, "-q")
+	}
+	remote := func(p string) string { return cfg.User + "@" + cfg.Host + ":" + p }
+	for _, s := range srcs {
+		if s.Machine != "" {
+			argv = append(argv, remote(s.Path))
+		} else {
+			argv = append(argv, s.Path)
+		}
+	}
+	if dst.Machine != "" {
+		argv = append(argv, remote(copyDst(dst)))
+	} else {
+		argv = append(argv, dst.Path)
+	}
+	return name, argv, nil
+}
+
+func quoteAll(argv []string) []string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		if strings.ContainsAny(a, " '\"") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		out[i] = a
+	}
+	return out
+}
