@@ -74,9 +74,6 @@ func New() drivers.Driver {
 // DriverName implements drivers.Driver.
 func (d *Driver) DriverName() string { return Name }
 
-// SetProgress lets the driver report its steps.
-func (d *Driver) SetProgress(f func(string)) { d.progress = f }
-
 func (d *Driver) say(format string, a ...any) {
 	if d.progress != nil {
 		d.progress(fmt.Sprintf(format, a...))

@@ -272,9 +272,6 @@ func imageInfo(path string) (format string, virtual uint64, size uint64, err err
 	return "raw", uint64(st.Size()), uint64(st.Size()), nil
 }
 
-// SetDownloadProgress sets how downloads show progress.
-func (d *Driver) SetDownloadProgress(p imagecache.Progress) { d.downloadProgress = p }
-
 func (d *Driver) fetch(ctx context.Context) (string, error) {
 	return imagecache.Fetch(ctx, d.Image, d.Checksum, d.downloadProgress, d.say)
 }
@@ -328,6 +325,7 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 	if spec.Progress != nil {
 		d.progress = spec.Progress
 	}
+	d.downloadProgress = spec.Download
 	d.DomainName = spec.Name
 	if len(d.Networks) == 0 {
 		d.Networks = []string{"default"}

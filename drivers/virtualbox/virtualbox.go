@@ -84,8 +84,6 @@ func New() drivers.Driver {
 // SetRunner replaces the VBoxManage runner (tests inject a fake).
 func (d *Driver) SetRunner(r Runner) { d.run = r }
 
-// SetDownloadProgress sets how image downloads show progress.
-func (d *Driver) SetDownloadProgress(p imagecache.Progress) { d.downloadProgress = p }
 
 // DriverName implements drivers.Driver.
 func (d *Driver) DriverName() string { return Name }
@@ -353,7 +351,7 @@ func imageKind(p string) (string, error) {
 // Create makes the VM, its disks and its network, and boots it. The address is read later, once
 // SSH answers (ProbeAddress).
 func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
-	d.progress = spec.Progress
+	d.progress, d.downloadProgress = spec.Progress, spec.Download
 	if d.Image == "" {
 		d.Image = DefaultImage
 	}
