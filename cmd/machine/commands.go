@@ -2,10 +2,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -109,11 +111,7 @@ func inspectCommand() *cli.Command {
 				rec["Host"] = d.Describe(c.Context)
 			}
 			if f := c.String("format"); f != "" {
-				t, err := template.New("inspect").Funcs(template.FuncMap{"json": func(v any) string { b, _ := json.Marshal(v); return string(b) }}).Parse(f + "\n")
-				if err != nil {
-					return fmt.Errorf("--format: %w", err)
-				}
-				return t.Execute(c.App.Writer, rec)
+				return renderTemplate(c.App.Writer, f, rec)
 			}
 			enc := json.NewEncoder(c.App.Writer)
 			enc.SetIndent("", "    ")
@@ -354,4 +352,28 @@ func versionCommand() *cli.Command {
 			fmt.Fprintln(c.App.Writer, v.Version)
 			return nil
 		}}
+}
+
+// templateFuncs are docker-machine's template functions: json and prettyjson.
+var templateFuncs = template.FuncMap{
+	"json": func(v any) string { b, _ := json.Marshal(v); return string(b) },
+	"prettyjson": func(v any) string {
+		b, _ := json.MarshalIndent(v, "", "  ")
+		return string(b)
+	},
+}
+
+// renderTemplate prints v through a --format template; a field that v does not have is an
+// error, not "<no value>".
+func renderTemplate(w io.Writer, format string, v any) error {
+	t, err := template.New("format").Funcs(templateFuncs).Option("missingkey=error").Parse(format + "\n")
+	if err != nil {
+		return fmt.Errorf("--format: %w", err)
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, v); err != nil {
+		return fmt.Errorf("--format: %w", err)
+	}
+	_, err = w.Write(b.Bytes())
+	return err
 }

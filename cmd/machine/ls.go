@@ -87,7 +87,7 @@ func printRows(w io.Writer, format string, rows []lsRow) error {
 	table := strings.HasPrefix(format, "table")
 	format = strings.TrimPrefix(format, "table")
 	format = strings.TrimLeft(format, " ")
-	tmpl, err := template.New("ls").Funcs(template.FuncMap{"json": func(v any) string { b, _ := json.Marshal(v); return string(b) }}).Parse(format + "\n")
+	tmpl, err := template.New("ls").Funcs(templateFuncs).Parse(format + "\n")
 	if err != nil {
 		return fmt.Errorf("--format: %w", err)
 	}
