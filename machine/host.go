@@ -1,5 +1,3 @@
-// Package host ties a machine's pieces together: its record in the store, its driver, its SSH
-// connection, its certificates and the provisioner. The CLI and the swarm layer work through it.
 package machine
 
 import (
