@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -99,4 +100,26 @@ func OpenNodes(a *machine.API, names []string) (nodes []*Node, done func(), err 
 		nodes = append(nodes, n)
 	}
 	return nodes, done, nil
+}
+
+// SelectNodes turns `--nodes a,b --nodes c` or `--swarm MANAGER` (one of them) into machine
+// names.
+func SelectNodes(ctx context.Context, a *machine.API, nodes []string, manager string) ([]string, error) {
+	var names []string
+	for _, v := range nodes {
+		for _, n := range strings.Split(v, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				names = append(names, n)
+			}
+		}
+	}
+	switch {
+	case len(names) > 0 && manager != "":
+		return nil, errors.New("use --nodes or --swarm, not both")
+	case len(names) > 0:
+		return names, nil
+	case manager == "":
+		return nil, errors.New("name the machines with --nodes a,b,c or --swarm MANAGER")
+	}
+	return Members(ctx, a, manager)
 }

@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -17,11 +15,8 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/machine-tools/machine/drivers"
 	"github.com/machine-tools/machine/drivers/container"
-	"github.com/machine-tools/machine/internal/dockerctx"
 	"github.com/machine-tools/machine/internal/fanout"
-	"github.com/machine-tools/machine/internal/sshclient"
 	"github.com/machine-tools/machine/internal/store"
 	"github.com/machine-tools/machine/machine"
 )
@@ -101,15 +96,7 @@ func inspectCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			var rec map[string]any
-			b, _ := json.Marshal(h.Machine)
-			_ = json.Unmarshal(b, &rec)
-			rec["Driver"] = h.DriverJSON()
-			rec["URL"] = h.URL()
-			rec["StorePath"] = h.StorePath()
-			if d, ok := h.Driver.(drivers.Describer); ok {
-				rec["Host"] = d.Describe(c.Context)
-			}
+			rec := h.Inspect(c.Context)
 			if f := c.String("format"); f != "" {
 				return renderTemplate(c.App.Writer, f, rec)
 			}
@@ -207,14 +194,8 @@ func trustHostKeyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			addr := net.JoinHostPort(h.SSH.Host, strconv.Itoa(h.SSH.Port))
-			ctx, cancel := context.WithTimeout(c.Context, 15*time.Second)
-			defer cancel()
-			key, err := sshclient.FetchHostKey(ctx, addr)
+			key, addr, err := h.TrustHostKey(c.Context)
 			if err != nil {
-				return fmt.Errorf("reading the host key of %s at %s: %w", h.Name, addr, err)
-			}
-			if err := sshclient.PinHostKey(h.KnownHostsPath(), addr, key); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.App.Writer, "(%s) now trusting %s %s at %s\n", h.Name, key.Type(), ssh.FingerprintSHA256(key), addr)
@@ -265,7 +246,7 @@ func rmCommand() *cli.Command {
 				if err := a.Remove(ctx, h.Name, c.Bool("force")); err != nil {
 					return "", err
 				}
-				if ok, _ := dockerctx.Remove(h.Name); ok {
+				if ok, _ := machine.RemoveDockerContext(h.Name); ok {
 					return "removed, with its Docker context", nil
 				}
 				return "removed", nil
@@ -340,16 +321,11 @@ func versionCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			cli, err := h.Docker()
+			v, err := h.EngineVersion(c.Context)
 			if err != nil {
 				return err
 			}
-			defer cli.Close()
-			v, err := cli.ServerVersion(c.Context)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(c.App.Writer, v.Version)
+			fmt.Fprintln(c.App.Writer, v)
 			return nil
 		}}
 }

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
-
-	"github.com/machine-tools/machine/internal/dockerctx"
 )
 
 func contextCommand() *cli.Command {
@@ -20,22 +17,7 @@ func contextCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if h.SSH.Host == "" {
-				return fmt.Errorf("machine %q has no address: its create did not finish", h.Name)
-			}
-			ca, err := os.ReadFile(h.CAPath())
-			if err != nil {
-				return err
-			}
-			cert, err := os.ReadFile(h.CertPath())
-			if err != nil {
-				return err
-			}
-			key, err := os.ReadFile(h.KeyPath())
-			if err != nil {
-				return err
-			}
-			if err := dockerctx.Write(h.Name, h.URL(), ca, cert, key); err != nil {
+			if err := h.WriteDockerContext(); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.App.Writer, "Docker context %q points at %s: docker --context %s info\n", h.Name, h.URL(), h.Name)
@@ -48,25 +30,16 @@ func activeCommand() *cli.Command {
 	return &cli.Command{
 		Name: "active", Usage: "Print the machine that DOCKER_HOST points at",
 		Action: func(c *cli.Context) error {
-			dh := os.Getenv("DOCKER_HOST")
-			if dh == "" {
-				return errors.New("no active machine: DOCKER_HOST is not set (eval \"$(machine env NAME)\")")
-			}
 			a, err := api(c)
 			if err != nil {
 				return err
 			}
-			names, err := a.Store.List()
+			name, err := a.Active(os.Getenv("DOCKER_HOST"))
 			if err != nil {
 				return err
 			}
-			for _, n := range names {
-				if h, err := a.Load(n); err == nil && h.SSH.Host != "" && h.URL() == dh {
-					fmt.Fprintln(c.App.Writer, n)
-					return nil
-				}
-			}
-			return fmt.Errorf("no active machine: DOCKER_HOST=%s is none of this store's machines", dh)
+			fmt.Fprintln(c.App.Writer, name)
+			return nil
 		},
 	}
 }

@@ -8,9 +8,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/machine-tools/machine/internal/shellenv"
+	"github.com/machine-tools/machine/machine"
 )
-
-var envNames = []string{"DOCKER_TLS_VERIFY", "DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_MACHINE_NAME"}
 
 func envCommand() *cli.Command {
 	return &cli.Command{
@@ -38,45 +37,23 @@ func envCommand() *cli.Command {
 				if c.NArg() != 0 {
 					return fmt.Errorf("env --unset takes no machine name")
 				}
-				names := append([]string{}, envNames...)
+				names := append([]string{}, machine.EnvVarNames...)
 				if c.Bool("no-proxy") {
-					v, _ := noProxyVar()
+					v, _ := machine.NoProxyVar()
 					names = append(names, v)
 				}
 				fmt.Fprint(c.App.Writer, shellenv.RenderUnset(shell, names, cmdLine+" -u"))
 				return nil
 			}
-			name, err := oneName(c)
+			_, h, err := loadOne(c)
 			if err != nil {
 				return err
 			}
-			a, err := api(c)
+			vars, err := h.EnvVars(c.Bool("no-proxy"))
 			if err != nil {
 				return err
 			}
-			h, err := a.Load(name)
-			if err != nil {
-				return err
-			}
-			if h.SSH.Host == "" {
-				return fmt.Errorf("machine %q has no address: its create did not finish (remove it with `machine rm -f %s`)", name, name)
-			}
-			vars := []shellenv.Var{
-				{Name: "DOCKER_TLS_VERIFY", Value: "1"},
-				{Name: "DOCKER_HOST", Value: h.URL()},
-				{Name: "DOCKER_CERT_PATH", Value: h.StorePath()},
-				{Name: "DOCKER_MACHINE_NAME", Value: name},
-			}
-			if c.Bool("no-proxy") {
-				k, v := noProxyVar()
-				switch {
-				case v == "":
-					v = h.IP()
-				case !containsItem(v, h.IP()):
-					v += "," + h.IP()
-				}
-				vars = append(vars, shellenv.Var{Name: k, Value: v})
-			}
+			name := h.Name
 			if shell != "bash" && shell != "zsh" && shell != "sh" {
 				cmdLine += " --shell " + shell
 			}
@@ -84,20 +61,4 @@ func envCommand() *cli.Command {
 			return nil
 		},
 	}
-}
-
-func noProxyVar() (string, string) {
-	if v := os.Getenv("no_proxy"); v != "" {
-		return "no_proxy", v
-	}
-	return "NO_PROXY", os.Getenv("NO_PROXY")
-}
-
-func containsItem(list, item string) bool {
-	for _, x := range strings.Split(list, ",") {
-		if strings.TrimSpace(x) == item {
-			return true
-		}
-	}
-	return false
 }

@@ -1,0 +1,147 @@
+package machine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/machine-tools/machine/drivers"
+	"github.com/machine-tools/machine/internal/dockerctx"
+	"github.com/machine-tools/machine/internal/shellenv"
+	"github.com/machine-tools/machine/internal/sshclient"
+)
+
+// EnvVar is one variable that points the docker CLI at a machine.
+type EnvVar = shellenv.Var
+
+// EnvVarNames are the variables EnvVars sets (without a proxy variable).
+var EnvVarNames = []string{"DOCKER_TLS_VERIFY", "DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_MACHINE_NAME"}
+
+// EnvVars are the variables that point the docker CLI at the machine, as docker-machine set
+// them. With noProxy, the machine's address is added to NO_PROXY (or no_proxy, whichever this
+// environment uses).
+func (h *Host) EnvVars(noProxy bool) ([]EnvVar, error) {
+	if h.SSH.Host == "" {
+		return nil, fmt.Errorf("machine %q has no address: its create did not finish (remove it with `machine rm -f %s`)", h.Name, h.Name)
+	}
+	vars := []EnvVar{
+		{Name: "DOCKER_TLS_VERIFY", Value: "1"},
+		{Name: "DOCKER_HOST", Value: h.URL()},
+		{Name: "DOCKER_CERT_PATH", Value: h.StorePath()},
+		{Name: "DOCKER_MACHINE_NAME", Value: h.Name},
+	}
+	if noProxy {
+		k, v := NoProxyVar()
+		switch {
+		case v == "":
+			v = h.IP()
+		case !containsItem(v, h.IP()):
+			v += "," + h.IP()
+		}
+		vars = append(vars, EnvVar{Name: k, Value: v})
+	}
+	return vars, nil
+}
+
+// NoProxyVar is the proxy exception variable this environment uses, and its value.
+func NoProxyVar() (string, string) {
+	if v := os.Getenv("no_proxy"); v != "" {
+		return "no_proxy", v
+	}
+	return "NO_PROXY", os.Getenv("NO_PROXY")
+}
+
+func containsItem(list, item string) bool {
+	for _, x := range strings.Split(list, ",") {
+		if strings.TrimSpace(x) == item {
+			return true
+		}
+	}
+	return false
+}
+
+// WriteDockerContext creates or updates the Docker context named after the machine.
+func (h *Host) WriteDockerContext() error {
+	if h.SSH.Host == "" {
+		return fmt.Errorf("machine %q has no address: its create did not finish", h.Name)
+	}
+	var files [3][]byte
+	for i, p := range []string{h.CAPath(), h.CertPath(), h.KeyPath()} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		files[i] = b
+	}
+	return dockerctx.Write(h.Name, h.URL(), files[0], files[1], files[2])
+}
+
+// RemoveDockerContext removes the machine's Docker context, saying whether there was one.
+func RemoveDockerContext(name string) (bool, error) { return dockerctx.Remove(name) }
+
+// Active names the machine whose engine URL is dockerHost (what DOCKER_HOST says).
+func (a *API) Active(dockerHost string) (string, error) {
+	if dockerHost == "" {
+		return "", fmt.Errorf("no active machine: DOCKER_HOST is not set (eval \"$(machine env NAME)\")")
+	}
+	names, err := a.List()
+	if err != nil {
+		return "", err
+	}
+	for _, n := range names {
+		if h, err := a.Load(n); err == nil && h.SSH.Host != "" && h.URL() == dockerHost {
+			return n, nil
+		}
+	}
+	return "", fmt.Errorf("no active machine: DOCKER_HOST=%s is none of this store's machines", dockerHost)
+}
+
+// TrustHostKey pins the SSH host key the machine offers now (after a rebuild), and returns it
+// with the address it was read at.
+func (h *Host) TrustHostKey(ctx context.Context) (ssh.PublicKey, string, error) {
+	addr := net.JoinHostPort(h.SSH.Host, strconv.Itoa(h.SSH.Port))
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	key, err := sshclient.FetchHostKey(ctx, addr)
+	if err != nil {
+		return nil, addr, fmt.Errorf("reading the host key of %s at %s: %w", h.Name, addr, err)
+	}
+	return key, addr, sshclient.PinHostKey(h.KnownHostsPath(), addr, key)
+}
+
+// EngineVersion asks the machine's engine its version over TLS.
+func (h *Host) EngineVersion(ctx context.Context) (string, error) {
+	cli, err := h.Docker()
+	if err != nil {
+		return "", err
+	}
+	defer cli.Close()
+	v, err := cli.ServerVersion(ctx)
+	if err != nil {
+		return "", err
+	}
+	return v.Version, nil
+}
+
+// Inspect is the machine's record as `machine inspect` prints it: the stored record with the
+// driver's settings, the engine URL, the folder and, for drivers that describe their hosts,
+// what the driver sees now.
+func (h *Host) Inspect(ctx context.Context) map[string]any {
+	var rec map[string]any
+	b, _ := json.Marshal(h.Machine)
+	_ = json.Unmarshal(b, &rec)
+	rec["Driver"] = h.DriverJSON()
+	rec["URL"] = h.URL()
+	rec["StorePath"] = h.StorePath()
+	if d, ok := h.Driver.(drivers.Describer); ok {
+		rec["Host"] = d.Describe(ctx)
+	}
+	return rec
+}
