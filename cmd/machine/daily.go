@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/machine-tools/machine/internal/shellenv"
 	"github.com/urfave/cli/v2"
 )
 
@@ -56,43 +57,16 @@ func completeMachines(c *cli.Context) {
 	}
 }
 
-const bashCompletion = `# machine completion for bash: source <(machine completion bash)
-_machine_complete() {
-  local cur="${COMP_WORDS[COMP_CWORD]}"
-  local words=("${COMP_WORDS[@]:0:COMP_CWORD}")
-  local IFS=$'\n'
-  COMPREPLY=($(compgen -W "$("${words[@]}" --generate-bash-completion 2>/dev/null)" -- "$cur"))
-}
-complete -o default -F _machine_complete machine
-`
-
-const zshCompletion = `#compdef machine
-# machine completion for zsh: source <(machine completion zsh)
-autoload -U +X bashcompinit && bashcompinit
-` + bashCompletion
-
-const powershellCompletion = `# machine completion for PowerShell: machine completion powershell | Out-String | Invoke-Expression
-Register-ArgumentCompleter -Native -CommandName machine -ScriptBlock {
-  param($wordToComplete, $commandAst, $cursorPosition)
-  $words = $commandAst.CommandElements | Select-Object -Skip 1 | ForEach-Object { $_.ToString() }
-  if ($wordToComplete -ne '') { $words = $words | Select-Object -SkipLast 1 }
-  & machine @words --generate-bash-completion 2>$null |
-    Where-Object { $_ -like "$wordToComplete*" } |
-    ForEach-Object { [System.Management.Automation.CompletionResult]::new($_, $_, 'ParameterValue', $_) }
-}
-`
-
 func completionCommand() *cli.Command {
 	return &cli.Command{
 		Name: "completion", Usage: "Print a shell completion script: bash, zsh, fish or powershell", ArgsUsage: "SHELL",
 		Action: func(c *cli.Context) error {
-			switch strings.ToLower(c.Args().First()) {
-			case "bash":
-				fmt.Fprint(c.App.Writer, bashCompletion)
-			case "zsh":
-				fmt.Fprint(c.App.Writer, zshCompletion)
-			case "powershell", "pwsh":
-				fmt.Fprint(c.App.Writer, powershellCompletion)
+			shell := strings.ToLower(c.Args().First())
+			if script, ok := shellenv.Completion(shell); ok {
+				fmt.Fprint(c.App.Writer, script)
+				return nil
+			}
+			switch shell {
 			case "fish":
 				s, err := c.App.ToFishCompletion()
 				if err != nil {
