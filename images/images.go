@@ -18,6 +18,8 @@ import (
 	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
+	"github.com/machine-tools/machine/internal/fanout"
+	"github.com/machine-tools/machine/internal/wait"
 )
 
 // Target is one engine to put the image on.
@@ -85,7 +87,7 @@ func SideLoad(ctx context.Context, src client.APIClient, ref string, targets []T
 		return nil, stats, fmt.Errorf("reading %s from the source engine: %w", ref, err)
 	}
 	defer rc.Close()
-	fan := &fanout{}
+	fan := &tee{}
 	var wg sync.WaitGroup
 	for _, i := range todo {
 		pr, pw := io.Pipe()
@@ -127,16 +129,16 @@ func SideLoad(ctx context.Context, src client.APIClient, ref string, targets []T
 	return results, stats, check(results)
 }
 
-// fanout writes to every writer that still accepts; a failed target does not stop the others.
-type fanout struct {
+// tee writes to every writer that still accepts; a failed target does not stop the others.
+type tee struct {
 	mu sync.Mutex
 	ws []*io.PipeWriter
 	ok []bool
 }
 
-func (f *fanout) add(w *io.PipeWriter) { f.ws = append(f.ws, w); f.ok = append(f.ok, true) }
+func (f *tee) add(w *io.PipeWriter) { f.ws = append(f.ws, w); f.ok = append(f.ok, true) }
 
-func (f *fanout) Write(p []byte) (int, error) {
+func (f *tee) Write(p []byte) (int, error) {
 	alive := 0
 	for i, w := range f.ws {
 		if !f.ok[i] {
@@ -154,7 +156,7 @@ func (f *fanout) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (f *fanout) close(err error) {
+func (f *tee) close(err error) {
 	for _, w := range f.ws {
 		w.CloseWithError(err)
 	}
@@ -174,39 +176,38 @@ func Pull(ctx context.Context, ref string, targets []Target, o PullOptions) ([]R
 	if o.Retries == 0 {
 		o.Retries = 3
 	}
-	results := make([]Result, len(targets))
-	var wg sync.WaitGroup
+	results, _ := fanout.Map(ctx, targets, 0, func(ctx context.Context, t Target) (Result, error) {
+		start := time.Now()
+		r := Result{Node: t.Name, Image: ref}
+		delay := time.Second
+		var err error
+		for attempt := 1; attempt <= o.Retries; attempt++ {
+			say(o.Progress, t.Name, fmt.Sprintf("pulling %s", ref))
+			err = pullOnce(ctx, t.Client, ref, o.Auth)
+			if err == nil || !transient(err) || attempt == o.Retries {
+				break
+			}
+			say(o.Progress, t.Name, fmt.Sprintf("retrying in %s: %v", delay, err))
+			if wait.Sleep(ctx, delay) != nil {
+				break
+			}
+			delay *= 2
+		}
+		r.Seconds = time.Since(start).Seconds()
+		if err != nil {
+			r.Error = err.Error()
+			say(o.Progress, t.Name, "failed: "+r.Error)
+		} else {
+			r.ID, r.Digest, _ = imageID(ctx, t.Client, ref)
+			say(o.Progress, t.Name, "pulled "+ref+" ("+short(r.ID)+")")
+		}
+		return r, nil
+	})
 	for i, t := range targets {
-		wg.Go(func() {
-			start := time.Now()
-			r := Result{Node: t.Name, Image: ref}
-			delay := time.Second
-			var err error
-			for attempt := 1; attempt <= o.Retries; attempt++ {
-				say(o.Progress, t.Name, fmt.Sprintf("pulling %s", ref))
-				err = pullOnce(ctx, t.Client, ref, o.Auth)
-				if err == nil || !transient(err) || attempt == o.Retries {
-					break
-				}
-				say(o.Progress, t.Name, fmt.Sprintf("retrying in %s: %v", delay, err))
-				select {
-				case <-ctx.Done():
-				case <-time.After(delay):
-				}
-				delay *= 2
-			}
-			r.Seconds = time.Since(start).Seconds()
-			if err != nil {
-				r.Error = err.Error()
-				say(o.Progress, t.Name, "failed: "+r.Error)
-			} else {
-				r.ID, r.Digest, _ = imageID(ctx, t.Client, ref)
-				say(o.Progress, t.Name, "pulled "+ref+" ("+short(r.ID)+")")
-			}
-			results[i] = r
-		})
+		if results[i].Node == "" { // not started: ctx ended first
+			results[i] = Result{Node: t.Name, Image: ref, Error: ctx.Err().Error()}
+		}
 	}
-	wg.Wait()
 	return results, check(results)
 }
 

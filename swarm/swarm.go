@@ -16,6 +16,7 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
 
+	"github.com/machine-tools/machine/internal/fanout"
 	"github.com/machine-tools/machine/internal/sshclient"
 	"github.com/machine-tools/machine/internal/wait"
 	"github.com/machine-tools/machine/machine"
@@ -227,18 +228,13 @@ const routeScript = `ip -o route get "$1" && echo --- && ip -o -4 addr show`
 // swarm state, opens their SSH connections and looks up the source address of their route to
 // the manager. It runs while the manager starts the swarm; Join finishes the work.
 func Prepare(ctx context.Context, nodes []*Node, mhost string) map[string]*Prepared {
+	ps, _ := fanout.Map(ctx, nodes, 0, func(ctx context.Context, n *Node) (*Prepared, error) { return prepare(ctx, n, mhost), nil })
 	out := map[string]*Prepared{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, n := range nodes {
-		wg.Go(func() {
-			p := prepare(ctx, n, mhost)
-			mu.Lock()
-			out[n.Name] = p
-			mu.Unlock()
-		})
+	for i, n := range nodes {
+		if ps[i] != nil {
+			out[n.Name] = ps[i]
+		}
 	}
-	wg.Wait()
 	return out
 }
 
@@ -302,33 +298,24 @@ func Join(ctx context.Context, m *Node, nodes []*Node, o JoinOptions) (map[strin
 	if role == "manager" {
 		token = sw.JoinTokens.Manager
 	}
-	results := map[string]string{}
-	var mu sync.Mutex
-	var errs []error
-	one := func(n *Node) {
+	limit := 0 // workers all at once
+	if role == "manager" {
+		limit = 1 // managers one by one, each Ready before the next
+	}
+	msgs, errs := fanout.Map(ctx, nodes, limit, func(ctx context.Context, n *Node) (string, error) {
 		msg, err := joinOne(ctx, m, mst, maddr, token, role, n, o)
 		if err == nil && o.Joined != nil {
 			o.Joined(n, msg)
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			errs = append(errs, err)
-			results[n.Name] = "failed: " + err.Error()
-			return
+		return msg, err
+	})
+	results := map[string]string{}
+	for i, n := range nodes {
+		if errs[i] != nil {
+			results[n.Name] = "failed: " + errs[i].Error()
+			continue
 		}
-		results[n.Name] = msg
-	}
-	if role == "manager" {
-		for _, n := range nodes {
-			one(n)
-		}
-	} else {
-		var wg sync.WaitGroup
-		for _, n := range nodes {
-			wg.Go(func() { one(n) })
-		}
-		wg.Wait()
+		results[n.Name] = msgs[i]
 	}
 	return results, errors.Join(errs...)
 }
