@@ -60,7 +60,7 @@ func (r Registry) Get(name string) (Registration, error) {
 			return reg, nil
 		}
 	}
-	return Registration{}, fmt.Errorf("unknown driver %q: use one of %s (see `machine create --help`)", name, strings.Join(r.Names(), ", "))
+	return Registration{}, fmt.Errorf("Driver %q not found: use one of %s (see `machine create --help`)", name, strings.Join(r.Names(), ", "))
 }
 
 // Names lists the drivers in order.

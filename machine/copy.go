@@ -83,6 +83,31 @@ func copyDst(s CopySpec) string {
 	return s.Path
 }
 
+// OpenSSHOptions are the ssh(1) options that reach the machine as securely as machine's own
+// client: its key only, its port, and its pinned host key checked strictly. The known_hosts
+// path is quoted: OpenSSH splits that option's value at spaces (a list of files).
+func (h *Host) OpenSSHOptions() []string {
+	cfg := h.SSHConfig()
+	opts := []string{"-p", strconv.Itoa(cfg.Port), "-o", "UserKnownHostsFile=\"" + cfg.KnownHosts + "\"", "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"}
+	if cfg.KeyPath != "" {
+		opts = append(opts, "-i", cfg.KeyPath, "-o", "IdentitiesOnly=yes")
+	}
+	// Ask for the type of key that is pinned, or OpenSSH may ask for another and refuse it.
+	if b, err := os.ReadFile(cfg.KnownHosts); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 2 {
+			algs := f[1]
+			if algs == "ssh-rsa" {
+				algs = "rsa-sha2-512,rsa-sha2-256,ssh-rsa"
+			}
+			opts = append(opts, "-o", "HostKeyAlgorithms="+algs)
+		}
+	}
+	return opts
+}
+
+// SSHDestination is user@host for ssh(1).
+func (h *Host) SSHDestination() string { return h.SSH.User + "@" + h.SSH.Host }
+
 // RsyncArgv plans an rsync between this computer and one machine, over the machine's key, port
 // and pinned host key (OpenSSH with StrictHostKeyChecking=yes); it returns the machine's name
 // and rsync's arguments.
@@ -105,20 +130,7 @@ func (a *API) RsyncArgv(srcs []CopySpec, dst CopySpec, quiet bool) (string, []st
 		return "", nil, err
 	}
 	cfg := h.SSHConfig()
-	sshCmd := []string{"ssh", "-p", strconv.Itoa(cfg.Port), "-o", "UserKnownHostsFile=\"" + cfg.KnownHosts + "\"", "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"}
-	if cfg.KeyPath != "" {
-		sshCmd = append(sshCmd, "-i", cfg.KeyPath, "-o", "IdentitiesOnly=yes")
-	}
-	// Ask for the type of key that is pinned, or OpenSSH may ask for another and refuse it.
-	if b, err := os.ReadFile(cfg.KnownHosts); err == nil {
-		if f := strings.Fields(string(b)); len(f) >= 2 {
-			algs := f[1]
-			if algs == "ssh-rsa" {
-				algs = "rsa-sha2-512,rsa-sha2-256,ssh-rsa"
-			}
-			sshCmd = append(sshCmd, "-o", "HostKeyAlgorithms="+algs)
-		}
-	}
+	sshCmd := append([]string{"ssh"}, h.OpenSSHOptions()...)
 	argv := []string{"-a", "--partial", "-e", strings.Join(quoteAll(sshCmd), " ")}
 	if quiet {
 		argv = append(argv, "-q")

@@ -39,6 +39,13 @@ type CreateOptions struct {
 	OptionLabel func(driver, option string) string
 }
 
+// PreCreateError is a driver's check before anything is made that failed, in docker-machine's
+// words (its exit status was 3).
+type PreCreateError struct{ Err error }
+
+func (e *PreCreateError) Error() string { return "Error with pre-create check: " + e.Err.Error() }
+func (e *PreCreateError) Unwrap() error { return e.Err }
+
 // ErrNoLocalEngine is a create with no driver named and no local Docker engine to default to.
 var ErrNoLocalEngine = errors.New("no --driver given and no local Docker engine answers")
 
@@ -75,11 +82,11 @@ func (a *API) Create(ctx context.Context, name string, o CreateOptions) (*Host, 
 		return nil, err
 	}
 	if a.Store.Exists(name) {
-		return nil, fmt.Errorf("%w: %q (remove it first with `machine rm %s`, or pick another name)", store.ErrExists, name, name)
+		return nil, &store.ExistsError{Name: name}
 	}
 	if v, ok := set.Driver.(drivers.Validator); ok {
 		if err := v.Validate(ctx, name); err != nil {
-			return nil, err
+			return nil, &PreCreateError{Err: err}
 		}
 	}
 	sshKey := set.SSHKey

@@ -2,7 +2,9 @@ package machine
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/machine-tools/machine/drivers"
@@ -36,6 +38,36 @@ func (o Outcome) String() string {
 	return done
 }
 
+// AlreadyError is a start of a running machine or a stop of a stopped one, in docker-machine's
+// words.
+type AlreadyError struct {
+	Name  string
+	State drivers.State
+}
+
+func (e *AlreadyError) Error() string {
+	return fmt.Sprintf("Machine %q is already %s.", e.Name, strings.ToLower(string(e.State)))
+}
+
+// ErrNotRunning is a machine whose host is not running, in docker-machine's words.
+var ErrNotRunning = errors.New("Host is not running")
+
+// Running says whether the machine's host runs now: nil, or ErrNotRunning (with the state and
+// the fix), or the driver's error.
+func (h *Host) Running(ctx context.Context) error {
+	if h.Driver == nil {
+		return fmt.Errorf("machine %q did not finish its create: remove it with `machine rm -f %s`", h.Name, h.Name)
+	}
+	st, err := h.Driver.State(ctx)
+	if err != nil {
+		return err
+	}
+	if st != drivers.Running {
+		return fmt.Errorf("%w (%s is %s: start it with `machine start %s`)", ErrNotRunning, h.Name, st, h.Name)
+	}
+	return nil
+}
+
 // Do runs a lifecycle operation through the machine's driver. After a start or restart it waits
 // for the engine over TLS; when the machine came back at another address it re-issues the
 // certificate and installs it (progress hears that).
@@ -50,6 +82,10 @@ func (h *Host) Do(ctx context.Context, op Op, progress func(string)) (Outcome, e
 	case OpStart, OpStop:
 		if !canStart {
 			return out, fmt.Errorf("the %s driver cannot %s hosts", h.DriverName, op)
+		}
+		want := map[Op]drivers.State{OpStart: drivers.Running, OpStop: drivers.Stopped}[op]
+		if now, serr := h.Driver.State(ctx); serr == nil && now == want {
+			return out, &AlreadyError{Name: h.Name, State: want}
 		}
 		if op == OpStart {
 			err = st.Start(ctx)

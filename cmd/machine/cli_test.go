@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/machine-tools/machine/internal/store"
 	"github.com/machine-tools/machine/machine"
 )
 
@@ -70,20 +71,28 @@ func TestGivenOptions(t *testing.T) {
 // TestCreateBadInputIsOneLine: a create refused before anything is made prints one line and
 // exits 1.
 func TestCreateBadInputIsOneLine(t *testing.T) {
-	for args, want := range map[string]string{
-		"create -d nosuch m1": `unknown driver "nosuch"`,
-		"create -d virtualbox --virtualbox-share-folder /x m1":                     "--virtualbox-share-folder is not supported: machine does not share host folders",
-		"create -d generic m1":                                                     "--generic-ip-address",
-		"create -d generic --generic-ip-address h --engine-registry-ca nocolon m1": "HOST:PORT=FILE",
-		"create":               "exactly one machine name",
-		"create -d generic -x": "flag provided but not defined",
+	for _, tc := range []struct {
+		args, want string
+		code       int
+	}{
+		{"create -d nosuch m1", `Driver "nosuch" not found`, 1},
+		{"create -d virtualbox --virtualbox-share-folder /x m1", "--virtualbox-share-folder is not supported: machine does not share host folders", 1},
+		// docker-machine's exit status for a driver's failed pre-create check is 3.
+		{"create -d generic m1", "Error with pre-create check: the generic driver needs the host's address: pass --generic-ip-address", 3},
+		{"create -d generic --generic-ip-address h --engine-registry-ca nocolon m1", "HOST:PORT=FILE", 1},
+		{"create", "Error: No machine name specified", 1},
+		{"create -d generic m1 m2", "Invalid command line. Found extra arguments [m2]", 1},
+		{"create -d generic bad_name!", "Invalid hostname specified. Allowed hostname chars are: 0-9a-zA-Z . -", 1},
+		{"swarm up -f ../../testdata/cluster/demo.yml --parallel -1", "--parallel -1: give a positive number", 1},
+		{"swarm up -f ../../testdata/cluster/invalid-option-type.yml", "network: give a string, not a mapping", 1},
+		{"create -d generic -x", "flag provided but not defined", 1},
 	} {
-		code, _, stderr := runCLI(t, strings.Fields(args)...)
-		if code != 1 || !strings.Contains(stderr, want) {
-			t.Errorf("%s: exit %d, stderr %q (want %q)", args, code, stderr, want)
+		code, _, stderr := runCLI(t, strings.Fields(tc.args)...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: exit %d, stderr %q (want %d, %q)", tc.args, code, stderr, tc.code, tc.want)
 		}
-		if !strings.Contains(args, "-x") && !strings.Contains(args, "invalid") && strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
-			t.Errorf("%s: more than one line: %q", args, stderr)
+		if !strings.Contains(tc.args, "-x") && !strings.Contains(tc.args, "invalid") && strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("%s: more than one line: %q", tc.args, stderr)
 		}
 	}
 }
@@ -156,5 +165,89 @@ func TestInspectTemplates(t *testing.T) {
 	b.Reset()
 	if err := renderTemplate(&b, "{{.Nosuch}}", rec); err == nil || b.Len() != 0 {
 		t.Errorf("a missing field printed %q, %v", b.String(), err)
+	}
+}
+
+// runIn runs the CLI against store with stdin.
+func runIn(t *testing.T, store, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	t.Setenv("MACHINE_STORAGE_PATH", store)
+	var o, e bytes.Buffer
+	code := run(context.Background(), append([]string{"machine"}, args...), strings.NewReader(stdin), &o, &e)
+	return code, o.String(), e.String()
+}
+
+// TestDockerMachineBehaviours: a machine named default stands in for a missing name, rm takes
+// its flags after the names and its dialogue is docker-machine's, a stopped host has no URL,
+// and the help starts as docker-machine's did.
+func TestDockerMachineBehaviours(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	a, err := machine.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runIn(t, dir, "", "inspect"); code != 1 || !strings.Contains(stderr, `Error: No machine name(s) specified and no "default" machine exists`) {
+		t.Fatalf("inspect without default: %d %q", code, stderr)
+	}
+	if code, _, stderr := runIn(t, dir, "", "rm"); code != 1 || !strings.Contains(stderr, "Error: Expected to get one or more machine names as arguments") {
+		t.Errorf("rm without names: %d %q", code, stderr)
+	}
+	// A generic machine whose host does not answer (nothing listens on port 1).
+	if err := a.Store.Reserve(&store.Machine{Name: "default", DriverName: "generic", Driver: []byte(`{"IPAddress":"127.0.0.1","SSHUser":"root","SSHPort":1}`),
+		SSH: store.SSH{Host: "127.0.0.1", Port: 1, User: "root"}, Engine: store.EngineOptions{Port: 2376}, State: store.StateReady}); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ := runIn(t, dir, "", "inspect", "-f", "{{.Name}} {{prettyjson .Driver.SSHPort}}")
+	if code != 0 || stdout != "default 1\n" {
+		t.Errorf("inspect of default: %d %q", code, stdout)
+	}
+	if code, _, stderr := runIn(t, dir, "", "url"); code != 1 || !strings.HasPrefix(stderr, "machine: Host is not running") {
+		t.Errorf("url of a stopped machine: %d %q", code, stderr)
+	}
+	if code, _, stderr := runIn(t, dir, "", "env", "default"); code != 1 || !strings.Contains(stderr, "Error checking TLS connection: Host is not running") {
+		t.Errorf("env of a stopped machine: %d %q", code, stderr)
+	}
+	if code, _, stderr := runIn(t, dir, "", "env", "-u", "default"); code != 1 || !strings.Contains(stderr, "Error: Expected no machine name when the -u flag is present") {
+		t.Errorf("env -u NAME: %d %q", code, stderr)
+	}
+	if code, _, stderr := runIn(t, dir, "", "ssh", "default", "--", "true"); code != 1 || !strings.Contains(stderr, `Error: Cannot run SSH command: Host "default" is not running`) {
+		t.Errorf("ssh to a stopped machine: %d %q", code, stderr)
+	}
+	if code, stdout, _ := runIn(t, dir, "", "ssh", "-h"); code != 0 || !strings.Contains(stdout, "ssh") {
+		t.Errorf("ssh -h: %d %q", code, stdout)
+	}
+	// Declined: nothing removed, exit 0.
+	code, stdout, _ = runIn(t, dir, "n\n", "rm", "default")
+	if code != 0 || !strings.Contains(stdout, "About to remove default") || !strings.Contains(stdout, "Are you sure? (y/n): ") || !a.Exists("default") {
+		t.Errorf("rm declined: %d %q", code, stdout)
+	}
+	// Flags after the name.
+	code, stdout, _ = runIn(t, dir, "", "rm", "default", "-y")
+	if code != 0 || !strings.Contains(stdout, "Successfully removed default") || a.Exists("default") {
+		t.Errorf("rm NAME -y: %d %q", code, stdout)
+	}
+	// -f implies -y, and a missing machine is no error with it.
+	if code, _, _ := runIn(t, dir, "", "rm", "-f", "nosuch"); code != 0 {
+		t.Errorf("rm -f of a missing machine: exit %d", code)
+	}
+	// docker-machine's global flags: accepted, or refused with the reason.
+	if code, _, stderr := runIn(t, dir, "", "--native-ssh", "ls", "-q"); code != 0 {
+		t.Errorf("--native-ssh: %d %q", code, stderr)
+	}
+	if code, _, stderr := runIn(t, dir, "", "--tls-ca-cert", "/x", "ls"); code != 1 || !strings.Contains(stderr, "--tls-ca-cert is not supported") {
+		t.Errorf("--tls-ca-cert: %d %q", code, stderr)
+	}
+	for _, args := range [][]string{nil, {"--help"}} {
+		code, stdout, _ := runIn(t, dir, "", args...)
+		if code != 0 || !strings.HasPrefix(stdout, "Usage: machine [OPTIONS] COMMAND [arg...]\n\nCreate and manage machines running Docker.\n") {
+			t.Errorf("help %v: %d %q", args, code, stdout)
+		}
+	}
+}
+
+func TestHoistFlags(t *testing.T) {
+	got := strings.Join(hoistFlags(strings.Fields("machine -s x rm a -y b --force=true"), "rm", "f", "force", "y"), " ")
+	if got != "machine -s x rm -y --force=true a b" {
+		t.Errorf("hoisted %q", got)
 	}
 }

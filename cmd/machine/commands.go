@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -61,6 +60,9 @@ func urlCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			_, h, err := loadOne(c)
 			if err != nil {
+				return err
+			}
+			if err := h.Running(c.Context); err != nil {
 				return err
 			}
 			fmt.Fprintln(c.App.Writer, h.URL())
@@ -135,7 +137,9 @@ func forEach(c *cli.Context, ns []string, verb string, f func(ctx context.Contex
 	for i, n := range ns {
 		switch {
 		case errs[i] != nil:
-			fmt.Fprintf(c.App.ErrWriter, "(%s) %s failed: %v\n", n, verb, errs[i])
+			if len(ns) > 1 { // one machine's error is the command's, printed once
+				fmt.Fprintf(c.App.ErrWriter, "(%s) %s failed: %v\n", n, verb, errs[i])
+			}
 			failed = append(failed, n)
 		case msgs[i] != "":
 			fmt.Fprintf(c.App.Writer, "(%s) %s\n", n, msgs[i])
@@ -175,8 +179,8 @@ func regenerateCertsCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if !c.Bool("force") && !confirm(c, fmt.Sprintf("Regenerate TLS machine certs for %s?  Warning: this is irreversible.", strings.Join(ns, ", "))) {
-				return errors.New("not confirmed: nothing done (pass -f to skip the question)")
+			if !c.Bool("force") && !confirm(c, "Regenerate TLS machine certs?  Warning: this is irreversible.") {
+				return nil // declined: nothing done (docker-machine exits 0 too)
 			}
 			return forEach(c, ns, "regenerate-certs", func(ctx context.Context, a *machine.API, h *machine.Host) (string, error) {
 				if _, err := h.Reprovision(ctx, machine.ProvisionOptions{ReissueCert: true, Progress: progress(c, h.Name)}); err != nil {
@@ -203,21 +207,21 @@ func trustHostKeyCommand() *cli.Command {
 		}}
 }
 
+// confirm asks on standard output, as docker-machine did; an answer starting with y is a yes.
 func confirm(c *cli.Context, question string) bool {
-	fmt.Fprintf(c.App.ErrWriter, "%s (y/n): ", question)
+	fmt.Fprintf(c.App.Writer, "%s (y/n): ", question)
 	line, _ := bufio.NewReader(c.App.Reader).ReadString('\n')
-	line = strings.ToLower(strings.TrimSpace(line))
-	return line == "y" || line == "yes"
+	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(line)), "y")
 }
 
 func rmCommand() *cli.Command {
 	return &cli.Command{Name: "rm", Usage: "Remove machines and their hosts", ArgsUsage: "NAME...",
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "remove the record even when the host cannot be removed"},
-			&cli.BoolFlag{Name: "y", Usage: "do not ask"},
+			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "Remove local configuration even if machine cannot be removed, also implies an automatic yes (-y)"},
+			&cli.BoolFlag{Name: "y", Usage: "Assumes automatic yes to proceed with remove, without prompting further user confirmation"},
 		},
 		Action: func(c *cli.Context) error {
-			ns, err := names(c)
+			ns, err := argNames(c)
 			if err != nil {
 				return err
 			}
@@ -225,32 +229,44 @@ func rmCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			var present []string
-			for _, n := range ns {
-				switch {
-				case a.Store.Exists(n):
-					present = append(present, n)
-				case c.Bool("force"):
-					fmt.Fprintf(c.App.ErrWriter, "(%s) no such machine; skipped\n", n)
-				default:
-					return fmt.Errorf("%w: %q (see `machine ls`; with -f missing names are skipped)", store.ErrNotFound, n)
-				}
+			force := c.Bool("force")
+			// docker-machine's dialogue, on standard output.
+			fmt.Fprintf(c.App.Writer, "About to remove %s\n", strings.Join(ns, ", "))
+			fmt.Fprintln(c.App.Writer, "WARNING: This action will delete both local reference and remote instance.")
+			if !c.Bool("y") && !force && !confirm(c, "Are you sure?") {
+				return nil // declined: nothing removed, and no error (as docker-machine)
 			}
-			if ns = present; len(ns) == 0 {
-				return nil
-			}
-			if !c.Bool("y") && !confirm(c, fmt.Sprintf("About to remove %s\nAre you sure?", strings.Join(ns, ", "))) {
-				return errors.New("not confirmed: nothing removed (pass -y to skip the question)")
-			}
-			return forEach(c, ns, "rm", func(ctx context.Context, a *machine.API, h *machine.Host) (string, error) {
-				if err := a.Remove(ctx, h.Name, c.Bool("force")); err != nil {
-					return "", err
+			res, errs := fanout.Map(c.Context, ns, 0, func(ctx context.Context, n string) (bool, error) {
+				if !a.Exists(n) {
+					return false, &store.NotFoundError{Name: n}
 				}
-				if ok, _ := machine.RemoveDockerContext(h.Name); ok {
-					return "removed, with its Docker context", nil
+				if err := a.Remove(ctx, n, force); err != nil {
+					return false, err
 				}
-				return "removed", nil
+				ok, _ := machine.RemoveDockerContext(n)
+				return ok, nil
 			})
+			var failed []string
+			for i, n := range ns {
+				if errs[i] != nil {
+					failed = append(failed, n)
+					if len(ns) > 1 || force {
+						fmt.Fprintf(c.App.ErrWriter, "Error removing host %q: %v\n", n, errs[i])
+					}
+					continue
+				}
+				fmt.Fprintf(c.App.Writer, "Successfully removed %s\n", n)
+				if res[i] {
+					fmt.Fprintf(c.App.Writer, "(%s) its Docker context was removed too\n", n)
+				}
+			}
+			if len(failed) > 0 && !force {
+				if len(ns) == 1 {
+					return fmt.Errorf("Error removing host %q: %w", ns[0], errs[0])
+				}
+				return fmt.Errorf("rm failed for %s (-f removes their records anyway)", strings.Join(failed, ", "))
+			}
+			return nil
 		}}
 }
 
@@ -314,11 +330,14 @@ func versionCommand() *cli.Command {
 	return &cli.Command{Name: "version", Usage: "Print the version of machine, or of a machine's engine", ArgsUsage: "[NAME]",
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
-				fmt.Fprintf(c.App.Writer, "machine version %s\n", Version)
+				fmt.Fprintf(c.App.Writer, "%s version %s\n", c.App.Name, Version)
 				return nil
 			}
 			_, h, err := loadOne(c)
 			if err != nil {
+				return err
+			}
+			if err := h.Running(c.Context); err != nil {
 				return err
 			}
 			v, err := h.EngineVersion(c.Context)

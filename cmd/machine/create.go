@@ -38,10 +38,13 @@ func createCommand() *cli.Command {
 		ArgsUsage: "NAME",
 		Flags:     append(flags, engineFlags()...),
 		Action: func(c *cli.Context) error {
-			name, err := oneName(c)
-			if err != nil {
-				return err
+			if c.NArg() == 0 {
+				return fmt.Errorf("%w: %s create [OPTIONS] NAME", errNoMachineName, c.App.Name)
 			}
+			if c.NArg() > 1 {
+				return fmt.Errorf("Invalid command line. Found extra arguments %v: options go before the name (%s create [OPTIONS] NAME)", c.Args().Slice()[1:], c.App.Name)
+			}
+			name := c.Args().First()
 			if err := store.ValidateName(name); err != nil {
 				return err
 			}

@@ -35,7 +35,7 @@ func envCommand() *cli.Command {
 			cmdLine := "machine env"
 			if c.Bool("unset") {
 				if c.NArg() != 0 {
-					return fmt.Errorf("env --unset takes no machine name")
+					return fmt.Errorf("Error: Expected no machine name when the -u flag is present: %s env -u", c.App.Name)
 				}
 				names := append([]string{}, machine.EnvVarNames...)
 				if c.Bool("no-proxy") {
@@ -48,6 +48,9 @@ func envCommand() *cli.Command {
 			_, h, err := loadOne(c)
 			if err != nil {
 				return err
+			}
+			if err := h.Running(c.Context); err != nil {
+				return fmt.Errorf("Error checking TLS connection: %w", err)
 			}
 			vars, err := h.EnvVars(c.Bool("no-proxy"))
 			if err != nil {

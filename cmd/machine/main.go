@@ -35,8 +35,12 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	app := newApp(stdin, stdout, stderr)
-	err := app.RunContext(ctx, args)
+	name := "machine"
+	if len(args) > 0 {
+		name = progName(args[0])
+	}
+	app := newApp(name, stdin, stdout, stderr)
+	err := app.RunContext(ctx, hoistFlags(args, "rm", "f", "force", "y"))
 	if err == nil {
 		return 0
 	}
@@ -44,20 +48,30 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	msg := err.Error()
-	fmt.Fprintf(stderr, "machine: %s\n", strings.TrimSpace(msg))
+	msg := strings.TrimSpace(err.Error())
+	if asDockerMachine(name) {
+		fmt.Fprintln(stderr, msg)
+	} else {
+		fmt.Fprintf(stderr, "machine: %s\n", msg)
+	}
+	// docker-machine's exit codes: 3 when a driver's checks before anything is made fail.
+	var pre *machine.PreCreateError
+	if errors.As(err, &pre) {
+		return 3
+	}
 	return 1
 }
 
-func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+func newApp(name string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
-		Name:                 "machine",
-		Usage:                "Create TLS-secured Docker hosts over SSH, in containers and VMs, and make swarms of them",
-		Version:              Version,
-		Reader:               stdin,
-		Writer:               stdout,
-		ErrWriter:            stderr,
-		EnableBashCompletion: true,
+		Name:                  name,
+		Usage:                 "TLS-secured Docker hosts over SSH, in containers and VMs, and swarms of them (docker-machine's commands and flags)",
+		CustomAppHelpTemplate: appHelp,
+		Version:               Version,
+		Reader:                stdin,
+		Writer:                stdout,
+		ErrWriter:             stderr,
+		EnableBashCompletion:  true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "storage-path", Aliases: []string{"s"}, EnvVars: []string{"MACHINE_STORAGE_PATH"}, Value: store.DefaultRoot(), Usage: "where machines, keys and certificates are kept"},
 			&cli.BoolFlag{Name: "debug", Aliases: []string{"D"}, EnvVars: []string{"MACHINE_DEBUG"}, Usage: "log every step"},
@@ -87,6 +101,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			importCommand(),
 		},
 	}
+	app.Flags = append(app.Flags, globalCompatFlags()...)
 	for _, cmd := range app.Commands {
 		switch cmd.Name {
 		case "env", "ssh", "ip", "url", "status", "inspect", "config", "provision", "regenerate-certs",
@@ -110,19 +125,4 @@ func api(c *cli.Context) (*machine.API, error) {
 // progress prints a step to stderr, prefixed with the machine's name.
 func progress(c *cli.Context, name string) func(string) {
 	return func(s string) { fmt.Fprintf(c.App.ErrWriter, "(%s) %s\n", name, s) }
-}
-
-// oneName returns the single machine name argument.
-func oneName(c *cli.Context) (string, error) {
-	if c.NArg() != 1 {
-		return "", fmt.Errorf("%s needs exactly one machine name: machine %s NAME", c.Command.Name, c.Command.Name)
-	}
-	return c.Args().First(), nil
-}
-
-func names(c *cli.Context) ([]string, error) {
-	if c.NArg() == 0 {
-		return nil, fmt.Errorf("%s needs at least one machine name: machine %s NAME...", c.Command.Name, c.Command.Name)
-	}
-	return c.Args().Slice(), nil
 }

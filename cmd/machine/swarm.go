@@ -61,7 +61,7 @@ func swarmCommand() *cli.Command {
 					&cli.StringFlag{Name: "listen-addr", Usage: "listen address (default 0.0.0.0:2377)"},
 				},
 				Action: func(c *cli.Context) error {
-					ns, err := names(c)
+					ns, err := argNames(c)
 					if err != nil {
 						return err
 					}
@@ -90,7 +90,7 @@ func swarmCommand() *cli.Command {
 				Name: "leave", Usage: "Take machines out of their swarm (demoted first, then removed from the node list)", ArgsUsage: "NODE...",
 				Flags: []cli.Flag{&cli.StringFlag{Name: "manager", Usage: "a manager that removes the nodes from its list (default: found among your machines)"}},
 				Action: func(c *cli.Context) error {
-					ns, err := names(c)
+					ns, err := argNames(c)
 					if err != nil {
 						return err
 					}

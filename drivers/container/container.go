@@ -14,10 +14,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
@@ -121,7 +123,7 @@ func Ping(ctx context.Context, host string) error {
 func (d *Driver) Validate(ctx context.Context, name string) error {
 	cname := d.ContainerName
 	if cname == "" {
-		cname = name
+		cname = ContainerName(name)
 	}
 	if err := Ping(ctx, d.EngineHost); err != nil {
 		return err
@@ -131,7 +133,7 @@ func (d *Driver) Validate(ctx context.Context, name string) error {
 		return err
 	}
 	defer cli.Close()
-	if _, err := cli.ContainerInspect(ctx, cname); err == nil {
+	if id, err := findByName(ctx, cli, cname); err == nil && id != "" {
 		return fmt.Errorf("a container named %q already exists on the engine at %s: pick another machine name, or remove that container (docker rm -f %s)", cname, d.EngineHost, cname)
 	}
 	if d.Subnet != "" {
@@ -299,7 +301,7 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 		d.progress = spec.Progress
 	}
 	if d.ContainerName == "" {
-		d.ContainerName = spec.Name
+		d.ContainerName = ContainerName(spec.Name)
 	}
 	if d.Volume == "" {
 		d.Volume = spec.Name + "-var-lib-docker"
@@ -509,9 +511,13 @@ func (d *Driver) inspect(ctx context.Context) (container.InspectResponse, *clien
 	if err != nil {
 		return container.InspectResponse{}, nil, err
 	}
-	ref := d.ContainerID
-	if ref == "" {
-		ref = d.ContainerName
+	ref, err := d.ref(ctx, cli)
+	if err != nil {
+		cli.Close()
+		if errdefs.IsNotFound(err) {
+			return container.InspectResponse{}, nil, err
+		}
+		return container.InspectResponse{}, nil, &EngineError{Host: d.EngineHost, Err: err}
 	}
 	ci, err := cli.ContainerInspect(ctx, ref)
 	if err != nil {
@@ -522,6 +528,49 @@ func (d *Driver) inspect(ctx context.Context) (container.InspectResponse, *clien
 		return ci, nil, &EngineError{Host: d.EngineHost, Err: err}
 	}
 	return ci, cli, nil
+}
+
+// ContainerName is the host container's name for a machine: the machine's name, or, where the
+// engine would refuse it (one character), the name with a prefix. The hostname stays the
+// machine's name.
+func ContainerName(machine string) string {
+	if len(machine) < 2 {
+		return "machine-" + machine
+	}
+	return machine
+}
+
+// ref is how the engine is asked for this machine's container: its ID, or its exact name. A name
+// is never passed to the engine as it is, since the engine also takes it for a prefix of any
+// container's ID.
+func (d *Driver) ref(ctx context.Context, cli client.APIClient) (string, error) {
+	if d.ContainerID != "" {
+		return d.ContainerID, nil
+	}
+	id, err := findByName(ctx, cli, d.ContainerName)
+	if err != nil {
+		return "", err
+	}
+	if id == "" {
+		return "", errdefs.NotFound(fmt.Errorf("no container named %s", d.ContainerName))
+	}
+	return id, nil
+}
+
+// findByName returns the ID of the container with exactly that name ("" when none).
+func findByName(ctx context.Context, cli client.APIClient, name string) (string, error) {
+	list, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("name", "^/"+regexp.QuoteMeta(name)+"$"))})
+	if err != nil {
+		return "", err
+	}
+	for _, c := range list {
+		for _, n := range c.Names {
+			if n == "/"+name {
+				return c.ID, nil
+			}
+		}
+	}
+	return "", nil
 }
 
 // State reads the container's state from the engine.
@@ -579,33 +628,33 @@ func (d *Driver) Endpoint(ctx context.Context) (drivers.Endpoint, error) {
 
 // Start starts the container.
 func (d *Driver) Start(ctx context.Context) error {
-	_, cli, err := d.inspect(ctx)
+	ci, cli, err := d.inspect(ctx)
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
-	return cli.ContainerStart(ctx, d.ContainerName, container.StartOptions{})
+	return cli.ContainerStart(ctx, ci.ID, container.StartOptions{})
 }
 
 // Stop stops the container; systemd shuts down on SIGRTMIN+3.
 func (d *Driver) Stop(ctx context.Context) error {
-	_, cli, err := d.inspect(ctx)
+	ci, cli, err := d.inspect(ctx)
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
 	timeout := 30
-	return cli.ContainerStop(ctx, d.ContainerName, container.StopOptions{Timeout: &timeout})
+	return cli.ContainerStop(ctx, ci.ID, container.StopOptions{Timeout: &timeout})
 }
 
 // Kill stops the container at once.
 func (d *Driver) Kill(ctx context.Context) error {
-	_, cli, err := d.inspect(ctx)
+	ci, cli, err := d.inspect(ctx)
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
-	return cli.ContainerKill(ctx, d.ContainerName, "SIGKILL")
+	return cli.ContainerKill(ctx, ci.ID, "SIGKILL")
 }
 
 // Remove deletes the container, its volume, and the networks the driver made that no other
@@ -619,8 +668,11 @@ func (d *Driver) Remove(ctx context.Context) error {
 	if err := Ping(ctx, d.EngineHost); err != nil {
 		return err
 	}
-	if d.ContainerName != "" {
-		err := cli.ContainerRemove(ctx, d.ContainerName, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if d.ContainerName != "" || d.ContainerID != "" {
+		ref, err := d.ref(ctx, cli)
+		if err == nil {
+			err = cli.ContainerRemove(ctx, ref, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		}
 		if err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("removing container %s: %w", d.ContainerName, err)
 		}

@@ -32,18 +32,51 @@ const (
 )
 
 var (
-	// ErrNotFound is a machine the store does not have.
+	// ErrNotFound is a machine the store does not have (errors.Is matches a *NotFoundError).
 	ErrNotFound = errors.New("no such machine")
-	// ErrExists is a name already taken.
+	// ErrExists is a name already taken (errors.Is matches an *ExistsError).
 	ErrExists = errors.New("machine already exists")
+	// ErrInvalidName is a name a machine cannot have (errors.Is matches an *InvalidNameError).
+	ErrInvalidName = errors.New("invalid machine name")
 )
+
+// NotFoundError is a machine the store does not have, in docker-machine's words (scripts grep
+// for them), then the fix.
+type NotFoundError struct{ Name string }
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf(`Docker machine %q does not exist. Use "machine ls" to list machines. Use "machine create" to add a new one.`, e.Name)
+}
+
+// Is makes errors.Is(err, ErrNotFound) hold.
+func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
+
+// ExistsError is a name already taken, in docker-machine's words, then the fix.
+type ExistsError struct{ Name string }
+
+func (e *ExistsError) Error() string {
+	return fmt.Sprintf("Docker machine %q already exists: remove it first with `machine rm %s`, or pick another name", e.Name, e.Name)
+}
+
+// Is makes errors.Is(err, ErrExists) hold.
+func (e *ExistsError) Is(target error) bool { return target == ErrExists }
+
+// InvalidNameError is a name a machine cannot have, in docker-machine's words, then the fix.
+type InvalidNameError struct{ Name string }
+
+func (e *InvalidNameError) Error() string {
+	return fmt.Sprintf("Invalid hostname specified. Allowed hostname chars are: 0-9a-zA-Z . - (%q: use letters, digits, dots and hyphens, starting with a letter or digit, at most 63, e.g. web1)", e.Name)
+}
+
+// Is makes errors.Is(err, ErrInvalidName) hold.
+func (e *InvalidNameError) Is(target error) bool { return target == ErrInvalidName }
 
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$`)
 
 // ValidateName checks a machine name: a host name of letters, digits, dots and hyphens.
 func ValidateName(name string) error {
 	if !nameRE.MatchString(name) {
-		return fmt.Errorf("invalid machine name %q: use 1 to 63 letters, digits, dots and hyphens, starting with a letter or digit (e.g. web1)", name)
+		return &InvalidNameError{Name: name}
 	}
 	return nil
 }
@@ -196,7 +229,7 @@ func (s *Store) Reserve(m *Machine) error {
 	dir := s.machineDir(m.Name)
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%w: %q (remove it first with `machine rm %s`, or pick another name)", ErrExists, m.Name, m.Name)
+			return &ExistsError{Name: m.Name}
 		}
 		return err
 	}
@@ -234,7 +267,7 @@ func (s *Store) Load(name string) (*Machine, error) {
 			// A folder without a record: a create that died before its first save.
 			return &Machine{Name: name, State: StateCreating, dir: dir}, nil
 		}
-		return nil, fmt.Errorf("%w: %q (see `machine ls`)", ErrNotFound, name)
+		return nil, &NotFoundError{Name: name}
 	}
 	if err != nil {
 		return nil, err

@@ -130,8 +130,8 @@ func TestGenericBadInput(t *testing.T) {
 	if out := e.must("ls", "-q"); strings.TrimSpace(out) != "" {
 		t.Fatalf("bad input left machines: %q", out)
 	}
-	expectOneLineError(t, e.run("ssh", "nosuch", "true"), "no such machine")
-	expectOneLineError(t, e.run("rm", "-y", "nosuch"), "no such machine")
+	expectOneLineError(t, e.run("ssh", "nosuch", "true"), `Docker machine "nosuch" does not exist`)
+	expectOneLineError(t, e.run("rm", "-y", "nosuch"), `Error removing host "nosuch": Docker machine "nosuch" does not exist`)
 }
 
 // TestGenericSudoUser: a user other than root, with passwordless sudo, is enough: Docker is

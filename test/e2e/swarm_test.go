@@ -186,7 +186,7 @@ func TestSwarmWalkthrough(t *testing.T) {
 
 	// Bad input.
 	expectOneLineError(t, e.run("swarm", "join", w1), "--manager")
-	expectOneLineError(t, e.run("swarm", "join", "--manager", m, "nosuch"), "no such machine")
+	expectOneLineError(t, e.run("swarm", "join", "--manager", m, "nosuch"), `Docker machine "nosuch" does not exist`)
 	expectOneLineError(t, e.run("swarm", "join", "--manager", w1, w2), "not a manager")
 
 	// Leave: w2 out, and off the manager's list.

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/machine-tools/machine/machine"
+)
+
+// docker-machine 0.16's own errors, word for word (scripts grep for them); a fix follows them.
+var (
+	errNoDefault          = errors.New(`Error: No machine name(s) specified and no "default" machine exists`)
+	errNoMachineSpecified = errors.New("Error: Expected to get one or more machine names as arguments")
+	errExpectedOne        = errors.New("Error: Expected one machine name as an argument")
+	errNoMachineName      = errors.New("Error: No machine name specified")
+)
+
+// defaultMachine is the machine a command without a name acts on, as in docker-machine.
+const defaultMachine = "default"
+
+// progName is the name the binary was called by (argv[0]): machine, or docker-machine through
+// a link.
+func progName(argv0 string) string {
+	if n := filepath.Base(argv0); n != "" && n != "." && n != "/" {
+		return n
+	}
+	return "machine"
+}
+
+// asDockerMachine: called as docker-machine, errors are printed as docker-machine printed them
+// (no "machine: " prefix), so that scripts matching the line's start still match.
+func asDockerMachine(name string) bool { return strings.HasPrefix(name, "docker-machine") }
+
+// oneName returns the command's one machine name: the argument, or "default" when none is given
+// and that machine exists.
+func oneName(c *cli.Context) (string, error) {
+	switch c.NArg() {
+	case 0:
+		a, err := api(c)
+		if err != nil {
+			return "", err
+		}
+		if a.Exists(defaultMachine) {
+			return defaultMachine, nil
+		}
+		return "", fmt.Errorf("%w: name one (`%s ls` lists them), or create one named default", errNoDefault, c.App.Name)
+	case 1:
+		return c.Args().First(), nil
+	}
+	return "", fmt.Errorf("%w: %s %s NAME (got %s)", errExpectedOne, c.App.Name, c.Command.Name, strings.Join(c.Args().Slice(), " "))
+}
+
+// names returns the command's machine names: the arguments, or "default" as oneName does.
+func names(c *cli.Context) ([]string, error) {
+	if c.NArg() == 0 {
+		n, err := oneName(c)
+		if err != nil {
+			return nil, err
+		}
+		return []string{n}, nil
+	}
+	return c.Args().Slice(), nil
+}
+
+// argNames are the command's machine names, one at least (no "default" stands in).
+func argNames(c *cli.Context) ([]string, error) {
+	if c.NArg() == 0 {
+		return nil, fmt.Errorf("%w: %s %s NAME...", errNoMachineSpecified, c.App.Name, c.Command.FullName())
+	}
+	return c.Args().Slice(), nil
+}
+
+// hoistFlags moves a command's flags that follow its arguments in front of them, as
+// docker-machine's own parsing of `rm NAME -y` did (urfave/cli stops at the first argument).
+func hoistFlags(args []string, command string, flags ...string) []string {
+	i := slices.Index(args, command)
+	if i < 1 {
+		return args
+	}
+	var moved, rest []string
+	for _, a := range args[i+1:] {
+		name := strings.TrimLeft(strings.SplitN(a, "=", 2)[0], "-")
+		if strings.HasPrefix(a, "-") && slices.Contains(flags, name) {
+			moved = append(moved, a)
+			continue
+		}
+		rest = append(rest, a)
+	}
+	out := append(slices.Clone(args[:i+1]), moved...)
+	return append(out, rest...)
+}
+
+// appHelp is docker-machine's help layout: its Usage line and description first.
+const appHelp = `Usage: {{.Name}} [OPTIONS] COMMAND [arg...]
+
+Create and manage machines running Docker.
+
+{{.Usage}}
+
+Version: {{.Version}}
+
+Options:
+{{range .VisibleFlags}}  {{.}}
+{{end}}
+Commands:
+{{range .VisibleCommands}}  {{join .Names ", "}}{{"\t"}}{{.Usage}}
+{{end}}
+Run '{{.Name}} COMMAND --help' for more information on a command.
+`
+
+// globalCompatFlags are docker-machine's global flags that machine accepts for its scripts.
+func globalCompatFlags() []cli.Flag {
+	refused := func(name, env, why string) cli.Flag {
+		return &cli.StringFlag{Name: name, EnvVars: []string{env}, Hidden: true, Usage: why,
+			Action: func(*cli.Context, string) error {
+				return fmt.Errorf("--%s is not supported: %s", name, why)
+			}}
+	}
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "native-ssh", EnvVars: []string{"MACHINE_NATIVE_SSH"}, Usage: "use the built-in SSH client for ssh even when ssh(1) options are given"},
+		&cli.StringFlag{Name: "github-api-token", EnvVars: []string{"MACHINE_GITHUB_API_TOKEN"}, Hidden: true, Usage: "accepted for docker-machine scripts (nothing is fetched from GitHub)"},
+		&cli.StringFlag{Name: "bugsnag-api-token", EnvVars: []string{"MACHINE_BUGSNAG_API_TOKEN"}, Hidden: true, Usage: "accepted for docker-machine scripts (no crash reports are sent)"},
+		refused("tls-ca-cert", "MACHINE_TLS_CA_CERT", "machine keeps its own CA in the store (see docs/security.md); import docker-machine's machines with `machine import-docker-machine`"),
+		refused("tls-ca-key", "MACHINE_TLS_CA_KEY", "machine keeps its own CA in the store (see docs/security.md)"),
+		refused("tls-client-cert", "MACHINE_TLS_CLIENT_CERT", "machine keeps its own client certificate in the store (see docs/security.md)"),
+		refused("tls-client-key", "MACHINE_TLS_CLIENT_KEY", "machine keeps its own client key in the store (see docs/security.md)"),
+	}
+}
+
+// notRunning is docker-machine's error for a command that needs a running host.
+func notRunning(err error) error {
+	if errors.Is(err, machine.ErrNotRunning) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", machine.ErrNotRunning, err)
+}
