@@ -84,7 +84,6 @@ func New() drivers.Driver {
 // SetRunner replaces the VBoxManage runner (tests inject a fake).
 func (d *Driver) SetRunner(r Runner) { d.run = r }
 
-
 // DriverName implements drivers.Driver.
 func (d *Driver) DriverName() string { return Name }
 
