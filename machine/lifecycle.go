@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/machine-tools/machine/drivers"
+	"github.com/machine-tools/machine/provision"
 )
 
 // Op is what the lifecycle does to a running or stopped machine.
@@ -179,4 +180,40 @@ func joinComma(s []string) string {
 		out += x
 	}
 	return out
+}
+
+// UpgradeResult says what Upgrade did.
+type UpgradeResult = provision.UpgradeResult
+
+// Upgrade upgrades the machine's engine to the newest its host's package source has and, when
+// it changed, restarts it with the machine's TLS configuration and waits until it answers over
+// TLS. An engine that is the newest already is left alone.
+func (h *Host) Upgrade(ctx context.Context, progress func(string)) (*UpgradeResult, error) {
+	if err := h.Running(ctx); err != nil {
+		return nil, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	c, err := h.Dial(dctx)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	p := &provision.Provisioner{R: Runner(c), Log: h.api.Log, Progress: progress}
+	res, err := p.Upgrade(ctx)
+	if err != nil || !res.Upgraded {
+		return res, err
+	}
+	if progress != nil {
+		progress("checking the engine over TLS")
+	}
+	return res, h.WaitEngine(ctx, h.EngineWait())
+}
+
+// Summary is the line the CLI prints for an upgrade.
+func UpgradeSummary(r *UpgradeResult) string {
+	if !r.Upgraded {
+		return fmt.Sprintf("the engine is the newest its package source has (%s, package %s): nothing to upgrade", r.Before, r.Package)
+	}
+	return fmt.Sprintf("upgraded %s: %s -> %s; restarted with its TLS configuration", r.Package, r.Before, r.After)
 }

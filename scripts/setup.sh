@@ -16,6 +16,7 @@ command -v docker-registry >/dev/null 2>&1 || need_pkgs+=(docker-registry)
 command -v rsync >/dev/null 2>&1 || need_pkgs+=(rsync)
 command -v fish >/dev/null 2>&1 || need_pkgs+=(fish)
 command -v isoinfo >/dev/null 2>&1 || need_pkgs+=(genisoimage)
+command -v sshfs >/dev/null 2>&1 || need_pkgs+=(sshfs)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     log "missing ${need_pkgs[*]}: run this script as root (it installs them with apt-get)"; exit 1

@@ -24,7 +24,27 @@ func Members(ctx context.Context, a *machine.API, manager string) ([]string, err
 	if err != nil {
 		return nil, err
 	}
-	all, err := a.Store.List()
+	machineOf, err := machineFinder(a)
+	if err != nil {
+		return nil, err
+	}
+	var names, missing []string
+	for _, r := range rows {
+		if n := machineOf(r.Addr, r.Hostname); n != "" {
+			names = append(names, n)
+		} else {
+			missing = append(missing, r.Hostname+" ("+r.Addr+")")
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("swarm nodes that are not machines of this store: %s: use --nodes", strings.Join(missing, ", "))
+	}
+	return names, nil
+}
+
+// machineFinder maps a swarm node (its address, or its host name) to the store's machine.
+func machineFinder(a *machine.API) (func(addr, hostname string) string, error) {
+	all, err := a.List()
 	if err != nil {
 		return nil, err
 	}
@@ -35,21 +55,15 @@ func Members(ctx context.Context, a *machine.API, manager string) ([]string, err
 			byName[n] = true
 		}
 	}
-	var names, missing []string
-	for _, r := range rows {
-		switch {
-		case byAddr[r.Addr] != "":
-			names = append(names, byAddr[r.Addr])
-		case byName[r.Hostname]:
-			names = append(names, r.Hostname)
-		default:
-			missing = append(missing, r.Hostname+" ("+r.Addr+")")
+	return func(addr, hostname string) string {
+		if n := byAddr[addr]; n != "" {
+			return n
 		}
-	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("swarm nodes that are not machines of this store: %s: use --nodes", strings.Join(missing, ", "))
-	}
-	return names, nil
+		if byName[hostname] {
+			return hostname
+		}
+		return ""
+	}, nil
 }
 
 // FindManager looks among the store's machines, at once, for a manager that is not one of

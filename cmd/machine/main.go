@@ -91,6 +91,8 @@ func newApp(name string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			lifecycleCommand(machine.OpStop, "Stop machines"),
 			lifecycleCommand(machine.OpRestart, "Restart machines"),
 			lifecycleCommand(machine.OpKill, "Kill (stop at once) machines"),
+			upgradeCommand(),
+			mountCommand(),
 			swarmCommand(),
 			pullCommand(),
 			imageCommand(),

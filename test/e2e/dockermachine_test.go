@@ -107,6 +107,26 @@ func TestDockerMachineScripts(t *testing.T) {
 		t.Errorf("--native-ssh ssh: exit %d", r.code)
 	}
 
+	// upgrade: the engine is the newest Debian's packages have, so nothing changes.
+	if r := d.dm("", "upgrade"); r.code != 0 || !strings.Contains(r.stdout, "nothing to upgrade") {
+		t.Errorf("upgrade: %s", r)
+	}
+	// mount: sshfs over the machine's key and pinned host key.
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	if r := d.dm("", "mount", "default:/etc", mnt); r.code != 0 {
+		t.Errorf("mount: %s", r)
+	} else {
+		if b, err := os.ReadFile(filepath.Join(mnt, "hostname")); err != nil || strings.TrimSpace(string(b)) != "default" {
+			t.Errorf("the mounted /etc/hostname: %q %v", b, err)
+		}
+		if r := d.dm("", "mount", "-u", "default:/etc", mnt); r.code != 0 {
+			t.Errorf("mount -u: %s", r)
+		}
+		if entries, _ := os.ReadDir(mnt); len(entries) != 0 {
+			t.Errorf("still mounted: %d entries", len(entries))
+		}
+	}
+
 	// States.
 	expectDM(t, "start of a running machine", d.dm("", "start"), 1, `Machine "default" is already running.`)
 	if r := d.dm("", "stop"); r.code != 0 {

@@ -236,3 +236,33 @@ func TestSwarmThreeManagers(t *testing.T) {
 		}
 	}
 }
+
+// TestUpgradeSwarm: `upgrade --swarm` takes the nodes one at a time (workers, then the manager),
+// each drained and back to its availability; a paused node stays paused.
+func TestUpgradeSwarm(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m, w1, w2 := uniq("e2e-up-m"), uniq("e2e-up-w1"), uniq("e2e-up-w2")
+	createHosts(t, e, uniq("e2e-up-net"), nil, m, w1, w2)
+	e.must("swarm", "init", m)
+	e.must("swarm", "join", "--manager", m, w1, w2)
+	e.docker(m, "node", "update", "--availability", "pause", w2)
+	r := e.run("upgrade", "--swarm", m)
+	if r.code != 0 {
+		t.Fatalf("upgrade --swarm: %s", r)
+	}
+	for _, n := range []string{w1, w2, m} {
+		if !strings.Contains(r.stderr, "("+n+") the engine is the newest") {
+			t.Errorf("%s was not upgraded: %s", n, r.stderr)
+		}
+	}
+	if i, j := strings.Index(r.stderr, "("+w1+") draining"), strings.Index(r.stderr, "("+m+") upgrading"); i < 0 || j < i {
+		t.Errorf("workers first, drained: %s", r.stderr)
+	}
+	out := e.docker(m, "node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.Availability}}").stdout
+	for _, want := range []string{m + " Ready Active", w1 + " Ready Active", w2 + " Ready Pause"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("after the upgrade, want %q in:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/machine-tools/machine/machine"
+	"github.com/machine-tools/machine/swarm"
+)
+
+func upgradeCommand() *cli.Command {
+	return &cli.Command{Name: "upgrade", Usage: "Upgrade a machine to the latest version of Docker (its host's packages); --swarm: a swarm's nodes one at a time", ArgsUsage: "NAME...",
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "swarm", Usage: "NAME is a manager: upgrade every node of its swarm, one at a time (drained, upgraded, Ready, back), managers keeping quorum"}},
+		Action: func(c *cli.Context) error {
+			ns, err := names(c)
+			if err != nil {
+				return err
+			}
+			if c.Bool("swarm") {
+				if len(ns) != 1 {
+					return fmt.Errorf("%w: %s upgrade --swarm MANAGER", errExpectedOne, c.App.Name)
+				}
+				a, err := api(c)
+				if err != nil {
+					return err
+				}
+				_, err = swarm.RollingUpgrade(c.Context, a, ns[0], swarm.UpgradeOptions{Progress: func(n, m string) { progress(c, n)(m) }})
+				return err
+			}
+			return forEach(c, ns, "upgrade", func(ctx context.Context, a *machine.API, h *machine.Host) (string, error) {
+				res, err := h.Upgrade(ctx, progress(c, h.Name))
+				if err != nil {
+					return "", err
+				}
+				return machine.UpgradeSummary(res), nil
+			})
+		}}
+}
+
+func mountCommand() *cli.Command {
+	return &cli.Command{Name: "mount", Usage: "Mount or unmount a directory from a machine with SSHFS", ArgsUsage: "MACHINE:PATH MOUNTPOINT",
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "unmount", Aliases: []string{"u"}, Usage: "Unmount instead of mount"}},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 2 {
+				return fmt.Errorf("usage: %s mount [-u] MACHINE:PATH MOUNTPOINT", c.App.Name)
+			}
+			src, dst := machine.ParseCopySpec(c.Args().Get(0)), c.Args().Get(1)
+			if src.Machine == "" {
+				return fmt.Errorf("%q names no machine: use MACHINE:PATH", c.Args().Get(0))
+			}
+			if c.Bool("unmount") {
+				bin, err := exec.LookPath("fusermount3")
+				if err != nil {
+					bin = "fusermount"
+				}
+				return runTool(c, bin, "-u", dst)
+			}
+			bin, err := exec.LookPath("sshfs")
+			if err != nil {
+				return fmt.Errorf("mount needs sshfs on this computer: install it (apt-get install sshfs)")
+			}
+			_, h, err := loadNamed(c, src.Machine)
+			if err != nil {
+				return err
+			}
+			if err := h.Running(c.Context); err != nil {
+				return err
+			}
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				return err
+			}
+			// sshfs takes ssh(1)'s -o options: the machine's key and its pinned host key, checked
+			// strictly, as `machine ssh` does.
+			argv := []string{h.SSHDestination() + ":" + src.Path, dst}
+			opts := h.OpenSSHOptions()
+			for i := 0; i < len(opts); i += 2 {
+				switch opts[i] {
+				case "-p":
+					argv = append(argv, "-p", opts[i+1])
+				case "-i":
+					argv = append(argv, "-o", "IdentityFile=\""+opts[i+1]+"\"") // quoted: OpenSSH splits at spaces
+				case "-o":
+					argv = append(argv, "-o", opts[i+1])
+				}
+			}
+			return runTool(c, bin, argv...)
+		}}
+}
+
+func loadNamed(c *cli.Context, name string) (*machine.API, *machine.Host, error) {
+	a, err := api(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := a.Load(name)
+	return a, h, err
+}
+
+// runTool runs a helper program, with its output passed through and its failure explained.
+func runTool(c *cli.Context, bin string, argv ...string) error {
+	cmd := exec.CommandContext(c.Context, bin, argv...)
+	cmd.Stdout, cmd.Stderr = c.App.Writer, c.App.ErrWriter
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s %s: %w", bin, strings.Join(argv[:min(2, len(argv))], " "), err)
+	}
+	return nil
+}
