@@ -82,7 +82,7 @@ func (h *Host) Do(ctx context.Context, op Op, progress func(string)) (Outcome, e
 	switch op {
 	case OpStart, OpStop:
 		if !canStart {
-			return out, fmt.Errorf("the %s driver cannot %s hosts", h.DriverName, op)
+			return out, fmt.Errorf("%s driver does not support %s (its host is not the driver's to power)", h.DriverName, op)
 		}
 		want := map[Op]drivers.State{OpStart: drivers.Running, OpStop: drivers.Stopped}[op]
 		if now, serr := h.Driver.State(ctx); serr == nil && now == want {
@@ -96,7 +96,7 @@ func (h *Host) Do(ctx context.Context, op Op, progress func(string)) (Outcome, e
 	case OpKill:
 		k, ok := h.Driver.(drivers.Killer)
 		if !ok {
-			return out, fmt.Errorf("the %s driver cannot kill hosts", h.DriverName)
+			return out, fmt.Errorf("%s driver does not support kill (its host is not the driver's to power)", h.DriverName)
 		}
 		err = k.Kill(ctx)
 	case OpRestart:
@@ -109,7 +109,7 @@ func (h *Host) Do(ctx context.Context, op Op, progress func(string)) (Outcome, e
 				err = st.Start(ctx)
 			}
 		} else {
-			return out, fmt.Errorf("the %s driver cannot restart hosts", h.DriverName)
+			return out, fmt.Errorf("%s driver does not support restart", h.DriverName)
 		}
 	default:
 		return out, fmt.Errorf("unknown operation %q", op)

@@ -4,12 +4,15 @@ package e2e
 
 import (
 	"context"
+
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	containerdrv "github.com/machine-tools/machine/drivers/container"
 )
 
 // dmEnv runs the binary under the name docker-machine (a link, as users who switch make it), so
@@ -202,4 +205,45 @@ func exactLeftovers(t *testing.T, name string) string {
 	c := runDocker(t, nil, "ps", "-aq", "--filter", "name=^/machine-"+name+"$").stdout
 	v := runDocker(t, nil, "volume", "ls", "-q", "--filter", "name=^"+name+"-var-lib-docker$").stdout
 	return strings.TrimSpace(c + v)
+}
+
+// TestDockerMachineScriptsGeneric: the same behaviours with the generic driver, on a host whose
+// engine is there already (docker-machine's generic driver's usual case).
+func TestDockerMachineScriptsGeneric(t *testing.T) {
+	t.Parallel()
+	d := newDM(t)
+	key, pub := sshKey(t, t.TempDir(), "id_user")
+	tb := testbedHostOf(t, containerdrv.VariantDocker, uniq("e2e-dmg-host"), uniq("e2e-dmg-net"), "", "", pub)
+	t.Cleanup(func() { d.dm("", "rm", "-f", "default") })
+
+	if r := d.dm("", "create", "-d", "generic", "--generic-ip-address", tb.IP, "--generic-ssh-key", key, "default"); r.code != 0 {
+		t.Fatalf("create: %s", r)
+	}
+	if r := d.sh(`eval "$(docker-machine env)"; docker info --format '{{.Name}}'`); r.code != 0 || !strings.HasPrefix(strings.TrimSpace(r.stdout), "e2e-dmg-host") {
+		t.Errorf("eval $(docker-machine env); docker info: %s", r)
+	}
+	if u := strings.TrimSpace(d.dm("", "url").stdout); u != "tcp://"+tb.IP+":2376" {
+		t.Errorf("url %q", u)
+	}
+	if r := d.dm("", "ssh", "default", "--", "echo", "foo"); r.code != 0 || strings.TrimSpace(r.stdout) != "foo" {
+		t.Errorf("ssh -- echo foo: %s", r)
+	}
+	if r := d.dm("", "ssh", "default", "-C", "echo", "foo"); r.code != 0 || strings.TrimSpace(r.stdout) != "foo" {
+		t.Errorf("ssh -C echo foo: %s", r)
+	}
+	expectDM(t, "start of a generic machine", d.dm("", "start"), 1, "generic driver does not support start")
+	if r := d.dm("", "upgrade"); r.code != 0 || !strings.Contains(r.stdout, "nothing to upgrade") {
+		t.Errorf("upgrade: %s", r)
+	}
+	if r := d.dm("", "inspect", "-f", "{{.Driver.IPAddress}}"); strings.TrimSpace(r.stdout) != tb.IP {
+		t.Errorf("inspect: %s", r)
+	}
+	if r := d.dm("y\n", "rm", "default"); r.code != 0 || !strings.Contains(r.stdout, "Successfully removed default") {
+		t.Errorf("rm, answered y: %s", r)
+	}
+	// The host itself is not the driver's to remove: it still answers.
+	if r := runDocker(t, nil, "exec", tb.ContainerName, "true"); r.code != 0 {
+		t.Errorf("the generic host went with its record: %s", r)
+	}
+	expectDM(t, "inspect after rm", d.dm("", "inspect"), 1, `Error: No machine name(s) specified and no "default" machine exists`)
 }

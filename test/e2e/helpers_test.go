@@ -226,7 +226,13 @@ func leftovers(t *testing.T, names []string, networks []string) []string {
 // the tests make it one with the generic driver.
 func testbedHost(t *testing.T, name, net, subnet, ip, pubKey string) *containerdrv.Driver {
 	t.Helper()
-	d := &containerdrv.Driver{EngineHost: containerdrv.DefaultEngineHost, Network: net, Subnet: subnet, IP: ip, Variant: containerdrv.VariantBase}
+	return testbedHostOf(t, containerdrv.VariantBase, name, net, subnet, ip, pubKey)
+}
+
+// testbedHostOf is testbedHost from the built-in image's variant (docker: the engine is there).
+func testbedHostOf(t *testing.T, variant, name, net, subnet, ip, pubKey string) *containerdrv.Driver {
+	t.Helper()
+	d := &containerdrv.Driver{EngineHost: containerdrv.DefaultEngineHost, Network: net, Subnet: subnet, IP: ip, Variant: variant}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	if err := d.Validate(ctx, name); err != nil {
