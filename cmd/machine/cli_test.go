@@ -86,6 +86,9 @@ func TestCreateBadInputIsOneLine(t *testing.T) {
 		{"swarm up -f ../../testdata/cluster/demo.yml --parallel -1", "--parallel -1: give a positive number", 1},
 		{"swarm up -f ../../testdata/cluster/invalid-option-type.yml", "network: give a string, not a mapping", 1},
 		{"create -d generic -x", "flag provided but not defined", 1},
+		{"create --swarm --swarm-master -d generic m1", "--swarm is not supported: it configured classic swarm", 1},
+		{"create --swarm-discovery token://x -d generic m1", "--swarm-discovery is not supported", 1},
+		{"regenerate-certs --client-certs m1", "--client-certs is not supported", 1},
 	} {
 		code, _, stderr := runCLI(t, strings.Fields(tc.args)...)
 		if code != tc.code || !strings.Contains(stderr, tc.want) {

@@ -110,6 +110,7 @@ func inspectCommand() *cli.Command {
 
 func configCommand() *cli.Command {
 	return &cli.Command{Name: "config", Usage: "Print the docker CLI flags that reach a machine", ArgsUsage: "NAME",
+		Flags: []cli.Flag{refusedFlag("swarm", true, "it showed classic swarm's master, which Docker no longer has; swarm-mode managers are reached like any machine")},
 		Action: func(c *cli.Context) error {
 			_, h, err := loadOne(c)
 			if err != nil {
@@ -173,7 +174,8 @@ func provisionCommand() *cli.Command {
 
 func regenerateCertsCommand() *cli.Command {
 	return &cli.Command{Name: "regenerate-certs", Usage: "Issue new engine certificates and restart the engines", ArgsUsage: "NAME...",
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not ask"}},
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "Force rebuild and do not prompt"},
+			refusedFlag("client-certs", true, "the store's CA and client certificate are shared by all its machines; to replace them, make a new store (-s DIR) and import or re-create the machines")},
 		Action: func(c *cli.Context) error {
 			ns, err := names(c)
 			if err != nil {

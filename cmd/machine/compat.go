@@ -139,3 +139,27 @@ func notRunning(err error) error {
 	}
 	return fmt.Errorf("%w: %v", machine.ErrNotRunning, err)
 }
+
+// refusedFlag is a docker-machine flag that machine does not take: giving it is an error with
+// the reason (hidden from help).
+func refusedFlag(name string, boolean bool, why string) cli.Flag {
+	fail := fmt.Errorf("--%s is not supported: %s", name, why)
+	if boolean {
+		return &cli.BoolFlag{Name: name, Hidden: true, Action: func(*cli.Context, bool) error { return fail }}
+	}
+	return &cli.StringSliceFlag{Name: name, Hidden: true, Action: func(*cli.Context, []string) error { return fail }}
+}
+
+// classicSwarmFlags are docker-machine's classic-swarm flags of create: classic swarm is gone
+// from Docker; machine makes swarm-mode swarms.
+func classicSwarmFlags() []cli.Flag {
+	const why = "it configured classic swarm, which Docker no longer has: create the machines, then `machine swarm init` / `swarm join`, or a cluster file with `machine swarm up -f` (docs/cluster-file.md)"
+	var out []cli.Flag
+	for _, b := range []string{"swarm", "swarm-master", "swarm-experimental"} {
+		out = append(out, refusedFlag(b, true, why))
+	}
+	for _, s := range []string{"swarm-discovery", "swarm-host", "swarm-addr", "swarm-image", "swarm-strategy", "swarm-opt", "swarm-join-opt"} {
+		out = append(out, refusedFlag(s, false, why))
+	}
+	return out
+}

@@ -32,6 +32,7 @@ func createCommand() *cli.Command {
 		&cli.DurationFlag{Name: "ssh-wait", Value: 0, Usage: "how long to wait for SSH once the host is made (default: 30s for generic, 2m otherwise)"},
 	}
 	flags = append(flags, driverFlags()...)
+	flags = append(flags, classicSwarmFlags()...)
 	return &cli.Command{
 		Name:      "create",
 		Usage:     "Create a machine",

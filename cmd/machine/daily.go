@@ -30,6 +30,7 @@ func contextCommand() *cli.Command {
 func activeCommand() *cli.Command {
 	return &cli.Command{
 		Name: "active", Usage: "Print the machine that DOCKER_HOST points at",
+		Flags: []cli.Flag{&cli.IntFlag{Name: "timeout", Aliases: []string{"t"}, Value: 10, Usage: "accepted for docker-machine scripts (active reads the store only)"}},
 		Action: func(c *cli.Context) error {
 			a, err := api(c)
 			if err != nil {
