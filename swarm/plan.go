@@ -1,0 +1,315 @@
+package swarm
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/machine-tools/machine/machine"
+)
+
+// UnmanagedLabelPrefix: node labels whose key starts with it are not the cluster file's to
+// manage. `swarm up` sets every other label of a file's node to exactly what the file says (a
+// label the file no longer has is removed) and leaves these alone, so that other tools can keep
+// labels of their own on the same nodes.
+const UnmanagedLabelPrefix = "local."
+
+// ObservedNode is a swarm node as a manager lists it, with the store's machine it is.
+type ObservedNode struct {
+	Machine      string
+	ID           string
+	Manager      bool
+	Leader       bool
+	Reachable    bool // a manager that the others reach (workers: always true)
+	Ready        bool
+	Availability string
+	Labels       map[string]string
+}
+
+// Observed is the live cluster: what the planner compares the file with.
+type Observed struct {
+	// Machines are the store's machines (the file's and any others).
+	Machines map[string]bool
+	// InSwarm says whether the swarm has formed (a manager of the file's answered as one).
+	InSwarm bool
+	// Nodes are the swarm's nodes, by machine name.
+	Nodes map[string]ObservedNode
+	// Engines are the machines' recorded engine options.
+	Engines map[string]machine.EngineOptions
+	// Networks are the swarm's overlay networks by name.
+	Networks map[string]bool
+	// Images lists, per image, the nodes that have it.
+	Images map[string]map[string]bool
+}
+
+// ChangeKind is what a change does.
+type ChangeKind string
+
+// The kinds of change, in the order a plan applies them.
+const (
+	ChangeCreate       ChangeKind = "create"
+	ChangeJoin         ChangeKind = "join"
+	ChangePromote      ChangeKind = "promote"
+	ChangeLabel        ChangeKind = "label"
+	ChangeAvailability ChangeKind = "availability"
+	ChangeDemote       ChangeKind = "demote"
+	ChangeEngine       ChangeKind = "engine"
+	ChangeNetwork      ChangeKind = "network"
+	ChangeImage        ChangeKind = "image"
+	ChangeRemove       ChangeKind = "remove"
+	ChangeKeep         ChangeKind = "keep" // not in the file; kept (--prune removes it)
+)
+
+// Change is one line of a plan.
+type Change struct {
+	Kind   ChangeKind `json:"kind"`
+	Node   string     `json:"node,omitempty"`
+	Detail string     `json:"detail"`
+	// Restart: applying it restarts the node's engine (it is drained first and rolled).
+	Restart bool `json:"restart,omitempty"`
+}
+
+func (c Change) String() string {
+	if c.Node == "" {
+		return c.Detail
+	}
+	return c.Node + ": " + c.Detail
+}
+
+// PlanOptions tune Plan.
+type PlanOptions struct {
+	// Prune: nodes that the file no longer has are drained, removed from the swarm (demoted
+	// first when managers) and their machines removed.
+	Prune bool
+}
+
+// QuorumError is a plan refused because a step would leave too few managers reachable.
+type QuorumError struct{ Msg string }
+
+func (e *QuorumError) Error() string { return e.Msg }
+
+// Plan compares the cluster file with the live cluster and returns the changes that bring the
+// one to the other, in the order Up applies them. It is a pure function: it reads nothing. A plan
+// any of whose steps would leave fewer than a majority of the managers reachable is refused with
+// the arithmetic.
+func Plan(c *Cluster, obs Observed, o PlanOptions) ([]Change, error) {
+	var out []Change
+	add := func(ch Change) { out = append(out, ch) }
+	file := map[string]ClusterNode{}
+	for _, n := range c.Nodes {
+		file[n.Name] = n
+	}
+	// Machines, then joins.
+	for _, n := range c.Nodes {
+		if !obs.Machines[n.Name] {
+			add(Change{Kind: ChangeCreate, Node: n.Name, Detail: "create machine (" + c.DriverName(n) + ")"})
+		}
+	}
+	for _, n := range c.Nodes {
+		if _, in := obs.Nodes[n.Name]; !in || !obs.InSwarm {
+			detail := "join as " + n.RoleOrDefault()
+			if !obs.InSwarm && n.Name == c.Managers()[0].Name {
+				detail = "start the swarm (first manager)"
+			}
+			add(Change{Kind: ChangeJoin, Node: n.Name, Detail: detail})
+		}
+	}
+	// Roles: promotions first (they add managers), demotions after the labels (they take
+	// managers away, one at a time).
+	var demotions []Change
+	for _, n := range c.Nodes {
+		on, in := obs.Nodes[n.Name]
+		if !in {
+			continue
+		}
+		switch want := n.RoleOrDefault() == "manager"; {
+		case want && !on.Manager:
+			add(Change{Kind: ChangePromote, Node: n.Name, Detail: "promote to manager"})
+		case !want && on.Manager:
+			demotions = append(demotions, Change{Kind: ChangeDemote, Node: n.Name, Detail: "demote to worker"})
+		}
+	}
+	// Labels and availability, exactly the file's.
+	for _, n := range c.Nodes {
+		on, in := obs.Nodes[n.Name]
+		if !in {
+			continue
+		}
+		for _, ch := range labelChanges(n.Labels, on.Labels) {
+			add(Change{Kind: ChangeLabel, Node: n.Name, Detail: ch})
+		}
+		if want := availabilityOf(n); on.Availability != "" && on.Availability != want {
+			add(Change{Kind: ChangeAvailability, Node: n.Name, Detail: "availability " + on.Availability + "→" + want})
+		}
+	}
+	out = append(out, demotions...)
+	// Engines of machines that exist.
+	want, err := machine.ParseEngineOptions(c.Engine, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range c.Nodes {
+		have, ok := obs.Engines[n.Name]
+		if !ok {
+			continue
+		}
+		for _, d := range engineChanges(want, have) {
+			add(Change{Kind: ChangeEngine, Node: n.Name, Detail: "engine: " + d + " (restarts the engine)", Restart: true})
+		}
+	}
+	// Networks and images.
+	for _, nw := range c.Networks {
+		if !obs.Networks[nw.Name] {
+			add(Change{Kind: ChangeNetwork, Detail: "network " + nw.Name + " created"})
+		}
+	}
+	for _, im := range c.Images {
+		missing := 0
+		for _, n := range c.Nodes {
+			if !obs.Images[im.Name][n.Name] {
+				missing++
+			}
+		}
+		if missing > 0 {
+			add(Change{Kind: ChangeImage, Detail: fmt.Sprintf("image %s to %d node(s)", im.Name, missing)})
+		}
+	}
+	// Nodes that left the file.
+	for _, name := range slices.Sorted(maps.Keys(obs.Nodes)) {
+		if _, kept := file[name]; kept {
+			continue
+		}
+		on := obs.Nodes[name]
+		if !o.Prune {
+			add(Change{Kind: ChangeKeep, Node: name, Detail: "not in the file (kept; --prune removes it)"})
+			continue
+		}
+		d := "drain and remove node, then its machine"
+		if on.Manager {
+			d = "demote, drain and remove node, then its machine"
+		}
+		add(Change{Kind: ChangeRemove, Node: name, Detail: d})
+	}
+	return out, checkQuorum(out, obs)
+}
+
+// checkQuorum walks the plan with the managers reachable now: every step must leave a majority
+// of the managers reachable. An even manager count is allowed (Up warns about it).
+func checkQuorum(plan []Change, obs Observed) error {
+	total, reachable := 0, 0
+	var down []string
+	for _, name := range slices.Sorted(maps.Keys(obs.Nodes)) {
+		if n := obs.Nodes[name]; n.Manager {
+			total++
+			if n.Reachable {
+				reachable++
+			} else {
+				down = append(down, name)
+			}
+		}
+	}
+	if total == 0 {
+		return nil
+	}
+	for _, ch := range plan {
+		on := obs.Nodes[ch.Node]
+		switch {
+		case ch.Kind == ChangePromote, ch.Kind == ChangeJoin && strings.HasSuffix(ch.Detail, "manager"):
+			total++
+			reachable++
+		case (ch.Kind == ChangeDemote || ch.Kind == ChangeRemove) && on.Manager:
+			if !on.Reachable {
+				total--
+				continue
+			}
+			if total == 1 {
+				return &QuorumError{fmt.Sprintf("%s is the last manager: it is removed only by `machine swarm down`", ch.Node)}
+			}
+			left, of := reachable-1, total-1
+			if left < of/2+1 {
+				return &QuorumError{fmt.Sprintf("%d managers, %d down (%s): %s %s would leave %d of %d reachable, fewer than the %d a majority needs: start %s first",
+					total, total-reachable, strings.Join(down, ", "), verb(ch.Kind), ch.Node, left, of, of/2+1, strings.Join(down, ", "))}
+			}
+			total, reachable = of, left
+		case ch.Kind == ChangeEngine && on.Manager && total > 1:
+			// A restart takes the manager away for a while.
+			if reachable-1 < total/2+1 {
+				return &QuorumError{fmt.Sprintf("%d managers, %d reachable: restarting the engine of %s would leave %d of %d reachable, fewer than the %d a majority needs: start %s first",
+					total, reachable, ch.Node, reachable-1, total, total/2+1, strings.Join(down, ", "))}
+			}
+		}
+	}
+	return nil
+}
+
+func verb(k ChangeKind) string {
+	if k == ChangeDemote {
+		return "demoting"
+	}
+	return "removing"
+}
+
+func availabilityOf(n ClusterNode) string {
+	if n.Availability == "" {
+		return "active"
+	}
+	return n.Availability
+}
+
+// labelChanges lists what makes have's labels the file's (keys under UnmanagedLabelPrefix
+// excepted), sorted by key.
+func labelChanges(want, have map[string]string) []string {
+	var out []string
+	keys := slices.Sorted(maps.Keys(want))
+	for _, k := range keys {
+		switch old, ok := have[k]; {
+		case !ok:
+			out = append(out, fmt.Sprintf("label %s=%s added", k, want[k]))
+		case old != want[k]:
+			out = append(out, fmt.Sprintf("label %s %s→%s", k, old, want[k]))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(have)) {
+		if _, ok := want[k]; !ok && !strings.HasPrefix(k, UnmanagedLabelPrefix) {
+			out = append(out, fmt.Sprintf("label %s removed", k))
+		}
+	}
+	return out
+}
+
+// engineChanges lists how want differs from have, one line per option.
+func engineChanges(want, have machine.EngineOptions) []string {
+	var out []string
+	list := func(name string, w, h []string) {
+		for _, x := range w {
+			if !slices.Contains(h, x) {
+				out = append(out, fmt.Sprintf("%s %s added", name, x))
+			}
+		}
+		for _, x := range h {
+			if !slices.Contains(w, x) {
+				out = append(out, fmt.Sprintf("%s %s removed", name, x))
+			}
+		}
+	}
+	list("registry-mirror", want.RegistryMirrors, have.RegistryMirrors)
+	list("insecure-registry", want.InsecureRegistries, have.InsecureRegistries)
+	list("label", want.Labels, have.Labels)
+	list("opt", want.Opts, have.Opts)
+	list("env", want.Env, have.Env)
+	if want.StorageDriver != have.StorageDriver {
+		out = append(out, fmt.Sprintf("storage-driver %q→%q", have.StorageDriver, want.StorageDriver))
+	}
+	for _, k := range slices.Sorted(maps.Keys(want.RegistryCAs)) {
+		if have.RegistryCAs[k] != want.RegistryCAs[k] {
+			out = append(out, "registry-ca "+k+" set")
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(have.RegistryCAs)) {
+		if _, ok := want.RegistryCAs[k]; !ok {
+			out = append(out, "registry-ca "+k+" removed")
+		}
+	}
+	return out
+}

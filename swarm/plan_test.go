@@ -1,0 +1,158 @@
+package swarm
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/machine-tools/machine/machine"
+)
+
+func parse(t *testing.T, y string) *Cluster {
+	t.Helper()
+	c, err := ParseCluster("c.yml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(machine.Drivers()); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// live is an up cluster of m1..m3 (managers, m1 leads) and w1, w2, with labels zone=a on w1.
+func live() Observed {
+	o := Observed{Machines: map[string]bool{}, InSwarm: true, Nodes: map[string]ObservedNode{}, Engines: map[string]machine.EngineOptions{},
+		Networks: map[string]bool{"app": true}, Images: map[string]map[string]bool{}}
+	for _, n := range []string{"m1", "m2", "m3", "w1", "w2"} {
+		o.Machines[n] = true
+		on := ObservedNode{Machine: n, ID: "id-" + n, Manager: n[0] == 'm', Leader: n == "m1", Reachable: true, Ready: true, Availability: "active", Labels: map[string]string{}}
+		o.Nodes[n] = on
+		o.Engines[n] = machine.EngineOptions{Port: 2376}
+	}
+	o.Nodes["w1"].Labels["zone"] = "a"
+	return o
+}
+
+const base = `name: c
+driver: container
+nodes:
+  - {name: m1, role: manager}
+  - {name: m2, role: manager}
+  - {name: m3, role: manager}
+  - {name: w1, labels: {zone: a}}
+  - {name: w2}
+networks: [{name: app}]
+`
+
+func lines(plan []Change) string {
+	var out []string
+	for _, c := range plan {
+		out = append(out, c.String())
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestPlan(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		edit       func(*Observed)
+		prune      bool
+		want       string
+	}{
+		{"nothing", base, nil, false, ""},
+		{"a worker more", strings.Replace(base, "networks:", "  - {name: w3}\nnetworks:", 1), nil, false, "w3: create machine (container)\nw3: join as worker"},
+		{"promote a worker", strings.Replace(base, "{name: w2}", "{name: w2, role: manager}", 1), nil, false, "w2: promote to manager"},
+		{"demote a manager", strings.Replace(base, "{name: m3, role: manager}", "{name: m3}", 1), nil, false, "m3: demote to worker"},
+		{"rename a label", strings.Replace(base, "zone: a", "zone: b", 1), nil, false, "w1: label zone a→b"},
+		{"drop a label, keep others' labels", strings.Replace(base, "{name: w1, labels: {zone: a}}", "{name: w1}", 1),
+			func(o *Observed) { o.Nodes["w1"].Labels["local.owner"] = "ops" }, false, "w1: label zone removed"},
+		{"add a label", strings.Replace(base, "{name: w2}", "{name: w2, labels: {disk: ssd}}", 1), nil, false, "w2: label disk=ssd added"},
+		{"availability", strings.Replace(base, "{name: w2}", "{name: w2, availability: drain}", 1), nil, false, "w2: availability active→drain"},
+		{"availability back to active", base, func(o *Observed) { n := o.Nodes["w2"]; n.Availability = "pause"; o.Nodes["w2"] = n }, false, "w2: availability pause→active"},
+		{"a registry mirror", base + "engine: {registry-mirror: https://mirror.example}\n", nil, false,
+			strings.Join([]string{"m1", "m2", "m3", "w1", "w2"}, ": engine: registry-mirror https://mirror.example added (restarts the engine)\n") + ": engine: registry-mirror https://mirror.example added (restarts the engine)"},
+		{"a network", strings.Replace(base, "networks:", "  - {name: w9}\nnetworks:", 1), func(o *Observed) { o.Networks = map[string]bool{} }, false, "w9: create machine (container)\nw9: join as worker\nnetwork app created"},
+		{"an image", base + "images: [busybox:1]\n", func(o *Observed) { o.Images["busybox:1"] = map[string]bool{"m1": true, "m2": true} }, false, "image busybox:1 to 3 node(s)"},
+		{"a node left, kept", strings.Replace(base, "  - {name: w2}\n", "", 1), nil, false, "w2: not in the file (kept; --prune removes it)"},
+		{"a node left, pruned", strings.Replace(base, "  - {name: w2}\n", "", 1), nil, true, "w2: drain and remove node, then its machine"},
+		{"a manager left, pruned", strings.Replace(base, "  - {name: m3, role: manager}\n", "", 1), nil, true, "m3: demote, drain and remove node, then its machine"},
+		{"from nothing", base, func(o *Observed) { *o = Observed{} }, false,
+			"m1: create machine (container)\nm2: create machine (container)\nm3: create machine (container)\nw1: create machine (container)\nw2: create machine (container)\nm1: start the swarm (first manager)\nm2: join as manager\nm3: join as manager\nw1: join as worker\nw2: join as worker\nnetwork app created"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obs := live()
+			if tc.edit != nil {
+				tc.edit(&obs)
+			}
+			plan, err := Plan(parse(t, tc.file), obs, PlanOptions{Prune: tc.prune})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := lines(plan); got != tc.want {
+				t.Errorf("plan:\n%s\nwant:\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPlanKeepsQuorum(t *testing.T) {
+	down := func(n string) func(*Observed) {
+		return func(o *Observed) { x := o.Nodes[n]; x.Reachable = false; o.Nodes[n] = x }
+	}
+	for _, tc := range []struct {
+		name, file string
+		edit       func(*Observed)
+		prune      bool
+		want       string // "" : accepted
+	}{
+		{"one of three down, demote another", strings.Replace(base, "{name: m2, role: manager}", "{name: m2}", 1), down("m3"), false,
+			"3 managers, 1 down (m3): demoting m2 would leave 1 of 2 reachable, fewer than the 2 a majority needs: start m3 first"},
+		{"one of three down, remove another", strings.Replace(base, "  - {name: m2, role: manager}\n", "", 1), down("m3"), true,
+			"removing m2 would leave 1 of 2"},
+		{"all up, demote one", strings.Replace(base, "{name: m2, role: manager}", "{name: m2}", 1), nil, false, ""},
+		{"demote the one that is down", strings.Replace(base, "{name: m3, role: manager}", "{name: m3}", 1), down("m3"), false, ""},
+		{"one down, engine restart of a manager", base + "engine: {label: [x=1]}\n", down("m3"), false, "restarting the engine of m1"},
+		{"promote first, then demote", strings.Replace(strings.Replace(base, "{name: m2, role: manager}", "{name: m2}", 1), "{name: w1, labels: {zone: a}}", "{name: w1, role: manager, labels: {zone: a}}", 1), down("m3"), false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obs := live()
+			if tc.edit != nil {
+				tc.edit(&obs)
+			}
+			_, err := Plan(parse(t, tc.file), obs, PlanOptions{Prune: tc.prune})
+			var qe *QuorumError
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.want != "" && (!errors.As(err, &qe) || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("want a refusal with %q, got %v", tc.want, err)
+			}
+		})
+	}
+}
+
+// TestPlanCountsJoiningManagers: the only manager may leave the file when another joins as a
+// manager first; a plan whose only reachable manager would go is refused.
+func TestPlanCountsJoiningManagers(t *testing.T) {
+	obs := live()
+	for _, n := range []string{"m2", "m3", "w2"} {
+		delete(obs.Nodes, n)
+	}
+	file := "name: c\ndriver: container\nnodes:\n  - {name: w1, labels: {zone: a}}\n  - {name: w2, role: manager}\n"
+	plan, err := Plan(parse(t, file), obs, PlanOptions{Prune: true})
+	if err != nil {
+		t.Fatalf("w2 joins as a manager before m1 goes: %v", err)
+	}
+	if got := lines(plan); got != "w2: join as manager\nm1: demote, drain and remove node, then its machine" {
+		t.Errorf("plan:\n%s", got)
+	}
+	x := obs.Nodes["m1"]
+	x.Reachable = false
+	obs.Nodes["m1"] = x
+	obs.Nodes["w2"] = ObservedNode{Machine: "w2", Manager: true, Reachable: true, Ready: true, Availability: "active"}
+	file = "name: c\ndriver: container\nnodes:\n  - {name: w1, labels: {zone: a}}\n  - {name: m1, role: manager}\n"
+	if _, err := Plan(parse(t, file), obs, PlanOptions{Prune: true}); err == nil || !strings.Contains(err.Error(), "removing w2") {
+		t.Errorf("removing the only reachable manager: %v", err)
+	}
+}
