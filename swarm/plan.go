@@ -143,8 +143,7 @@ func Plan(c *Cluster, obs Observed, o PlanOptions) ([]Change, error) {
 			add(Change{Kind: ChangeAvailability, Node: n.Name, Detail: "availability " + on.Availability + "→" + want})
 		}
 	}
-	out = append(out, demotions...)
-	// Engines of machines that exist.
+	// Engines of machines that exist (rolled while the roles are still the old ones).
 	want, err := machine.ParseEngineOptions(c.Engine, nil)
 	if err != nil {
 		return nil, err
@@ -158,6 +157,9 @@ func Plan(c *Cluster, obs Observed, o PlanOptions) ([]Change, error) {
 			add(Change{Kind: ChangeEngine, Node: n.Name, Detail: "engine: " + d + " (restarts the engine)", Restart: true})
 		}
 	}
+	// Demotions after the roll-out: a node restarted soon after its demotion can come back as
+	// a manager the swarm no longer counts.
+	out = append(out, demotions...)
 	// Networks and images.
 	for _, nw := range c.Networks {
 		if !obs.Networks[nw.Name] {
@@ -229,7 +231,7 @@ func checkQuorum(plan []Change, obs Observed) error {
 			left, of := reachable-1, total-1
 			if left < of/2+1 {
 				return &QuorumError{fmt.Sprintf("%d managers, %d down (%s): %s %s would leave %d of %d reachable, fewer than the %d a majority needs: start %s first",
-					total, total-reachable, strings.Join(down, ", "), verb(ch.Kind), ch.Node, left, of, of/2+1, strings.Join(down, ", "))}
+					total, len(down), strings.Join(down, ", "), verb(ch.Kind), ch.Node, left, of, of/2+1, strings.Join(down, ", "))}
 			}
 			total, reachable = of, left
 		case ch.Kind == ChangeEngine && on.Manager && total > 1:

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,6 +35,13 @@ type UpOptions struct {
 	// Local is the engine that `source: local` images are streamed from (default: the local
 	// engine that container hosts run on).
 	Local func() (images.Target, error)
+	// Prune also drains, removes from the swarm and deletes the nodes the file no longer has.
+	Prune bool
+	// MaxUnavailable is how many workers may be out at once during rolling changes (default 1);
+	// managers always go one at a time.
+	MaxUnavailable int
+	// OnPlan hears the plan before anything is changed (an empty plan: nothing to change).
+	OnPlan func([]Change)
 }
 
 // PhaseError names the node and the phase that failed.
@@ -88,6 +96,25 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 	if w := QuorumWarning(len(managers)); w != "" && h.Warn != nil {
 		h.Warn(w)
 	}
+	// The plan first: computed from the file and the live cluster, refused before anything
+	// changes when a step would cost quorum.
+	obs, via, err := Observe(ctx, api, c)
+	if via != nil {
+		via.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("reading the live cluster: %w", err)
+	}
+	plan, err := Plan(c, obs, PlanOptions{Prune: h.Prune})
+	if err != nil {
+		return err
+	}
+	if h.OnPlan != nil {
+		h.OnPlan(plan)
+	}
+	if !Changes(plan) {
+		return nil
+	}
 	if h.Local == nil {
 		h.Local = LocalEngine
 	}
@@ -104,7 +131,7 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 		}
 		missing = append(missing, n)
 	}
-	err := fanout.Each(ctx, missing, limit, nil, func(ctx context.Context, n ClusterNode) error {
+	err = fanout.Each(ctx, missing, limit, nil, func(ctx context.Context, n ClusterNode) error {
 		h.say(n.Name, "creating the machine")
 		if err := CreateNode(ctx, api, c, n, h); err != nil {
 			return &PhaseError{n.Name, "create", err}
@@ -243,7 +270,18 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 			return fmt.Errorf("pulling %s: %w", im.Name, err)
 		}
 	}
-	return nil
+	// 6. Roles, engines and nodes that left: what the plan says, one manager at a time.
+	return converge(ctx, api, c, plan, first, h)
+}
+
+// Changes says whether a plan changes anything (nodes kept outside the file change nothing).
+func Changes(plan []Change) bool {
+	for _, ch := range plan {
+		if ch.Kind != ChangeKeep {
+			return true
+		}
+	}
+	return false
 }
 
 func applySpec(ctx context.Context, m, n *Node, cn ClusterNode, h UpOptions) error {
@@ -254,18 +292,20 @@ func applySpec(ctx context.Context, m, n *Node, cn ClusterNode, h UpOptions) err
 	said := false
 	_, err = updateNode(ctx, m, st.NodeID, func(spec *swarm.NodeSpec) bool {
 		changed := false
-		if cn.Availability != "" && string(spec.Availability) != cn.Availability {
-			spec.Availability = swarm.NodeAvailability(cn.Availability)
+		if want := availabilityOf(cn); string(spec.Availability) != want {
+			spec.Availability = swarm.NodeAvailability(want)
 			changed = true
 		}
-		for k, v := range cn.Labels {
-			if spec.Labels == nil {
-				spec.Labels = map[string]string{}
+		if len(labelChanges(cn.Labels, spec.Labels)) > 0 {
+			labels := map[string]string{}
+			for k, v := range spec.Labels {
+				if strings.HasPrefix(k, UnmanagedLabelPrefix) {
+					labels[k] = v // not the file's: kept
+				}
 			}
-			if spec.Labels[k] != v {
-				spec.Labels[k] = v
-				changed = true
-			}
+			maps.Copy(labels, cn.Labels)
+			spec.Labels = labels
+			changed = true
 		}
 		if changed && !said {
 			h.say(cn.Name, "setting node labels and availability")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -19,7 +20,19 @@ func loadCluster(c *cli.Context) (*swarm.Cluster, error) {
 
 func upOptions(c *cli.Context) swarm.UpOptions {
 	o := swarm.UpOptions{
-		Parallel: c.Int("parallel"),
+		Parallel:       c.Int("parallel"),
+		Prune:          c.Bool("prune"),
+		MaxUnavailable: c.Int("max-unavailable"),
+		OnPlan: func(plan []swarm.Change) {
+			if !swarm.Changes(plan) {
+				fmt.Fprintln(c.App.ErrWriter, "nothing to change")
+			} else {
+				fmt.Fprintln(c.App.ErrWriter, "the plan:")
+			}
+			for _, ch := range plan {
+				fmt.Fprintf(c.App.ErrWriter, "  %s\n", ch)
+			}
+		},
 		Progress: func(node, msg string) { progress(c, node)(msg) },
 		Warn:     func(msg string) { fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", msg) },
 	}
@@ -35,7 +48,9 @@ var parallelFlag = &cli.IntFlag{Name: "parallel", EnvVars: []string{fanout.EnvPa
 func swarmUpCommand() *cli.Command {
 	return &cli.Command{
 		Name: "up", Usage: "Create what is missing and bring a cluster file's swarm up (again: changes nothing)",
-		Flags: []cli.Flag{&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "the cluster file"}, parallelFlag},
+		Flags: []cli.Flag{&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "the cluster file"}, parallelFlag,
+			&cli.BoolFlag{Name: "prune", Usage: "also drain, remove from the swarm and delete the nodes that the file no longer has"},
+			&cli.IntFlag{Name: "max-unavailable", Value: 1, Usage: "how many workers may be out at once during rolling changes (managers: one at a time)"}},
 		Action: func(c *cli.Context) error {
 			if _, err := fanout.ParseLimit(c.Int("parallel")); err != nil {
 				return err
@@ -52,6 +67,59 @@ func swarmUpCommand() *cli.Command {
 				return err
 			}
 			fmt.Fprintf(c.App.Writer, "cluster %s is up: %d manager(s), %d worker(s) (machine swarm status %s)\n", cl.Name, len(cl.Managers()), len(cl.Workers()), cl.Managers()[0].Name)
+			return nil
+		},
+	}
+}
+
+func swarmPlanCommand() *cli.Command {
+	return &cli.Command{
+		Name: "plan", Usage: "Print what `swarm up` would change, in the order it would (exit 0: nothing, 2: changes)",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "the cluster file"},
+			&cli.BoolFlag{Name: "prune", Usage: "plan the removal of nodes the file no longer has"},
+			&cli.StringFlag{Name: "format", Usage: "json for scripts"},
+		},
+		Action: func(c *cli.Context) error {
+			if f := c.String("format"); f != "" && f != "json" {
+				return fmt.Errorf("--format %q: use json, or leave it out for lines", f)
+			}
+			cl, err := loadCluster(c)
+			if err != nil {
+				return err
+			}
+			a, err := api(c)
+			if err != nil {
+				return err
+			}
+			obs, via, err := swarm.Observe(c.Context, a, cl)
+			if via != nil {
+				via.Close()
+			}
+			if err != nil {
+				return err
+			}
+			plan, err := swarm.Plan(cl, obs, swarm.PlanOptions{Prune: c.Bool("prune")})
+			if err != nil {
+				return err
+			}
+			if c.String("format") == "json" {
+				if plan == nil {
+					plan = []swarm.Change{}
+				}
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(plan); err != nil {
+					return err
+				}
+			} else {
+				for _, ch := range plan {
+					fmt.Fprintln(c.App.Writer, ch)
+				}
+			}
+			if swarm.Changes(plan) {
+				return exitError{2}
+			}
 			return nil
 		},
 	}

@@ -26,6 +26,7 @@ func swarmCommand() *cli.Command {
 		Usage: "Make machines a Docker swarm (swarm mode)",
 		Subcommands: []*cli.Command{
 			swarmUpCommand(),
+			swarmPlanCommand(),
 			swarmDownCommand(),
 			{
 				Name: "init", Usage: "Start a swarm with a machine as its first manager", ArgsUsage: "MANAGER",

@@ -216,7 +216,7 @@ func TestVirtualBoxSeedCluster(t *testing.T) {
 			t.Errorf("%s: machine ip %q, swarm address %q: want the same host-only address", n, ip, addr.stdout)
 		}
 	}
-	if r := e.runWith(vb, "", "swarm", "up", "-f", file); r.code != 0 || !strings.Contains(r.stderr+r.stdout, "already") {
+	if r := e.runWith(vb, "", "swarm", "up", "-f", file); r.code != 0 || !strings.Contains(r.stderr+r.stdout, "nothing to change") {
 		t.Errorf("swarm up again: %s", r)
 	}
 	if r := e.runWith(vb, "", "swarm", "down", "-f", file); r.code != 0 {

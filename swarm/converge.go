@@ -1,0 +1,277 @@
+package swarm
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/machine-tools/machine/internal/wait"
+	"github.com/machine-tools/machine/machine"
+)
+
+// converge applies the plan's role changes, engine changes and removals (creates, joins,
+// labels, networks and images are Up's own steps). m is a manager that stays.
+func converge(ctx context.Context, api *machine.API, c *Cluster, plan []Change, m *Node, h UpOptions) error {
+	open := func(name string) (*Node, string, error) {
+		n, err := OpenNode(api, name)
+		if err != nil {
+			return nil, "", err
+		}
+		st, err := n.Inspect(ctx)
+		if err != nil {
+			n.Close()
+			return nil, "", err
+		}
+		return n, st.NodeID, nil
+	}
+	// Roles, one node at a time, each Ready in its new role before the next: promotions now,
+	// demotions after the engine roll-out (a node restarted soon after its demotion can come
+	// back with its manager certificate, as a manager the swarm no longer counts).
+	roles := func(kind ChangeKind) error {
+		for _, ch := range plan {
+			if ch.Kind != kind {
+				continue
+			}
+			if err := changeRole(ctx, api, m, ch, h, open); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := roles(ChangePromote); err != nil {
+		return err
+	}
+	// Engine changes roll: workers MaxUnavailable at a time, then managers one at a time.
+	var workers, managers []string
+	for _, ch := range plan {
+		if ch.Kind != ChangeEngine || slices.Contains(workers, ch.Node) || slices.Contains(managers, ch.Node) {
+			continue
+		}
+		liveManager := slices.ContainsFunc(plan, func(d Change) bool { return d.Kind == ChangeDemote && d.Node == ch.Node })
+		if liveManager || slices.ContainsFunc(c.Managers(), func(n ClusterNode) bool { return n.Name == ch.Node }) {
+			managers = append(managers, ch.Node)
+		} else {
+			workers = append(workers, ch.Node)
+		}
+	}
+	want, err := machine.ParseEngineOptions(c.Engine, nil)
+	if err != nil {
+		return err
+	}
+	step := max(h.MaxUnavailable, 1)
+	batches := [][]string{}
+	for i := 0; i < len(workers); i += step {
+		batches = append(batches, workers[i:min(i+step, len(workers))])
+	}
+	for _, mg := range managers {
+		batches = append(batches, []string{mg})
+	}
+	for _, batch := range batches {
+		errs := make(chan error, len(batch))
+		for _, name := range batch {
+			go func() { errs <- reengine(ctx, api, c, m, name, want, h) }()
+		}
+		for range batch {
+			if err := <-errs; err != nil {
+				return fmt.Errorf("%w (the roll-out stopped there: the nodes after it were not touched)", err)
+			}
+		}
+	}
+	if err := roles(ChangeDemote); err != nil {
+		return err
+	}
+	// Nodes that left the file (with --prune): drained, out of the swarm, machines removed.
+	for _, ch := range plan {
+		if ch.Kind != ChangeRemove {
+			continue
+		}
+		h.say(ch.Node, ch.Detail)
+		n, id, err := open(ch.Node)
+		if err != nil {
+			return &PhaseError{ch.Node, "remove", err}
+		}
+		if _, err := updateNode(ctx, m, id, func(s *swarm.NodeSpec) bool { s.Availability = swarm.NodeAvailabilityDrain; return true }); err == nil {
+			waitDrained(ctx, m, id)
+		}
+		res, err := Leave(ctx, []*Node{n}, m)
+		n.Close()
+		if err != nil {
+			return &PhaseError{ch.Node, "leaving the swarm", err}
+		}
+		h.say(ch.Node, res[ch.Node])
+		if api.Exists(ch.Node) {
+			if err := api.Remove(ctx, ch.Node, false); err != nil {
+				return &PhaseError{ch.Node, "removing the machine", err}
+			}
+			h.say(ch.Node, "machine removed")
+		}
+	}
+	return nil
+}
+
+// reengine applies the file's engine options to one node: drained, re-provisioned (the engine
+// restarts with the new configuration), Ready again, its availability restored.
+func reengine(ctx context.Context, api *machine.API, c *Cluster, m *Node, name string, want machine.EngineOptions, h UpOptions) error {
+	// Another manager drives the swarm while this node's engine restarts.
+	if name == m.Name {
+		for _, other := range c.Managers() {
+			if other.Name == name {
+				continue
+			}
+			if o, err := OpenNode(api, other.Name); err == nil {
+				if st, err := o.Inspect(ctx); err == nil && st.Manager {
+					defer o.Close()
+					m = o
+					break
+				}
+				o.Close()
+			}
+		}
+	}
+	hst, err := api.Load(name)
+	if err != nil {
+		return err
+	}
+	n, err := Open(hst)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	st, err := n.Inspect(ctx)
+	if err != nil {
+		return &PhaseError{name, "engine change", err}
+	}
+	node, _, err := m.Docker.NodeInspectWithRaw(ctx, st.NodeID)
+	if err != nil {
+		return &PhaseError{name, "engine change", err}
+	}
+	before := node.Spec.Availability
+	if name != m.Name && before != swarm.NodeAvailabilityDrain {
+		h.say(name, "draining before its engine restarts")
+		if _, err := updateNode(ctx, m, st.NodeID, func(s *swarm.NodeSpec) bool { s.Availability = swarm.NodeAvailabilityDrain; return true }); err != nil {
+			return &PhaseError{name, "draining", err}
+		}
+		waitDrained(ctx, m, st.NodeID)
+	}
+	port, url := hst.Engine.Port, hst.Engine.InstallURL
+	hst.Engine = want
+	hst.Engine.Port, hst.Engine.InstallURL = port, url
+	if err := hst.Save(); err != nil {
+		return err
+	}
+	h.say(name, "re-provisioning with the new engine options")
+	if _, err := hst.Reprovision(ctx, machine.ProvisionOptions{Progress: func(s string) { h.say(name, s) }}); err != nil {
+		return &PhaseError{name, "re-provisioning", err}
+	}
+	if err := waitBack(ctx, m, name, st.NodeID); err != nil {
+		return &PhaseError{name, "coming back after its engine restart", err}
+	}
+	if name != m.Name && before != swarm.NodeAvailabilityDrain {
+		if _, err := updateNode(ctx, m, st.NodeID, func(s *swarm.NodeSpec) bool { s.Availability = before; return true }); err != nil {
+			return &PhaseError{name, "restoring its availability", err}
+		}
+		h.say(name, "back to "+string(before))
+	}
+	return nil
+}
+
+// waitRole waits (a minute at most) until the manager sees the node Ready in its new role: a
+// promoted one reachable as a manager, a demoted one with no manager status left (its demotion
+// done), so that the next change does not count on a manager that is half gone.
+func waitRole(ctx context.Context, m, n *Node, id string, role swarm.NodeRole) error {
+	name := n.Name
+	deadline := time.Now().Add(60 * time.Second)
+	last := ""
+	for {
+		node, _, err := m.Docker.NodeInspectWithRaw(ctx, id)
+		if err == nil {
+			done := node.Spec.Role == role && node.Status.State == swarm.NodeStateReady
+			if role == swarm.NodeRoleManager {
+				done = done && node.ManagerStatus != nil && node.ManagerStatus.Reachability == swarm.ReachabilityReachable
+			} else {
+				// ... and the node itself has let go of its manager state: an engine restart
+				// before that brings it back as a manager that the swarm no longer counts.
+				done = done && node.ManagerStatus == nil
+				if done {
+					st, ierr := n.Inspect(ctx)
+					done = ierr == nil && !st.Manager
+				}
+			}
+			if done {
+				return nil
+			}
+			last = fmt.Sprintf("state %s", node.Status.State)
+			if node.ManagerStatus != nil {
+				last += ", manager " + string(node.ManagerStatus.Reachability)
+			}
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s is not Ready as a %s after 60s (%s)", name, role, last)
+		}
+		if err := wait.Sleep(ctx, 500*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// waitBack waits (90 s at most) until the manager m sees the node Ready again after its engine
+// restarted (and reachable, for a manager). m may be the node itself: its API errors while its
+// engine restarts and its raft starts are waited out.
+func waitBack(ctx context.Context, m *Node, name, id string) error {
+	deadline := time.Now().Add(90 * time.Second)
+	last := ""
+	for {
+		node, _, err := m.Docker.NodeInspectWithRaw(ctx, id)
+		switch {
+		case err != nil:
+			last = err.Error()
+		case node.Status.State == swarm.NodeStateReady && (node.ManagerStatus == nil || node.ManagerStatus.Reachability == swarm.ReachabilityReachable):
+			return nil
+		default:
+			last = "state " + string(node.Status.State)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s is not Ready after 90s (%s): %s", name, last, PortsHelp)
+		}
+		if err := wait.Sleep(ctx, 500*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// changeRole promotes or demotes one node through the manager m and waits until it is Ready in
+// its new role.
+func changeRole(ctx context.Context, api *machine.API, m *Node, ch Change, h UpOptions, open func(string) (*Node, string, error)) error {
+	role := swarm.NodeRoleManager
+	if ch.Kind == ChangeDemote {
+		role = swarm.NodeRoleWorker
+	}
+	n, id, err := open(ch.Node)
+	if err != nil {
+		return &PhaseError{ch.Node, string(ch.Kind), err}
+	}
+	defer n.Close()
+	h.say(ch.Node, ch.Detail)
+	if m.Name == ch.Node {
+		return &PhaseError{ch.Node, string(ch.Kind), fmt.Errorf("the manager the swarm is driven through cannot demote itself: list another manager first in the file")}
+	}
+	_, err = updateNode(ctx, m, id, func(s *swarm.NodeSpec) bool {
+		if s.Role == role {
+			return false
+		}
+		s.Role = role
+		return true
+	})
+	if err == nil {
+		err = waitRole(ctx, m, n, id, role)
+	}
+	if err != nil {
+		return &PhaseError{ch.Node, string(ch.Kind), err}
+	}
+	return nil
+}
