@@ -4,7 +4,7 @@ GO        ?= go
 BIN       := bin/machine
 E2E_FLAGS ?= -timeout 45m -v -parallel 4
 
-.PHONY: all build unit test e2e setup demo demo-check bench lint clean
+.PHONY: all build unit test e2e setup demo demo-check bench lint clean fuzz
 
 all: build
 
@@ -19,6 +19,13 @@ lint:
 
 unit:
 	$(GO) test ./...
+
+# Every parser of user input, fuzzed for a short fixed time (the seeds are the testdata files).
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCluster$$' -fuzztime $(FUZZTIME) ./swarm/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseOSRelease$$' -fuzztime $(FUZZTIME) ./provision/
+	$(GO) test -run '^$$' -fuzz '^FuzzValidateName$$' -fuzztime $(FUZZTIME) ./internal/store/
 
 setup:
 	bash scripts/setup.sh
@@ -38,7 +45,7 @@ demo-check: build
 	bash scripts/demo.sh
 	MACHINE_STORAGE_PATH=$${MACHINE_STORAGE_PATH:-$$HOME/.machine-demo} ./$(BIN) swarm down -f testdata/cluster/demo.yml
 
-test: setup lint unit e2e demo-check
+test: setup lint unit fuzz e2e demo-check
 
 demo: setup build
 	bash scripts/demo.sh

@@ -126,9 +126,62 @@ func LoadCluster(path string) (*Cluster, error) {
 
 var yamlPos = regexp.MustCompile(`^\[(\d+):(\d+)\]\s*`)
 
+// Bounds on a cluster file, checked before it is decoded: its size, and YAML aliases (a chain
+// of anchors that alias each other grows exponentially as it is expanded).
+const (
+	MaxFileSize = 1 << 20
+	MaxAliases  = 1000
+	MaxNodes    = 1000
+)
+
+// checkYAML refuses what would make the decoder blow up or crash: an oversized file, anchors
+// whose content holds aliases (nested expansion), too many aliases.
+func checkYAML(name string, b []byte) (f *ast.File, err error) {
+	if len(b) > MaxFileSize {
+		return nil, fmt.Errorf("%s: the file is %d bytes, more than a cluster file's %d", name, len(b), MaxFileSize)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			f, err = nil, fmt.Errorf("%s: the YAML could not be read (%v): check its syntax", name, r)
+		}
+	}()
+	f, err = parser.ParseBytes(b, 0)
+	if err != nil {
+		return nil, nil // the decoder reports syntax errors with their line
+	}
+	aliases := 0
+	for _, doc := range f.Docs {
+		if doc == nil || doc.Body == nil {
+			continue
+		}
+		for _, a := range ast.Filter(ast.AnchorType, doc.Body) {
+			if an, ok := a.(*ast.AnchorNode); ok && an.Value != nil && len(ast.Filter(ast.AliasType, an.Value)) > 0 {
+				return nil, fmt.Errorf("%s:%d: the anchor &%s holds aliases: nested YAML aliases are not allowed in a cluster file (they expand exponentially)", name, an.GetToken().Position.Line, an.Name)
+			}
+		}
+		aliases += len(ast.Filter(ast.AliasType, doc.Body))
+	}
+	if aliases > MaxAliases {
+		return nil, fmt.Errorf("%s: %d YAML aliases, more than the %d a cluster file may have", name, aliases, MaxAliases)
+	}
+	return f, nil
+}
+
 // ParseCluster parses a cluster file's content.
-func ParseCluster(name string, b []byte) (*Cluster, error) {
-	c := &Cluster{file: name}
+func ParseCluster(name string, b []byte) (c *Cluster, err error) {
+	f, err := checkYAML(name, b)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			c, err = nil, fmt.Errorf("%s: the YAML could not be read (%v): check its syntax", name, r)
+		}
+	}()
+	if len(strings.TrimSpace(string(b))) == 0 {
+		return nil, fmt.Errorf("%s: the cluster file is empty: it needs a name and nodes (see docs/cluster-file.md)", name)
+	}
+	c = &Cluster{file: name}
 	if err := yaml.UnmarshalWithOptions(b, c, yaml.DisallowUnknownField()); err != nil {
 		msg := yaml.FormatError(err, false, false)
 		if m := yamlPos.FindStringSubmatch(msg); m != nil {
@@ -136,10 +189,7 @@ func ParseCluster(name string, b []byte) (*Cluster, error) {
 		}
 		return nil, fmt.Errorf("%s: %s", name, strings.SplitN(msg, "\n", 2)[0])
 	}
-	f, err := parser.ParseBytes(b, 0)
-	if err == nil {
-		c.ast = f
-	}
+	c.ast = f
 	return c, nil
 }
 
@@ -206,6 +256,9 @@ func (c *Cluster) Validate(reg drivers.Registry) error {
 	}
 	if len(c.Nodes) == 0 {
 		errs = append(errs, c.errAt("$", "the cluster has no nodes"))
+	}
+	if len(c.Nodes) > MaxNodes {
+		errs = append(errs, c.errAt("$.nodes", "%d nodes, more than the %d a cluster file may have", len(c.Nodes), MaxNodes))
 	}
 	seen := map[string]bool{}
 	managers := 0

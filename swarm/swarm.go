@@ -510,6 +510,7 @@ type NodeRow struct {
 	Addr          string
 	EngineVersion string
 	Labels        map[string]string
+	CertExpiry    string `json:",omitempty"` // the node's swarm TLS certificate's expiry (RFC 3339)
 }
 
 // Status lists the swarm's nodes as the manager sees them.

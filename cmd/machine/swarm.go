@@ -124,8 +124,11 @@ func swarmCommand() *cli.Command {
 			},
 			{
 				Name: "status", Usage: "List a swarm's nodes as a manager sees them", ArgsUsage: "MANAGER",
-				Flags: []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "json for scripts"}},
+				Flags: []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "json for scripts: quorum, leader, nodes (with their swarm certificates' expiry), engine version skew"}},
 				Action: func(c *cli.Context) error {
+					if f := c.String("format"); f != "" && f != "json" {
+						return fmt.Errorf("--format %q: use json, or leave it out for the table", f)
+					}
 					node, done, err := openOne(c)
 					if err != nil {
 						return err
@@ -136,17 +139,45 @@ func swarmCommand() *cli.Command {
 						return err
 					}
 					sort.Slice(rows, func(i, j int) bool { return rows[i].Hostname < rows[j].Hostname })
+					rep := swarm.NewReport(rows)
 					if c.String("format") == "json" {
+						a, err := api(c)
+						if err != nil {
+							return err
+						}
+						swarm.CertExpiry(c.Context, a, rep.Nodes)
 						enc := json.NewEncoder(c.App.Writer)
 						enc.SetIndent("", "  ")
-						return enc.Encode(rows)
+						return enc.Encode(rep)
 					}
+					defer func() {
+						fmt.Fprintf(c.App.Writer, "managers: %d, %d reachable, %d needed for quorum", rep.Managers.Total, rep.Managers.Reachable, rep.Managers.Needed)
+						if rep.Skew {
+							fmt.Fprintf(c.App.Writer, "; engine versions differ: %s", strings.Join(rep.Versions, ", "))
+						}
+						fmt.Fprintln(c.App.Writer)
+					}()
 					tw := tabwriter.NewWriter(c.App.Writer, 0, 8, 3, ' ', 0)
 					fmt.Fprintln(tw, "ID\tHOSTNAME\tROLE\tSTATUS\tAVAILABILITY\tMANAGER STATUS\tADDRESS\tENGINE")
 					for _, r := range rows {
 						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Hostname, r.Role, r.Status, r.Availability, r.ManagerStatus, r.Addr, r.EngineVersion)
 					}
 					return tw.Flush()
+				},
+			},
+			{
+				Name: "rotate-tokens", Usage: "Give the swarm new join tokens (the old ones stop working)", ArgsUsage: "MANAGER",
+				Action: func(c *cli.Context) error {
+					node, done, err := openOne(c)
+					if err != nil {
+						return err
+					}
+					defer done()
+					if err := swarm.RotateTokens(c.Context, node); err != nil {
+						return err
+					}
+					fmt.Fprintf(c.App.Writer, "(%s) new worker and manager join tokens: the old ones no longer join\n", node.Name)
+					return nil
 				},
 			},
 			{

@@ -72,11 +72,19 @@ images:
 		t.Fatalf("re-run after the fix: %s", r)
 	}
 	expectNodes(t, e, m, map[string]string{m: "manager", w1: "worker", w2: "worker"})
-	var rows []swarm.NodeRow
-	if err := json.Unmarshal([]byte(e.must("swarm", "status", "--format", "json", m)), &rows); err != nil {
+	var rep swarm.Report
+	if err := json.Unmarshal([]byte(e.must("swarm", "status", "--format", "json", m)), &rep); err != nil {
 		t.Fatal(err)
 	}
-	for _, row := range rows {
+	if rep.Managers.Total != 1 || rep.Managers.Reachable != 1 || rep.Managers.Needed != 1 || !rep.Managers.OK || rep.Leader != m || rep.Skew || len(rep.Nodes) != 3 {
+		t.Errorf("status report: %+v", rep)
+	}
+	for _, row := range rep.Nodes {
+		if exp, err := time.Parse(time.RFC3339, row.CertExpiry); err != nil || time.Until(exp) < 24*time.Hour {
+			t.Errorf("%s: swarm certificate expiry %q (%v)", row.Hostname, row.CertExpiry, err)
+		}
+	}
+	for _, row := range rep.Nodes {
 		want := map[string]string{m: "a", w1: "b", w2: ""}[row.Hostname]
 		if row.Labels["zone"] != want {
 			t.Errorf("%s zone label %q, want %q", row.Hostname, row.Labels["zone"], want)

@@ -114,6 +114,14 @@ func TestSwarmWalkthrough(t *testing.T) {
 	}
 	roles := map[string]string{m: "manager", w1: "worker", w2: "worker"}
 	expectNodes(t, e, m, roles)
+	// rotate-tokens: both tokens change; the old worker token no longer joins.
+	mtok := e.must("swarm", "join-token", "--role", "manager", m)
+	if out := e.must("swarm", "rotate-tokens", m); !strings.Contains(out, "new worker and manager join tokens") || strings.Contains(out, strings.TrimSpace(tok)) {
+		t.Errorf("rotate-tokens: %q", out)
+	}
+	if e.must("swarm", "join-token", m) == tok || e.must("swarm", "join-token", "--role", "manager", m) == mtok {
+		t.Error("a join token did not change")
+	}
 
 	// Again: nothing changes.
 	if out := e.must("swarm", "init", m); !strings.Contains(out, "already") {

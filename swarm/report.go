@@ -1,0 +1,117 @@
+package swarm
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/machine-tools/machine/internal/fanout"
+	"github.com/machine-tools/machine/machine"
+)
+
+// Quorum is the managers' arithmetic.
+type Quorum struct {
+	Total     int  `json:"total"`
+	Reachable int  `json:"reachable"`
+	Needed    int  `json:"needed"` // a majority of Total
+	OK        bool `json:"ok"`
+}
+
+// Report is `swarm status --format json`: quorum, leader, the nodes, and engine version skew.
+type Report struct {
+	Managers Quorum    `json:"managers"`
+	Leader   string    `json:"leader"`
+	Versions []string  `json:"engineVersions"`
+	Skew     bool      `json:"versionSkew"` // the nodes run more than one engine version
+	Nodes    []NodeRow `json:"nodes"`
+}
+
+// NewReport sums up the rows of Status.
+func NewReport(rows []NodeRow) Report {
+	r := Report{Nodes: rows}
+	versions := map[string]bool{}
+	for _, n := range rows {
+		versions[n.EngineVersion] = true
+		switch n.ManagerStatus {
+		case "":
+			continue
+		case "leader":
+			r.Leader = n.Hostname
+			r.Managers.Reachable++
+		case string(swarm.ReachabilityReachable):
+			r.Managers.Reachable++
+		}
+		r.Managers.Total++
+	}
+	r.Managers.Needed = r.Managers.Total/2 + 1
+	r.Managers.OK = r.Managers.Reachable >= r.Managers.Needed
+	r.Versions = slices.Sorted(maps.Keys(versions))
+	r.Skew = len(r.Versions) > 1
+	return r
+}
+
+// nodeCertPath is where an engine keeps its swarm node certificate.
+const nodeCertPath = "/var/lib/docker/swarm/certificates/swarm-node.crt"
+
+// CertExpiry reads each node's swarm TLS certificate over SSH (machines of the store only), at
+// most five seconds a node, all at once, and sets the rows' CertExpiry.
+func CertExpiry(ctx context.Context, a *machine.API, rows []NodeRow) {
+	machineOf, err := machineFinder(a)
+	if err != nil {
+		return
+	}
+	exp, _ := fanout.Map(ctx, rows, 0, func(ctx context.Context, r NodeRow) (string, error) {
+		name := machineOf(r.Addr, r.Hostname)
+		if name == "" {
+			return "", nil
+		}
+		h, err := a.Load(name)
+		if err != nil {
+			return "", nil
+		}
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		c, err := h.Dial(ctx)
+		if err != nil {
+			return "", nil
+		}
+		defer c.Close()
+		out, err := machine.Runner(c).Run(ctx, nil, "cat", nodeCertPath)
+		if err != nil {
+			return "", nil
+		}
+		block, _ := pem.Decode(out)
+		if block == nil {
+			return "", nil
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return "", nil
+		}
+		return cert.NotAfter.UTC().Format(time.RFC3339), nil
+	})
+	for i := range rows {
+		rows[i].CertExpiry = exp[i]
+	}
+}
+
+// RotateTokens gives the swarm new worker and manager join tokens; the old ones stop working.
+func RotateTokens(ctx context.Context, m *Node) error {
+	if _, _, err := managerAddr(ctx, m); err != nil {
+		return err
+	}
+	sw, err := m.Docker.SwarmInspect(ctx)
+	if err != nil {
+		return err
+	}
+	if err := m.Docker.SwarmUpdate(ctx, sw.Version, sw.Spec, swarm.UpdateFlags{RotateWorkerToken: true, RotateManagerToken: true}); err != nil {
+		return fmt.Errorf("%s: rotating the join tokens: %w", m.Name, err)
+	}
+	return nil
+}
