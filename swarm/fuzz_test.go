@@ -13,11 +13,11 @@ import (
 func TestBadYAMLIsAnError(t *testing.T) {
 	bomb := "name: x\ndriver: container\nengine:\n  label:\n    a: &a [x, x, x, x, x, x, x, x]\n    b: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n    c: &c [*b, *b, *b, *b, *b, *b, *b, *b]\nnodes: [{name: m, role: manager}]\n"
 	for in, want := range map[string]string{
-		"nodes:\n  ! x\n":           "check its syntax",
-		"networks: !x\n":            "check its syntax",
-		"images:\n  ! 0\n":          "check its syntax",
-		bomb:                        "nested YAML aliases are not allowed",
-		"":                          "the cluster file is empty",
+		"nodes:\n  ! x\n":          "check its syntax",
+		"networks: !x\n":           "check its syntax",
+		"images:\n  ! 0\n":         "check its syntax",
+		bomb:                       "nested YAML aliases are not allowed",
+		"":                         "the cluster file is empty",
 		strings.Repeat("#", 2<<20): "more than a cluster file's",
 	} {
 		_, err := ParseCluster("f.yml", []byte(in))
