@@ -150,12 +150,20 @@ func RollingUpgrade(ctx context.Context, a *machine.API, manager string, o Upgra
 	return out, nil
 }
 
-// waitDrained waits (a minute at most) until no task runs on the node.
+// waitDrained waits (a minute at most) until no task runs on the node and every task that
+// should run elsewhere runs (the drained node's tasks have started on other nodes), so that the
+// next step never takes out a second copy of a service while the first is still moving.
 func waitDrained(ctx context.Context, m *Node, id string) {
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
-		tasks, err := m.Docker.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("node", id), filters.Arg("desired-state", "running"))})
-		if err == nil && len(tasks) == 0 {
+		tasks, err := m.Docker.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("desired-state", "running"))})
+		settled := err == nil
+		for _, tk := range tasks {
+			if tk.NodeID == id || tk.Status.State != swarm.TaskStateRunning {
+				settled = false
+			}
+		}
+		if settled {
 			return
 		}
 		if wait.Sleep(ctx, 500*time.Millisecond) != nil {
