@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
@@ -120,4 +121,17 @@ func Observe(ctx context.Context, a *machine.API, c *Cluster) (Observed, *Node, 
 		}
 	}
 	return obs, via, nil
+}
+
+// PlanFor observes the live cluster and plans the changes that bring it to the file: what
+// `swarm plan` prints and `swarm up` applies.
+func PlanFor(ctx context.Context, a *machine.API, c *Cluster, o PlanOptions) ([]Change, error) {
+	obs, via, err := Observe(ctx, a, c)
+	if via != nil {
+		via.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the live cluster: %w", err)
+	}
+	return Plan(c, obs, o)
 }

@@ -98,14 +98,7 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 	}
 	// The plan first: computed from the file and the live cluster, refused before anything
 	// changes when a step would cost quorum.
-	obs, via, err := Observe(ctx, api, c)
-	if via != nil {
-		via.Close()
-	}
-	if err != nil {
-		return fmt.Errorf("reading the live cluster: %w", err)
-	}
-	plan, err := Plan(c, obs, PlanOptions{Prune: h.Prune})
+	plan, err := PlanFor(ctx, api, c, PlanOptions{Prune: h.Prune})
 	if err != nil {
 		return err
 	}

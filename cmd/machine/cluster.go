@@ -92,14 +92,7 @@ func swarmPlanCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			obs, via, err := swarm.Observe(c.Context, a, cl)
-			if via != nil {
-				via.Close()
-			}
-			if err != nil {
-				return err
-			}
-			plan, err := swarm.Plan(cl, obs, swarm.PlanOptions{Prune: c.Bool("prune")})
+			plan, err := swarm.PlanFor(c.Context, a, cl, swarm.PlanOptions{Prune: c.Bool("prune")})
 			if err != nil {
 				return err
 			}
