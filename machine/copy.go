@@ -26,13 +26,17 @@ func (a *API) Copy(ctx context.Context, srcs []CopySpec, dst CopySpec, o CopyOpt
 	if err := oneSource(srcs); err != nil {
 		return err
 	}
-	open := func(name string) (scp.FS, func(), error) {
+	open := func(spec CopySpec) (scp.FS, func(), error) {
+		name := spec.Machine
 		if name == "" {
 			return scp.Local{}, func() {}, nil
 		}
 		h, err := a.Load(name)
 		if err != nil {
 			return nil, nil, err
+		}
+		if spec.User != "" {
+			h.SSH.User = spec.User // USER@MACHINE: that user, with the machine's key (not saved)
 		}
 		dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		cl, err := h.Dial(dctx)
@@ -47,12 +51,12 @@ func (a *API) Copy(ctx context.Context, srcs []CopySpec, dst CopySpec, o CopyOpt
 		}
 		return scp.Remote{Machine: name, C: s}, func() { cl.Close() }, nil
 	}
-	srcFS, closeSrc, err := open(srcs[0].Machine)
+	srcFS, closeSrc, err := open(srcs[0])
 	if err != nil {
 		return err
 	}
 	defer closeSrc()
-	dstFS, closeDst, err := open(dst.Machine)
+	dstFS, closeDst, err := open(dst)
 	if err != nil {
 		return err
 	}
@@ -128,6 +132,9 @@ func (a *API) RsyncArgv(srcs []CopySpec, dst CopySpec, quiet bool) (string, []st
 	h, err := a.Load(name)
 	if err != nil {
 		return "", nil, err
+	}
+	if u := srcs[0].User + dst.User; u != "" {
+		h.SSH.User = u
 	}
 	cfg := h.SSHConfig()
 	sshCmd := append([]string{"ssh"}, h.OpenSSHOptions()...)

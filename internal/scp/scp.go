@@ -185,13 +185,18 @@ func copyFile(src FS, s string, dstFS FS, d string, st fs.FileInfo, o Options) e
 }
 
 // Spec is one argument of `machine scp`: [MACHINE:]PATH.
-type Spec struct{ Machine, Path string }
+type Spec struct{ User, Machine, Path string }
 
-// ParseSpec splits MACHINE:PATH; a path with a slash before any colon is local.
+// ParseSpec splits [USER@]MACHINE:PATH, as docker-machine's scp took it; a path with a slash
+// before any colon is local.
 func ParseSpec(arg string) Spec {
 	i := strings.Index(arg, ":")
 	if i <= 0 || strings.Contains(arg[:i], "/") {
 		return Spec{Path: arg}
 	}
-	return Spec{Machine: arg[:i], Path: arg[i+1:]}
+	user, m, ok := strings.Cut(arg[:i], "@")
+	if !ok {
+		user, m = "", arg[:i]
+	}
+	return Spec{User: user, Machine: m, Path: arg[i+1:]}
 }

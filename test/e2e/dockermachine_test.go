@@ -130,6 +130,14 @@ func TestDockerMachineScripts(t *testing.T) {
 		}
 	}
 
+	// scp takes docker-machine's [USER@]MACHINE:PATH.
+	local := filepath.Join(t.TempDir(), "hostname")
+	if r := d.dm("", "scp", "root@default:/etc/hostname", local); r.code != 0 {
+		t.Errorf("scp root@default:/etc/hostname: %s", r)
+	} else if b, _ := os.ReadFile(local); strings.TrimSpace(string(b)) != "default" {
+		t.Errorf("copied %q", b)
+	}
+
 	// States.
 	expectDM(t, "start of a running machine", d.dm("", "start"), 1, `Machine "default" is already running.`)
 	if r := d.dm("", "stop"); r.code != 0 {
