@@ -218,6 +218,8 @@ type ProvisionOptions struct {
 	Progress func(string)
 	// ReissueCert forces a new server certificate (regenerate-certs).
 	ReissueCert bool
+	// AllowReload: when only options dockerd reloads changed, it gets SIGHUP, not a restart.
+	AllowReload bool
 }
 
 // ProvisionResult says what Provision did.
@@ -259,6 +261,7 @@ func (h *Host) Provision(ctx context.Context, c *sshclient.Client, opt Provision
 	res, err := p.Run(ctx, provision.Spec{
 		Engine: h.Engine, DriverName: h.DriverName,
 		CACert: auth.CA.CertPEM(), ServerCert: serverCert, ServerKey: serverKey,
+		AllowReload: opt.AllowReload && !issued,
 	})
 	if err != nil {
 		return nil, err

@@ -74,3 +74,60 @@ func TestSecondRunChangesNothing(t *testing.T) {
 		t.Errorf("second run ran %d commands, want 3 reads: %q", len(second.Calls), second.Calls)
 	}
 }
+
+// TestReloadWhenOnlyReloadableOptionsChange: a new registry mirror reaches dockerd by SIGHUP
+// (no restart: a strict fake fails on one); a new environment variable needs a restart.
+func TestReloadWhenOnlyReloadableOptionsChange(t *testing.T) {
+	spec := Spec{Engine: store.EngineOptions{Port: 2376}, DriverName: "generic", CACert: []byte("ca"), ServerCert: []byte("cert"), ServerKey: []byte("key"), AllowReload: true}
+	first := fakeDebianHost(t, rt.New(t))
+	first.AllowUpload = true
+	first.On("mkdir", rt.Prefix("mkdir", "-p"), rt.Output("")).
+		On("reload", rt.Exactly("sh", "-c", "systemctl daemon-reload"), rt.Output("")).
+		On("restart", rt.Exactly("systemctl", "restart", "docker.service"), rt.Output(""))
+	if _, err := (&Provisioner{R: first}).Run(t.Context(), spec); err != nil {
+		t.Fatal(err)
+	}
+	mirror := spec
+	mirror.Engine.RegistryMirrors = []string{"https://mirror.example"}
+	f := fakeDebianHost(t, rt.New(t))
+	f.Files, f.AllowUpload = first.Files, true
+	f.On("mkdir", rt.Prefix("mkdir", "-p"), rt.Output("")).On("sighup", rt.Exactly("systemctl", "reload", "docker.service"), rt.Output(""))
+	res, err := (&Provisioner{R: f}).Run(t.Context(), mirror)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Reloaded || res.Restarted || !f.Received(rt.Exactly("systemctl", "reload", "docker.service")) {
+		t.Errorf("a mirror: %+v", res)
+	}
+	env := mirror
+	env.Engine.Env = []string{"HTTP_PROXY=http://proxy:3128"}
+	g := fakeDebianHost(t, rt.New(t))
+	g.Files, g.AllowUpload = f.Files, true
+	g.On("mkdir", rt.Prefix("mkdir", "-p"), rt.Output("")).
+		On("reload", rt.Exactly("sh", "-c", "systemctl daemon-reload"), rt.Output("")).
+		On("restart", rt.Exactly("systemctl", "restart", "docker.service"), rt.Output(""))
+	res, err = (&Provisioner{R: g}).Run(t.Context(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Reloaded || !res.Restarted {
+		t.Errorf("an environment variable: %+v", res)
+	}
+}
+
+func TestReloadOnly(t *testing.T) {
+	for _, tc := range []struct {
+		old, new string
+		want     bool
+	}{
+		{`{"labels":["a=1"],"tlsverify":true}`, `{"labels":["a=2"],"tlsverify":true}`, true},
+		{`{"tlsverify":true}`, `{"registry-mirrors":["https://m"],"tlsverify":true}`, true},
+		{`{"storage-driver":"overlay2"}`, `{"storage-driver":"vfs"}`, false},
+		{`{"hosts":["fd://"]}`, `{"hosts":["unix:///var/run/docker.sock"]}`, false},
+		{`not json`, `{}`, false},
+	} {
+		if got := ReloadOnly([]byte(tc.old), []byte(tc.new)); got != tc.want {
+			t.Errorf("%s -> %s: %v", tc.old, tc.new, got)
+		}
+	}
+}

@@ -48,6 +48,9 @@ type Spec struct {
 	CACert     []byte
 	ServerCert []byte
 	ServerKey  []byte
+	// AllowReload: when only options that dockerd reloads changed in daemon.json, the engine is
+	// sent SIGHUP instead of being restarted (its containers keep running).
+	AllowReload bool
 }
 
 // File is one file the provisioner places.

@@ -8,10 +8,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"path"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -33,6 +35,7 @@ type Result struct {
 	Installed bool     // the engine was installed now
 	Changed   []string // files written
 	Restarted bool
+	Reloaded  bool // only options dockerd reloads changed: it was sent SIGHUP, not restarted
 }
 
 func (p *Provisioner) step(msg string) {
@@ -149,10 +152,54 @@ func (p *Provisioner) Run(ctx context.Context, spec Spec) (*Result, error) {
 		return nil, err
 	}
 	res.Changed = changed
+	if spec.AllowReload && facts.Init == Systemd && !res.Installed && len(changed) == 1 && changed[0] == DaemonJSON && ReloadOnly(facts.DaemonJSON, fileData(files, DaemonJSON)) {
+		p.step("reloading the engine's configuration (SIGHUP: no restart)")
+		if _, err := p.R.Run(ctx, nil, "systemctl", "reload", "docker.service"); err != nil {
+			return nil, fmt.Errorf("reloading the engine: %w", err)
+		}
+		res.Reloaded = true
+		return res, nil
+	}
 	if err := p.service(ctx, res, len(changed) > 0 || res.Installed, facts.Enabled, res.Installed || slices.Contains(changed, SystemdDropIn)); err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+func fileData(files []File, path string) []byte {
+	for _, f := range files {
+		if f.Path == path {
+			return f.Data
+		}
+	}
+	return nil
+}
+
+// reloadable are the daemon.json keys dockerd applies on SIGHUP (its documented list).
+var reloadable = map[string]bool{
+	"debug": true, "labels": true, "live-restore": true, "max-concurrent-downloads": true,
+	"max-concurrent-uploads": true, "max-download-attempts": true, "default-runtime": true,
+	"runtimes": true, "authorization-plugins": true, "insecure-registries": true,
+	"registry-mirrors": true, "shutdown-timeout": true, "features": true, "builder": true,
+}
+
+// ReloadOnly says whether the two daemon.json contents differ only in keys dockerd reloads.
+func ReloadOnly(old, new []byte) bool {
+	var a, b map[string]any
+	if json.Unmarshal(old, &a) != nil || json.Unmarshal(new, &b) != nil {
+		return false
+	}
+	for k := range a {
+		if _, ok := b[k]; !ok && !reloadable[k] {
+			return false
+		}
+	}
+	for k, v := range b {
+		if w, ok := a[k]; (!ok || !reflect.DeepEqual(v, w)) && !reloadable[k] {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *Provisioner) install(ctx context.Context, osi OSInfo, url string) error {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/machine-tools/machine/internal/fanout"
 	"github.com/machine-tools/machine/internal/wait"
 	"github.com/machine-tools/machine/machine"
 )
@@ -44,10 +46,26 @@ func converge(ctx context.Context, api *machine.API, c *Cluster, plan []Change, 
 	if err := roles(ChangePromote); err != nil {
 		return err
 	}
-	// Engine changes roll: workers MaxUnavailable at a time, then managers one at a time.
+	want, err := machine.ParseEngineOptions(c.Engine, nil)
+	if err != nil {
+		return err
+	}
+	// Engine changes that dockerd reloads: applied in place, all at once, no drain.
+	var reloads []string
+	for _, ch := range plan {
+		if ch.Kind == ChangeEngine && !ch.Restart && !slices.Contains(reloads, ch.Node) {
+			reloads = append(reloads, ch.Node)
+		}
+	}
+	if err := fanout.Each(ctx, reloads, 0, nil, func(ctx context.Context, name string) error {
+		return reload(ctx, api, name, want, h)
+	}); err != nil {
+		return err
+	}
+	// The others roll: workers MaxUnavailable at a time, then managers one at a time.
 	var workers, managers []string
 	for _, ch := range plan {
-		if ch.Kind != ChangeEngine || slices.Contains(workers, ch.Node) || slices.Contains(managers, ch.Node) {
+		if ch.Kind != ChangeEngine || !ch.Restart || slices.Contains(workers, ch.Node) || slices.Contains(managers, ch.Node) {
 			continue
 		}
 		liveManager := slices.ContainsFunc(plan, func(d Change) bool { return d.Kind == ChangeDemote && d.Node == ch.Node })
@@ -56,10 +74,6 @@ func converge(ctx context.Context, api *machine.API, c *Cluster, plan []Change, 
 		} else {
 			workers = append(workers, ch.Node)
 		}
-	}
-	want, err := machine.ParseEngineOptions(c.Engine, nil)
-	if err != nil {
-		return err
 	}
 	step := max(h.MaxUnavailable, 1)
 	batches := [][]string{}
@@ -112,6 +126,48 @@ func converge(ctx context.Context, api *machine.API, c *Cluster, plan []Change, 
 	return nil
 }
 
+// setEngine records the file's engine options as the machine's (its port and install URL stay).
+func setEngine(hst *machine.Host, want machine.EngineOptions) error {
+	port, url := hst.Engine.Port, hst.Engine.InstallURL
+	hst.Engine = want
+	hst.Engine.Port, hst.Engine.InstallURL = port, url
+	return hst.Save()
+}
+
+// reload applies engine options that dockerd reloads: daemon.json rewritten and SIGHUP, then
+// checked through the engine's own report of its configuration.
+func reload(ctx context.Context, api *machine.API, name string, want machine.EngineOptions, h UpOptions) error {
+	hst, err := api.Load(name)
+	if err != nil {
+		return err
+	}
+	if err := setEngine(hst, want); err != nil {
+		return err
+	}
+	res, err := hst.Reprovision(ctx, machine.ProvisionOptions{AllowReload: true, Progress: func(s string) { h.say(name, s) }})
+	if err != nil {
+		return &PhaseError{name, "reloading the engine", err}
+	}
+	cli, err := hst.DockerClient(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	info, err := cli.Info(ctx)
+	if err != nil {
+		return &PhaseError{name, "reading the engine's configuration", err}
+	}
+	for _, m := range want.RegistryMirrors {
+		if !slices.ContainsFunc(info.RegistryConfig.Mirrors, func(x string) bool { return strings.TrimSuffix(x, "/") == strings.TrimSuffix(m, "/") }) {
+			return &PhaseError{name, "reloading the engine", fmt.Errorf("the engine does not list the mirror %s after the reload (it has %v)", m, info.RegistryConfig.Mirrors)}
+		}
+	}
+	if res.Reloaded {
+		h.say(name, "engine configuration reloaded (no restart), checked with docker info")
+	}
+	return nil
+}
+
 // reengine applies the file's engine options to one node: drained, re-provisioned (the engine
 // restarts with the new configuration), Ready again, its availability restored.
 func reengine(ctx context.Context, api *machine.API, c *Cluster, m *Node, name string, want machine.EngineOptions, h UpOptions) error {
@@ -156,10 +212,7 @@ func reengine(ctx context.Context, api *machine.API, c *Cluster, m *Node, name s
 		}
 		waitDrained(ctx, m, st.NodeID)
 	}
-	port, url := hst.Engine.Port, hst.Engine.InstallURL
-	hst.Engine = want
-	hst.Engine.Port, hst.Engine.InstallURL = port, url
-	if err := hst.Save(); err != nil {
+	if err := setEngine(hst, want); err != nil {
 		return err
 	}
 	h.say(name, "re-provisioning with the new engine options")

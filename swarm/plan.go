@@ -153,8 +153,14 @@ func Plan(c *Cluster, obs Observed, o PlanOptions) ([]Change, error) {
 		if !ok {
 			continue
 		}
-		for _, d := range engineChanges(want, have) {
-			add(Change{Kind: ChangeEngine, Node: n.Name, Detail: "engine: " + d + " (restarts the engine)", Restart: true})
+		changes := engineChanges(want, have)
+		restart := slices.ContainsFunc(changes, func(d string) bool { return !reloadableChange(d) })
+		for _, d := range changes {
+			how := " (reloaded: no restart)"
+			if restart {
+				how = " (restarts the engine)"
+			}
+			add(Change{Kind: ChangeEngine, Node: n.Name, Detail: "engine: " + d + how, Restart: restart})
 		}
 	}
 	// Demotions after the roll-out: a node restarted soon after its demotion can come back as
@@ -234,7 +240,7 @@ func checkQuorum(plan []Change, obs Observed) error {
 					total, len(down), strings.Join(down, ", "), verb(ch.Kind), ch.Node, left, of, of/2+1, strings.Join(down, ", "))}
 			}
 			total, reachable = of, left
-		case ch.Kind == ChangeEngine && on.Manager && total > 1:
+		case ch.Kind == ChangeEngine && ch.Restart && on.Manager && total > 1:
 			// A restart takes the manager away for a while.
 			if reachable-1 < total/2+1 {
 				return &QuorumError{fmt.Sprintf("%d managers, %d reachable: restarting the engine of %s would leave %d of %d reachable, fewer than the %d a majority needs: start %s first",
@@ -278,6 +284,16 @@ func labelChanges(want, have map[string]string) []string {
 		}
 	}
 	return out
+}
+
+// reloadableChange says whether an engine change line is one dockerd takes on SIGHUP.
+func reloadableChange(d string) bool {
+	for _, p := range []string{"registry-mirror ", "insecure-registry ", "label "} {
+		if strings.HasPrefix(d, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // engineChanges lists how want differs from have, one line per option.

@@ -71,7 +71,12 @@ func TestPlan(t *testing.T) {
 		{"availability", strings.Replace(base, "{name: w2}", "{name: w2, availability: drain}", 1), nil, false, "w2: availability active→drain"},
 		{"availability back to active", base, func(o *Observed) { n := o.Nodes["w2"]; n.Availability = "pause"; o.Nodes["w2"] = n }, false, "w2: availability pause→active"},
 		{"a registry mirror", base + "engine: {registry-mirror: https://mirror.example}\n", nil, false,
-			strings.Join([]string{"m1", "m2", "m3", "w1", "w2"}, ": engine: registry-mirror https://mirror.example added (restarts the engine)\n") + ": engine: registry-mirror https://mirror.example added (restarts the engine)"},
+			strings.Join([]string{"m1", "m2", "m3", "w1", "w2"}, ": engine: registry-mirror https://mirror.example added (reloaded: no restart)\n") + ": engine: registry-mirror https://mirror.example added (reloaded: no restart)"},
+		{"an environment variable and a mirror", base + "engine: {env: [X=1], registry-mirror: https://m.example}\n", func(o *Observed) {
+			for _, n := range []string{"m1", "m2", "m3", "w1"} {
+				delete(o.Engines, n)
+			}
+		}, false, "w2: engine: registry-mirror https://m.example added (restarts the engine)\nw2: engine: env X=1 added (restarts the engine)"},
 		{"a network", strings.Replace(base, "networks:", "  - {name: w9}\nnetworks:", 1), func(o *Observed) { o.Networks = map[string]bool{} }, false, "w9: create machine (container)\nw9: join as worker\nnetwork app created"},
 		{"an image", base + "images: [busybox:1]\n", func(o *Observed) { o.Images["busybox:1"] = map[string]bool{"m1": true, "m2": true} }, false, "image busybox:1 to 3 node(s)"},
 		{"a node left, kept", strings.Replace(base, "  - {name: w2}\n", "", 1), nil, false, "w2: not in the file (kept; --prune removes it)"},
@@ -112,7 +117,8 @@ func TestPlanKeepsQuorum(t *testing.T) {
 			"removing m2 would leave 1 of 2"},
 		{"all up, demote one", strings.Replace(base, "{name: m2, role: manager}", "{name: m2}", 1), nil, false, ""},
 		{"demote the one that is down", strings.Replace(base, "{name: m3, role: manager}", "{name: m3}", 1), down("m3"), false, ""},
-		{"one down, engine restart of a manager", base + "engine: {label: [x=1]}\n", down("m3"), false, "restarting the engine of m1"},
+		{"one down, engine restart of a manager", base + "engine: {env: [x=1]}\n", down("m3"), false, "restarting the engine of m1"},
+		{"one down, engine reload of a manager", base + "engine: {label: [x=1]}\n", down("m3"), false, ""},
 		{"promote first, then demote", strings.Replace(strings.Replace(base, "{name: m2, role: manager}", "{name: m2}", 1), "{name: w1, labels: {zone: a}}", "{name: w1, role: manager, labels: {zone: a}}", 1), down("m3"), false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

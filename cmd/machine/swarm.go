@@ -151,7 +151,7 @@ func swarmCommand() *cli.Command {
 						return enc.Encode(rep)
 					}
 					defer func() {
-						fmt.Fprintf(c.App.Writer, "managers: %d, %d reachable, %d needed for quorum", rep.Managers.Total, rep.Managers.Reachable, rep.Managers.Needed)
+						fmt.Fprintf(c.App.Writer, "managers: %d (%d answering, %d needed for quorum)", rep.Managers.Total, rep.Managers.Reachable, rep.Managers.Needed)
 						if rep.Skew {
 							fmt.Fprintf(c.App.Writer, "; engine versions differ: %s", strings.Join(rep.Versions, ", "))
 						}

@@ -45,8 +45,9 @@ func TestSwarmConverge(t *testing.T) {
 	if r := e.run("swarm", "plan", "-f", file); r.code != 0 || strings.TrimSpace(r.stdout) != "" {
 		t.Fatalf("plan of an unchanged file: %s", r)
 	}
-	// A replicated service to watch (no routing mesh on this kernel: dnsrr).
-	if r := e.docker(n("m1"), "service", "create", "-q", "--detach", "--name", "web", "--replicas", "3", "--endpoint-mode", "dnsrr", img, "sleep", "3600"); r.code != 0 {
+	// A replicated service to watch (no routing mesh on this kernel: dnsrr), spread one replica
+	// per node: a drain moves one replica, never two (docs/cluster-file.md).
+	if r := e.docker(n("m1"), "service", "create", "-q", "--detach", "--name", "web", "--replicas", "3", "--replicas-max-per-node", "1", "--endpoint-mode", "dnsrr", img, "sleep", "3600"); r.code != 0 {
 		t.Fatal(r)
 	}
 	// Running replicas, as the first manager that answers sees them (-1: none answered; the
@@ -69,7 +70,7 @@ func TestSwarmConverge(t *testing.T) {
   - {name: P-m3}
   - {name: P-w1, role: manager, labels: {zone: b}}
   - {name: P-w3}
-`, "engine: {registry-mirror: https://mirror.example.test}\n")
+`, "engine: {env: [MACHINE_E2E=1]}\n")
 	r := e.run("swarm", "plan", "--prune", "-f", file)
 	if r.code != 2 {
 		t.Fatalf("plan of a changed file should exit 2: %s", r)
@@ -81,10 +82,10 @@ P-w1: promote to manager
 P-m1: label tier removed
 P-m2: availability active→pause
 P-w1: label zone a→b
-P-m1: engine: registry-mirror https://mirror.example.test added (restarts the engine)
-P-m2: engine: registry-mirror https://mirror.example.test added (restarts the engine)
-P-m3: engine: registry-mirror https://mirror.example.test added (restarts the engine)
-P-w1: engine: registry-mirror https://mirror.example.test added (restarts the engine)
+P-m1: engine: env MACHINE_E2E=1 added (restarts the engine)
+P-m2: engine: env MACHINE_E2E=1 added (restarts the engine)
+P-m3: engine: env MACHINE_E2E=1 added (restarts the engine)
+P-w1: engine: env MACHINE_E2E=1 added (restarts the engine)
 P-m3: demote to worker
 image ` + img + ` to 1 node(s)
 P-w2: drain and remove node, then its machine`
@@ -108,6 +109,9 @@ P-w2: drain and remove node, then its machine`
 			k := running()
 			if k < 0 {
 				continue
+			}
+			if k < 2 {
+				t.Logf("%s: %d running:\n%s", time.Now().Format("15:04:05.0"), k, e.docker(n("m1"), "service", "ps", "web", "--format", "{{.Node}} {{.DesiredState}} {{.CurrentState}}").stdout)
 			}
 			mu.Lock()
 			samples++
@@ -133,8 +137,28 @@ P-w2: drain and remove node, then its machine`
 	if strings.Contains(roles, n("w2")) || e.run("status", n("w2")).code == 0 {
 		t.Errorf("w2 should be out of the swarm and gone:\n%s", roles)
 	}
-	if info := e.docker(n("w1"), "info", "--format", "{{.RegistryConfig.Mirrors}}").stdout; !strings.Contains(info, "mirror.example.test") {
-		t.Errorf("w1's engine has no mirror: %q", info)
+	if env := e.run("ssh", n("w1"), "tr '\\0' '\\n' < /proc/$(pidof dockerd)/environ"); !strings.Contains(env.stdout, "MACHINE_E2E=1") {
+		t.Errorf("w1's dockerd has not the new environment: %s", env)
+	}
+	// A registry mirror: dockerd reloads it (no drain, no restart), checked with docker info.
+	pid := strings.TrimSpace(e.run("ssh", n("w3"), "pidof dockerd").stdout)
+	write(`  - {name: P-m1, role: manager}
+  - {name: P-m2, role: manager, availability: pause}
+  - {name: P-m3}
+  - {name: P-w1, role: manager, labels: {zone: b}}
+  - {name: P-w3}
+`, "engine: {env: [MACHINE_E2E=1], registry-mirror: https://mirror.example.test}\n")
+	if r := e.run("swarm", "plan", "-f", file); r.code != 2 || strings.Count(r.stdout, "registry-mirror https://mirror.example.test added (reloaded: no restart)") != 5 {
+		t.Errorf("plan of a mirror: %s", r)
+	}
+	if r := e.run("swarm", "up", "-f", file); r.code != 0 || strings.Contains(r.stderr, "draining") || strings.Count(r.stderr, "reloaded (no restart)") != 5 {
+		t.Errorf("up with a mirror: %s", r)
+	}
+	if info := e.docker(n("w3"), "info", "--format", "{{.RegistryConfig.Mirrors}}").stdout; !strings.Contains(info, "mirror.example.test") {
+		t.Errorf("w3's engine has no mirror: %q", info)
+	}
+	if now := strings.TrimSpace(e.run("ssh", n("w3"), "pidof dockerd").stdout); now != pid || pid == "" {
+		t.Errorf("dockerd restarted for a mirror: pid %s, now %s", pid, now)
 	}
 	if r := e.run("swarm", "plan", "--prune", "-f", file); r.code != 0 || strings.TrimSpace(r.stdout) != "" {
 		t.Errorf("plan after up: %s", r)
@@ -155,7 +179,7 @@ P-w2: drain and remove node, then its machine`
   - {name: P-m3}
   - {name: P-w1, labels: {zone: b}}
   - {name: P-w3}
-`, "engine: {registry-mirror: https://mirror.example.test}\n")
+`, "engine: {env: [MACHINE_E2E=1], registry-mirror: https://mirror.example.test}\n")
 	r = e.run("swarm", "up", "-f", file)
 	if r.code == 0 || !strings.Contains(r.stderr, "3 managers, 1 down ("+n("m2")+"): demoting "+n("w1")+" would leave 1 of 2 reachable") {
 		t.Errorf("a plan that costs quorum: %s", r)
