@@ -206,6 +206,7 @@ func reengine(ctx context.Context, api *machine.API, c *Cluster, m *Node, name s
 	}
 	before := node.Spec.Availability
 	if name != m.Name && before != swarm.NodeAvailabilityDrain {
+		waitDrained(ctx, m, "") // every task runs before another node is taken out
 		h.say(name, "draining before its engine restarts")
 		if _, err := updateNode(ctx, m, st.NodeID, func(s *swarm.NodeSpec) bool { s.Availability = swarm.NodeAvailabilityDrain; return true }); err != nil {
 			return &PhaseError{name, "draining", err}

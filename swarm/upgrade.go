@@ -116,6 +116,7 @@ func RollingUpgrade(ctx context.Context, a *machine.API, manager string, o Upgra
 		progress := func(msg string) { say(s.Machine, msg) }
 		drained := false
 		if s.Availability != swarm.NodeAvailabilityDrain && via != nil && via.Name != s.Machine {
+			waitDrained(ctx, via, "") // every task runs before another node is taken out
 			say(s.Machine, "draining (its tasks move to other nodes)")
 			if _, err := updateNode(ctx, via, s.NodeID, func(sp *swarm.NodeSpec) bool { sp.Availability = swarm.NodeAvailabilityDrain; return true }); err != nil {
 				return out, fmt.Errorf("%s: draining: %w", s.Machine, err)
@@ -153,13 +154,15 @@ func RollingUpgrade(ctx context.Context, a *machine.API, manager string, o Upgra
 // waitDrained waits (a minute at most) until no task runs on the node and every task that
 // should run elsewhere runs (the drained node's tasks have started on other nodes), so that the
 // next step never takes out a second copy of a service while the first is still moving.
+// With id "", it waits only for the swarm to settle: done before a drain, so that a task still
+// starting elsewhere is not the only copy left when the drained node's copy stops.
 func waitDrained(ctx context.Context, m *Node, id string) {
-	deadline := time.Now().Add(time.Minute)
+	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		tasks, err := m.Docker.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("desired-state", "running"))})
 		settled := err == nil
 		for _, tk := range tasks {
-			if tk.NodeID == id || tk.Status.State != swarm.TaskStateRunning {
+			if (id != "" && tk.NodeID == id) || tk.Status.State != swarm.TaskStateRunning {
 				settled = false
 			}
 		}
