@@ -2,7 +2,7 @@
 # make unit: the fast, hermetic tests for your own loop. make bench: the benchmarks.
 GO        ?= go
 BIN       := bin/machine
-E2E_FLAGS ?= -timeout 45m -v -parallel 4
+E2E_FLAGS ?= -count=1 -timeout 45m -v -parallel 4
 
 .PHONY: all build unit test e2e setup demo demo-check bench lint clean fuzz
 
