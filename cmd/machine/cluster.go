@@ -7,8 +7,19 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/machine-tools/machine/internal/fanout"
+	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/swarm"
 )
+
+// loadClusterAPI is the cluster file of -f, checked, and the store.
+func loadClusterAPI(c *cli.Context) (*swarm.Cluster, *machine.API, error) {
+	cl, err := loadCluster(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := api(c)
+	return cl, a, err
+}
 
 func loadCluster(c *cli.Context) (*swarm.Cluster, error) {
 	path := c.String("file")
@@ -55,11 +66,7 @@ func swarmUpCommand() *cli.Command {
 			if _, err := fanout.ParseLimit(c.Int("parallel")); err != nil {
 				return err
 			}
-			cl, err := loadCluster(c)
-			if err != nil {
-				return err
-			}
-			a, err := api(c)
+			cl, a, err := loadClusterAPI(c)
 			if err != nil {
 				return err
 			}
@@ -84,11 +91,7 @@ func swarmPlanCommand() *cli.Command {
 			if f := c.String("format"); f != "" && f != "json" {
 				return fmt.Errorf("--format %q: use json, or leave it out for lines", f)
 			}
-			cl, err := loadCluster(c)
-			if err != nil {
-				return err
-			}
-			a, err := api(c)
+			cl, a, err := loadClusterAPI(c)
 			if err != nil {
 				return err
 			}
@@ -126,11 +129,7 @@ func swarmDownCommand() *cli.Command {
 			&cli.BoolFlag{Name: "keep-machines", Usage: "leave the swarm but keep the machines"},
 		},
 		Action: func(c *cli.Context) error {
-			cl, err := loadCluster(c)
-			if err != nil {
-				return err
-			}
-			a, err := api(c)
+			cl, a, err := loadClusterAPI(c)
 			if err != nil {
 				return err
 			}
