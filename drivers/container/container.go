@@ -219,6 +219,10 @@ func (d *Driver) ensureNetwork(ctx context.Context, cli client.APIClient, name, 
 		return n, err
 	}
 	opts := network.CreateOptions{Driver: "bridge", Labels: map[string]string{LabelCreated: "true"}}
+	// The engine finishes a create whose request was cancelled: each step runs to its end (they
+	// are quick), so that an interrupt leaves either nothing or what Remove knows of.
+	whole := ctx
+	ctx = context.WithoutCancel(ctx)
 	if subnet == "" {
 		// Fixed addresses need a subnet the user configured: let the engine choose a free one,
 		// then make the network again with that subnet spelt out.
@@ -239,6 +243,9 @@ func (d *Driver) ensureNetwork(ctx context.Context, cli client.APIClient, name, 
 		return n, fmt.Errorf("creating network %q: %w", name, err)
 	}
 	d.CreatedNetworks = append(d.CreatedNetworks, name)
+	if err := whole.Err(); err != nil {
+		return n, err
+	}
 	return cli.NetworkInspect(ctx, name, network.InspectOptions{})
 }
 
@@ -329,8 +336,12 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 		return fmt.Errorf("the host image %q is not on the engine (%v): build the built-in one with `machine image build`, or load yours", img, firstLine(err))
 	}
 
-	if _, err := cli.VolumeCreate(ctx, volume.CreateOptions{Name: d.Volume, Labels: map[string]string{LabelMachine: spec.Name}}); err != nil {
+	// Run to its end even when interrupted (the engine would finish it anyway), then stop.
+	if _, err := cli.VolumeCreate(context.WithoutCancel(ctx), volume.CreateOptions{Name: d.Volume, Labels: map[string]string{LabelMachine: spec.Name}}); err != nil {
 		return fmt.Errorf("creating volume %s: %w", d.Volume, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	modes := []string{ModePrivileged, ModeCapabilities}
 	if m := rememberedMode(d.EngineHost); m == ModeCapabilities {
@@ -481,7 +492,9 @@ func (d *Driver) createContainer(ctx context.Context, cli client.APIClient, spec
 	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 		d.Network: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: d.IP}, Aliases: []string{spec.Name}},
 	}}
-	resp, err := cli.ContainerCreate(ctx, cfg, hc, nc, nil, d.ContainerName)
+	// Run to its end even when interrupted (the engine would finish it anyway): the ID is then
+	// recorded and Remove finds the container.
+	resp, err := cli.ContainerCreate(context.WithoutCancel(ctx), cfg, hc, nc, nil, d.ContainerName)
 	if err != nil {
 		return fmt.Errorf("creating the host container %s: %w", d.ContainerName, err)
 	}
