@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -232,6 +233,16 @@ func TestDockerMachineBehaviours(t *testing.T) {
 	// -f implies -y, and a missing machine is no error with it.
 	if code, _, _ := runIn(t, dir, "", "rm", "-f", "nosuch"); code != 0 {
 		t.Errorf("rm -f of a missing machine: exit %d", code)
+	}
+	// A damaged record: rm -f drops it (-f: "even if machine cannot be removed").
+	if err := os.MkdirAll(filepath.Join(dir, "machines", "dmg"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "machines", "dmg", "config.json"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, stderr := runIn(t, dir, "", "rm", "-f", "-y", "dmg"); code != 0 || a.Exists("dmg") {
+		t.Errorf("rm -f of a damaged record: %d %q %q", code, stdout, stderr)
 	}
 	// docker-machine's global flags: accepted, or refused with the reason.
 	if code, _, stderr := runIn(t, dir, "", "--native-ssh", "ls", "-q"); code != 0 {
