@@ -60,15 +60,31 @@ func swarmCommand() *cli.Command {
 					&cli.StringFlag{Name: "role", Value: "worker", Usage: "worker or manager"},
 					&cli.StringFlag{Name: "advertise-addr", Usage: "address or interface each joiner advertises (default: the address it reaches the manager from)"},
 					&cli.StringFlag{Name: "listen-addr", Usage: "listen address (default 0.0.0.0:2377)"},
+					&cli.BoolFlag{Name: "local", Usage: "the engine of this computer joins (DOCKER_HOST, or the default socket), advertising the address it reaches the manager from"},
 				},
 				Action: func(c *cli.Context) error {
-					ns, err := argNames(c)
-					if err != nil {
-						return err
-					}
 					mname := c.String("manager")
 					if mname == "" {
 						return fmt.Errorf("swarm join needs --manager NAME: the machine whose swarm the nodes join")
+					}
+					if c.Bool("local") {
+						if c.NArg() > 0 {
+							return fmt.Errorf("swarm join --local takes no machine names: the local engine joins")
+						}
+						a, err := api(c)
+						if err != nil {
+							return err
+						}
+						msg, err := swarm.JoinLocal(c.Context, a, mname, c.String("role"))
+						if err != nil {
+							return err
+						}
+						fmt.Fprintf(c.App.Writer, "(local) %s\n", msg)
+						return nil
+					}
+					ns, err := argNames(c)
+					if err != nil {
+						return err
 					}
 					a, err := api(c)
 					if err != nil {
@@ -89,13 +105,26 @@ func swarmCommand() *cli.Command {
 			},
 			{
 				Name: "leave", Usage: "Take machines out of their swarm (demoted first, then removed from the node list)", ArgsUsage: "NODE...",
-				Flags: []cli.Flag{&cli.StringFlag{Name: "manager", Usage: "a manager that removes the nodes from its list (default: found among your machines)"}},
+				Flags: []cli.Flag{&cli.StringFlag{Name: "manager", Usage: "a manager that removes the nodes from its list (default: found among your machines)"},
+					&cli.BoolFlag{Name: "local", Usage: "the engine of this computer leaves (what `swarm join --local` made)"}},
 				Action: func(c *cli.Context) error {
-					ns, err := argNames(c)
+					a, err := api(c)
 					if err != nil {
 						return err
 					}
-					a, err := api(c)
+					if c.Bool("local") {
+						mname := c.String("manager")
+						if mname == "" {
+							mname = swarm.FindManager(c.Context, a, nil)
+						}
+						msg, err := swarm.LeaveLocal(c.Context, a, mname)
+						if err != nil {
+							return err
+						}
+						fmt.Fprintf(c.App.Writer, "(local) %s\n", msg)
+						return nil
+					}
+					ns, err := argNames(c)
 					if err != nil {
 						return err
 					}

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/machine-tools/machine/swarm"
 )
 
 // createHosts makes container machines at once on net; extra maps a name to a second network.
@@ -272,5 +275,43 @@ func TestUpgradeSwarm(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("after the upgrade, want %q in:\n%s", want, out)
 		}
+	}
+}
+
+// TestSwarmJoinLocal: `swarm join --local` makes "this computer's" engine (here: an engine of its
+// own in its own network namespace, a container host's dockerd reached through DOCKER_HOST with
+// TLS, not a machine of this store's swarm) a manager of a container-host swarm; `swarm status`
+// shows it; `swarm leave --local` undoes it.
+func TestSwarmJoinLocal(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m, pc := uniq("e2e-loc-m"), uniq("e2e-loc-pc")
+	createHosts(t, e, uniq("e2e-loc-net"), nil, m, pc)
+	e.must("swarm", "init", m)
+	local := []string{"DOCKER_HOST=" + strings.TrimSpace(e.must("url", pc)), "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH=" + filepath.Join(e.store, "machines", pc)}
+	r := e.runWith(local, "", "swarm", "join", "--manager", m, "--local", "--role", "manager")
+	if r.code != 0 || !strings.Contains(r.stdout, "(local) joined as manager") {
+		t.Fatalf("join --local: %s", r)
+	}
+	tok := strings.TrimSpace(e.must("swarm", "join-token", "--role", "manager", m))
+	if strings.Contains(r.stdout+r.stderr, tok) {
+		t.Fatal("the join token appeared in the output")
+	}
+	var rep swarm.Report
+	if err := json.Unmarshal([]byte(e.must("swarm", "status", "--format", "json", m)), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Managers.Total != 2 || rep.Managers.Reachable != 2 {
+		t.Errorf("after join --local: %+v", rep.Managers)
+	}
+	if r := e.runWith(local, "", "swarm", "join", "--manager", m, "--local"); !strings.Contains(r.stdout, "already in this swarm") {
+		t.Errorf("join --local again: %s", r)
+	}
+	r = e.runWith(local, "", "swarm", "leave", "--local", "--manager", m)
+	if r.code != 0 || !strings.Contains(r.stdout, "removed from the manager's node list") {
+		t.Fatalf("leave --local: %s", r)
+	}
+	if out := e.docker(m, "node", "ls", "--format", "{{.Hostname}}").stdout; strings.TrimSpace(out) != m {
+		t.Errorf("nodes after leave --local: %q", out)
 	}
 }
