@@ -254,6 +254,9 @@ func testbedHostOf(t *testing.T, variant, name, net, subnet, ip, pubKey string) 
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// ... and until its sshd accepts connections (a host that refuses them is Stopped to the
+	// generic driver, as to docker-machine's).
+	waitSSHPort(t, name, d.IP)
 	return d
 }
 
@@ -426,3 +429,19 @@ func (r *testRegistry) start(tb testing.TB, htpasswd []byte) {
 
 // Log is what the registry printed.
 func (r *testRegistry) Log() string { return r.log.String() }
+
+// waitSSHPort waits (a minute at most) until ip:22 accepts connections.
+func waitSSHPort(t *testing.T, name, ip string) {
+	t.Helper()
+	for i := 0; ; i++ {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(ip, "22"), time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if i == 300 {
+			t.Fatalf("the testbed host %s does not accept SSH connections: %v", name, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
