@@ -267,7 +267,7 @@ func managerAddr(ctx context.Context, m *Node) (State, string, error) {
 		return st, "", fmt.Errorf("%s is not in a swarm: start one with `machine swarm init %s`", m.Name, m.Name)
 	}
 	if !st.Manager {
-		return st, "", fmt.Errorf("%s is a worker, not a manager: name a manager with --manager", m.Name)
+		return st, "", fmt.Errorf("%s is a worker, not a manager: name one of its swarm's managers instead (`machine ls --filter swarm=manager` lists them)", m.Name)
 	}
 	addr := st.Addr
 	if addr == "" {
