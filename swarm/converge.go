@@ -168,25 +168,15 @@ func reload(ctx context.Context, api *machine.API, name string, want machine.Eng
 	return nil
 }
 
-// reengine applies the file's engine options to one node: drained, re-provisioned (the engine
-// restarts with the new configuration), Ready again, its availability restored.
+// reengine applies the file's engine options to one node, rolled (rollNode): re-provisioned,
+// so that the engine restarts with the new configuration.
 func reengine(ctx context.Context, api *machine.API, c *Cluster, m *Node, name string, want machine.EngineOptions, h UpOptions) error {
-	// Another manager drives the swarm while this node's engine restarts.
-	if name == m.Name {
-		for _, other := range c.Managers() {
-			if other.Name == name {
-				continue
-			}
-			if o, err := OpenNode(api, other.Name); err == nil {
-				if st, err := o.Inspect(ctx); err == nil && st.Manager {
-					defer o.Close()
-					m = o
-					break
-				}
-				o.Close()
-			}
-		}
+	var managers []string
+	for _, n := range c.Managers() {
+		managers = append(managers, n.Name)
 	}
+	via, done := driver(ctx, api, m, name, managers)
+	defer done()
 	hst, err := api.Load(name)
 	if err != nil {
 		return err
@@ -195,41 +185,22 @@ func reengine(ctx context.Context, api *machine.API, c *Cluster, m *Node, name s
 	if err != nil {
 		return err
 	}
-	defer n.Close()
 	st, err := n.Inspect(ctx)
+	n.Close()
 	if err != nil {
 		return &PhaseError{name, "engine change", err}
 	}
-	node, _, err := m.Docker.NodeInspectWithRaw(ctx, st.NodeID)
-	if err != nil {
-		return &PhaseError{name, "engine change", err}
-	}
-	before := node.Spec.Availability
-	if name != m.Name && before != swarm.NodeAvailabilityDrain {
-		waitDrained(ctx, m, "") // every task runs before another node is taken out
-		h.say(name, "draining before its engine restarts")
-		if _, err := updateNode(ctx, m, st.NodeID, func(s *swarm.NodeSpec) bool { s.Availability = swarm.NodeAvailabilityDrain; return true }); err != nil {
-			return &PhaseError{name, "draining", err}
+	say := func(s string) { h.say(name, s) }
+	return rollNode(ctx, via, name, st.NodeID, say, func() error {
+		if err := setEngine(hst, want); err != nil {
+			return err
 		}
-		waitDrained(ctx, m, st.NodeID)
-	}
-	if err := setEngine(hst, want); err != nil {
-		return err
-	}
-	h.say(name, "re-provisioning with the new engine options")
-	if _, err := hst.Reprovision(ctx, machine.ProvisionOptions{Progress: func(s string) { h.say(name, s) }}); err != nil {
-		return &PhaseError{name, "re-provisioning", err}
-	}
-	if err := waitBack(ctx, m, name, st.NodeID); err != nil {
-		return &PhaseError{name, "coming back after its engine restart", err}
-	}
-	if name != m.Name && before != swarm.NodeAvailabilityDrain {
-		if _, err := updateNode(ctx, m, st.NodeID, func(s *swarm.NodeSpec) bool { s.Availability = before; return true }); err != nil {
-			return &PhaseError{name, "restoring its availability", err}
+		say("re-provisioning with the new engine options")
+		if _, err := hst.Reprovision(ctx, machine.ProvisionOptions{Progress: say}); err != nil {
+			return &PhaseError{name, "re-provisioning", err}
 		}
-		h.say(name, "back to "+string(before))
-	}
-	return nil
+		return nil
+	})
 }
 
 // waitRole waits (a minute at most) until the manager sees the node Ready in its new role: a

@@ -94,58 +94,32 @@ func RollingUpgrade(ctx context.Context, a *machine.API, manager string, o Upgra
 	if err != nil {
 		return nil, err
 	}
+	var managers []string
+	for _, st := range steps {
+		if st.Manager {
+			managers = append(managers, st.Machine)
+		}
+	}
 	out := map[string]*machine.UpgradeResult{}
 	for _, s := range steps {
-		// Another manager speaks for the swarm while this one restarts.
-		via := m
-		if s.Machine == m.Name {
-			for _, other := range steps {
-				if other.Manager && other.Machine != m.Name {
-					if v, err := OpenNode(a, other.Machine); err == nil {
-						defer v.Close()
-						via = v
-					}
-					break
-				}
-			}
-		}
 		h, err := a.Load(s.Machine)
 		if err != nil {
 			return out, err
 		}
 		progress := func(msg string) { say(s.Machine, msg) }
-		drained := false
-		if s.Availability != swarm.NodeAvailabilityDrain && via != nil && via.Name != s.Machine {
-			waitDrained(ctx, via, "") // every task runs before another node is taken out
-			say(s.Machine, "draining (its tasks move to other nodes)")
-			if _, err := updateNode(ctx, via, s.NodeID, func(sp *swarm.NodeSpec) bool { sp.Availability = swarm.NodeAvailabilityDrain; return true }); err != nil {
-				return out, fmt.Errorf("%s: draining: %w", s.Machine, err)
+		via, done := driver(ctx, a, m, s.Machine, managers)
+		err = rollNode(ctx, via, s.Machine, s.NodeID, progress, func() error {
+			res, err := h.Upgrade(ctx, progress)
+			if err != nil {
+				return &PhaseError{s.Machine, "upgrading", err}
 			}
-			drained = true
-			waitDrained(ctx, via, s.NodeID)
-		} else if via.Name == s.Machine {
-			say(s.Machine, "the only manager: the swarm's control plane pauses while its engine restarts")
-		}
-		res, err := h.Upgrade(ctx, progress)
+			out[s.Machine] = res
+			progress(machine.UpgradeSummary(res))
+			return nil
+		})
+		done()
 		if err != nil {
-			return out, fmt.Errorf("%s: %w (the nodes after it were not touched)", s.Machine, err)
-		}
-		out[s.Machine] = res
-		say(s.Machine, machine.UpgradeSummary(res))
-		n, err := Open(h)
-		if err != nil {
-			return out, err
-		}
-		err = waitReady(ctx, via, n)
-		n.Close()
-		if err != nil {
-			return out, fmt.Errorf("%s did not come back Ready after its upgrade: %w (the nodes after it were not touched)", s.Machine, err)
-		}
-		if drained {
-			if _, err := updateNode(ctx, via, s.NodeID, func(sp *swarm.NodeSpec) bool { sp.Availability = s.Availability; return true }); err != nil {
-				return out, fmt.Errorf("%s: restoring its availability %s: %w", s.Machine, s.Availability, err)
-			}
-			say(s.Machine, "back to "+string(s.Availability))
+			return out, fmt.Errorf("%w (the nodes after it were not touched)", err)
 		}
 	}
 	return out, nil

@@ -75,12 +75,7 @@ func swarmCommand() *cli.Command {
 						if err != nil {
 							return err
 						}
-						msg, err := swarm.JoinLocal(c.Context, a, mname, c.String("role"))
-						if err != nil {
-							return err
-						}
-						fmt.Fprintf(c.App.Writer, "(local) %s\n", msg)
-						return nil
+						return printLocal(c)(swarm.JoinLocal(c.Context, a, mname, c.String("role")))
 					}
 					ns, err := argNames(c)
 					if err != nil {
@@ -117,12 +112,7 @@ func swarmCommand() *cli.Command {
 						if mname == "" {
 							mname = swarm.FindManager(c.Context, a, nil)
 						}
-						msg, err := swarm.LeaveLocal(c.Context, a, mname)
-						if err != nil {
-							return err
-						}
-						fmt.Fprintf(c.App.Writer, "(local) %s\n", msg)
-						return nil
+						return printLocal(c)(swarm.LeaveLocal(c.Context, a, mname))
 					}
 					ns, err := argNames(c)
 					if err != nil {
@@ -245,4 +235,15 @@ func openOne(c *cli.Context) (*swarm.Node, func(), error) {
 		return nil, nil, err
 	}
 	return nodes[0], done, nil
+}
+
+// printLocal prints what happened to the local engine, or returns the error.
+func printLocal(c *cli.Context) func(string, error) error {
+	return func(msg string, err error) error {
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.App.Writer, "(local) %s\n", msg)
+		return nil
+	}
 }
