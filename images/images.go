@@ -39,6 +39,23 @@ type Result struct {
 	Seconds float64 `json:"seconds"`
 }
 
+// ShortID is the image ID as docker prints it: 12 hex digits.
+func (r Result) ShortID() string {
+	id := strings.TrimPrefix(r.ID, "sha256:")
+	return id[:min(12, len(id))]
+}
+
+// Result is the outcome in a word or a few: ok, skipped (has it), failed: why.
+func (r Result) Result() string {
+	switch {
+	case r.Error != "":
+		return "failed: " + r.Error
+	case r.Skipped:
+		return "skipped (has it)"
+	}
+	return "ok"
+}
+
 // Progress hears one line per node and step.
 type Progress func(node, msg string)
 

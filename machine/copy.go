@@ -3,7 +3,9 @@ package machine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -167,4 +169,33 @@ func quoteAll(argv []string) []string {
 		out[i] = a
 	}
 	return out
+}
+
+// SSHCommand is OpenSSH's ssh(1) run with the machine's settings (OpenSSHOptions), then the
+// user's args: ssh options and a command.
+func (h *Host) SSHCommand(ctx context.Context, args ...string) (*exec.Cmd, error) {
+	bin, err := exec.LookPath("ssh")
+	if err != nil {
+		return nil, fmt.Errorf("ssh(1) options need OpenSSH's ssh on PATH: install openssh-client, or pass the command after `--`")
+	}
+	argv := append([]string{"-F", "/dev/null"}, h.OpenSSHOptions()...)
+	return exec.CommandContext(ctx, bin, append(append(argv, h.SSHDestination()), args...)...), nil
+}
+
+// SSHFSArgv are sshfs's arguments that mount the machine's path at mountpoint over the machine's
+// key and pinned host key, checked strictly (sshfs takes ssh(1)'s -o options).
+func (h *Host) SSHFSArgv(path, mountpoint string) []string {
+	argv := []string{h.SSHDestination() + ":" + path, mountpoint}
+	opts := h.OpenSSHOptions()
+	for i := 0; i+1 < len(opts); i += 2 {
+		switch opts[i] {
+		case "-p":
+			argv = append(argv, "-p", opts[i+1])
+		case "-i":
+			argv = append(argv, "-o", "IdentityFile=\""+opts[i+1]+"\"") // quoted: OpenSSH splits at spaces
+		case "-o":
+			argv = append(argv, "-o", opts[i+1])
+		}
+	}
+	return argv
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/machine-tools/machine/drivers"
 	"github.com/machine-tools/machine/drivers/container"
+	"github.com/machine-tools/machine/internal/fanout"
 	"github.com/machine-tools/machine/internal/fsutil"
 	"github.com/machine-tools/machine/internal/sshclient"
 	"github.com/machine-tools/machine/internal/store"
@@ -306,5 +307,32 @@ func watchBoot(ctx context.Context, cancel context.CancelFunc, d drivers.Driver)
 			}
 		}
 	}()
+	return out
+}
+
+// Removed is what RemoveAll did to one machine.
+type Removed struct {
+	Name    string
+	Err     error
+	Context bool // the Docker context named after it was removed too
+}
+
+// RemoveAll removes the named machines at once (as Remove does) and the Docker contexts that
+// `machine context` made for them.
+func (a *API) RemoveAll(ctx context.Context, names []string, force bool) []Removed {
+	out, _ := fanout.Map(ctx, names, 0, func(ctx context.Context, n string) (Removed, error) {
+		r := Removed{Name: n}
+		if !a.Exists(n) {
+			r.Err = &store.NotFoundError{Name: n}
+		} else if r.Err = a.Remove(ctx, n, force); r.Err == nil {
+			r.Context, _ = RemoveDockerContext(n)
+		}
+		return r, nil
+	})
+	for i, n := range names {
+		if out[i].Name == "" { // not started: ctx ended first
+			out[i] = Removed{Name: n, Err: ctx.Err()}
+		}
+	}
 	return out
 }

@@ -3,6 +3,8 @@ package machine
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/machine-tools/machine/drivers"
@@ -22,6 +24,64 @@ type Status struct {
 	Error         string
 	ResponseTime  string
 	Labels        []string `json:"-"` // the engine's labels
+	Active        string   // "*" for the machine DOCKER_HOST points at (MarkActive), else "-"
+	ActiveHost    bool
+}
+
+// MarkActive marks the machine whose URL is dockerHost (DOCKER_HOST) as the active one.
+func MarkActive(rows []Status, dockerHost string) {
+	for i := range rows {
+		rows[i].Active, rows[i].ActiveHost = "-", false
+		if rows[i].URL != "" && rows[i].URL == dockerHost {
+			rows[i].Active, rows[i].ActiveHost = "*", true
+		}
+	}
+}
+
+// Filter keeps the machines that match, for each key given, one of its values (ls --filter):
+// driver, state, name, label (KEY=VALUE) and swarm (manager or worker).
+type Filter map[string][]string
+
+// ParseFilter reads KEY=VALUE filters.
+func ParseFilter(in []string) (Filter, error) {
+	f := Filter{}
+	for _, x := range in {
+		k, v, ok := strings.Cut(x, "=")
+		k = strings.ToLower(k)
+		if !ok || (k != "driver" && k != "state" && k != "name" && k != "label" && k != "swarm") {
+			return nil, fmt.Errorf("--filter %q: use driver=NAME, state=STATE, name=NAME, label=KEY=VALUE or swarm=manager|worker", x)
+		}
+		f[k] = append(f[k], v)
+	}
+	return f, nil
+}
+
+// NeedsState tells whether matching needs the machines asked (not just their records read).
+func (f Filter) NeedsState() bool { return len(f["state"]) > 0 || len(f["swarm"]) > 0 }
+
+// Match tells whether s is kept.
+func (f Filter) Match(s Status) bool {
+	for k, vals := range f {
+		ok := false
+		for _, v := range vals {
+			switch k {
+			case "driver":
+				ok = ok || strings.EqualFold(s.DriverName, v)
+			case "state":
+				ok = ok || strings.EqualFold(s.State, v)
+			case "name":
+				ok = ok || s.Name == v
+			case "swarm":
+				ok = ok || strings.EqualFold(s.Swarm, v)
+			case "label":
+				ok = ok || slices.Contains(s.Labels, v)
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // Survey asks every machine at once; each answer is bounded by timeout, so the whole survey takes

@@ -137,3 +137,36 @@ func SelectNodes(ctx context.Context, a *machine.API, nodes []string, manager st
 	}
 	return Members(ctx, a, manager)
 }
+
+// JoinMachines joins the named machines to manager's swarm (Join over the store's machines).
+func JoinMachines(ctx context.Context, a *machine.API, manager string, names []string, o JoinOptions) (map[string]string, error) {
+	all, done, err := OpenNodes(a, append([]string{manager}, names...))
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return Join(ctx, all[0], all[1:], o)
+}
+
+// LeaveMachines takes the named machines out of their swarm; manager removes them from its
+// node list (empty: a manager among the store's other machines, if one answers).
+func LeaveMachines(ctx context.Context, a *machine.API, names []string, manager string) (map[string]string, error) {
+	nodes, done, err := OpenNodes(a, names)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	if manager == "" {
+		manager = FindManager(ctx, a, names)
+	}
+	var via *Node
+	if manager != "" {
+		m, mdone, err := OpenNodes(a, []string{manager})
+		if err != nil {
+			return nil, err
+		}
+		defer mdone()
+		via = m[0]
+	}
+	return Leave(ctx, nodes, via)
+}

@@ -5,8 +5,11 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
+	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
@@ -114,4 +117,42 @@ func RotateTokens(ctx context.Context, m *Node) error {
 		return fmt.Errorf("%s: rotating the join tokens: %w", m.Name, err)
 	}
 	return nil
+}
+
+// StatusReport is a swarm's nodes as manager sees them, sorted by hostname, summed up; with
+// certs, each node's swarm certificate expiry too (read over SSH).
+func StatusReport(ctx context.Context, a *machine.API, manager string, certs bool) (Report, error) {
+	nodes, done, err := OpenNodes(a, []string{manager})
+	if err != nil {
+		return Report{}, err
+	}
+	defer done()
+	rows, err := Status(ctx, nodes[0])
+	if err != nil {
+		return Report{}, err
+	}
+	slices.SortFunc(rows, func(x, y NodeRow) int { return strings.Compare(x.Hostname, y.Hostname) })
+	rep := NewReport(rows)
+	if certs {
+		CertExpiry(ctx, a, rep.Nodes)
+	}
+	return rep, nil
+}
+
+// WriteTable prints the report as `docker node ls` does, with a line on quorum and skew after.
+func (r Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	fmt.Fprintln(tw, "ID\tHOSTNAME\tROLE\tSTATUS\tAVAILABILITY\tMANAGER STATUS\tADDRESS\tENGINE")
+	for _, n := range r.Nodes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, n.Hostname, n.Role, n.Status, n.Availability, n.ManagerStatus, n.Addr, n.EngineVersion)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "managers: %d (%d answering, %d needed for quorum)", r.Managers.Total, r.Managers.Reachable, r.Managers.Needed)
+	if r.Skew {
+		fmt.Fprintf(w, "; engine versions differ: %s", strings.Join(r.Versions, ", "))
+	}
+	_, err := fmt.Fprintln(w)
+	return err
 }

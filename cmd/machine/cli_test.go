@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/machine-tools/machine/internal/format"
 	"github.com/machine-tools/machine/internal/store"
 	"github.com/machine-tools/machine/machine"
 )
@@ -101,34 +102,14 @@ func TestCreateBadInputIsOneLine(t *testing.T) {
 	}
 }
 
-func TestFilters(t *testing.T) {
-	f, err := parseFilters([]string{"driver=container", "state=running", "label=zone=a", "swarm=manager"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	row := lsRow{Status: machine.Status{Name: "a", DriverName: "container", State: "Running", Swarm: "manager", Labels: []string{"zone=a"}}}
-	if !f.match(row) || !f.needState() {
-		t.Error("row a should match")
-	}
-	row.Labels = []string{"zone=b"}
-	if f.match(row) {
-		t.Error("a row with another label matched")
-	}
-	if _, err := parseFilters([]string{"colour=red"}); err == nil || !strings.Contains(err.Error(), "driver=NAME") {
-		t.Errorf("bad filter: %v", err)
-	}
-	if q, _ := parseFilters([]string{"name=a"}); q.needState() {
-		t.Error("a name filter needs no state")
-	}
-}
-
 func TestPrintRows(t *testing.T) {
-	rows := []lsRow{
-		{Status: machine.Status{Name: "a", DriverName: "container", State: "Running", URL: "tcp://10.0.0.2:2376"}, Active: "*"},
-		{Status: machine.Status{Name: "bb", DriverName: "generic", State: "Stopped"}, Active: "-"},
+	rows := []machine.Status{
+		{Name: "a", DriverName: "container", State: "Running", URL: "tcp://10.0.0.2:2376"},
+		{Name: "bb", DriverName: "generic", State: "Stopped"},
 	}
+	machine.MarkActive(rows, "tcp://10.0.0.2:2376")
 	var b bytes.Buffer
-	if err := printRows(&b, "", rows); err != nil {
+	if err := format.Rows(&b, "", lsDefaultFormat, lsHeaders, rows); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
@@ -136,39 +117,21 @@ func TestPrintRows(t *testing.T) {
 		t.Errorf("table:\n%s", b.String())
 	}
 	b.Reset()
-	if err := printRows(&b, "{{.Name}} {{.State}}", rows); err != nil || b.String() != "a Running\nbb Stopped\n" {
+	if err := format.Rows(&b, "{{.Name}} {{.State}}", lsDefaultFormat, lsHeaders, rows); err != nil || b.String() != "a Running\nbb Stopped\n" {
 		t.Errorf("template: %q %v", b.String(), err)
 	}
 	b.Reset()
-	if err := printRows(&b, "json", nil); err != nil || strings.TrimSpace(b.String()) != "[]" {
+	if err := format.Rows[machine.Status](&b, "json", lsDefaultFormat, lsHeaders, nil); err != nil || strings.TrimSpace(b.String()) != "[]" {
 		t.Errorf("json of nothing: %q", b.String())
 	}
 	b.Reset()
-	_ = printRows(&b, "json", rows)
+	_ = format.Rows(&b, "json", lsDefaultFormat, lsHeaders, rows)
 	var back []map[string]any
 	if err := json.Unmarshal(b.Bytes(), &back); err != nil || back[0]["Name"] != "a" || back[0]["Active"] != "*" || back[1]["State"] != "Stopped" {
 		t.Errorf("json: %s", b.String())
 	}
-	if err := printRows(&b, "{{.Name", rows); err == nil || !strings.Contains(err.Error(), "--format") {
+	if err := format.Rows(&b, "{{.Name", lsDefaultFormat, lsHeaders, rows); err == nil || !strings.Contains(err.Error(), "--format") {
 		t.Errorf("bad template: %v", err)
-	}
-}
-
-// TestInspectTemplates: docker-machine's json and prettyjson functions, and a missing field is
-// an error.
-func TestInspectTemplates(t *testing.T) {
-	rec := map[string]any{"Name": "a", "Driver": map[string]any{"IPAddress": "10.0.0.5"}}
-	var b bytes.Buffer
-	if err := renderTemplate(&b, "{{prettyjson .Driver}}", rec); err != nil || b.String() != "{\n  \"IPAddress\": \"10.0.0.5\"\n}\n" {
-		t.Errorf("prettyjson: %q %v", b.String(), err)
-	}
-	b.Reset()
-	if err := renderTemplate(&b, "{{json .Driver}} {{.Driver.IPAddress}}", rec); err != nil || b.String() != "{\"IPAddress\":\"10.0.0.5\"} 10.0.0.5\n" {
-		t.Errorf("json: %q %v", b.String(), err)
-	}
-	b.Reset()
-	if err := renderTemplate(&b, "{{.Nosuch}}", rec); err == nil || b.Len() != 0 {
-		t.Errorf("a missing field printed %q, %v", b.String(), err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/machine-tools/machine/internal/fanout"
+	bars "github.com/machine-tools/machine/internal/progress"
 	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/swarm"
 )
@@ -47,9 +48,7 @@ func upOptions(c *cli.Context) swarm.UpOptions {
 		Progress: func(node, msg string) { progress(c, node)(msg) },
 		Warn:     func(msg string) { fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", msg) },
 	}
-	if bar := byteBar(c.App.ErrWriter); bar != nil {
-		o.Download = bar
-	}
+	o.Download, _ = bars.ByteBar(c.App.ErrWriter, 0) // each bar ends at its stream's end
 	return o
 }
 

@@ -2,13 +2,9 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -16,7 +12,7 @@ import (
 
 	"github.com/machine-tools/machine/drivers/container"
 	"github.com/machine-tools/machine/internal/fanout"
-	"github.com/machine-tools/machine/internal/store"
+	"github.com/machine-tools/machine/internal/format"
 	"github.com/machine-tools/machine/machine"
 )
 
@@ -33,6 +29,24 @@ func loadOne(c *cli.Context) (*machine.API, *machine.Host, error) {
 	return a, h, err
 }
 
+// oneMachine is a command over the one machine its argument names (or "default").
+func oneMachine(name, usage string, flags []cli.Flag, act func(c *cli.Context, h *machine.Host) error) *cli.Command {
+	return &cli.Command{Name: name, Usage: usage, ArgsUsage: "NAME", Flags: flags,
+		Action: func(c *cli.Context) error {
+			_, h, err := loadOne(c)
+			if err != nil {
+				return err
+			}
+			return act(c, h)
+		}}
+}
+
+// say prints one line of a command's result.
+func say(c *cli.Context, format string, a ...any) error {
+	_, err := fmt.Fprintf(c.App.Writer, format+"\n", a...)
+	return err
+}
+
 func ipCommand() *cli.Command {
 	return &cli.Command{Name: "ip", Usage: "Print a machine's IP address", ArgsUsage: "NAME...",
 		Action: func(c *cli.Context) error {
@@ -41,84 +55,58 @@ func ipCommand() *cli.Command {
 				return err
 			}
 			a, err := api(c)
-			if err != nil {
-				return err
-			}
 			for _, n := range ns {
-				h, err := a.Load(n)
+				var h *machine.Host
+				if err == nil {
+					h, err = a.Load(n)
+				}
 				if err != nil {
 					return err
 				}
-				fmt.Fprintln(c.App.Writer, h.IP())
+				say(c, "%s", h.IP())
 			}
 			return nil
 		}}
 }
 
 func urlCommand() *cli.Command {
-	return &cli.Command{Name: "url", Usage: "Print a machine's engine URL", ArgsUsage: "NAME",
-		Action: func(c *cli.Context) error {
-			_, h, err := loadOne(c)
-			if err != nil {
-				return err
-			}
-			if err := h.Running(c.Context); err != nil {
-				return err
-			}
-			fmt.Fprintln(c.App.Writer, h.URL())
-			return nil
-		}}
+	return oneMachine("url", "Print a machine's engine URL", nil, func(c *cli.Context, h *machine.Host) error {
+		if err := h.Running(c.Context); err != nil {
+			return err
+		}
+		return say(c, "%s", h.URL())
+	})
 }
 
 func statusCommand() *cli.Command {
-	return &cli.Command{Name: "status", Usage: "Print a machine's state", ArgsUsage: "NAME",
-		Action: func(c *cli.Context) error {
-			_, h, err := loadOne(c)
-			if err != nil {
-				return err
-			}
-			if h.Driver == nil {
-				fmt.Fprintln(c.App.Writer, "Error")
-				return nil
-			}
-			st, err := h.Driver.State(c.Context)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(c.App.Writer, st)
-			return nil
-		}}
+	return oneMachine("status", "Print a machine's state", nil, func(c *cli.Context, h *machine.Host) error {
+		if h.Driver == nil {
+			return say(c, "Error")
+		}
+		st, err := h.Driver.State(c.Context)
+		if err != nil {
+			return err
+		}
+		return say(c, "%s", st)
+	})
 }
 
 func inspectCommand() *cli.Command {
-	return &cli.Command{Name: "inspect", Usage: "Print a machine's details as JSON", ArgsUsage: "NAME",
-		Flags: []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "a Go template over the details"}},
-		Action: func(c *cli.Context) error {
-			_, h, err := loadOne(c)
-			if err != nil {
-				return err
-			}
-			rec := h.Inspect(c.Context)
+	return oneMachine("inspect", "Print a machine's details as JSON", []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "a Go template over the details"}},
+		func(c *cli.Context, h *machine.Host) error {
 			if f := c.String("format"); f != "" {
-				return renderTemplate(c.App.Writer, f, rec)
+				return format.Template(c.App.Writer, f, h.Inspect(c.Context))
 			}
-			enc := json.NewEncoder(c.App.Writer)
-			enc.SetIndent("", "    ")
-			return enc.Encode(rec)
-		}}
+			return format.JSON(c.App.Writer, h.Inspect(c.Context), "    ")
+		})
 }
 
 func configCommand() *cli.Command {
-	return &cli.Command{Name: "config", Usage: "Print the docker CLI flags that reach a machine", ArgsUsage: "NAME",
-		Flags: []cli.Flag{refusedFlag("swarm", true, "it showed classic swarm's master, which Docker no longer has; swarm-mode managers are reached like any machine")},
-		Action: func(c *cli.Context) error {
-			_, h, err := loadOne(c)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.App.Writer, "--tlsverify\n--tlscacert=%q\n--tlscert=%q\n--tlskey=%q\n-H=%s\n", h.CAPath(), h.CertPath(), h.KeyPath(), h.URL())
-			return nil
-		}}
+	return oneMachine("config", "Print the docker CLI flags that reach a machine",
+		[]cli.Flag{refusedFlag("swarm", true, "it showed classic swarm's master, which Docker no longer has; swarm-mode managers are reached like any machine")},
+		func(c *cli.Context, h *machine.Host) error {
+			return say(c, "--tlsverify\n--tlscacert=%q\n--tlscert=%q\n--tlskey=%q\n-H=%s", h.CAPath(), h.CertPath(), h.KeyPath(), h.URL())
+		})
 }
 
 // forEach runs f for every name at once and reports per machine; it fails if any failed.
@@ -194,19 +182,13 @@ func regenerateCertsCommand() *cli.Command {
 }
 
 func trustHostKeyCommand() *cli.Command {
-	return &cli.Command{Name: "trust-host-key", Usage: "Pin the SSH host key a machine offers now (after a rebuild)", ArgsUsage: "NAME",
-		Action: func(c *cli.Context) error {
-			_, h, err := loadOne(c)
-			if err != nil {
-				return err
-			}
-			key, addr, err := h.TrustHostKey(c.Context)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.App.Writer, "(%s) now trusting %s %s at %s\n", h.Name, key.Type(), ssh.FingerprintSHA256(key), addr)
-			return nil
-		}}
+	return oneMachine("trust-host-key", "Pin the SSH host key a machine offers now (after a rebuild)", nil, func(c *cli.Context, h *machine.Host) error {
+		key, addr, err := h.TrustHostKey(c.Context)
+		if err != nil {
+			return err
+		}
+		return say(c, "(%s) now trusting %s %s at %s", h.Name, key.Type(), ssh.FingerprintSHA256(key), addr)
+	})
 }
 
 // confirm asks on standard output, as docker-machine did; an answer starting with y is a yes.
@@ -238,37 +220,28 @@ func rmCommand() *cli.Command {
 			if !c.Bool("y") && !force && !confirm(c, "Are you sure?") {
 				return nil // declined: nothing removed, and no error (as docker-machine)
 			}
-			res, errs := fanout.Map(c.Context, ns, 0, func(ctx context.Context, n string) (bool, error) {
-				if !a.Exists(n) {
-					return false, &store.NotFoundError{Name: n}
-				}
-				if err := a.Remove(ctx, n, force); err != nil {
-					return false, err
-				}
-				ok, _ := machine.RemoveDockerContext(n)
-				return ok, nil
-			})
 			var failed []string
-			for i, n := range ns {
-				if errs[i] != nil {
-					failed = append(failed, n)
+			var last error
+			for _, r := range a.RemoveAll(c.Context, ns, force) {
+				switch {
+				case r.Err != nil:
+					failed, last = append(failed, r.Name), fmt.Errorf("Error removing host %q: %w", r.Name, r.Err)
 					if len(ns) > 1 || force {
-						fmt.Fprintf(c.App.ErrWriter, "Error removing host %q: %v\n", n, errs[i])
+						fmt.Fprintln(c.App.ErrWriter, last)
 					}
-					continue
-				}
-				fmt.Fprintf(c.App.Writer, "Successfully removed %s\n", n)
-				if res[i] {
-					fmt.Fprintf(c.App.Writer, "(%s) its Docker context was removed too\n", n)
+				case r.Context:
+					say(c, "Successfully removed %s\n(%s) its Docker context was removed too", r.Name, r.Name)
+				default:
+					say(c, "Successfully removed %s", r.Name)
 				}
 			}
-			if len(failed) > 0 && !force {
-				if len(ns) == 1 {
-					return fmt.Errorf("Error removing host %q: %w", ns[0], errs[0])
-				}
-				return fmt.Errorf("rm failed for %s (-f removes their records anyway)", strings.Join(failed, ", "))
+			switch {
+			case len(failed) == 0 || force:
+				return nil
+			case len(ns) == 1:
+				return last
 			}
-			return nil
+			return fmt.Errorf("rm failed for %s (-f removes their records anyway)", strings.Join(failed, ", "))
 		}}
 }
 
@@ -300,77 +273,37 @@ func imageCommand() *cli.Command {
 				&cli.StringFlag{Name: "container-engine-host", EnvVars: []string{"MACHINE_CONTAINER_ENGINE_HOST"}, Value: container.DefaultEngineHost},
 			},
 			Action: func(c *cli.Context) error {
-				host := c.String("container-engine-host")
-				if err := container.Ping(c.Context, host); err != nil {
-					return err
-				}
-				d := &container.Driver{EngineHost: host}
-				cli, err := d.Client()
-				if err != nil {
-					return err
-				}
-				defer cli.Close()
-				b := &container.ImageBuilder{Client: cli, Progress: progress(c, "image")}
-				tag := container.ImageTag(c.String("variant"))
-				if ok, _ := b.Has(c.Context, tag); ok && !c.Bool("force") {
-					fmt.Fprintf(c.App.Writer, "%s (present; its recipe is unchanged)\n", tag)
-					return nil
-				}
 				start := time.Now()
-				tag, err = b.Ensure(c.Context, c.String("variant"), c.Bool("force"))
+				tag, built, err := container.BuildImage(c.Context, c.String("container-engine-host"), c.String("variant"), c.Bool("force"), progress(c, "image"))
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(c.App.Writer, "%s (built in %s)\n", tag, time.Since(start).Round(time.Second))
-				return nil
+				if !built {
+					return say(c, "%s (present; its recipe is unchanged)", tag)
+				}
+				return say(c, "%s (built in %s)", tag, time.Since(start).Round(time.Second))
 			},
 		}},
 	}
 }
 
 func versionCommand() *cli.Command {
-	return &cli.Command{Name: "version", Usage: "Print the version of machine, or of a machine's engine", ArgsUsage: "[NAME]",
-		Action: func(c *cli.Context) error {
-			if c.NArg() == 0 {
-				fmt.Fprintf(c.App.Writer, "%s version %s\n", c.App.Name, Version)
-				return nil
-			}
-			_, h, err := loadOne(c)
-			if err != nil {
-				return err
-			}
-			if err := h.Running(c.Context); err != nil {
-				return err
-			}
-			v, err := h.EngineVersion(c.Context)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(c.App.Writer, v)
-			return nil
-		}}
-}
-
-// templateFuncs are docker-machine's template functions: json and prettyjson.
-var templateFuncs = template.FuncMap{
-	"json": func(v any) string { b, _ := json.Marshal(v); return string(b) },
-	"prettyjson": func(v any) string {
-		b, _ := json.MarshalIndent(v, "", "  ")
-		return string(b)
-	},
-}
-
-// renderTemplate prints v through a --format template; a field that v does not have is an
-// error, not "<no value>".
-func renderTemplate(w io.Writer, format string, v any) error {
-	t, err := template.New("format").Funcs(templateFuncs).Option("missingkey=error").Parse(format + "\n")
-	if err != nil {
-		return fmt.Errorf("--format: %w", err)
+	cmd := oneMachine("version", "Print the version of machine, or of a machine's engine", nil, func(c *cli.Context, h *machine.Host) error {
+		if err := h.Running(c.Context); err != nil {
+			return err
+		}
+		v, err := h.EngineVersion(c.Context)
+		if err != nil {
+			return err
+		}
+		return say(c, "%s", v)
+	})
+	act := cmd.Action
+	cmd.ArgsUsage, cmd.Action = "[NAME]", func(c *cli.Context) error {
+		if c.NArg() == 0 {
+			return say(c, "%s version %s", c.App.Name, Version)
+		}
+		return act(c)
 	}
-	var b bytes.Buffer
-	if err := t.Execute(&b, v); err != nil {
-		return fmt.Errorf("--format: %w", err)
-	}
-	_, err = w.Write(b.Bytes())
-	return err
+	return cmd
 }

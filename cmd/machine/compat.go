@@ -163,3 +163,13 @@ func classicSwarmFlags() []cli.Flag {
 	}
 	return out
 }
+
+// apiNames is the store and the command's machine names (one at least).
+func apiNames(c *cli.Context) (*machine.API, []string, error) {
+	ns, err := argNames(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := api(c)
+	return a, ns, err
+}

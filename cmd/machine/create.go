@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/machine-tools/machine/drivers/container"
+	bars "github.com/machine-tools/machine/internal/progress"
 	"github.com/machine-tools/machine/internal/store"
 	"github.com/machine-tools/machine/machine"
 )
@@ -67,9 +68,7 @@ func createCommand() *cli.Command {
 				Progress:        progress(c, name),
 				OptionLabel:     func(d, o string) string { return "--" + flagName(d, o) },
 			}
-			if bar := byteBar(c.App.ErrWriter); bar != nil {
-				opts.Download = bar
-			}
+			opts.Download, _ = bars.ByteBar(c.App.ErrWriter, 0) // each bar ends at its stream's end
 			for _, reg := range a.Drivers {
 				if reg.Name == driverName || (driverName == "" && reg.Name == container.Name) {
 					opts.DriverOptions = givenOptions(c, reg.Name, reg.Options)

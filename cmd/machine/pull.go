@@ -1,15 +1,15 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/machine-tools/machine/internal/format"
+	bars "github.com/machine-tools/machine/internal/progress"
 	"github.com/machine-tools/machine/swarm"
 )
 
@@ -47,18 +47,13 @@ func pullCommand() *cli.Command {
 				}
 				password = strings.TrimRight(string(b), "\r\n")
 			}
-			var lines *nodeLines
-			if c.Bool("json") {
-				lines = &nodeLines{plain: func(node, msg string) { progress(c, node)(msg) }}
-			} else {
-				lines = newNodeLines(c.App.ErrWriter, names, func(node, msg string) { progress(c, node)(msg) })
-			}
+			lines := bars.NewNodeLines(c.App.ErrWriter, names, !c.Bool("json"), func(node, msg string) { progress(c, node)(msg) })
 			d, err := swarm.Distribute(c.Context, a, c.Args().Slice(), swarm.DistributeOptions{
 				Nodes: names, FromLocal: c.Bool("from-local"), From: c.String("from"),
-				Username: c.String("username"), Password: password, Progress: lines.say,
+				Username: c.String("username"), Password: password, Progress: lines.Say,
 			})
 			all, notes := d.Results, d.Notes
-			lines.wait()
+			lines.Wait()
 			if err != nil && len(all) == 0 {
 				return err
 			}
@@ -66,35 +61,13 @@ func pullCommand() *cli.Command {
 				fmt.Fprintln(c.App.ErrWriter, n)
 			}
 			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(all); err != nil {
-					return err
-				}
-			} else {
-				tw := tabwriter.NewWriter(c.App.Writer, 0, 8, 3, ' ', 0)
-				fmt.Fprintln(tw, "NODE\tIMAGE\tID\tDIGEST\tRESULT")
-				for _, r := range all {
-					result := "ok"
-					switch {
-					case r.Error != "":
-						result = "failed: " + r.Error
-					case r.Skipped:
-						result = "skipped (has it)"
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Node, r.Image, shortID(r.ID), r.Digest, result)
-				}
-				tw.Flush()
+				return errors.Join(format.JSON(c.App.Writer, all, "  "), err)
 			}
-			return err
+			var rows [][]string
+			for _, r := range all {
+				rows = append(rows, []string{r.Node, r.Image, r.ShortID(), r.Digest, r.Result()})
+			}
+			return errors.Join(format.Table(c.App.Writer, []string{"NODE", "IMAGE", "ID", "DIGEST", "RESULT"}, rows), err)
 		},
 	}
-}
-
-func shortID(id string) string {
-	id = strings.TrimPrefix(id, "sha256:")
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }

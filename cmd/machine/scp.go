@@ -3,15 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 
 	"github.com/urfave/cli/v2"
-	"github.com/vbauerster/mpb/v8"
-	"github.com/vbauerster/mpb/v8/decor"
-	"golang.org/x/term"
 
+	bars "github.com/machine-tools/machine/internal/progress"
 	"github.com/machine-tools/machine/machine"
 )
 
@@ -43,26 +40,14 @@ func scpCommand() *cli.Command {
 				return rsyncCopy(c, a, srcs, dst)
 			}
 			opts := machine.CopyOptions{Recursive: c.Bool("recursive")}
-			var bars *mpb.Progress
-			if !c.Bool("quiet") && term.IsTerminal(int(os.Stderr.Fd())) {
-				bars = mpb.New(mpb.WithOutput(os.Stderr), mpb.WithWidth(40))
-				opts.Progress = func(name string, size int64, r io.Reader) io.Reader {
-					if size < 1<<20 {
-						return r
-					}
-					bar := bars.AddBar(size, mpb.PrependDecorators(decor.Name(name, decor.WCSyncSpaceR)),
-						mpb.AppendDecorators(decor.CountersKibiByte("% .1f / % .1f"), decor.Percentage(decor.WCSyncSpace)))
-					pr, err := bar.ProxyReader(r)
-					if err != nil {
-						return r
-					}
-					return pr
+			wait := func() {}
+			if !c.Bool("quiet") {
+				if opts.Progress, wait = bars.ByteBar(os.Stderr, 1<<20); wait == nil {
+					wait = func() {}
 				}
 			}
 			err = a.Copy(c.Context, srcs, dst, opts)
-			if bars != nil {
-				bars.Wait()
-			}
+			wait()
 			return err
 		},
 	}

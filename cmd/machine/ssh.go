@@ -9,10 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/machine-tools/machine/machine"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/crypto/ssh"
-	"golang.org/x/term"
 )
 
 func sshCommand() *cli.Command {
@@ -53,7 +50,18 @@ func sshCommand() *cli.Command {
 			if len(args) > 0 && args[0] == "--" {
 				args = args[1:]
 			} else if len(args) > 0 && strings.HasPrefix(args[0], "-") && !c.Bool("native-ssh") {
-				return externalSSH(c, h, args)
+				cmd, err := h.SSHCommand(c.Context, args...)
+				if err != nil {
+					return err
+				}
+				cmd.Stdin, cmd.Stdout, cmd.Stderr = c.App.Reader, c.App.Writer, c.App.ErrWriter
+				var ee *exec.ExitError
+				if err := cmd.Run(); errors.As(err, &ee) {
+					return exitError{ee.ExitCode()}
+				} else if err != nil {
+					return err
+				}
+				return nil
 			}
 			dctx, cancel := context.WithTimeout(c.Context, 20*time.Second)
 			cl, err := h.Dial(dctx)
@@ -62,77 +70,16 @@ func sshCommand() *cli.Command {
 				return err
 			}
 			defer cl.Close()
-			if len(args) > 0 {
-				// Like ssh(1): the words are joined into the remote command line.
-				code, err := cl.Exec(c.Context, strings.Join(args, " "), os.Stdin, c.App.Writer, c.App.ErrWriter)
-				if err != nil {
-					return err
-				}
-				if code != 0 {
-					return exitError{code}
-				}
-				return nil
+			code := 0
+			if len(args) > 0 { // like ssh(1): the words are joined into the remote command line
+				code, err = cl.Exec(c.Context, strings.Join(args, " "), os.Stdin, c.App.Writer, c.App.ErrWriter)
+			} else {
+				code, err = cl.Shell(os.Stdin, os.Stdout, os.Stderr)
 			}
-			return interactive(c, cl.Conn())
+			if err == nil && code != 0 {
+				return exitError{code}
+			}
+			return err
 		},
 	}
-}
-
-// externalSSH runs OpenSSH's client with the user's ssh(1) options and command after the
-// machine's own settings; its exit status is passed through.
-func externalSSH(c *cli.Context, h *machine.Host, args []string) error {
-	bin, err := exec.LookPath("ssh")
-	if err != nil {
-		return fmt.Errorf("ssh(1) options (%s) need OpenSSH's ssh on PATH: install openssh-client, or pass the command after `--`", args[0])
-	}
-	argv := append([]string{"-F", "/dev/null"}, h.OpenSSHOptions()...)
-	argv = append(append(argv, h.SSHDestination()), args...)
-	cmd := exec.CommandContext(c.Context, bin, argv...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.App.Reader, c.App.Writer, c.App.ErrWriter
-	if err := cmd.Run(); err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return exitError{ee.ExitCode()}
-		}
-		return err
-	}
-	return nil
-}
-
-func interactive(c *cli.Context, conn *ssh.Client) error {
-	s, err := conn.NewSession()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	s.Stdin, s.Stdout, s.Stderr = os.Stdin, os.Stdout, os.Stderr
-	fd := int(os.Stdin.Fd())
-	if term.IsTerminal(fd) {
-		w, hgt, err := term.GetSize(fd)
-		if err != nil {
-			w, hgt = 80, 24
-		}
-		t := os.Getenv("TERM")
-		if t == "" {
-			t = "xterm"
-		}
-		if err := s.RequestPty(t, hgt, w, ssh.TerminalModes{ssh.ECHO: 1}); err != nil {
-			return err
-		}
-		old, err := term.MakeRaw(fd)
-		if err != nil {
-			return err
-		}
-		defer term.Restore(fd, old)
-	}
-	if err := s.Shell(); err != nil {
-		return err
-	}
-	if err := s.Wait(); err != nil {
-		if ee, ok := err.(*ssh.ExitError); ok {
-			return exitError{ee.ExitStatus()}
-		}
-		return err
-	}
-	return nil
 }

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/machine-tools/machine/internal/format"
+	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/swarm"
 )
 
@@ -28,31 +27,21 @@ func swarmCommand() *cli.Command {
 			swarmUpCommand(),
 			swarmPlanCommand(),
 			swarmDownCommand(),
-			{
-				Name: "init", Usage: "Start a swarm with a machine as its first manager", ArgsUsage: "MANAGER",
-				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "advertise-addr", Usage: "address or interface to advertise (default: the machine's address)"},
-					&cli.StringFlag{Name: "listen-addr", Usage: "listen address (default 0.0.0.0:2377)"},
-					&cli.StringFlag{Name: "data-path-addr", Usage: "address or interface for data traffic"},
-					&cli.BoolFlag{Name: "autolock", Usage: "lock managers' keys at rest"},
-				},
-				Action: func(c *cli.Context) error {
-					node, done, err := openOne(c)
-					if err != nil {
-						return err
-					}
-					defer done()
-					msg, err := swarm.Init(c.Context, node, swarm.InitOptions{
-						AdvertiseAddr: c.String("advertise-addr"), ListenAddr: c.String("listen-addr"),
-						DataPathAddr: c.String("data-path-addr"), Autolock: c.Bool("autolock"),
-					})
-					if err != nil {
-						return err
-					}
-					fmt.Fprintf(c.App.Writer, "(%s) %s\n", node.Name, msg)
-					return nil
-				},
-			},
+			onNode("init", "Start a swarm with a machine as its first manager", []cli.Flag{
+				&cli.StringFlag{Name: "advertise-addr", Usage: "address or interface to advertise (default: the machine's address)"},
+				&cli.StringFlag{Name: "listen-addr", Usage: "listen address (default 0.0.0.0:2377)"},
+				&cli.StringFlag{Name: "data-path-addr", Usage: "address or interface for data traffic"},
+				&cli.BoolFlag{Name: "autolock", Usage: "lock managers' keys at rest"},
+			}, func(c *cli.Context, node *swarm.Node) error {
+				msg, err := swarm.Init(c.Context, node, swarm.InitOptions{
+					AdvertiseAddr: c.String("advertise-addr"), ListenAddr: c.String("listen-addr"),
+					DataPathAddr: c.String("data-path-addr"), Autolock: c.Bool("autolock"),
+				})
+				if err != nil {
+					return err
+				}
+				return say(c, "(%s) %s", node.Name, msg)
+			}),
 			{
 				Name: "join", Usage: "Join machines to a manager's swarm (workers at once, managers one by one)", ArgsUsage: "NODE...",
 				Flags: []cli.Flag{
@@ -77,20 +66,11 @@ func swarmCommand() *cli.Command {
 						}
 						return printLocal(c)(swarm.JoinLocal(c.Context, a, mname, c.String("role")))
 					}
-					ns, err := argNames(c)
+					a, ns, err := apiNames(c)
 					if err != nil {
 						return err
 					}
-					a, err := api(c)
-					if err != nil {
-						return err
-					}
-					all, done, err := swarm.OpenNodes(a, append([]string{mname}, ns...))
-					if err != nil {
-						return err
-					}
-					defer done()
-					res, err := swarm.Join(c.Context, all[0], all[1:], swarm.JoinOptions{
+					res, err := swarm.JoinMachines(c.Context, a, mname, ns, swarm.JoinOptions{
 						Role: c.String("role"), AdvertiseAddr: c.String("advertise-addr"), ListenAddr: c.String("listen-addr"),
 						Progress: func(node, msg string) { progress(c, node)(msg) },
 					})
@@ -118,25 +98,7 @@ func swarmCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					nodes, done, err := swarm.OpenNodes(a, ns)
-					if err != nil {
-						return err
-					}
-					defer done()
-					var via *swarm.Node
-					mname := c.String("manager")
-					if mname == "" {
-						mname = swarm.FindManager(c.Context, a, ns)
-					}
-					if mname != "" {
-						m, mdone, err := swarm.OpenNodes(a, []string{mname})
-						if err != nil {
-							return err
-						}
-						defer mdone()
-						via = m[0]
-					}
-					res, err := swarm.Leave(c.Context, nodes, via)
+					res, err := swarm.LeaveMachines(c.Context, a, ns, c.String("manager"))
 					printResults(c, ns, res)
 					return err
 				},
@@ -145,96 +107,58 @@ func swarmCommand() *cli.Command {
 				Name: "status", Usage: "List a swarm's nodes as a manager sees them", ArgsUsage: "MANAGER",
 				Flags: []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "json for scripts: quorum, leader, nodes (with their swarm certificates' expiry), engine version skew"}},
 				Action: func(c *cli.Context) error {
-					if f := c.String("format"); f != "" && f != "json" {
-						return fmt.Errorf("--format %q: use json, or leave it out for the table", f)
+					if err := format.OneOf(c.String("format"), "json"); err != nil {
+						return err
 					}
-					node, done, err := openOne(c)
+					name, err := oneName(c)
 					if err != nil {
 						return err
 					}
-					defer done()
-					rows, err := swarm.Status(c.Context, node)
+					a, err := api(c)
 					if err != nil {
 						return err
 					}
-					sort.Slice(rows, func(i, j int) bool { return rows[i].Hostname < rows[j].Hostname })
-					rep := swarm.NewReport(rows)
+					rep, err := swarm.StatusReport(c.Context, a, name, c.String("format") == "json")
+					if err != nil {
+						return err
+					}
 					if c.String("format") == "json" {
-						a, err := api(c)
-						if err != nil {
-							return err
-						}
-						swarm.CertExpiry(c.Context, a, rep.Nodes)
-						enc := json.NewEncoder(c.App.Writer)
-						enc.SetIndent("", "  ")
-						return enc.Encode(rep)
+						return format.JSON(c.App.Writer, rep, "  ")
 					}
-					defer func() {
-						fmt.Fprintf(c.App.Writer, "managers: %d (%d answering, %d needed for quorum)", rep.Managers.Total, rep.Managers.Reachable, rep.Managers.Needed)
-						if rep.Skew {
-							fmt.Fprintf(c.App.Writer, "; engine versions differ: %s", strings.Join(rep.Versions, ", "))
-						}
-						fmt.Fprintln(c.App.Writer)
-					}()
-					tw := tabwriter.NewWriter(c.App.Writer, 0, 8, 3, ' ', 0)
-					fmt.Fprintln(tw, "ID\tHOSTNAME\tROLE\tSTATUS\tAVAILABILITY\tMANAGER STATUS\tADDRESS\tENGINE")
-					for _, r := range rows {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Hostname, r.Role, r.Status, r.Availability, r.ManagerStatus, r.Addr, r.EngineVersion)
-					}
-					return tw.Flush()
+					return rep.WriteTable(c.App.Writer)
 				},
 			},
-			{
-				Name: "rotate-tokens", Usage: "Give the swarm new join tokens (the old ones stop working)", ArgsUsage: "MANAGER",
-				Action: func(c *cli.Context) error {
-					node, done, err := openOne(c)
-					if err != nil {
-						return err
-					}
-					defer done()
-					if err := swarm.RotateTokens(c.Context, node); err != nil {
-						return err
-					}
-					fmt.Fprintf(c.App.Writer, "(%s) new worker and manager join tokens: the old ones no longer join\n", node.Name)
-					return nil
-				},
-			},
-			{
-				Name: "join-token", Usage: "Print a swarm's join token (a secret: shown only here)", ArgsUsage: "MANAGER",
-				Flags: []cli.Flag{&cli.StringFlag{Name: "role", Value: "worker", Usage: "worker or manager"}},
-				Action: func(c *cli.Context) error {
-					node, done, err := openOne(c)
-					if err != nil {
-						return err
-					}
-					defer done()
+			onNode("rotate-tokens", "Give the swarm new join tokens (the old ones stop working)", nil, func(c *cli.Context, node *swarm.Node) error {
+				if err := swarm.RotateTokens(c.Context, node); err != nil {
+					return err
+				}
+				return say(c, "(%s) new worker and manager join tokens: the old ones no longer join", node.Name)
+			}),
+			onNode("join-token", "Print a swarm's join token (a secret: shown only here)",
+				[]cli.Flag{&cli.StringFlag{Name: "role", Value: "worker", Usage: "worker or manager"}},
+				func(c *cli.Context, node *swarm.Node) error {
 					tok, err := swarm.JoinToken(c.Context, node, c.String("role"))
 					if err != nil {
 						return err
 					}
-					fmt.Fprintln(c.App.Writer, tok)
-					return nil
-				},
-			},
+					return say(c, "%s", tok)
+				}),
 		},
 	}
 }
 
-// openOne opens the engine of the command's one machine argument.
-func openOne(c *cli.Context) (*swarm.Node, func(), error) {
-	name, err := oneName(c)
-	if err != nil {
-		return nil, nil, err
-	}
-	a, err := api(c)
-	if err != nil {
-		return nil, nil, err
-	}
-	nodes, done, err := swarm.OpenNodes(a, []string{name})
-	if err != nil {
-		return nil, nil, err
-	}
-	return nodes[0], done, nil
+// onNode is a command over the engine of its one machine argument (a manager).
+func onNode(name, usage string, flags []cli.Flag, act func(c *cli.Context, node *swarm.Node) error) *cli.Command {
+	cmd := oneMachine(name, usage, flags, func(c *cli.Context, h *machine.Host) error {
+		node, err := swarm.Open(h)
+		if err != nil {
+			return err
+		}
+		defer node.Close()
+		return act(c, node)
+	})
+	cmd.ArgsUsage = "MANAGER"
+	return cmd
 }
 
 // printLocal prints what happened to the local engine, or returns the error.

@@ -64,7 +64,11 @@ func mountCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("mount needs sshfs on this computer: install it (apt-get install sshfs)")
 			}
-			_, h, err := loadNamed(c, src.Machine)
+			a, err := api(c)
+			if err != nil {
+				return err
+			}
+			h, err := a.Load(src.Machine)
 			if err != nil {
 				return err
 			}
@@ -74,31 +78,8 @@ func mountCommand() *cli.Command {
 			if err := os.MkdirAll(dst, 0o755); err != nil {
 				return err
 			}
-			// sshfs takes ssh(1)'s -o options: the machine's key and its pinned host key, checked
-			// strictly, as `machine ssh` does.
-			argv := []string{h.SSHDestination() + ":" + src.Path, dst}
-			opts := h.OpenSSHOptions()
-			for i := 0; i < len(opts); i += 2 {
-				switch opts[i] {
-				case "-p":
-					argv = append(argv, "-p", opts[i+1])
-				case "-i":
-					argv = append(argv, "-o", "IdentityFile=\""+opts[i+1]+"\"") // quoted: OpenSSH splits at spaces
-				case "-o":
-					argv = append(argv, "-o", opts[i+1])
-				}
-			}
-			return runTool(c, bin, argv...)
+			return runTool(c, bin, h.SSHFSArgv(src.Path, dst)...)
 		}}
-}
-
-func loadNamed(c *cli.Context, name string) (*machine.API, *machine.Host, error) {
-	a, err := api(c)
-	if err != nil {
-		return nil, nil, err
-	}
-	h, err := a.Load(name)
-	return a, h, err
 }
 
 // runTool runs a helper program, with its output passed through and its failure explained.

@@ -295,3 +295,23 @@ func mustSub(f fs.FS, dir string) fs.FS {
 	}
 	return s
 }
+
+// BuildImage makes the host image of variant on the engine at host unless it is there already
+// (force: build anyway); built says whether it was made now.
+func BuildImage(ctx context.Context, host, variant string, force bool, progress func(string)) (tag string, built bool, err error) {
+	if err := Ping(ctx, host); err != nil {
+		return "", false, err
+	}
+	cli, err := (&Driver{EngineHost: host}).Client()
+	if err != nil {
+		return "", false, err
+	}
+	defer cli.Close()
+	b := &ImageBuilder{Client: cli, Progress: progress}
+	tag = ImageTag(variant)
+	if ok, _ := b.Has(ctx, tag); ok && !force {
+		return tag, false, nil
+	}
+	tag, err = b.Ensure(ctx, variant, force)
+	return tag, err == nil, err
+}

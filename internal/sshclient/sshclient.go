@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
+	"golang.org/x/term"
 
 	"github.com/machine-tools/machine/internal/fsutil"
 	"github.com/machine-tools/machine/internal/runner"
@@ -377,4 +378,43 @@ func FetchHostKey(ctx context.Context, addr string) (ssh.PublicKey, error) {
 		return nil, err
 	}
 	return got, nil
+}
+
+// Shell opens a login shell with the user's terminal (a pty of its size when stdin is one, raw
+// mode while it runs) and returns the remote shell's exit status.
+func (c *Client) Shell(stdin, stdout, stderr *os.File) (int, error) {
+	s, err := c.conn.NewSession()
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	s.Stdin, s.Stdout, s.Stderr = stdin, stdout, stderr
+	if fd := int(stdin.Fd()); term.IsTerminal(fd) {
+		w, h, err := term.GetSize(fd)
+		if err != nil {
+			w, h = 80, 24
+		}
+		t := os.Getenv("TERM")
+		if t == "" {
+			t = "xterm"
+		}
+		if err := s.RequestPty(t, h, w, ssh.TerminalModes{ssh.ECHO: 1}); err != nil {
+			return 0, err
+		}
+		old, err := term.MakeRaw(fd)
+		if err != nil {
+			return 0, err
+		}
+		defer term.Restore(fd, old)
+	}
+	if err := s.Shell(); err != nil {
+		return 0, err
+	}
+	var ee *ssh.ExitError
+	if err := s.Wait(); errors.As(err, &ee) {
+		return ee.ExitStatus(), nil
+	} else if err != nil {
+		return 0, err
+	}
+	return 0, nil
 }

@@ -1,4 +1,6 @@
-package main
+// Package progress draws live progress in a terminal (mpb): one line per node, or byte bars for
+// downloads and copies; elsewhere it prints plain lines or nothing.
+package progress
 
 import (
 	"io"
@@ -11,8 +13,14 @@ import (
 	"golang.org/x/term"
 )
 
-// nodeLines shows one live line per node in a terminal (mpb), or plain lines elsewhere.
-type nodeLines struct {
+// Terminal tells whether w is a terminal.
+func Terminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// NodeLines shows one live line per node in a terminal, or plain lines elsewhere.
+type NodeLines struct {
 	plain func(node, msg string)
 	p     *mpb.Progress
 	mu    sync.Mutex
@@ -20,10 +28,11 @@ type nodeLines struct {
 	msgs  map[string]string
 }
 
-func newNodeLines(w io.Writer, nodes []string, plain func(node, msg string)) *nodeLines {
-	l := &nodeLines{plain: plain}
-	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+// NewNodeLines draws nodes' lines on w when it is a terminal (and live is true); otherwise each
+// step goes to plain.
+func NewNodeLines(w io.Writer, nodes []string, live bool, plain func(node, msg string)) *NodeLines {
+	l := &NodeLines{plain: plain}
+	if !live || !Terminal(w) {
 		return l
 	}
 	l.p = mpb.New(mpb.WithOutput(w), mpb.WithWidth(12))
@@ -46,8 +55,8 @@ func newNodeLines(w io.Writer, nodes []string, plain func(node, msg string)) *no
 	return l
 }
 
-// say reports a step of a node; a final step completes its line.
-func (l *nodeLines) say(node, msg string) {
+// Say reports a step of a node; a final step completes its line.
+func (l *NodeLines) Say(node, msg string) {
 	if l.p == nil {
 		l.plain(node, msg)
 		return
@@ -67,8 +76,8 @@ func (l *nodeLines) say(node, msg string) {
 	}
 }
 
-// wait ends the live display.
-func (l *nodeLines) wait() {
+// Wait ends the live display.
+func (l *NodeLines) Wait() {
 	if l.p == nil {
 		return
 	}
@@ -80,35 +89,38 @@ func (l *nodeLines) wait() {
 	l.p.Wait()
 }
 
-// byteBar returns a progress wrapper that draws a bar in a terminal (nil elsewhere).
-func byteBar(w io.Writer) func(name string, size int64, r io.Reader) io.Reader {
-	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return nil
+// ByteBar returns a progress wrapper that draws one bar per stream of at least min bytes in a
+// terminal, and a function that waits for the bars to finish (nil, nil elsewhere).
+func ByteBar(w io.Writer, min int64) (func(name string, size int64, r io.Reader) io.Reader, func()) {
+	if !Terminal(w) {
+		return nil, nil
 	}
+	p := mpb.New(mpb.WithOutput(w), mpb.WithWidth(40))
 	return func(name string, size int64, r io.Reader) io.Reader {
-		p := mpb.New(mpb.WithOutput(w), mpb.WithWidth(40))
+		if size < min {
+			return r
+		}
 		bar := p.AddBar(size, mpb.PrependDecorators(decor.Name(name, decor.WCSyncSpaceR)),
 			mpb.AppendDecorators(decor.CountersKibiByte("% .1f / % .1f"), decor.Percentage(decor.WCSyncSpace)))
 		pr, err := bar.ProxyReader(r)
 		if err != nil {
 			return r
 		}
-		return &waitReader{Reader: pr, done: func() { bar.SetTotal(-1, true); p.Wait() }}
-	}
+		return &doneReader{Reader: pr, done: func() { bar.SetTotal(-1, true) }}
+	}, p.Wait
 }
 
-// waitReader ends its progress display at EOF.
-type waitReader struct {
+// doneReader completes its bar at EOF.
+type doneReader struct {
 	io.Reader
 	done func()
 	once sync.Once
 }
 
-func (w *waitReader) Read(p []byte) (int, error) {
-	n, err := w.Reader.Read(p)
+func (d *doneReader) Read(p []byte) (int, error) {
+	n, err := d.Reader.Read(p)
 	if err == io.EOF {
-		w.once.Do(w.done)
+		d.once.Do(d.done)
 	}
 	return n, err
 }
