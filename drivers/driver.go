@@ -7,6 +7,7 @@ package drivers
 import (
 	"context"
 	"errors"
+	"net"
 
 	"github.com/machine-tools/machine/internal/imagecache"
 )
@@ -100,6 +101,12 @@ type AddressProber interface {
 // not come up (a host container that exited): the wait ends at once, with the driver's reason.
 type BootChecker interface {
 	CheckBoot(ctx context.Context) error
+}
+
+// Tunneled is a driver whose own checks of the host (State) must go where machine's SSH goes:
+// through the machine's jump hosts. Machine gives it the dialer when the machine has some.
+type Tunneled interface {
+	SetDialer(dial func(ctx context.Context, network, addr string) (net.Conn, error))
 }
 
 // Describer adds driver facts to `machine inspect`.

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/machine-tools/machine/internal/store"
 )
 
 // Opt is one option, declared once: the CLI's flag (--PREFIX-NAME, with its environment
@@ -46,6 +48,13 @@ type Settings struct {
 	SSHUser    string // overrides the driver's user
 	SSHKey     string // the user's own private key, copied into the machine's folder
 	EnginePort int    // the engine's TLS port, when not 2376
+	// SSH is how the host is reached beyond address, port and user: jump hosts (their KeyPath
+	// the user's own file, copied at create), the ssh_config alias and file it came from,
+	// timeouts.
+	SSH store.SSH
+	// SSHHostKeys are the host's public keys, known before the first connection
+	// (authorized_keys format): pinned at create, so that TOFU does not apply.
+	SSHHostKeys []string
 }
 
 // Field makes an option's Set from a typed setter of the driver's configuration.

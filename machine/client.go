@@ -4,13 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/crypto/ssh"
 
 	"github.com/machine-tools/machine/drivers"
 	"github.com/machine-tools/machine/internal/dockerctx"
@@ -33,7 +29,7 @@ func (h *Host) EnvVars(noProxy bool) ([]EnvVar, error) {
 	}
 	vars := []EnvVar{
 		{Name: "DOCKER_TLS_VERIFY", Value: "1"},
-		{Name: "DOCKER_HOST", Value: h.URL()},
+		{Name: "DOCKER_HOST", Value: h.DockerHost()},
 		{Name: "DOCKER_CERT_PATH", Value: h.StorePath()},
 		{Name: "DOCKER_MACHINE_NAME", Value: h.Name},
 	}
@@ -80,7 +76,7 @@ func (h *Host) WriteDockerContext() error {
 		}
 		files[i] = b
 	}
-	return dockerctx.Write(h.Name, h.URL(), files[0], files[1], files[2])
+	return dockerctx.Write(h.Name, h.DockerHost(), files[0], files[1], files[2])
 }
 
 // RemoveDockerContext removes the machine's Docker context, saying whether there was one.
@@ -96,24 +92,19 @@ func (a *API) Active(dockerHost string) (string, error) {
 		return "", err
 	}
 	for _, n := range names {
-		if h, err := a.Load(n); err == nil && h.SSH.Host != "" && h.URL() == dockerHost {
+		if h, err := a.Load(n); err == nil && h.SSH.Host != "" && (h.URL() == dockerHost || h.DockerHost() == dockerHost) {
 			return n, nil
 		}
 	}
 	return "", fmt.Errorf("no active machine: DOCKER_HOST=%s is none of this store's machines", dockerHost)
 }
 
-// TrustHostKey pins the SSH host key the machine offers now (after a rebuild), and returns it
-// with the address it was read at.
-func (h *Host) TrustHostKey(ctx context.Context) (ssh.PublicKey, string, error) {
-	addr := net.JoinHostPort(h.SSH.Host, strconv.Itoa(h.SSH.Port))
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+// TrustHostKey pins the SSH host keys the machine and its jump hosts offer now (after a
+// rebuild), and returns them with the addresses they were read at, the machine's last.
+func (h *Host) TrustHostKey(ctx context.Context) ([]sshclient.Pinned, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	key, err := sshclient.FetchHostKey(ctx, addr)
-	if err != nil {
-		return nil, addr, fmt.Errorf("reading the host key of %s at %s: %w", h.Name, addr, err)
-	}
-	return key, addr, sshclient.PinHostKey(h.KnownHostsPath(), addr, key)
+	return sshclient.TrustKeys(ctx, h.SSHConfig())
 }
 
 // EngineVersion asks the machine's engine its version over TLS.

@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/machine-tools/machine/internal/runner"
 	"github.com/machine-tools/machine/internal/scp"
+	"github.com/machine-tools/machine/internal/sshclient"
+	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 // CopySpec is one side of a copy: a path on this computer (Machine "") or on a machine.
@@ -90,29 +94,70 @@ func copyDst(s CopySpec) string {
 }
 
 // OpenSSHOptions are the ssh(1) options that reach the machine as securely as machine's own
-// client: its key only, its port, and its pinned host key checked strictly. The known_hosts
-// path is quoted: OpenSSH splits that option's value at spaces (a list of files).
+// client: its key only, its port, and its pinned host key checked strictly; through its jump
+// hosts, each checked the same way, by a ProxyCommand (ssh -W) per hop.
 func (h *Host) OpenSSHOptions() []string {
 	cfg := h.SSHConfig()
-	opts := []string{"-p", strconv.Itoa(cfg.Port), "-o", "UserKnownHostsFile=\"" + cfg.KnownHosts + "\"", "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"}
-	if cfg.KeyPath != "" {
-		opts = append(opts, "-i", cfg.KeyPath, "-o", "IdentitiesOnly=yes")
-	}
-	// Ask for the type of key that is pinned, or OpenSSH may ask for another and refuse it.
-	if b, err := os.ReadFile(cfg.KnownHosts); err == nil {
-		if f := strings.Fields(string(b)); len(f) >= 2 {
-			algs := f[1]
-			if algs == "ssh-rsa" {
-				algs = "rsa-sha2-512,rsa-sha2-256,ssh-rsa"
-			}
-			opts = append(opts, "-o", "HostKeyAlgorithms="+algs)
-		}
+	opts := openSSHOptions(cfg, cfg.KnownHosts)
+	if len(cfg.Jumps) > 0 {
+		opts = append(opts, "-o", "ProxyCommand="+proxyCommand(cfg.Jumps, cfg.KnownHosts, cfg.Addr()))
 	}
 	return opts
 }
 
+// openSSHOptions: the port, the pinned key of c's host (in knownHosts) checked strictly, c's key
+// only. The known_hosts path is quoted: OpenSSH splits that option's value at spaces.
+func openSSHOptions(c sshclient.Config, knownHosts string) []string {
+	opts := []string{"-p", strconv.Itoa(c.Port), "-o", "UserKnownHostsFile=\"" + knownHosts + "\"", "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"}
+	if c.KeyPath != "" {
+		opts = append(opts, "-i", c.KeyPath, "-o", "IdentitiesOnly=yes")
+	}
+	// Ask for the type of key that is pinned, or OpenSSH may ask for another and refuse it.
+	if alg := pinnedAlgorithm(knownHosts, c.Addr()); alg != "" {
+		if alg == "ssh-rsa" {
+			alg = "rsa-sha2-512,rsa-sha2-256,ssh-rsa"
+		}
+		opts = append(opts, "-o", "HostKeyAlgorithms="+alg)
+	}
+	return opts
+}
+
+// proxyCommand is the ssh -W command (run by OpenSSH through sh) that reaches addr from the last
+// of hops, itself reached through the ones before it.
+func proxyCommand(hops []sshclient.Config, knownHosts, addr string) string {
+	last := hops[len(hops)-1]
+	argv := append([]string{"ssh", "-F", "/dev/null"}, openSSHOptions(last, knownHosts)...)
+	if len(hops) > 1 {
+		argv = append(argv, "-o", "ProxyCommand="+proxyCommand(hops[:len(hops)-1], knownHosts, last.Addr()))
+	}
+	return runner.Quote(append(argv, "-W", addr, last.User+"@"+last.Host)...)
+}
+
+// pinnedAlgorithm is the key type pinned for addr (host:port) in a known_hosts file.
+func pinnedAlgorithm(file, addr string) string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return ""
+	}
+	host := knownhosts.Normalize(addr)
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && slices.Contains(strings.Split(f[0], ","), host) {
+			return f[1]
+		}
+	}
+	return ""
+}
+
 // SSHDestination is user@host for ssh(1).
 func (h *Host) SSHDestination() string { return h.SSH.User + "@" + h.SSH.Host }
+
+// sshTarget is user@host for scp-like HOST:PATH arguments: an IPv6 address in brackets.
+func (h *Host) sshTarget() string {
+	if strings.Contains(h.SSH.Host, ":") {
+		return h.SSH.User + "@[" + h.SSH.Host + "]"
+	}
+	return h.SSHDestination()
+}
 
 // RsyncArgv plans an rsync between this computer and one machine, over the machine's key, port
 // and pinned host key (OpenSSH with StrictHostKeyChecking=yes); it returns the machine's name
@@ -138,13 +183,12 @@ func (a *API) RsyncArgv(srcs []CopySpec, dst CopySpec, quiet bool) (string, []st
 	if u := srcs[0].User + dst.User; u != "" {
 		h.SSH.User = u
 	}
-	cfg := h.SSHConfig()
 	sshCmd := append([]string{"ssh"}, h.OpenSSHOptions()...)
 	argv := []string{"-a", "--partial", "-e", strings.Join(quoteAll(sshCmd), " ")}
 	if quiet {
 		argv = append(argv, "-q")
 	}
-	remote := func(p string) string { return cfg.User + "@" + cfg.Host + ":" + p }
+	remote := func(p string) string { return h.sshTarget() + ":" + p }
 	for _, s := range srcs {
 		if s.Machine != "" {
 			argv = append(argv, remote(s.Path))
@@ -163,8 +207,8 @@ func (a *API) RsyncArgv(srcs []CopySpec, dst CopySpec, quiet bool) (string, []st
 func quoteAll(argv []string) []string {
 	out := make([]string, len(argv))
 	for i, a := range argv {
-		if strings.ContainsAny(a, " '\"") {
-			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		if strings.ContainsAny(a, " '\"") { // rsync's -e quoting: a doubled quote is one quote
+			a = "'" + strings.ReplaceAll(a, "'", "''") + "'"
 		}
 		out[i] = a
 	}
@@ -185,7 +229,7 @@ func (h *Host) SSHCommand(ctx context.Context, args ...string) (*exec.Cmd, error
 // SSHFSArgv are sshfs's arguments that mount the machine's path at mountpoint over the machine's
 // key and pinned host key, checked strictly (sshfs takes ssh(1)'s -o options).
 func (h *Host) SSHFSArgv(path, mountpoint string) []string {
-	argv := []string{h.SSHDestination() + ":" + path, mountpoint}
+	argv := []string{h.sshTarget() + ":" + path, mountpoint}
 	opts := h.OpenSSHOptions()
 	for i := 0; i+1 < len(opts); i += 2 {
 		switch opts[i] {
@@ -198,4 +242,35 @@ func (h *Host) SSHFSArgv(path, mountpoint string) []string {
 		}
 	}
 	return argv
+}
+
+// OpenSSHConfig is the machine as ssh_config Host blocks (`machine ssh-config`): one per jump
+// host (NAME-jump-1, ...) and one named after the machine, with its key, its pinned known_hosts
+// checked strictly, and ProxyJump through the blocks before it. With them in ~/.ssh/config,
+// plain ssh, scp, rsync and docker's ssh:// reach the machine as `machine ssh` does.
+func (h *Host) OpenSSHConfig() string {
+	cfg := h.SSHConfig()
+	var b strings.Builder
+	block := func(name string, c sshclient.Config, jump string) {
+		fmt.Fprintf(&b, "Host %s\n    HostName %s\n    Port %d\n    User %s\n", name, c.Host, c.Port, c.User)
+		if c.KeyPath != "" {
+			fmt.Fprintf(&b, "    IdentityFile \"%s\"\n    IdentitiesOnly yes\n", c.KeyPath)
+		}
+		fmt.Fprintf(&b, "    UserKnownHostsFile \"%s\"\n    StrictHostKeyChecking yes\n", cfg.KnownHosts)
+		if alg := pinnedAlgorithm(cfg.KnownHosts, c.Addr()); alg != "" {
+			fmt.Fprintf(&b, "    HostKeyAlgorithms %s\n", alg)
+		}
+		if jump != "" {
+			fmt.Fprintf(&b, "    ProxyJump %s\n", jump)
+		}
+		b.WriteString("\n")
+	}
+	jump := ""
+	for i, j := range cfg.Jumps {
+		name := fmt.Sprintf("%s-jump-%d", h.Name, i+1)
+		block(name, j, jump)
+		jump = name
+	}
+	block(h.Name, cfg, jump)
+	return b.String()
 }

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/machine-tools/machine/drivers"
@@ -176,11 +179,18 @@ func (a *API) Create(ctx context.Context, name string, o CreateOptions) (*Host, 
 	if set.SSHUser != "" {
 		h.SSH.User = set.SSHUser
 	}
+	if err := h.applySSH(set); err != nil {
+		return fail("recording how SSH reaches the host", err)
+	}
 	if err := h.Save(); err != nil {
 		return fail("saving its record", err)
 	}
 
-	say(fmt.Sprintf("waiting for SSH at %s:%d", h.SSH.Host, h.SSH.Port))
+	via := ""
+	if n := len(h.SSH.Jumps); n > 0 {
+		via = fmt.Sprintf(" via %s@%s", h.SSH.Jumps[n-1].User, net.JoinHostPort(h.SSH.Jumps[n-1].Host, strconv.Itoa(h.SSH.Jumps[n-1].Port)))
+	}
+	say(fmt.Sprintf("waiting for SSH at %s%s", net.JoinHostPort(h.SSH.Host, strconv.Itoa(h.SSH.Port)), via))
 	wait := o.SSHWait
 	if wait == 0 {
 		wait = reg.SSHWaitOrDefault()
@@ -335,4 +345,42 @@ func (a *API) RemoveAll(ctx context.Context, names []string, force bool) []Remov
 		}
 	}
 	return out
+}
+
+// applySSH records what the driver's options resolved beyond the endpoint: jump hosts (their
+// own keys copied into the machine's folder, 0600), the ssh_config alias and file, timeouts, and
+// host keys known before the first connection (pinned now, so the first connection verifies).
+func (h *Host) applySSH(set drivers.Settings) error {
+	h.SSH.Alias, h.SSH.ConfigFile = set.SSH.Alias, set.SSH.ConfigFile
+	h.SSH.ConnectTimeout, h.SSH.ServerAliveInterval = set.SSH.ConnectTimeout, set.SSH.ServerAliveInterval
+	h.SSH.Jumps = nil
+	for i, j := range set.SSH.Jumps {
+		if j.KeyPath != "" {
+			b, err := os.ReadFile(j.KeyPath)
+			if err != nil {
+				return fmt.Errorf("the key of jump host %s: %w", j.Host, err)
+			}
+			j.KeyPath = filepath.Join(h.Dir(), fmt.Sprintf("jump-%d.key", i))
+			if err := fsutil.WriteFileAtomic(j.KeyPath, b, 0o600); err != nil {
+				return err
+			}
+		}
+		h.SSH.Jumps = append(h.SSH.Jumps, j)
+	}
+	h.setDialer()
+	if len(set.SSHHostKeys) == 0 {
+		return nil
+	}
+	return fsutil.WriteFileAtomic(h.KnownHostsPath(), []byte(strings.Join(set.SSHHostKeys, "\n")+"\n"), 0o600)
+}
+
+// setDialer gives a drivers.Tunneled driver the way through the machine's jump hosts.
+func (h *Host) setDialer() {
+	t, ok := h.Driver.(drivers.Tunneled)
+	if !ok || len(h.SSH.Jumps) == 0 {
+		return
+	}
+	t.SetDialer(func(ctx context.Context, _, addr string) (net.Conn, error) {
+		return sshclient.DialThrough(ctx, h.SSHConfig(), addr)
+	})
 }

@@ -59,6 +59,7 @@ func (a *API) Load(name string) (*Host, error) {
 		}
 	}
 	h.Driver, h.reg = d, reg
+	h.setDialer()
 	return h, nil
 }
 
@@ -127,7 +128,7 @@ func (h *Host) ProbeAddress(ctx context.Context, c *sshclient.Client) error {
 
 // SSHConfig is how to reach the machine over SSH.
 func (h *Host) SSHConfig() sshclient.Config {
-	return sshclient.Config{
+	cfg := sshclient.Config{
 		Machine:    h.Name,
 		Host:       h.SSH.Host,
 		Port:       h.SSH.Port,
@@ -136,7 +137,17 @@ func (h *Host) SSHConfig() sshclient.Config {
 		UseAgent:   h.SSH.UseAgent,
 		KnownHosts: h.KnownHostsPath(),
 		Insecure:   h.SSH.InsecureHostKey,
+		Timeout:    time.Duration(h.SSH.ConnectTimeout) * time.Second,
+		KeepAlive:  time.Duration(h.SSH.ServerAliveInterval) * time.Second,
 	}
+	for _, j := range h.SSH.Jumps {
+		hop := sshclient.Config{Host: j.Host, Port: j.Port, User: j.User, KeyPath: j.KeyPath}
+		if hop.KeyPath == "" {
+			hop.KeyPath, hop.UseAgent = h.SSH.KeyPath, h.SSH.UseAgent
+		}
+		cfg.Jumps = append(cfg.Jumps, hop)
+	}
+	return cfg
 }
 
 // Dial opens the machine's SSH connection, retrying until ctx ends.
@@ -186,7 +197,14 @@ func (h *Host) Docker() (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc, DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext}}
+	dial := (&net.Dialer{Timeout: 10 * time.Second}).DialContext
+	if len(h.SSH.Jumps) > 0 { // the engine is reached from the last jump host, through the chain
+		cfg := h.SSHConfig()
+		dial = func(ctx context.Context, _, addr string) (net.Conn, error) {
+			return sshclient.DialThrough(ctx, cfg, addr)
+		}
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc, DialContext: dial}}
 	return client.NewClientWithOpts(client.WithHost(h.URL()), client.WithHTTPClient(hc), client.WithAPIVersionNegotiation())
 }
 
@@ -322,6 +340,9 @@ func (h *Host) certHosts(ctx context.Context) []string {
 		}
 	}
 	hosts = append(hosts, h.TLSSANs...)
+	if len(h.SSH.Jumps) > 0 { // the docker CLI reaches it through `machine tunnel` on 127.0.0.1
+		hosts = append(hosts, "127.0.0.1")
+	}
 	var out []string
 	for _, x := range hosts {
 		if x != "" && !slices.Contains(out, x) {

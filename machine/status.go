@@ -26,13 +26,15 @@ type Status struct {
 	Labels        []string `json:"-"` // the engine's labels
 	Active        string   // "*" for the machine DOCKER_HOST points at (MarkActive), else "-"
 	ActiveHost    bool
+
+	dockerHost string // what `env` points DOCKER_HOST at (a tunnel for machines behind jump hosts)
 }
 
 // MarkActive marks the machine whose URL is dockerHost (DOCKER_HOST) as the active one.
 func MarkActive(rows []Status, dockerHost string) {
 	for i := range rows {
 		rows[i].Active, rows[i].ActiveHost = "-", false
-		if rows[i].URL != "" && rows[i].URL == dockerHost {
+		if dockerHost != "" && (rows[i].URL == dockerHost || rows[i].dockerHost == dockerHost) {
 			rows[i].Active, rows[i].ActiveHost = "*", true
 		}
 	}
@@ -125,7 +127,7 @@ func (a *API) status(ctx context.Context, name string, quick bool) Status {
 	r.DriverName = h.DriverName
 	r.Labels = h.Engine.Labels
 	if h.SSH.Host != "" {
-		r.URL = h.URL()
+		r.URL, r.dockerHost = h.URL(), h.DockerHost()
 	}
 	if h.State == store.StateCreating || h.State == store.StateFailed || h.Driver == nil {
 		r.State = "Error"

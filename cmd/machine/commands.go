@@ -47,8 +47,10 @@ func say(c *cli.Context, format string, a ...any) error {
 	return err
 }
 
-func ipCommand() *cli.Command {
-	return &cli.Command{Name: "ip", Usage: "Print a machine's IP address", ArgsUsage: "NAME...",
+// eachMachine is a command over the machines named (or "default"), one after the other, that
+// stops at the first failure.
+func eachMachine(name, usage string, act func(c *cli.Context, h *machine.Host) error) *cli.Command {
+	return &cli.Command{Name: name, Usage: usage, ArgsUsage: "NAME...",
 		Action: func(c *cli.Context) error {
 			ns, err := names(c)
 			if err != nil {
@@ -60,13 +62,19 @@ func ipCommand() *cli.Command {
 				if err == nil {
 					h, err = a.Load(n)
 				}
+				if err == nil {
+					err = act(c, h)
+				}
 				if err != nil {
 					return err
 				}
-				say(c, "%s", h.IP())
 			}
 			return nil
 		}}
+}
+
+func ipCommand() *cli.Command {
+	return eachMachine("ip", "Print a machine's IP address", func(c *cli.Context, h *machine.Host) error { return say(c, "%s", h.IP()) })
 }
 
 func urlCommand() *cli.Command {
@@ -183,11 +191,11 @@ func regenerateCertsCommand() *cli.Command {
 
 func trustHostKeyCommand() *cli.Command {
 	return oneMachine("trust-host-key", "Pin the SSH host key a machine offers now (after a rebuild)", nil, func(c *cli.Context, h *machine.Host) error {
-		key, addr, err := h.TrustHostKey(c.Context)
-		if err != nil {
-			return err
+		keys, err := h.TrustHostKey(c.Context)
+		for _, k := range keys {
+			say(c, "(%s) now trusting %s %s at %s", h.Name, k.Key.Type(), ssh.FingerprintSHA256(k.Key), k.Addr)
 		}
-		return say(c, "(%s) now trusting %s %s at %s", h.Name, key.Type(), ssh.FingerprintSHA256(key), addr)
+		return err
 	})
 }
 

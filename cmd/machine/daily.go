@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/machine-tools/machine/internal/shellenv"
+	"github.com/machine-tools/machine/machine"
 	"github.com/urfave/cli/v2"
 )
 
@@ -115,4 +116,24 @@ func importCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+func sshConfigCommand() *cli.Command {
+	return eachMachine("ssh-config", "Print OpenSSH Host blocks that reach machines as `machine ssh` does (for ~/.ssh/config)", func(c *cli.Context, h *machine.Host) error {
+		_, err := fmt.Fprint(c.App.Writer, h.OpenSSHConfig())
+		return err
+	})
+}
+
+func tunnelCommand() *cli.Command {
+	return oneMachine("tunnel", "Forward 127.0.0.1 to the engine of a machine behind jump hosts, until Ctrl-C (machine env points there)", nil,
+		func(c *cli.Context, h *machine.Host) error {
+			l, err := h.ListenTunnel()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.ErrWriter, "(%s) %s forwards to %s through %d jump host(s): eval \"$(%s env %s)\"; Ctrl-C ends it\n",
+				h.Name, h.DockerHost(), h.URL(), len(h.SSH.Jumps), c.App.Name, h.Name)
+			return h.Tunnel(c.Context, l)
+		})
 }

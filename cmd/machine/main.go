@@ -81,7 +81,7 @@ func newApp(name string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			createCommand(),
 			envCommand(),
 			lsCommand(),
-			sshCommand(),
+			sshCommand(), sshConfigCommand(), tunnelCommand(),
 			scpCommand(),
 			ipCommand(), urlCommand(), statusCommand(),
 			inspectCommand(), configCommand(),
@@ -107,7 +107,7 @@ func newApp(name string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	for _, cmd := range app.Commands {
 		switch cmd.Name {
 		case "env", "ssh", "ip", "url", "status", "inspect", "config", "provision", "regenerate-certs",
-			"trust-host-key", "rm", "start", "stop", "restart", "kill", "context", "version":
+			"trust-host-key", "ssh-config", "rm", "start", "stop", "restart", "kill", "context", "version":
 			cmd.BashComplete = completeMachines
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/machine-tools/machine/machine"
 	"github.com/urfave/cli/v2"
 )
 
@@ -41,8 +42,10 @@ func sshCommand() *cli.Command {
 			if h.SSH.Host == "" {
 				return fmt.Errorf("machine %q has no address: its create did not finish", h.Name)
 			}
-			if err := h.Running(c.Context); err != nil {
+			if err := h.Running(c.Context); errors.Is(err, machine.ErrNotRunning) {
 				return fmt.Errorf("Error: Cannot run SSH command: Host %q is not running (%v)", h.Name, err)
+			} else if err != nil {
+				return err
 			}
 			// As docker-machine: what follows the name goes to ssh(1), so `--` ends its options
 			// and leading options are ssh(1)'s: those run OpenSSH's client with the machine's key

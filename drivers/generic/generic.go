@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/machine-tools/machine/drivers"
+	"github.com/machine-tools/machine/internal/sshclient"
 )
 
 // Name is the driver's name.
@@ -20,6 +21,13 @@ type Driver struct {
 	IPAddress string `json:"IPAddress"`
 	SSHUser   string `json:"SSHUser"`
 	SSHPort   int    `json:"SSHPort"`
+
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// SetDialer makes State reach the host through the machine's jump hosts (drivers.Tunneled).
+func (d *Driver) SetDialer(dial func(ctx context.Context, network, addr string) (net.Conn, error)) {
+	d.dial = dial
 }
 
 // New returns a driver with docker-machine's defaults.
@@ -47,9 +55,17 @@ func (d *Driver) Remove(ctx context.Context) error { return nil }
 
 // State is Running when the host's SSH port answers.
 func (d *Driver) State(ctx context.Context) (drivers.State, error) {
-	dl := net.Dialer{Timeout: 5 * time.Second}
-	c, err := dl.DialContext(ctx, "tcp", net.JoinHostPort(d.IPAddress, strconv.Itoa(d.SSHPort)))
+	dial := (&net.Dialer{Timeout: 5 * time.Second}).DialContext
+	if d.dial != nil {
+		dial = d.dial
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := dial(ctx, "tcp", net.JoinHostPort(d.IPAddress, strconv.Itoa(d.SSHPort)))
 	if err != nil {
+		if sshclient.Permanent(err) { // a jump host refused: its key changed, or ours
+			return drivers.Error, err
+		}
 		return drivers.Stopped, nil
 	}
 	c.Close()

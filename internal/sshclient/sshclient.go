@@ -12,7 +12,9 @@ import (
 	"net"
 	"os"
 	"path"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,6 +45,13 @@ type Config struct {
 	// Insecure skips host key checks. Only an explicit user flag sets it.
 	Insecure bool
 	Timeout  time.Duration // per connection attempt; 10 s when zero
+	// KeepAlive asks the server this often whether it is there (ServerAliveInterval); 0: never.
+	KeepAlive time.Duration
+	// Jumps are the jump hosts, in order, that the connection goes through (ProxyJump). They
+	// share the target's KnownHosts, Pin and Insecure.
+	Jumps []Config
+
+	hop bool // a jump host of Machine (messages name it so)
 }
 
 // Addr is host:port.
@@ -51,9 +60,14 @@ func (c Config) Addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.P
 // HostKeyChangedError is a host whose key differs from the pinned one.
 type HostKeyChangedError struct {
 	Machine, Addr, Want, Got string
+	Hop                      bool // Addr is a jump host on the way to Machine
 }
 
 func (e *HostKeyChangedError) Error() string {
+	if e.Hop {
+		return fmt.Sprintf("the SSH host key of jump host %s, on the way to machine %q, changed (pinned %s, offered %s): if the jump host was rebuilt on purpose, trust its new key with `machine trust-host-key %s`",
+			e.Addr, e.Machine, e.Want, e.Got, e.Machine)
+	}
 	return fmt.Sprintf("the SSH host key of machine %q at %s changed (pinned %s, offered %s): if the host was rebuilt on purpose, trust the new key with `machine trust-host-key %s`",
 		e.Machine, e.Addr, e.Want, e.Got, e.Machine)
 }
@@ -132,7 +146,7 @@ func (c Config) hostKeyCallback() (ssh.HostKeyCallback, error) {
 		var ke *knownhosts.KeyError
 		if errors.As(err, &ke) {
 			if len(ke.Want) > 0 {
-				return &HostKeyChangedError{Machine: c.Machine, Addr: hostname, Want: ssh.FingerprintSHA256(ke.Want[0].Key), Got: ssh.FingerprintSHA256(key)}
+				return &HostKeyChangedError{Machine: c.Machine, Addr: hostname, Want: ssh.FingerprintSHA256(ke.Want[0].Key), Got: ssh.FingerprintSHA256(key), Hop: c.hop}
 			}
 			if c.Pin {
 				return PinHostKey(c.KnownHosts, hostname, key)
@@ -143,11 +157,25 @@ func (c Config) hostKeyCallback() (ssh.HostKeyCallback, error) {
 	}, nil
 }
 
-// PinHostKey writes key as the only trusted key of the known_hosts file.
+// PinHostKey makes key the only trusted key of hostname in the known_hosts file; other hosts'
+// lines (a machine's jump hosts) stay.
 func PinHostKey(file, hostname string, key ssh.PublicKey) error {
-	line := knownhosts.Line([]string{knownhosts.Normalize(hostname)}, key) + "\n"
-	return fsutil.WriteFileAtomic(file, []byte(line), 0o600)
+	pinMu.Lock()
+	defer pinMu.Unlock()
+	host := knownhosts.Normalize(hostname)
+	var keep []string
+	if b, err := os.ReadFile(file); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && !slices.Contains(strings.Split(f[0], ","), host) {
+				keep = append(keep, l)
+			}
+		}
+	}
+	keep = append(keep, knownhosts.Line([]string{host}, key))
+	return fsutil.WriteFileAtomic(file, []byte(strings.Join(keep, "\n")+"\n"), 0o600)
 }
+
+var pinMu sync.Mutex
 
 // Client is one SSH connection to a host, shared by all its commands.
 type Client struct {
@@ -158,55 +186,32 @@ type Client struct {
 	closer func()
 }
 
-// DialOnce makes one connection attempt.
+// DialOnce makes one connection attempt (through the jump hosts, when there are some).
 func DialOnce(ctx context.Context, cfg Config) (*Client, error) {
-	auth, closer, err := cfg.authMethods()
+	_, closer, err := cfg.authMethods() // no key: nothing to dial for
 	if err != nil {
 		return nil, err
 	}
-	hk, err := cfg.hostKeyCallback()
-	if err != nil {
-		closer()
-		return nil, err
-	}
-	timeout := cfg.Timeout
-	if timeout == 0 {
-		timeout = 10 * time.Second
-	}
-	d := net.Dialer{Timeout: timeout}
-	nc, err := d.DialContext(ctx, "tcp", cfg.Addr())
-	if err != nil {
-		closer()
-		return nil, err
-	}
-	// One attempt's handshake gets the attempt's timeout, not all of ctx's time: a server that
-	// accepts and then says nothing (an sshd still starting, a proxy in front of a host that is
-	// not up) must not hold up the retries.
-	dl := time.Now().Add(timeout)
-	if cd, ok := ctx.Deadline(); ok && cd.Before(dl) {
-		dl = cd
-	}
-	_ = nc.SetDeadline(dl)
-	cc, chans, reqs, err := ssh.NewClientConn(nc, cfg.Addr(), &ssh.ClientConfig{
-		User:            cfg.User,
-		Auth:            auth,
-		HostKeyCallback: hk,
-		Timeout:         timeout,
-	})
-	if err != nil {
-		nc.Close()
-		closer()
-		var hke *HostKeyChangedError
-		if errors.As(err, &hke) {
-			return nil, hke
+	closer()
+	var via *ssh.Client
+	release := func() {}
+	if len(cfg.Jumps) > 0 {
+		if via, release, err = viaChain(ctx, cfg.hops()); err != nil {
+			return nil, err
 		}
-		if isAuthFailure(err) {
-			return nil, &AuthError{User: cfg.User, Addr: cfg.Addr(), KeyPath: cfg.KeyPath, Err: err}
-		}
-		return nil, err
 	}
-	_ = nc.SetDeadline(time.Time{})
-	return &Client{cfg: cfg, conn: ssh.NewClient(cc, chans, reqs), closer: closer}, nil
+	nc, err := dialTCP(ctx, via, cfg.Addr(), cfg.timeout())
+	if err == nil {
+		var conn *ssh.Client
+		if conn, err = handshake(ctx, nc, cfg); err == nil {
+			return &Client{cfg: cfg, conn: conn, closer: release}, nil
+		}
+	}
+	release()
+	if len(cfg.Jumps) > 0 {
+		return nil, fmt.Errorf("machine %s at %s via jump host %s: %w", cfg.Machine, cfg.Addr(), cfg.Jumps[len(cfg.Jumps)-1].Label(), err)
+	}
+	return nil, err
 }
 
 func isAuthFailure(err error) bool {
@@ -359,15 +364,18 @@ func (c *Client) Upload(ctx context.Context, p string, data []byte, mode os.File
 
 // FetchHostKey connects without authenticating and returns the key the host offers.
 func FetchHostKey(ctx context.Context, addr string) (ssh.PublicKey, error) {
-	var got ssh.PublicKey
-	d := net.Dialer{Timeout: 10 * time.Second}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	nc, err := dialTCP(ctx, nil, addr, 10*time.Second)
 	if err != nil {
 		return nil, err
 	}
+	return offeredKey(nc, addr)
+}
+
+func offeredKey(nc net.Conn, addr string) (ssh.PublicKey, error) {
 	defer nc.Close()
+	var got ssh.PublicKey
 	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
-	_, _, _, err = ssh.NewClientConn(nc, addr, &ssh.ClientConfig{
+	_, _, _, err := ssh.NewClientConn(nc, addr, &ssh.ClientConfig{
 		User: "machine-keyscan",
 		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
 			got = key
@@ -378,6 +386,51 @@ func FetchHostKey(ctx context.Context, addr string) (ssh.PublicKey, error) {
 		return nil, err
 	}
 	return got, nil
+}
+
+// Pinned is a host key that TrustKeys pinned.
+type Pinned struct {
+	Addr string
+	Key  ssh.PublicKey
+}
+
+// TrustKeys pins the keys that cfg's jump hosts and host offer now, hop by hop (each next hop
+// is reached through the ones just pinned), in cfg.KnownHosts: after a host was rebuilt.
+func TrustKeys(ctx context.Context, cfg Config) ([]Pinned, error) {
+	hops := cfg.hops()
+	var out []Pinned
+	for i := 0; i <= len(hops); i++ {
+		addr, label := cfg.Addr(), "machine "+cfg.Machine
+		if i < len(hops) {
+			addr, label = hops[i].Addr(), "jump host "+hops[i].Label()
+		}
+		var nc net.Conn
+		var err error
+		var release func()
+		if i == 0 {
+			nc, err = dialTCP(ctx, nil, addr, cfg.timeout())
+		} else {
+			var via *ssh.Client
+			if via, release, err = viaChain(ctx, hops[:i]); err == nil {
+				nc, err = dialTCP(ctx, via, addr, cfg.timeout())
+			}
+		}
+		var key ssh.PublicKey
+		if err == nil {
+			key, err = offeredKey(nc, addr)
+		}
+		if release != nil {
+			release()
+		}
+		if err == nil {
+			err = PinHostKey(cfg.KnownHosts, addr, key)
+		}
+		if err != nil {
+			return out, fmt.Errorf("reading the host key of %s at %s: %w", label, addr, err)
+		}
+		out = append(out, Pinned{Addr: addr, Key: key})
+	}
+	return out, nil
 }
 
 // Shell opens a login shell with the user's terminal (a pty of its size when stdin is one, raw

@@ -105,6 +105,25 @@ type SSH struct {
 	UseAgent bool   `json:"UseAgent,omitempty"`
 	// InsecureHostKey turns host key checks off (only by the user's explicit flag at create).
 	InsecureHostKey bool `json:"InsecureHostKey,omitempty"`
+	// Jumps are the jump hosts SSH goes through, in order (ProxyJump), as resolved at create;
+	// each one's host key is pinned in the machine's known_hosts beside the host's.
+	Jumps []Hop `json:"Jumps,omitempty"`
+	// Alias and ConfigFile: the ssh_config Host alias and file the settings were resolved from.
+	Alias      string `json:"Alias,omitempty"`
+	ConfigFile string `json:"ConfigFile,omitempty"`
+	// ConnectTimeout and ServerAliveInterval, in seconds (0: machine's defaults).
+	ConnectTimeout      int `json:"ConnectTimeout,omitempty"`
+	ServerAliveInterval int `json:"ServerAliveInterval,omitempty"`
+}
+
+// Hop is one jump host.
+type Hop struct {
+	Alias string `json:"Alias,omitempty"` // its name in the ssh_config file
+	Host  string `json:"Host"`
+	Port  int    `json:"Port"`
+	User  string `json:"User"`
+	// KeyPath is its own key (a copy in the machine's folder); empty: the machine's key.
+	KeyPath string `json:"KeyPath,omitempty"`
 }
 
 // Machine is one machine's record, kept as config.json in its folder.
