@@ -217,6 +217,7 @@ func (a *API) Create(ctx context.Context, name string, o CreateOptions) (*Host, 
 			return fail("reading the host's address", err)
 		}
 	}
+	h.learnSiblings(ctx, c)
 	if _, err := h.Provision(ctx, c, ProvisionOptions{Progress: o.Progress}); err != nil {
 		return fail("provisioning", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -340,6 +341,7 @@ func (h *Host) certHosts(ctx context.Context) []string {
 		}
 	}
 	hosts = append(hosts, h.TLSSANs...)
+	hosts = append(hosts, h.Siblings...)
 	if len(h.SSH.Jumps) > 0 { // the docker CLI reaches it through `machine tunnel` on 127.0.0.1
 		hosts = append(hosts, "127.0.0.1")
 	}
@@ -471,4 +473,33 @@ func (h *Host) RebootOverSSH(ctx context.Context, within time.Duration) error {
 	}
 	c2.Close()
 	return h.WaitEngine(ctx, time.Until(deadline))
+}
+
+// learnSiblings records the host's other global addresses on the interface that has its IP
+// (`ip -o addr show`): a dual-stack host reached by one family gets a certificate for both.
+// A host without ip(8) keeps none.
+func (h *Host) learnSiblings(ctx context.Context, c *sshclient.Client) {
+	out, err := c.Run(ctx, nil, "ip", "-o", "addr", "show")
+	if err != nil {
+		return
+	}
+	byIf := map[string][]string{}
+	dev := ""
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || (f[2] != "inet" && f[2] != "inet6") || (f[2] == "inet6" && !strings.Contains(line, "scope global")) {
+			continue
+		}
+		addr := strings.Split(f[3], "/")[0]
+		byIf[f[1]] = append(byIf[f[1]], addr)
+		if addr == h.IP() {
+			dev = f[1]
+		}
+	}
+	h.Siblings = nil
+	for _, a := range byIf[dev] {
+		if a != h.IP() {
+			h.Siblings = append(h.Siblings, a)
+		}
+	}
 }

@@ -39,6 +39,7 @@ type HostFacts struct {
 	Enabled        bool   // docker.service is enabled (systemd)
 	ContainerdSock string // a system containerd's socket, when there is one
 	DaemonJSON     []byte // the current /etc/docker/daemon.json, nil when absent
+	IPv6           bool   // the host has IPv6: the engine listens on [::] (both families)
 }
 
 // Spec is what the machine's engine must look like.
@@ -84,7 +85,12 @@ func DaemonConfig(existing []byte, facts HostFacts, spec Spec) ([]byte, error) {
 	if port == 0 {
 		port = 2376
 	}
-	cfg["hosts"] = []string{local, fmt.Sprintf("tcp://0.0.0.0:%d", port)}
+	// tcp://0.0.0.0 is IPv4 only; [::] is both where the host has IPv6 (and fails where not).
+	any := "0.0.0.0"
+	if facts.IPv6 {
+		any = "[::]"
+	}
+	cfg["hosts"] = []string{local, fmt.Sprintf("tcp://%s:%d", any, port)}
 	cfg["tlsverify"] = true
 	cfg["tlscacert"] = CACertPath
 	cfg["tlscert"] = ServerCertPath

@@ -62,6 +62,7 @@ echo '--- dockerd'; command -v dockerd
 echo '--- socket-unit'; [ -d /run/systemd/system ] && systemctl cat docker.socket >/dev/null 2>&1 && echo yes
 echo '--- enabled'; [ -d /run/systemd/system ] && systemctl is-enabled --quiet docker.service 2>/dev/null && echo yes
 echo '--- containerd'; [ -S /run/containerd/containerd.sock ] && echo yes
+echo '--- ipv6'; [ -s /proc/net/if_inet6 ] && echo yes
 echo '--- daemon.json'; if [ -f "$1" ]; then cat "$1" || exit 4; fi
 exit 0`
 
@@ -102,6 +103,7 @@ func (p *Provisioner) probe(ctx context.Context) (OSInfo, HostFacts, error) {
 		DockerdPath: strings.TrimSpace(f["dockerd"]),
 		SocketUnit:  strings.TrimSpace(f["socket-unit"]) == "yes",
 		Enabled:     strings.TrimSpace(f["enabled"]) == "yes",
+		IPv6:        strings.TrimSpace(f["ipv6"]) == "yes",
 	}
 	switch strings.TrimSpace(f["init"]) {
 	case "systemd":

@@ -121,6 +121,12 @@ func TestDaemonConfigMergesAndOwnsItsKeys(t *testing.T) {
 	if _, err := DaemonConfig([]byte("{not json"), facts, spec()); err == nil || !strings.Contains(err.Error(), "daemon.json") {
 		t.Errorf("a broken daemon.json must be named: %v", err)
 	}
+	// A host with IPv6 (the facts script saw /proc/net/if_inet6): [::] serves both families;
+	// 0.0.0.0 would be IPv4 only.
+	facts.IPv6 = true
+	if b, _ := DaemonConfig(nil, facts, spec()); !strings.Contains(string(b), `"tcp://[::]:2376"`) || strings.Contains(string(b), "0.0.0.0") {
+		t.Errorf("an IPv6 host's engine should listen on [::]:\n%s", b)
+	}
 }
 
 func TestSystemdUnit(t *testing.T) {

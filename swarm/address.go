@@ -20,20 +20,25 @@ func RouteSource(out string) (string, error) {
 	return "", fmt.Errorf("route lookup gave no source address: %q", strings.TrimSpace(out))
 }
 
-// Interface is one IPv4 address of a host's interface.
+// Interface is one address of a host's interface (IPv4, or IPv6 of global scope).
 type Interface struct {
 	Name string
 	Addr string
 }
 
-// ParseAddrs parses `ip -o -4 addr show`.
+// ParseAddrs parses `ip -o addr show`: IPv4 addresses, and IPv6 ones of global scope (not
+// link-local ones, which need a zone, nor ::1).
 func ParseAddrs(out string) []Interface {
 	var ifs []Interface
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
 		// 2: eth0    inet 172.19.0.2/16 brd ... scope global eth0
+		// 2: eth0    inet6 fd00::2/64 scope global nodad \       valid_lft forever ...
+		if strings.Contains(line, " inet6 ") && !strings.Contains(line, "scope global") {
+			continue
+		}
 		for i := 0; i+1 < len(f); i++ {
-			if f[i] == "inet" && len(f) > 1 {
+			if (f[i] == "inet" || f[i] == "inet6") && len(f) > 1 {
 				name := strings.TrimSuffix(f[1], ":")
 				addr := strings.Split(f[i+1], "/")[0]
 				ifs = append(ifs, Interface{Name: name, Addr: addr})

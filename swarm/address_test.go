@@ -74,3 +74,36 @@ func recorded(t *testing.T, name string) string {
 	}
 	return string(b)
 }
+
+// Recorded on a dual-stack container host (docker network create --ipv6 --subnet fd00:77:1::/64).
+const dualStackAddrs = `1: lo    inet 127.0.0.1/8 scope host lo\       valid_lft forever preferred_lft forever
+1: lo    inet6 ::1/128 scope host \       valid_lft forever preferred_lft forever
+3350: eth0    inet 192.168.64.2/20 brd 192.168.79.255 scope global eth0\       valid_lft forever preferred_lft forever
+3350: eth0    inet6 fd00:77:1::2/64 scope global nodad \       valid_lft forever preferred_lft forever
+3350: eth0    inet6 fe80::42:c0ff:fea8:4002/64 scope link tentative \       valid_lft forever preferred_lft forever
+`
+
+// TestAdvertiseIPv6: a node that reaches its manager over IPv6 advertises its global IPv6
+// address (not the link-local one), and listens on both families.
+func TestAdvertiseIPv6(t *testing.T) {
+	ifs := ParseAddrs(dualStackAddrs)
+	want := []Interface{{"lo", "127.0.0.1"}, {"eth0", "192.168.64.2"}, {"eth0", "fd00:77:1::2"}}
+	if len(ifs) != len(want) || ifs[2] != want[2] || ifs[1] != want[1] {
+		t.Fatalf("parsed %+v, want %+v", ifs, want)
+	}
+	src, err := RouteSource("fd00:77:1::3 from :: dev eth0 proto kernel src fd00:77:1::2 metric 256 pref medium")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ChooseAdvertise("", src, ifs); err != nil || got != "fd00:77:1::2" {
+		t.Errorf("ChooseAdvertise = %q, %v", got, err)
+	}
+	if got, _ := ChooseAdvertise("eth0", src, ifs); got != "192.168.64.2" {
+		t.Errorf("an interface override picks its IPv4 address first: %q", got)
+	}
+	for adv, want := range map[string]string{"fd00:77:1::2": "[::]:2377", "[fd00::1]:2377": "[::]:2377", "10.0.0.2": "0.0.0.0:2377", "eth0": "0.0.0.0:2377"} {
+		if got := listenFor(adv); got != want {
+			t.Errorf("listenFor(%q) = %q, want %q", adv, got, want)
+		}
+	}
+}

@@ -81,7 +81,7 @@ func JoinLocal(ctx context.Context, a *machine.API, manager, role string) (strin
 		return "", err
 	}
 	adv := localAdvertise(maddr)
-	if err := l.Docker.SwarmJoin(ctx, swarm.JoinRequest{ListenAddr: "0.0.0.0:2377", AdvertiseAddr: adv, RemoteAddrs: []string{maddr}, JoinToken: token}); err != nil {
+	if err := l.Docker.SwarmJoin(ctx, swarm.JoinRequest{ListenAddr: listenFor(adv), AdvertiseAddr: adv, RemoteAddrs: []string{maddr}, JoinToken: token}); err != nil {
 		return "", fmt.Errorf("%s: swarm join: %s", l.Name, redact(err.Error(), token))
 	}
 	if st, err = l.Inspect(ctx); err != nil {

@@ -119,7 +119,7 @@ func Init(ctx context.Context, n *Node, o InitOptions) (string, error) {
 	}
 	listen := o.ListenAddr
 	if listen == "" {
-		listen = "0.0.0.0:2377"
+		listen = listenFor(adv)
 	}
 	req := swarm.InitRequest{ListenAddr: listen, AdvertiseAddr: adv, DataPathAddr: o.DataPathAddr, AutoLockManagers: o.Autolock}
 	id, err := n.Docker.SwarmInit(ctx, req)
@@ -178,7 +178,7 @@ func nodeAddrs(ctx context.Context, n *Node) ([]Interface, error) {
 		return nil, err
 	}
 	defer c.Close()
-	out, err := c.Run(ctx, nil, "ip", "-o", "-4", "addr", "show")
+	out, err := c.Run(ctx, nil, "ip", "-o", "addr", "show")
 	if err != nil {
 		return nil, fmt.Errorf("%s: listing its addresses: %w", n.Name, err)
 	}
@@ -221,8 +221,8 @@ func (p *Prepared) Close() {
 	})
 }
 
-// routeScript prints a node's route to $1, a separator, and its IPv4 addresses: one session.
-const routeScript = `ip -o route get "$1" && echo --- && ip -o -4 addr show`
+// routeScript prints a node's route to $1, a separator, and its addresses: one session.
+const routeScript = `ip -o route get "$1" && echo --- && ip -o addr show`
 
 // Prepare makes joiners ready for a join to the manager at mhost, all at once: reads their
 // swarm state, opens their SSH connections and looks up the source address of their route to
@@ -364,7 +364,7 @@ func joinOne(ctx context.Context, m *Node, mst State, maddr, token, role string,
 	}
 	listen := o.ListenAddr
 	if listen == "" {
-		listen = "0.0.0.0:2377"
+		listen = listenFor(adv)
 	}
 	say("joining as " + role + ", advertising " + adv)
 	err = n.Docker.SwarmJoin(ctx, swarm.JoinRequest{ListenAddr: listen, AdvertiseAddr: adv, RemoteAddrs: []string{maddr}, JoinToken: token})
@@ -577,4 +577,17 @@ func updateNode(ctx context.Context, m *Node, id string, change func(*swarm.Node
 			return false, err
 		}
 	}
+}
+
+// listenFor is the swarm listen address that serves adv: all IPv4 addresses, or all addresses of
+// both families for an IPv6 one.
+func listenFor(adv string) string {
+	host := adv
+	if h, _, err := net.SplitHostPort(adv); err == nil {
+		host = h
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+		return "[::]:2377"
+	}
+	return "0.0.0.0:2377"
 }

@@ -60,13 +60,14 @@ func (c Config) Addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.P
 // HostKeyChangedError is a host whose key differs from the pinned one.
 type HostKeyChangedError struct {
 	Machine, Addr, Want, Got string
-	Hop                      bool // Addr is a jump host on the way to Machine
+	Hop                      bool   // Addr is a jump host on the way to Machine
+	User                     string // who logs in there (named for a jump host)
 }
 
 func (e *HostKeyChangedError) Error() string {
 	if e.Hop {
-		return fmt.Sprintf("the SSH host key of jump host %s, on the way to machine %q, changed (pinned %s, offered %s): if the jump host was rebuilt on purpose, trust its new key with `machine trust-host-key %s`",
-			e.Addr, e.Machine, e.Want, e.Got, e.Machine)
+		return fmt.Sprintf("jump host %s@%s: its SSH host key changed (pinned %s, offered %s), on the way to machine %q: if the jump host was rebuilt on purpose, trust its new key with `machine trust-host-key %s`",
+			e.User, e.Addr, e.Want, e.Got, e.Machine, e.Machine)
 	}
 	return fmt.Sprintf("the SSH host key of machine %q at %s changed (pinned %s, offered %s): if the host was rebuilt on purpose, trust the new key with `machine trust-host-key %s`",
 		e.Machine, e.Addr, e.Want, e.Got, e.Machine)
@@ -146,7 +147,7 @@ func (c Config) hostKeyCallback() (ssh.HostKeyCallback, error) {
 		var ke *knownhosts.KeyError
 		if errors.As(err, &ke) {
 			if len(ke.Want) > 0 {
-				return &HostKeyChangedError{Machine: c.Machine, Addr: hostname, Want: ssh.FingerprintSHA256(ke.Want[0].Key), Got: ssh.FingerprintSHA256(key), Hop: c.hop}
+				return &HostKeyChangedError{Machine: c.Machine, Addr: hostname, Want: ssh.FingerprintSHA256(ke.Want[0].Key), Got: ssh.FingerprintSHA256(key), Hop: c.hop, User: c.User}
 			}
 			if c.Pin {
 				return PinHostKey(c.KnownHosts, hostname, key)

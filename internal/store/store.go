@@ -142,6 +142,9 @@ type Machine struct {
 	LastError string        `json:"LastError,omitempty"`
 	// ImportedFrom names the docker-machine folder the machine was imported from.
 	ImportedFrom string `json:"ImportedFrom,omitempty"`
+	// Siblings are the host's other addresses on the interface it is reached at (a dual-stack
+	// host's other family), learned at create: the certificate names them too.
+	Siblings []string `json:"Siblings,omitempty"`
 	// CertHosts are the addresses the server certificate was issued for.
 	CertHosts []string `json:"CertHosts,omitempty"`
 

@@ -128,8 +128,22 @@ func TestBastion(t *testing.T) {
 		return d.code == 0 && strings.TrimSpace(d.stdout) == "inactive", d.String() + tunErr.String()
 	})
 
-	e.must("swarm", "init", m1)
-	e.must("swarm", "join", "--manager", m1, m2, m3)
+	// The swarm from a cluster file: the three machines behind the bastion, as they were made.
+	cl := filepath.Join(dir, "cluster.yml")
+	writeFile(t, cl, fmt.Sprintf(`name: behind
+driver: generic
+driver-options: {ssh-key: %s, ssh-proxy-jump: %s}
+nodes:
+  - {name: %s, role: manager, driver-options: {ip-address: %s}}
+  - {name: %s, driver-options: {ip-address: web2, ssh-config: %s, ssh-proxy-jump: ""}}
+  - {name: %s, driver-options: {ip-address: %s, ssh-proxy-jump: "%s,root@%s"}}
+`, key, jump, m1, t1.IP, m2, cfg, m3, t3.IP, jump, t1.IP))
+	if r := e.run("swarm", "up", "-f", cl); r.code != 0 {
+		t.Fatalf("swarm up through the bastion: %s", r)
+	}
+	if r := e.run("swarm", "plan", "-f", cl); r.code != 0 {
+		t.Errorf("swarm plan after up should have nothing to change: %s", r)
+	}
 	if rows := nodeTable(t, e, m1); len(rows) != 3 {
 		t.Errorf("a swarm of three hosts behind the bastion: %v", rows)
 	}
@@ -165,5 +179,68 @@ func writeFile(t *testing.T, p, s string) {
 	t.Helper()
 	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestIPv6: generic machines made by their IPv6 addresses on a dual-stack network: the URL and
+// certificate as docker expects them (tcp://[addr]:2376, an IP SAN), the docker CLI over TLS,
+// ssh and scp, and a two-node swarm that advertises and joins over IPv6.
+func TestIPv6(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	key, pub := sshKey(t, t.TempDir(), "id_user")
+	nw := uniq("e2e-v6")
+	subnet6 := fmt.Sprintf("fd00:%x:%x::/64", 0x77, os.Getpid()%0xffff)
+	subnet4 := fmt.Sprintf("10.210.%d.0/24", os.Getpid()%250)
+	if out, err := exec.Command("docker", "network", "create", "--subnet", subnet4, "--ipv6", "--subnet", subnet6, nw).CombinedOutput(); err != nil {
+		t.Fatalf("docker network create --ipv6: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", nw).Run() })
+	var h1, h2 *containerdrv.Driver
+	parallel(
+		func() { h1 = testbedHostOf(t, containerdrv.VariantDocker, uniq("e2e-v6-h1"), nw, "", "", pub) },
+		func() { h2 = testbedHostOf(t, containerdrv.VariantDocker, uniq("e2e-v6-h2"), nw, "", "", pub) },
+	)
+	if t.Failed() {
+		t.FailNow()
+	}
+	v6 := func(d *containerdrv.Driver) string {
+		out, err := exec.Command("docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}", d.ContainerName).Output()
+		if err != nil || !strings.Contains(string(out), ":") {
+			t.Fatalf("the IPv6 address of %s: %q %v", d.ContainerName, out, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	a1, a2 := v6(h1), v6(h2)
+	m1, m2 := uniq("e2e-v6-m1"), uniq("e2e-v6-m2")
+	t.Cleanup(func() { e.run("rm", "-f", "-y", m1, m2) })
+	parallel(
+		func() { e.must("create", "-d", "generic", "--generic-ip-address", a1, "--generic-ssh-key", key, m1) },
+		func() { e.must("create", "-d", "generic", "--generic-ip-address", a2, "--generic-ssh-key", key, m2) },
+	)
+	if t.Failed() {
+		t.FailNow()
+	}
+	if u := strings.TrimSpace(e.must("url", m1)); u != "tcp://["+a1+"]:2376" {
+		t.Errorf("url %q", u)
+	}
+	for _, ip := range []string{a1, h1.IP} { // dual-stack: both families
+		if !certCovers(t, e.store, m1, ip) {
+			t.Errorf("the certificate of %s does not name %s", m1, ip)
+		}
+	}
+	if d := e.docker(m1, "version", "--format", "{{.Server.Version}}"); d.code != 0 {
+		t.Errorf("the docker CLI over TLS to [%s]:2376: %s", a1, d)
+	}
+	e.must("scp", m1+":/etc/hostname", m2+":/tmp/from-m1")
+	if a, b := e.must("ssh", m1, "cat /etc/hostname"), e.must("ssh", m2, "cat /tmp/from-m1"); a != b {
+		t.Errorf("scp over IPv6: %q vs %q", a, b)
+	}
+	e.must("swarm", "init", m1)
+	if r := e.run("swarm", "join", "--manager", m1, m2); r.code != 0 || !strings.Contains(r.stderr+r.stdout, a2) {
+		t.Errorf("the joiner should advertise its IPv6 address %s: %s", a2, r)
+	}
+	if rows := nodeTable(t, e, m1); len(rows) != 2 {
+		t.Errorf("a two-node swarm over IPv6: %v", rows)
 	}
 }
