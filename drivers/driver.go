@@ -109,6 +109,14 @@ type Tunneled interface {
 	SetDialer(dial func(ctx context.Context, network, addr string) (net.Conn, error))
 }
 
+// HostKeyReader is a driver that reads its host's SSH public keys from the host itself, not
+// over SSH (the container driver, through the engine): machine pins them before the first
+// connection, so that no key is trusted on first use. HostKeys waits, within ctx, until the host
+// has made its keys; it returns authorized_keys lines (none: the driver could not tell).
+type HostKeyReader interface {
+	HostKeys(ctx context.Context) ([]string, error)
+}
+
 // Describer adds driver facts to `machine inspect`.
 type Describer interface {
 	Describe(ctx context.Context) map[string]any

@@ -30,6 +30,14 @@ type API struct {
 	Log     *slog.Logger
 }
 
+// log is the API's logger; an API made without Open logs nothing.
+func (a *API) log() *slog.Logger {
+	if a.Log == nil {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return a.Log
+}
+
 // OpenOption tunes Open.
 type OpenOption func(*API)
 

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,7 +12,6 @@ import (
 	"github.com/machine-tools/machine/internal/runner"
 	"github.com/machine-tools/machine/internal/scp"
 	"github.com/machine-tools/machine/internal/sshclient"
-	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 // CopySpec is one side of a copy: a path on this computer (Machine "") or on a machine.
@@ -113,11 +110,8 @@ func openSSHOptions(c sshclient.Config, knownHosts string) []string {
 		opts = append(opts, "-i", c.KeyPath, "-o", "IdentitiesOnly=yes")
 	}
 	// Ask for the type of key that is pinned, or OpenSSH may ask for another and refuse it.
-	if alg := pinnedAlgorithm(knownHosts, c.Addr()); alg != "" {
-		if alg == "ssh-rsa" {
-			alg = "rsa-sha2-512,rsa-sha2-256,ssh-rsa"
-		}
-		opts = append(opts, "-o", "HostKeyAlgorithms="+alg)
+	if algs := sshclient.PinnedAlgorithms(knownHosts, c.Addr()); len(algs) > 0 {
+		opts = append(opts, "-o", "HostKeyAlgorithms="+strings.Join(algs, ","))
 	}
 	return opts
 }
@@ -131,21 +125,6 @@ func proxyCommand(hops []sshclient.Config, knownHosts, addr string) string {
 		argv = append(argv, "-o", "ProxyCommand="+proxyCommand(hops[:len(hops)-1], knownHosts, last.Addr()))
 	}
 	return runner.Quote(append(argv, "-W", addr, last.User+"@"+last.Host)...)
-}
-
-// pinnedAlgorithm is the key type pinned for addr (host:port) in a known_hosts file.
-func pinnedAlgorithm(file, addr string) string {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return ""
-	}
-	host := knownhosts.Normalize(addr)
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && slices.Contains(strings.Split(f[0], ","), host) {
-			return f[1]
-		}
-	}
-	return ""
 }
 
 // SSHDestination is user@host for ssh(1).
@@ -257,8 +236,8 @@ func (h *Host) OpenSSHConfig() string {
 			fmt.Fprintf(&b, "    IdentityFile \"%s\"\n    IdentitiesOnly yes\n", c.KeyPath)
 		}
 		fmt.Fprintf(&b, "    UserKnownHostsFile \"%s\"\n    StrictHostKeyChecking yes\n", cfg.KnownHosts)
-		if alg := pinnedAlgorithm(cfg.KnownHosts, c.Addr()); alg != "" {
-			fmt.Fprintf(&b, "    HostKeyAlgorithms %s\n", alg)
+		if algs := sshclient.PinnedAlgorithms(cfg.KnownHosts, c.Addr()); len(algs) > 0 {
+			fmt.Fprintf(&b, "    HostKeyAlgorithms %s\n", strings.Join(algs, ","))
 		}
 		if jump != "" {
 			fmt.Fprintf(&b, "    ProxyJump %s\n", jump)

@@ -18,6 +18,8 @@ import (
 	"github.com/machine-tools/machine/internal/fsutil"
 	"github.com/machine-tools/machine/internal/sshclient"
 	"github.com/machine-tools/machine/internal/store"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 // CreateOptions say how a machine is made. Everything has a default: CreateOptions{} makes a
@@ -198,7 +200,18 @@ func (a *API) Create(ctx context.Context, name string, o CreateOptions) (*Host, 
 	dctx, cancel := context.WithTimeout(ctx, wait)
 	bootErr := watchBoot(dctx, cancel, d)
 	cfg := h.SSHConfig()
-	cfg.Pin = true
+	cfg.Pin = true // first contact: keys not known yet are trusted now (generic hosts: TOFU)
+	if hk, ok := d.(drivers.HostKeyReader); ok && !h.SSH.InsecureHostKey {
+		n, err := h.pinHostKeys(dctx, hk)
+		if err != nil {
+			cancel()
+			if berr := <-bootErr; berr != nil {
+				return fail("booting", berr)
+			}
+			return fail("reading the host's SSH keys", err)
+		}
+		cfg.Pin = n == 0
+	}
 	c, err := sshclient.Dial(dctx, cfg)
 	cancel()
 	if err := <-bootErr; err != nil {
@@ -274,7 +287,7 @@ func (a *API) Remove(ctx context.Context, name string, force bool) error {
 			if !force {
 				return fmt.Errorf("removing the host of %q: %w (use -f to remove the machine's record anyway)", name, err)
 			}
-			a.Log.Warn("the driver could not remove the host; removing the record anyway", "machine", name, "err", err)
+			a.log().Warn("the driver could not remove the host; removing the record anyway", "machine", name, "err", err)
 		}
 	}
 	return a.Store.Remove(name)
@@ -384,4 +397,24 @@ func (h *Host) setDialer() {
 	t.SetDialer(func(ctx context.Context, _, addr string) (net.Conn, error) {
 		return sshclient.DialThrough(ctx, h.SSHConfig(), addr)
 	})
+}
+
+// pinHostKeys writes the host keys a driver read from the host itself into the machine's
+// known_hosts, before any SSH connection; it returns how many.
+func (h *Host) pinHostKeys(ctx context.Context, hk drivers.HostKeyReader) (int, error) {
+	lines, err := hk.HostKeys(ctx)
+	if err != nil || len(lines) == 0 {
+		return 0, err
+	}
+	addr := knownhosts.Normalize(net.JoinHostPort(h.SSH.Host, strconv.Itoa(h.SSH.Port)))
+	var out []string
+	for _, l := range lines {
+		key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(l))
+		if err != nil {
+			return 0, fmt.Errorf("the host's key %q: %w", l, err)
+		}
+		out = append(out, knownhosts.Line([]string{addr}, key))
+	}
+	h.api.log().Debug("host keys read from the host itself, pinned before the first SSH connection", "machine", h.Name, "keys", len(out))
+	return len(out), fsutil.WriteFileAtomic(h.KnownHostsPath(), []byte(strings.Join(out, "\n")+"\n"), 0o600)
 }

@@ -143,6 +143,11 @@ func (h *Host) Reprovision(ctx context.Context, opt ProvisionOptions) (*Provisio
 		if err := h.Save(); err != nil {
 			return nil, err
 		}
+		if hk, ok := h.Driver.(drivers.HostKeyReader); ok && !h.SSH.InsecureHostKey { // its keys at the new address
+			if _, err := h.pinHostKeys(ctx, hk); err != nil {
+				return nil, err
+			}
+		}
 	}
 	dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	cl, err := h.Dial(dctx)

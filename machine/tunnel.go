@@ -60,7 +60,7 @@ func (h *Host) Tunnel(ctx context.Context, l net.Listener) error {
 			defer c.Close()
 			r, err := sshclient.DialThrough(ctx, cfg, engine)
 			if err != nil {
-				h.api.Log.Warn("tunnel: cannot reach the engine", "machine", h.Name, "err", err)
+				h.api.log().Warn("tunnel: cannot reach the engine", "machine", h.Name, "err", err)
 				return
 			}
 			defer r.Close()

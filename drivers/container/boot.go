@@ -1,18 +1,22 @@
 package container
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/machine-tools/machine/internal/wait"
 )
 
 // CheckBoot implements drivers.BootChecker: a host container that has exited while booting will
@@ -89,4 +93,50 @@ func logTail(ctx context.Context, cli *client.Client, id string, tty bool) strin
 		s = "…" + s[len(s)-300:]
 	}
 	return s
+}
+
+// hostKeyFiles are where the built-in image's sshd keeps its public keys (made at first boot,
+// before sshd listens), and where Debian's keeps them in other images.
+var hostKeyFiles = []string{"/etc/ssh/ssh_host_ed25519_key.pub", "/etc/ssh/ssh_host_ecdsa_key.pub", "/etc/ssh/ssh_host_rsa_key.pub"}
+
+// HostKeys reads the host's SSH public keys through the engine (drivers.HostKeyReader), once
+// its sshd accepts connections (its keys are made before it listens): machine pins them before
+// its first SSH connection.
+func (d *Driver) HostKeys(ctx context.Context) ([]string, error) {
+	ep, err := d.Endpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort(ep.IP, strconv.Itoa(ep.SSHPort))
+	for {
+		c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if err := wait.Sleep(ctx, 100*time.Millisecond); err != nil {
+			return nil, fmt.Errorf("waiting for sshd at %s: %w", addr, err)
+		}
+	}
+	cli, err := d.Client()
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	var keys []string
+	for _, p := range hostKeyFiles {
+		rc, _, err := cli.CopyFromContainer(ctx, d.ContainerID, p)
+		if err != nil {
+			continue // not this type
+		}
+		tr := tar.NewReader(rc)
+		if _, err := tr.Next(); err == nil {
+			b, _ := io.ReadAll(io.LimitReader(tr, 16<<10))
+			if k := strings.TrimSpace(string(b)); k != "" {
+				keys = append(keys, k)
+			}
+		}
+		rc.Close()
+	}
+	return keys, nil
 }

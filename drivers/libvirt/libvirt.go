@@ -37,6 +37,9 @@ const Name = "libvirt"
 
 // Driver is one VM.
 type Driver struct {
+	// HostKey is the SSH host key made for the VM (its public half): cloud-init installs it, and
+	// machine pins it before the first connection.
+	HostKey string `json:"HostKey,omitempty"`
 	URI    string `json:"URI"`
 	Socket string `json:"Socket"`
 	Image  string `json:"Image"`
@@ -399,7 +402,12 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 	if d.Overlay, err = l.StorageVolGetPath(ov); err != nil {
 		return err
 	}
-	iso, err := cidata.Seed(spec.Name, d.SSHUser, spec.AuthorizedKey, spec.Name+"-"+randomMAC()[9:])
+	hk, err := cidata.NewHostKey("root@" + spec.Name)
+	if err != nil {
+		return err
+	}
+	d.HostKey = hk.Public
+	iso, err := cidata.Seed(spec.Name, d.SSHUser, spec.AuthorizedKey, spec.Name+"-"+randomMAC()[9:], hk)
 	if err != nil {
 		return fmt.Errorf("making the cloud-init ISO: %w", err)
 	}
@@ -700,4 +708,12 @@ func (d *Driver) Describe(ctx context.Context) map[string]any {
 		}
 	}
 	return out
+}
+
+// HostKeys is the host key made for the VM before it booted (drivers.HostKeyReader).
+func (d *Driver) HostKeys(ctx context.Context) ([]string, error) {
+	if d.HostKey == "" {
+		return nil, nil
+	}
+	return []string{d.HostKey}, nil
 }

@@ -40,6 +40,9 @@ const DefaultImage = "https://cloud-images.ubuntu.com/noble/current/noble-server
 
 // Driver is one VirtualBox VM.
 type Driver struct {
+	// HostKey is the SSH host key made for the VM (its public half): cloud-init installs it, and
+	// machine pins it before the first connection.
+	HostKey string `json:"HostKey,omitempty"`
 	CPUs         int    `json:"CPUs"`
 	MemoryMiB    int    `json:"MemoryMiB"`
 	DiskSizeMB   int    `json:"DiskSizeMB"`
@@ -434,12 +437,17 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 	}
 
 	d.say("writing the cloud-init seed")
-	iso, err := cidata.Seed(spec.Name, d.SSHUser, spec.AuthorizedKey, spec.Name+"-"+d.MAC)
+	hk, err := cidata.NewHostKey("root@" + spec.Name)
+	if err != nil {
+		return err
+	}
+	d.HostKey = hk.Public
+	iso, err := cidata.Seed(spec.Name, d.SSHUser, spec.AuthorizedKey, spec.Name+"-"+d.MAC, hk)
 	if err != nil {
 		return err
 	}
 	d.ISO = filepath.Join(d.Folder, "cidata.iso")
-	if err := fsutil.WriteFileAtomic(d.ISO, iso, 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(d.ISO, iso, 0o600); err != nil { // it holds the VM's host key
 		return err
 	}
 	// The BIOS boots from the first DVD drive only: a bootable ISO goes before the seed.
@@ -737,4 +745,12 @@ func (d *Driver) EngineWait() time.Duration { return 3 * time.Minute }
 func (d *Driver) Describe(ctx context.Context) map[string]any {
 	return map[string]any{"VM": d.VMName, "UUID": d.UUID, "HostOnlyInterface": d.HostOnlyIf, "HostOnlyMAC": d.MAC,
 		"SSHForward": fmt.Sprintf("127.0.0.1:%d", d.SSHPort), "Disk": d.Disk, "CidataISO": d.ISO, "Image": d.Image}
+}
+
+// HostKeys is the host key made for the VM before it booted (drivers.HostKeyReader).
+func (d *Driver) HostKeys(ctx context.Context) ([]string, error) {
+	if d.HostKey == "" {
+		return nil, nil
+	}
+	return []string{d.HostKey}, nil
 }

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 // Jump hosts (ProxyJump): one SSH client per hop, shared by every connection of this process
@@ -151,6 +154,8 @@ func handshake(ctx context.Context, nc net.Conn, cfg Config) (*ssh.Client, error
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Now()) })
 	cc, chans, reqs, err := ssh.NewClientConn(nc, cfg.Addr(), &ssh.ClientConfig{
 		User: cfg.User, Auth: auth, HostKeyCallback: hk, Timeout: cfg.timeout(),
+		// Ask for the types that are pinned: a host with several keys could offer another.
+		HostKeyAlgorithms: PinnedAlgorithms(cfg.KnownHosts, cfg.Addr()),
 	})
 	stop()
 	closer()
@@ -250,4 +255,31 @@ func (r *releasingConn) Close() error {
 	err := r.Conn.Close()
 	r.once.Do(r.release)
 	return err
+}
+
+// PinnedAlgorithms are the host key algorithms of the keys pinned for addr (host:port) in a
+// known_hosts file, in its order; nil when none is pinned (any is accepted, to be pinned).
+func PinnedAlgorithms(file, addr string) []string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil
+	}
+	host := knownhosts.Normalize(addr)
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 || !slices.Contains(strings.Split(f[0], ","), host) {
+			continue
+		}
+		algs := []string{f[1]}
+		if f[1] == ssh.KeyAlgoRSA {
+			algs = []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
+		}
+		for _, a := range algs {
+			if !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
 }

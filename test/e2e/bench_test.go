@@ -23,6 +23,12 @@ func benchHost(b *testing.B, e *env, name, net string) *machine.Host {
 		b.Fatalf("create: %s", r)
 	}
 	b.Cleanup(func() { e.run("rm", "-f", "-y", name) })
+	return loadHost(b, e, name)
+}
+
+// loadHost loads a machine of the test's store through the public API.
+func loadHost(b testing.TB, e *env, name string) *machine.Host {
+	b.Helper()
 	st, err := store.Open(e.store)
 	if err != nil {
 		b.Fatal(err)
@@ -44,35 +50,46 @@ func benchEnv(b *testing.B) *env {
 func BenchmarkSSH50Commands(b *testing.B) {
 	e := benchEnv(b)
 	h := benchHost(b, e, uniq("bench-ssh"), uniq("bench-ssh-net"))
-	ctx := context.Background()
 	b.Run("reused", func(b *testing.B) {
 		for b.Loop() {
-			c, err := h.Dial(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			for i := 0; i < 50; i++ {
-				if _, err := c.Run(ctx, nil, "true"); err != nil {
-					b.Fatal(err)
-				}
-			}
-			c.Close()
+			reusedCommands(b, h, 50)
 		}
 	})
 	b.Run("fresh", func(b *testing.B) {
 		for b.Loop() {
-			for i := 0; i < 50; i++ {
-				c, err := sshclient.DialOnce(ctx, h.SSHConfig())
-				if err != nil {
-					b.Fatal(err)
-				}
-				if _, err := c.Run(ctx, nil, "true"); err != nil {
-					b.Fatal(err)
-				}
-				c.Close()
-			}
+			freshCommands(b, h, 50)
 		}
 	})
+}
+
+// reusedCommands runs `true` n times on h over one connection.
+func reusedCommands(b *testing.B, h *machine.Host, n int) {
+	ctx := context.Background()
+	c, err := h.Dial(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	for i := 0; i < n; i++ {
+		if out, err := c.Run(ctx, nil, "true"); err != nil {
+			b.Fatalf("%v %s", err, out)
+		}
+	}
+}
+
+// freshCommands runs `true` n times on h, each over a connection of its own.
+func freshCommands(b *testing.B, h *machine.Host, n int) {
+	ctx := context.Background()
+	for i := 0; i < n; i++ {
+		c, err := sshclient.DialOnce(ctx, h.SSHConfig())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if out, err := c.Run(ctx, nil, "true"); err != nil {
+			b.Fatalf("%v %s", err, out)
+		}
+		c.Close()
+	}
 }
 
 // BenchmarkLs50Machines: `machine ls --timeout 2` over 50 machines, 49 of them at addresses of a

@@ -244,3 +244,38 @@ func TestIPv6(t *testing.T) {
 		t.Errorf("a two-node swarm over IPv6: %v", rows)
 	}
 }
+
+// TestContainerHostKeysKnownInAdvance: a container host's keys are read through the engine and
+// pinned before the first SSH connection (the debug log says so before the first command runs
+// over SSH); they are the host's own; a host that then offers another key is refused.
+func TestContainerHostKeysKnownInAdvance(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	name := uniq("e2e-hk")
+	t.Cleanup(func() { e.run("rm", "-f", "-y", name) })
+	r := e.run("--debug", "create", "--container-network", uniq("e2e-hk-net"), name)
+	if r.code != 0 {
+		t.Fatalf("create: %s", r)
+	}
+	pinned := strings.Index(r.stderr, "pinned before the first SSH connection")
+	first := strings.Index(r.stderr, "detecting the operating system")
+	if pinned < 0 || first < 0 || pinned > first {
+		t.Fatalf("the keys should be pinned before the first SSH command: %s", r.stderr)
+	}
+	known, err := os.ReadFile(filepath.Join(e.store, "machines", name, "known_hosts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("docker", "exec", name, "sh", "-c", "cat /etc/ssh/ssh_host_*_key.pub").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 || !strings.Contains(string(known), f[0]+" "+f[1]) {
+			t.Errorf("the host's key %s is not pinned:\n%s", l, known)
+		}
+	}
+	execIn(t, name, "sh", "-c", "rm -f /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null && systemctl restart ssh")
+	expectOneLineError(t, e.run("ssh", name, "true"), "changed", "machine trust-host-key "+name)
+}

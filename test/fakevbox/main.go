@@ -398,6 +398,34 @@ func cloudInit(v *vm, c string) {
 	if user == "" || key == "" || strings.ContainsAny(user, " '\"$;") {
 		fail("fakevbox: the seed has no user or key:\n%s", out)
 	}
+	// ssh_keys: the host key the driver made; cloud-init installs it as the host's only one.
+	var priv []string
+	pub := ""
+	for i, l := range lines {
+		if strings.TrimSpace(l) == "ed25519_private: |" {
+			for _, k := range lines[i+1:] {
+				if !strings.HasPrefix(k, "    ") {
+					break
+				}
+				priv = append(priv, strings.TrimPrefix(k, "    "))
+			}
+		}
+		if t := strings.TrimSpace(l); strings.HasPrefix(t, "ed25519_public: ") {
+			pub = strings.TrimPrefix(t, "ed25519_public: ")
+		}
+	}
+	if len(priv) > 0 && pub != "" {
+		keyScript := `set -e
+rm -f /etc/ssh/ssh_host_*
+cat > /etc/ssh/ssh_host_ed25519_key; chmod 600 /etc/ssh/ssh_host_ed25519_key
+echo "$1" > /etc/ssh/ssh_host_ed25519_key.pub
+! systemctl is-active --quiet ssh || systemctl restart ssh`
+		cmd := exec.Command("docker", "exec", "-i", c, "sh", "-c", keyScript, "sh", pub)
+		cmd.Stdin = strings.NewReader(strings.Join(priv, "\n") + "\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fail("fakevbox: cloud-init's ssh_keys in %s: %v: %s", c, err, out)
+		}
+	}
 	script := `set -e
 u="$1"
 getent passwd "$u" >/dev/null || { if getent group "$u" >/dev/null; then useradd -m -s /bin/bash -g "$u" "$u"; else useradd -m -s /bin/bash -U "$u"; fi; }
