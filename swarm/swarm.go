@@ -302,8 +302,10 @@ func Join(ctx context.Context, m *Node, nodes []*Node, o JoinOptions) (map[strin
 	if role == "manager" {
 		limit = 1 // managers one by one, each Ready before the next
 	}
+	pf := &preflight{m: m}
+	defer pf.close()
 	msgs, errs := fanout.Map(ctx, nodes, limit, func(ctx context.Context, n *Node) (string, error) {
-		msg, err := joinOne(ctx, m, mst, maddr, token, role, n, o)
+		msg, err := joinOne(ctx, m, mst, maddr, token, role, n, o, pf)
 		if err == nil && o.Joined != nil {
 			o.Joined(n, msg)
 		}
@@ -320,7 +322,7 @@ func Join(ctx context.Context, m *Node, nodes []*Node, o JoinOptions) (map[strin
 	return results, errors.Join(errs...)
 }
 
-func joinOne(ctx context.Context, m *Node, mst State, maddr, token, role string, n *Node, o JoinOptions) (string, error) {
+func joinOne(ctx context.Context, m *Node, mst State, maddr, token, role string, n *Node, o JoinOptions, pf *preflight) (string, error) {
 	say := func(s string) {
 		if o.Progress != nil {
 			o.Progress(n.Name, s)
@@ -345,16 +347,11 @@ func joinOne(ctx context.Context, m *Node, mst State, maddr, token, role string,
 		}
 		return "", fmt.Errorf("%s is in %s, not in %s's swarm %s: run `machine swarm leave %s` first", n.Name, st.swarmName(), m.Name, short(mst.ClusterID), n.Name)
 	}
-	// Can the node reach the manager's swarm port? Asked from the node itself: the SSH server
-	// opens the connection.
-	say("checking that " + maddr + " answers from " + n.Name)
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	conn, err := p.c.Conn().DialContext(dctx, "tcp", maddr)
-	cancel()
-	if err != nil {
-		return "", fmt.Errorf("%s cannot reach manager %s at %s (%v): %s", n.Name, m.Name, maddr, err, PortsHelp)
+	// Can the node reach the manager's swarm ports? Asked from the node itself.
+	say("checking from " + n.Name + " that " + mhost + " answers on 2377/tcp, 7946/tcp+udp and 4789/udp")
+	if err := pf.check(ctx, p.c, n.Name, p.src, mhost); err != nil {
+		return "", err
 	}
-	conn.Close()
 	if p.srcErr != nil && o.AdvertiseAddr == "" {
 		return "", fmt.Errorf("%s: %w", n.Name, p.srcErr)
 	}

@@ -103,31 +103,44 @@ func swarmCommand() *cli.Command {
 					return err
 				},
 			},
-			{
-				Name: "status", Usage: "List a swarm's nodes as a manager sees them", ArgsUsage: "MANAGER",
-				Flags: []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "json for scripts: quorum, leader, nodes (with their swarm certificates' expiry), engine version skew"}},
-				Action: func(c *cli.Context) error {
-					if err := format.OneOf(c.String("format"), "json"); err != nil {
-						return err
-					}
-					name, err := oneName(c)
+			managerReport("status", "List a swarm's nodes as a manager sees them", "json for scripts: quorum, leader, nodes (with their swarm certificates' expiry), engine version skew",
+				func(c *cli.Context, a *machine.API, name string, asJSON bool) error {
+					rep, err := swarm.StatusReport(c.Context, a, name, asJSON)
 					if err != nil {
 						return err
 					}
-					a, err := api(c)
-					if err != nil {
-						return err
-					}
-					rep, err := swarm.StatusReport(c.Context, a, name, c.String("format") == "json")
-					if err != nil {
-						return err
-					}
-					if c.String("format") == "json" {
+					if asJSON {
 						return format.JSON(c.App.Writer, rep, "  ")
 					}
 					return rep.WriteTable(c.App.Writer)
-				},
-			},
+				}),
+			managerReport("check", "Check the ports a swarm needs between a manager and every other node (2377/tcp, 7946/tcp+udp, 4789/udp)", "json for scripts",
+				func(c *cli.Context, a *machine.API, name string, asJSON bool) error {
+					res, err := swarm.Check(c.Context, a, name)
+					if err != nil {
+						return err
+					}
+					if asJSON {
+						if err := format.JSON(c.App.Writer, res, "  "); err != nil {
+							return err
+						}
+					}
+					blocked := 0
+					for _, r := range res {
+						if !asJSON && len(r.Blocked) == 0 {
+							say(c, "(%s) ok: %s reaches %s on 2377/tcp, 7946/tcp+udp, 4789/udp, and back on 7946/tcp+udp, 4789/udp", r.Node, r.Node, name)
+						}
+						for _, b := range r.Blocked {
+							if blocked++; !asJSON {
+								say(c, "(%s) blocked: %s", r.Node, b)
+							}
+						}
+					}
+					if blocked > 0 {
+						return fmt.Errorf("%d blocked port(s) between %s and its swarm's nodes", blocked, name)
+					}
+					return nil
+				}),
 			onNode("rotate-tokens", "Give the swarm new join tokens (the old ones stop working)", nil, func(c *cli.Context, node *swarm.Node) error {
 				if err := swarm.RotateTokens(c.Context, node); err != nil {
 					return err
@@ -145,6 +158,26 @@ func swarmCommand() *cli.Command {
 				}),
 		},
 	}
+}
+
+// managerReport is a command over a manager (by name) that prints a table, or JSON.
+func managerReport(name, usage, formatUsage string, act func(c *cli.Context, a *machine.API, manager string, asJSON bool) error) *cli.Command {
+	return &cli.Command{Name: name, Usage: usage, ArgsUsage: "MANAGER",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: formatUsage}},
+		Action: func(c *cli.Context) error {
+			if err := format.OneOf(c.String("format"), "json"); err != nil {
+				return err
+			}
+			m, err := oneName(c)
+			if err != nil {
+				return err
+			}
+			a, err := api(c)
+			if err != nil {
+				return err
+			}
+			return act(c, a, m, c.String("format") == "json")
+		}}
 }
 
 // onNode is a command over the engine of its one machine argument (a manager).

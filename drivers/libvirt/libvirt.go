@@ -40,9 +40,9 @@ type Driver struct {
 	// HostKey is the SSH host key made for the VM (its public half): cloud-init installs it, and
 	// machine pins it before the first connection.
 	HostKey string `json:"HostKey,omitempty"`
-	URI    string `json:"URI"`
-	Socket string `json:"Socket"`
-	Image  string `json:"Image"`
+	URI     string `json:"URI"`
+	Socket  string `json:"Socket"`
+	Image   string `json:"Image"`
 	// Checksum of the image, "sha256:HEX" (or HEX): checked after a download, and on a path.
 	Checksum   string   `json:"Checksum,omitempty"`
 	CPUs       int      `json:"CPUs"`

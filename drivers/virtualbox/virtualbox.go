@@ -42,7 +42,7 @@ const DefaultImage = "https://cloud-images.ubuntu.com/noble/current/noble-server
 type Driver struct {
 	// HostKey is the SSH host key made for the VM (its public half): cloud-init installs it, and
 	// machine pins it before the first connection.
-	HostKey string `json:"HostKey,omitempty"`
+	HostKey      string `json:"HostKey,omitempty"`
 	CPUs         int    `json:"CPUs"`
 	MemoryMiB    int    `json:"MemoryMiB"`
 	DiskSizeMB   int    `json:"DiskSizeMB"`

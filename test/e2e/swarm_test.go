@@ -315,3 +315,38 @@ func TestSwarmJoinLocal(t *testing.T) {
 		t.Errorf("nodes after leave --local: %q", out)
 	}
 }
+
+// TestSwarmPreflight: a join is refused before anything changes when the manager's 2377/tcp or
+// the data ports are blocked (by iptables inside the host), naming the port and both addresses;
+// `machine swarm check` finds the same on a formed swarm, both ways.
+func TestSwarmPreflight(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m, w := uniq("e2e-pf-m"), uniq("e2e-pf-w")
+	createHosts(t, e, uniq("e2e-pf-net"), nil, m, w)
+	mip, wip := strings.TrimSpace(e.must("ip", m)), strings.TrimSpace(e.must("ip", w))
+	e.must("swarm", "init", m)
+	for _, rule := range []string{"-p udp --dport 7946", "-p tcp --dport 2377"} {
+		e.must("ssh", m, "iptables -I INPUT "+rule+" -j DROP")
+		r := e.run("swarm", "join", "--manager", m, w)
+		port := strings.Fields(rule)[3] + "/" + strings.Fields(rule)[1]
+		if r.code == 0 || !strings.Contains(r.stderr, port) || !strings.Contains(r.stderr, mip) || !strings.Contains(r.stderr, wip) {
+			t.Errorf("a join with %s dropped on the manager: %s", port, r)
+		}
+		t.Logf("join, %s dropped: %s", port, strings.TrimSpace(r.stderr))
+		if st := strings.TrimSpace(e.must("ssh", w, "docker info --format '{{.Swarm.LocalNodeState}}'")); st != "inactive" {
+			t.Errorf("the refused joiner's swarm state is %q", st)
+		}
+		e.must("ssh", m, "iptables -D INPUT "+rule+" -j DROP")
+	}
+	e.must("swarm", "join", "--manager", m, w)
+	if out := e.must("swarm", "check", m); !strings.Contains(out, "("+w+") ok:") {
+		t.Errorf("swarm check of a healthy swarm: %s", out)
+	}
+	e.must("ssh", w, "iptables -I INPUT -p udp --dport 4789 -j DROP")
+	r := e.run("swarm", "check", m)
+	if r.code == 0 || !strings.Contains(r.stdout, "4789/udp") || !strings.Contains(r.stdout, m+" ("+mip+") cannot reach "+w) {
+		t.Errorf("swarm check with 4789/udp dropped on the worker: %s", r)
+	}
+	t.Logf("swarm check, 4789/udp dropped on the worker: %s%s", r.stdout, r.stderr)
+}
