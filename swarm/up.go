@@ -19,6 +19,7 @@ import (
 	"github.com/machine-tools/machine/drivers/container"
 	"github.com/machine-tools/machine/images"
 	"github.com/machine-tools/machine/internal/fanout"
+	"github.com/machine-tools/machine/internal/wait"
 	"github.com/machine-tools/machine/machine"
 )
 
@@ -147,22 +148,47 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 		}
 		nodes[n.Name] = o
 	}
-	// 2. The swarm. While the first manager starts it, the others get ready to join (their
-	// state, SSH connection and route to the manager's expected address).
-	first := nodes[managers[0].Name]
-	expect := managers[0].AdvertiseAddr
+	// 2. The swarm, through the first of the file's nodes that answers as a manager of one (the
+	// leader may have moved, the first manager may be down); when none does, the file's first
+	// manager starts it. Nodes whose engines do not answer are skipped when the plan has nothing
+	// for them, and stop the run when it has. While the swarm starts, the joiners get ready
+	// (their state, SSH connection and route to the manager's expected address).
+	alive := probe(ctx, nodes)
+	var order []string
+	for _, n := range managers {
+		order = append(order, n.Name)
+	}
+	for _, n := range c.Workers() {
+		order = append(order, n.Name)
+	}
+	first, firstAdv := liveManager(order, alive, nodes), ""
+	if first == nil {
+		first, firstAdv = nodes[managers[0].Name], managers[0].AdvertiseAddr
+	}
+	for _, n := range c.Nodes {
+		if _, ok := alive[n.Name]; ok {
+			continue
+		}
+		for _, ch := range plan {
+			if ch.Node == n.Name && ch.Kind != ChangeKeep {
+				return &PhaseError{n.Name, ch.Detail, fmt.Errorf("its engine does not answer within %s: start it (`machine start %s`), or take it out of the file", probeTimeout, n.Name)}
+			}
+		}
+		h.say(n.Name, "its engine does not answer: skipped (the plan has nothing for it)")
+	}
+	expect := firstAdv
 	if net.ParseIP(expect) == nil {
 		expect = first.IP()
 	}
 	var joiners []*Node
 	for _, n := range c.Nodes {
-		if n.Name != first.Name {
+		if _, ok := alive[n.Name]; ok && n.Name != first.Name {
 			joiners = append(joiners, nodes[n.Name])
 		}
 	}
 	ready := make(chan map[string]*Prepared, 1)
 	go func() { ready <- Prepare(ctx, joiners, expect) }()
-	msg, err := Init(ctx, first, InitOptions{AdvertiseAddr: managers[0].AdvertiseAddr})
+	msg, err := Init(ctx, first, InitOptions{AdvertiseAddr: firstAdv})
 	prepared := <-ready
 	defer func() {
 		for _, p := range prepared {
@@ -197,7 +223,11 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 		applyLater(n)
 	}
 	applyLater(first)
-	for _, m := range managers[1:] {
+	live := func(name string) bool { _, ok := alive[name]; return ok && name != first.Name }
+	for _, m := range managers {
+		if !live(m.Name) {
+			continue
+		}
 		if _, err := Join(ctx, first, []*Node{nodes[m.Name]}, JoinOptions{Role: "manager", AdvertiseAddr: m.AdvertiseAddr, Progress: h.Progress, Prepared: prepared, Joined: joined}); err != nil {
 			return &PhaseError{m.Name, "joining as a manager", err}
 		}
@@ -207,7 +237,7 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 		// advertise address is honoured by joining that node on its own.
 		var plain []*Node
 		for _, w := range c.Workers() {
-			if w.AdvertiseAddr == "" {
+			if w.AdvertiseAddr == "" && live(w.Name) {
 				plain = append(plain, nodes[w.Name])
 			}
 		}
@@ -220,7 +250,7 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 			batches = append(batches, batch{plain, ""})
 		}
 		for _, w := range c.Workers() {
-			if w.AdvertiseAddr != "" {
+			if w.AdvertiseAddr != "" && live(w.Name) {
 				batches = append(batches, batch{[]*Node{nodes[w.Name]}, w.AdvertiseAddr})
 			}
 		}
@@ -245,7 +275,9 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 	// 5. Images.
 	var targets []images.Target
 	for _, n := range c.Nodes {
-		targets = append(targets, images.Target{Name: n.Name, Client: nodes[n.Name].Docker})
+		if _, ok := alive[n.Name]; ok {
+			targets = append(targets, images.Target{Name: n.Name, Client: nodes[n.Name].Docker})
+		}
 	}
 	for _, im := range c.Images {
 		progress := images.Progress(h.Progress)
@@ -338,11 +370,48 @@ func ensureNetwork(ctx context.Context, m *Node, nw Network, h UpOptions) error 
 type DownOptions struct {
 	// KeepMachines leaves the swarm but keeps the machines.
 	KeepMachines bool
-	Progress     func(node, msg string)
+	// Force takes the swarm down even when it has nodes that the file does not name (they are
+	// left in a swarm without managers).
+	Force    bool
+	Progress func(node, msg string)
+}
+
+// probeTimeout bounds how long a node's engine is given to answer before it counts as down.
+const probeTimeout = 5 * time.Second
+
+// probe asks every node's engine its swarm state at once; a node whose engine does not answer
+// within probeTimeout has no entry.
+func probe(ctx context.Context, nodes map[string]*Node) map[string]State {
+	names := slices.Sorted(maps.Keys(nodes))
+	states, errs := fanout.Map(ctx, names, 0, func(ctx context.Context, n string) (State, error) {
+		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		defer cancel()
+		return nodes[n].Inspect(pctx)
+	})
+	out := map[string]State{}
+	for i, n := range names {
+		if errs[i] == nil {
+			out[n] = states[i]
+		}
+	}
+	return out
+}
+
+// liveManager is the first of names (in order) whose engine answered as a swarm manager.
+func liveManager(names []string, alive map[string]State, nodes map[string]*Node) *Node {
+	for _, n := range names {
+		if st, ok := alive[n]; ok && st.Active && st.Manager && nodes[n] != nil {
+			return nodes[n]
+		}
+	}
+	return nil
 }
 
 // Down takes every node out of the swarm in an order that keeps quorum to the end (workers,
-// then managers one by one, the first manager last), then removes the machines.
+// then managers one by one, the manager it goes through last), then removes the machines. It
+// goes through the first of the file's managers that answers; nodes whose engines do not
+// answer are removed from the swarm's list through it. A swarm with nodes that the file does not
+// name is left alone unless Force.
 func Down(ctx context.Context, api *machine.API, c *Cluster, h DownOptions) error {
 	say := func(n, m string) {
 		if h.Progress != nil {
@@ -366,29 +435,73 @@ func Down(ctx context.Context, api *machine.API, c *Cluster, h DownOptions) erro
 		}
 		open[n.Name] = o
 	}
-	managers := c.Managers()
-	var via *Node
-	for _, m := range managers {
-		if open[m.Name] != nil {
-			via = open[m.Name]
-			break
-		}
+	alive := probe(ctx, open)
+	var order []string
+	for _, n := range c.Managers() {
+		order = append(order, n.Name)
 	}
-	var order [][]*Node
-	var ws []*Node
-	for _, w := range c.Workers() {
-		if open[w.Name] != nil {
-			ws = append(ws, open[w.Name])
-		}
+	for _, n := range c.Workers() {
+		order = append(order, n.Name)
 	}
-	order = append(order, ws)
-	for i := len(managers) - 1; i >= 0; i-- {
-		if n := open[managers[i].Name]; n != nil {
-			order = append(order, []*Node{n})
+	via := liveManager(order, alive, open)
+	ids := map[string]string{} // machine → swarm node ID, as the live manager lists them
+	if via != nil {
+		list, err := via.Docker.NodeList(ctx, swarm.NodeListOptions{})
+		if err != nil {
+			return &PhaseError{via.Name, "listing the swarm's nodes", err}
+		}
+		machineOf, err := machineFinder(api)
+		if err != nil {
+			return err
+		}
+		var foreign []string
+		for _, x := range list {
+			name := machineOf(x.Status.Addr, x.Description.Hostname)
+			if open[name] != nil {
+				ids[name] = x.ID
+				continue
+			}
+			foreign = append(foreign, fmt.Sprintf("%s (%s)", x.Description.Hostname, x.Status.Addr))
+		}
+		if len(foreign) > 0 && !h.Force {
+			return fmt.Errorf("the swarm of %s has nodes that %s does not name: %s; `swarm down` would leave them in a swarm without managers: take them out first (`machine swarm leave NAME`, or `docker swarm leave` on them), or pass --force",
+				via.Name, c.Name, strings.Join(foreign, ", "))
 		}
 	}
 	var errs []error
-	for _, group := range order {
+	// Nodes that do not answer: out of the swarm's list through the live manager (a manager
+	// demoted first, which keeps quorum while the others answer).
+	for _, name := range order {
+		if _, ok := alive[name]; ok || open[name] == nil {
+			continue
+		}
+		if via == nil || ids[name] == "" {
+			say(name, "its engine does not answer: nothing to leave")
+			continue
+		}
+		say(name, "its engine does not answer: removing it from the swarm through "+via.Name)
+		if err := removeDead(ctx, via, ids[name]); err != nil {
+			errs = append(errs, &PhaseError{name, "removing it from the swarm", err})
+		}
+	}
+	// The others leave: workers at once, then managers one by one, via last.
+	var ws []*Node
+	for _, w := range c.Workers() {
+		if _, ok := alive[w.Name]; ok && open[w.Name] != via {
+			ws = append(ws, open[w.Name])
+		}
+	}
+	groups := [][]*Node{ws}
+	managers := c.Managers()
+	for i := len(managers) - 1; i >= 0; i-- {
+		if _, ok := alive[managers[i].Name]; ok && open[managers[i].Name] != via {
+			groups = append(groups, []*Node{open[managers[i].Name]})
+		}
+	}
+	if via != nil {
+		groups = append(groups, []*Node{via})
+	}
+	for _, group := range groups {
 		errs = append(errs, fanout.Each(ctx, group, 0, nil, func(ctx context.Context, n *Node) error {
 			v := via
 			if v == n {
@@ -415,4 +528,31 @@ func Down(ctx context.Context, api *machine.API, c *Cluster, h DownOptions) erro
 		say(name, "removed")
 		return nil
 	})
+}
+
+// removeDead takes a node whose engine does not answer out of the swarm through manager m:
+// demoted first when it is a manager, then removed by force.
+func removeDead(ctx context.Context, m *Node, id string) error {
+	if _, err := updateNode(ctx, m, id, func(spec *swarm.NodeSpec) bool {
+		if spec.Role == swarm.NodeRoleWorker {
+			return false
+		}
+		spec.Role = swarm.NodeRoleWorker
+		return true
+	}); err != nil {
+		return fmt.Errorf("demoting it through %s: %w", m.Name, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := m.Docker.NodeRemove(ctx, id, swarm.NodeRemoveOptions{Force: true})
+		if err == nil || strings.Contains(err.Error(), "not found") {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("through %s: %w", m.Name, err)
+		}
+		if werr := wait.Sleep(ctx, time.Second); werr != nil {
+			return werr
+		}
+	}
 }

@@ -126,6 +126,7 @@ func swarmDownCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "the cluster file"},
 			&cli.BoolFlag{Name: "keep-machines", Usage: "leave the swarm but keep the machines"},
+			&cli.BoolFlag{Name: "force", Usage: "also when the swarm has nodes the file does not name (they are left in a swarm without managers)"},
 		},
 		Action: func(c *cli.Context) error {
 			cl, a, err := loadClusterAPI(c)
@@ -134,6 +135,7 @@ func swarmDownCommand() *cli.Command {
 			}
 			opts := swarm.DownOptions{
 				KeepMachines: c.Bool("keep-machines"),
+				Force:        c.Bool("force"),
 				Progress:     func(node, msg string) { progress(c, node)(msg) },
 			}
 			if err := swarm.Down(c.Context, a, cl, opts); err != nil {
