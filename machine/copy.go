@@ -217,7 +217,8 @@ func (h *Host) SSHFSArgv(path, mountpoint string) []string {
 		case "-i":
 			argv = append(argv, "-o", "IdentityFile=\""+opts[i+1]+"\"") // quoted: OpenSSH splits at spaces
 		case "-o":
-			argv = append(argv, "-o", opts[i+1])
+			// FUSE splits -o at commas unless they are escaped.
+			argv = append(argv, "-o", strings.NewReplacer(`\`, `\\`, ",", `\,`).Replace(opts[i+1]))
 		}
 	}
 	return argv

@@ -83,16 +83,22 @@ func (a *API) Create(ctx context.Context, name string, o CreateOptions) (*Host, 
 	if err := store.ValidateName(name); err != nil {
 		return nil, err
 	}
+	interrupted := func(err error) error {
+		if ctx.Err() != nil { // Ctrl-C during the checks: say that, not what it broke
+			return fmt.Errorf("creating %q: interrupted before anything was made (%v)", name, context.Cause(ctx))
+		}
+		return err
+	}
 	reg, set, err := a.configure(ctx, o)
 	if err != nil {
-		return nil, err
+		return nil, interrupted(err)
 	}
 	if a.Store.Exists(name) {
 		return nil, &store.ExistsError{Name: name}
 	}
 	if v, ok := set.Driver.(drivers.Validator); ok {
 		if err := v.Validate(ctx, name); err != nil {
-			return nil, &PreCreateError{Err: err}
+			return nil, interrupted(&PreCreateError{Err: err})
 		}
 	}
 	sshKey := set.SSHKey

@@ -1,7 +1,6 @@
 package swarm
 
 import (
-	"reflect"
 	"testing"
 )
 
@@ -16,24 +15,34 @@ Udp6InDatagrams                 	40
 Udp6NoPorts                     	3
 Udp6InErrors                    	0
 Udp6OutDatagrams                	41
+ipv4     2 udp      17 29 src=172.21.0.3 dst=172.21.0.2 sport=51234 dport=4789 [UNREPLIED] src=172.21.0.2 dst=172.21.0.3 sport=4789 dport=51234 mark=0 zone=0 use=2
+ipv4     2 tcp      6 431999 ESTABLISHED src=172.21.0.3 dst=172.21.0.2 sport=40000 dport=22 src=172.21.0.2 dst=172.21.0.3 sport=22 dport=40000 [ASSURED] mark=0 zone=0 use=2
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+ 1234: 00000000:1F0A 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 51234 2 0000000000000000 0
+  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+ 5678: 00000000000000000000000000000000:12B5 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 61234 2 0000000000000000 0
 `
 
-func TestParseUDPReceived(t *testing.T) {
-	if got := ParseUDPReceived(snmpOut); got != 1200+34+2+40+3 {
-		t.Errorf("got %d", got)
+func TestParseUDPCounts(t *testing.T) {
+	u := ParseUDPCounts(snmpOut)
+	if u.Delivered != 1200+2+40 || u.NoPorts != 34+3 {
+		t.Errorf("got %+v", u)
 	}
-}
-
-func TestArrivedUDP(t *testing.T) {
-	counts := []int{200, 600}
-	for got, want := range map[int][]bool{
-		0: {false, false}, 30: {false, false}, // background traffic only
-		195: {true, false}, 240: {true, false}, // a few cancelled, a few added
-		590: {false, true}, 640: {false, true},
-		795: {true, true}, 850: {true, true},
-	} {
-		if res := ArrivedUDP(got, counts); !reflect.DeepEqual(res, want) {
-			t.Errorf("%d arrived: %v, want %v", got, res, want)
-		}
+	// 0x1F0A = 7946 (IPv4 socket), 0x12B5 = 4789 (IPv6); 53 is bound by nobody here.
+	if !u.Bound[7946] || !u.Bound[4789] || u.Bound[53] || u.received(7946) != u.Delivered || u.received(53) != u.NoPorts {
+		t.Errorf("ports %v", u.Bound)
+	}
+	before := udpCounts{Flows: map[string]bool{}}
+	if arrived, ok := newFlow(before, u, "172.21.0.3", "172.21.0.2", 4789); !arrived || !ok {
+		t.Errorf("the flow to 4789 from .3: %v %v (%v)", arrived, ok, u.Flows)
+	}
+	if arrived, _ := newFlow(u, u, "172.21.0.3", "172.21.0.2", 4789); arrived {
+		t.Error("a flow that was there before is not the check's")
+	}
+	if arrived, ok := newFlow(before, u, "172.21.0.3", "172.21.0.2", 7946); arrived || !ok {
+		t.Error("no flow to 7946: not arrived, but told")
+	}
+	if _, ok := newFlow(before, udpCounts{}, "a", "b", 1); ok {
+		t.Error("a host that tracks no flows: the counters tell")
 	}
 }

@@ -350,3 +350,50 @@ func TestSwarmPreflight(t *testing.T) {
 	}
 	t.Logf("swarm check, 4789/udp dropped on the worker: %s%s", r.stdout, r.stderr)
 }
+
+// TestSwarmFailover: with the file's first manager down (its host killed), `swarm up` of a
+// changed file goes through another manager (the change is applied, the dead node skipped), and
+// `swarm down` takes the rest out through it, the dead manager removed from the swarm's list
+// first; a swarm with a node that the file does not name is not taken down without --force.
+func TestSwarmFailover(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	nw := uniq("e2e-fo-net")
+	m1, m2, m3, w1, x := uniq("e2e-fo-m1"), uniq("e2e-fo-m2"), uniq("e2e-fo-m3"), uniq("e2e-fo-w1"), uniq("e2e-fo-x")
+	t.Cleanup(func() { e.run("rm", "-f", "-y", m1, m2, m3, w1, x) })
+	file := func(label string) string {
+		p := filepath.Join(t.TempDir(), "cluster.yml")
+		writeFile(t, p, fmt.Sprintf("name: fo\ndriver: container\ndriver-options: {network: %s}\nnodes:\n  - {name: %s, role: manager}\n  - {name: %s, role: manager}\n  - {name: %s, role: manager}\n  - {name: %s, labels: {zone: %s}}\n",
+			nw, m1, m2, m3, w1, label))
+		return p
+	}
+	if r := e.run("swarm", "up", "-f", file("a")); r.code != 0 {
+		t.Fatalf("swarm up: %s", r)
+	}
+	e.must("kill", m1)
+	r := e.run("swarm", "up", "-f", file("b"))
+	if r.code != 0 || !strings.Contains(r.stderr, "("+m1+") its engine does not answer: skipped") {
+		t.Fatalf("swarm up with the first manager down: %s", r)
+	}
+	if out := e.docker(m2, "node", "inspect", w1, "--format", "{{index .Spec.Labels \"zone\"}}"); strings.TrimSpace(out.stdout) != "b" {
+		t.Errorf("the label change through the second manager: %s", out)
+	}
+	// A node the file does not name: down refuses, nothing changes.
+	createHosts(t, e, nw, nil, x)
+	e.must("swarm", "join", "--manager", m2, x)
+	r = e.run("swarm", "down", "-f", file("b"))
+	expectOneLineError(t, r, x, "--force")
+	if rows := nodeTable(t, e, m2); len(rows) != 5 {
+		t.Errorf("a refused down changed the swarm: %v", rows)
+	}
+	e.must("swarm", "leave", x)
+	r = e.run("swarm", "down", "-f", file("b"))
+	if r.code != 0 || !strings.Contains(r.stderr, "("+m1+") its engine does not answer: removing it from the swarm through "+m2) {
+		t.Fatalf("swarm down with the first manager down: %s", r)
+	}
+	for _, n := range []string{m1, m2, m3, w1} {
+		if e.run("inspect", n).code == 0 {
+			t.Errorf("%s was not removed", n)
+		}
+	}
+}
