@@ -131,3 +131,27 @@ func TestReloadOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestLostConnectionDuringRestart: sshd going away while the engine restarts is said as such,
+// not blamed on the engine's configuration; a restart that systemctl reports failed is.
+func TestLostConnectionDuringRestart(t *testing.T) {
+	spec := Spec{Engine: store.EngineOptions{Port: 2376}, CACert: []byte("ca"), ServerCert: []byte("cert"), ServerKey: []byte("key")}
+	for _, tc := range []struct {
+		reply rt.Reply
+		want  string
+	}{
+		{func(*rt.Fake, []string, io.Reader) ([]byte, error) { return nil, io.ErrUnexpectedEOF }, "SSH connection to the host was lost"},
+		{rt.Fail(1, "Job for docker.service failed"), "dockerd did not start with the new configuration"},
+	} {
+		f := fakeDebianHost(t, rt.New(t))
+		f.AllowUpload = true
+		f.On("mkdir", rt.Prefix("mkdir", "-p"), rt.Output("")).
+			On("reload", rt.Exactly("sh", "-c", "systemctl daemon-reload"), rt.Output("")).
+			On("restart", rt.Exactly("systemctl", "restart", "docker.service"), tc.reply).
+			On("journal", rt.Prefix("journalctl"), rt.Output("a log line"))
+		_, err := (&Provisioner{R: f}).Run(t.Context(), spec)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("want %q: %v", tc.want, err)
+		}
+	}
+}

@@ -322,6 +322,13 @@ func (p *Provisioner) service(ctx context.Context, res *Result, restart, enabled
 }
 
 func (p *Provisioner) engineFailed(ctx context.Context, err error) error {
+	var ce *runner.CommandError
+	if !errors.As(err, &ce) { // not systemctl's answer: the connection itself went
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted while the engine restarted: run `machine provision` again to finish (%w)", err)
+		}
+		return fmt.Errorf("the SSH connection to the host was lost while the engine restarted (%v): the engine may be up; run `machine provision` again once SSH answers", err)
+	}
 	logs, _ := p.out(ctx, "journalctl", "-u", "docker.service", "-n", "15", "--no-pager", "-o", "cat")
 	return fmt.Errorf("dockerd did not start with the new configuration (check --engine-opt and the other engine flags): %w\nlast lines of its log:\n%s", err, logs)
 }

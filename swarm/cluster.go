@@ -13,6 +13,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/machine-tools/machine/drivers"
+	"github.com/machine-tools/machine/internal/store"
 	"github.com/machine-tools/machine/machine"
 )
 
@@ -182,6 +183,13 @@ func ParseCluster(name string, b []byte) (c *Cluster, err error) {
 		return nil, fmt.Errorf("%s: the cluster file is empty: it needs a name and nodes (see docs/cluster-file.md)", name)
 	}
 	c = &Cluster{file: name}
+	switch errs := fileProblems(name, f); len(errs) {
+	case 0:
+	case 1:
+		return nil, errs[0]
+	default:
+		return nil, fmt.Errorf("the cluster file has errors:\n%w", errors.Join(errs...))
+	}
 	if err := yaml.UnmarshalWithOptions(b, c, yaml.DisallowUnknownField()); err != nil {
 		msg := yaml.FormatError(err, false, false)
 		if m := yamlPos.FindStringSubmatch(msg); m != nil {
@@ -215,8 +223,6 @@ func (c *Cluster) errAt(path, format string, a ...any) error {
 	}
 	return fmt.Errorf("%s: %s", c.file, fmt.Sprintf(format, a...))
 }
-
-var nodeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$`)
 
 // Validate checks the cluster against the drivers' and the engine's option tables: names,
 // types and refused options, each error with the file and line.
@@ -267,8 +273,8 @@ func (c *Cluster) Validate(reg drivers.Registry) error {
 		switch {
 		case n.Name == "":
 			errs = append(errs, c.errAt(p, "node %d has no name", i+1))
-		case !nodeName.MatchString(n.Name):
-			errs = append(errs, c.errAt(p+".name", "invalid node name %q: use letters, digits, dots and hyphens", n.Name))
+		case store.ValidateName(n.Name) != nil:
+			errs = append(errs, c.errAt(p+".name", "invalid node name %q: use letters, digits, dots (not two in a row) and hyphens, starting with a letter or digit, at most 63", n.Name))
 		case seen[n.Name]:
 			errs = append(errs, c.errAt(p+".name", "node %q is listed twice", n.Name))
 		}

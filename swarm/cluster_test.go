@@ -83,3 +83,25 @@ func TestQuorumWarning(t *testing.T) {
 		t.Errorf("4 managers: %q", w)
 	}
 }
+
+// TestEveryUnknownKeyAndNumericNames: every unknown key is named with its line (the decoder
+// stops at the first), and a name that YAML reads as a number (0x1F would become "31") is refused.
+func TestEveryUnknownKeyAndNumericNames(t *testing.T) {
+	_, err := ParseCluster("c.yml", []byte("name: t\nfoo: 1\nnodes:\n  - name: m\n    role: manager\n    baz: 3\nnetworks:\n  - {name: n, color: red}\nbar: 2\n"))
+	for _, want := range []string{`c.yml:2: unknown field "foo"`, `c.yml:6: unknown field "baz" in nodes`, `c.yml:8: unknown field "color" in networks`, `c.yml:9: unknown field "bar"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q in: %v", want, err)
+		}
+	}
+	for _, name := range []string{"0x1F", "0o17", "1.50", "+12"} {
+		_, err := ParseCluster("c.yml", []byte("name: t\nnodes:\n  - name: "+name+"\n    role: manager\n"))
+		if err == nil || !strings.Contains(err.Error(), `write it in quotes (name: "`+name+`")`) {
+			t.Errorf("name %s: %v", name, err)
+		}
+	}
+	for _, ok := range []string{`"0x1F"`, "12", "1e3"} { // quoted; a number that reads the same; a string to YAML
+		if _, err := ParseCluster("c.yml", []byte("name: t\nnodes:\n  - name: "+ok+"\n    role: manager\n")); err != nil {
+			t.Errorf("name %s: %v", ok, err)
+		}
+	}
+}

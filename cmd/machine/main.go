@@ -104,6 +104,21 @@ func newApp(name string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		},
 	}
 	app.Flags = append(app.Flags, globalCompatFlags()...)
+	// A bad flag is one line with the way to the help, not the help itself.
+	app.OnUsageError = func(c *cli.Context, err error, _ bool) error {
+		return fmt.Errorf("%v: see `%s --help`", err, c.App.Name)
+	}
+	var quiet func(prefix string, cmds []*cli.Command)
+	quiet = func(prefix string, cmds []*cli.Command) {
+		for _, cmd := range cmds {
+			full := prefix + " " + cmd.Name
+			cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
+				return fmt.Errorf("%v: see `%s%s --help`", err, c.App.Name, full)
+			}
+			quiet(full, cmd.Subcommands)
+		}
+	}
+	quiet("", app.Commands)
 	for _, cmd := range app.Commands {
 		switch cmd.Name {
 		case "env", "ssh", "ip", "url", "status", "inspect", "config", "provision", "regenerate-certs",

@@ -135,13 +135,13 @@ func (c Config) hostKeyCallback() (ssh.HostKeyCallback, error) {
 	return func(hostname string, remote net.Addr, key ssh.PublicKey) error {
 		if _, err := os.Stat(c.KnownHosts); errors.Is(err, os.ErrNotExist) {
 			if !c.Pin {
-				return fmt.Errorf("machine %q has no pinned host key (%s is missing): trust the host with `machine trust-host-key %s`", c.Machine, c.KnownHosts, c.Machine)
+				return &NoPinError{fmt.Errorf("machine %q has no pinned host key (%s is missing): trust the host with `machine trust-host-key %s`", c.Machine, c.KnownHosts, c.Machine)}
 			}
 			return PinHostKey(c.KnownHosts, hostname, key)
 		}
 		cb, err := knownhosts.New(c.KnownHosts)
 		if err != nil {
-			return err
+			return &NoPinError{fmt.Errorf("machine %q: its pinned host keys cannot be read (%v): if the host is the one you made, pin its key again with `machine trust-host-key %s`", c.Machine, err, c.Machine)}
 		}
 		err = cb(hostname, remote, key)
 		var ke *knownhosts.KeyError
@@ -152,7 +152,7 @@ func (c Config) hostKeyCallback() (ssh.HostKeyCallback, error) {
 			if c.Pin {
 				return PinHostKey(c.KnownHosts, hostname, key)
 			}
-			return fmt.Errorf("machine %q: no pinned host key for %s (its address changed?): trust the host with `machine trust-host-key %s`", c.Machine, hostname, c.Machine)
+			return &NoPinError{fmt.Errorf("machine %q: no pinned host key for %s (its address changed?): trust the host with `machine trust-host-key %s`", c.Machine, hostname, c.Machine)}
 		}
 		return err
 	}, nil
@@ -222,11 +222,22 @@ func isAuthFailure(err error) bool {
 // ErrNoKey: neither a key file nor an agent offers a key.
 var ErrNoKey = errors.New("no SSH key: pass one with the key flag, or load one into ssh-agent")
 
-// Permanent reports whether retrying a dial cannot help.
+// NoPinError is a host whose key cannot be checked: nothing pinned for it, or the pinned keys
+// cannot be read. Retrying does not help.
+type NoPinError struct{ Err error }
+
+func (e *NoPinError) Error() string { return e.Err.Error() }
+func (e *NoPinError) Unwrap() error { return e.Err }
+
+// Permanent reports whether retrying a dial cannot help: the host's key changed or cannot be
+// checked, the key was refused, there is no key, or the address names no host.
 func Permanent(err error) bool {
 	var hke *HostKeyChangedError
 	var ae *AuthError
-	return errors.As(err, &hke) || errors.As(err, &ae) || errors.Is(err, os.ErrNotExist) || errors.Is(err, ErrNoKey)
+	var np *NoPinError
+	var dns *net.DNSError
+	return errors.As(err, &hke) || errors.As(err, &ae) || errors.As(err, &np) || errors.Is(err, os.ErrNotExist) || errors.Is(err, ErrNoKey) ||
+		(errors.As(err, &dns) && dns.IsNotFound)
 }
 
 // Dial connects, retrying with backoff until ctx ends; it returns the last real error.

@@ -67,3 +67,52 @@ func TestDialWithoutAKey(t *testing.T) {
 		t.Fatalf("want ErrNoKey before the deadline, got %v (ctx %v)", err, ctx.Err())
 	}
 }
+
+// TestDialFinalErrorsReturnAtOnce: a known_hosts that is missing or garbage, or a host name that
+// does not exist, cannot be fixed by retrying: Dial says so at once, not at its deadline.
+func TestDialFinalErrorsReturnAtOnce(t *testing.T) {
+	t.Setenv("SSH_AUTH_SOCK", "")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	signer, _ := ssh.NewSignerFromKey(ed25519.NewKeyFromSeed(make([]byte, 32)))
+	cfg := &ssh.ServerConfig{NoClientAuth: true}
+	cfg.AddHostKey(signer)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _, _, _ = ssh.NewServerConn(c, cfg); c.Close() }()
+		}
+	}()
+	dir := t.TempDir()
+	key := filepath.Join(dir, "id")
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	block, _ := ssh.MarshalPrivateKey(priv, "")
+	if err := os.WriteFile(key, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	garbage := filepath.Join(dir, "garbage")
+	if err := os.WriteFile(garbage, []byte("this is not\x00 a known_hosts file @@@\n|1|x|y ssh-ed25519 !!!\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	for name, c := range map[string]Config{
+		"missing":      {Host: "127.0.0.1", Port: port, KnownHosts: filepath.Join(dir, "nosuch")},
+		"garbage":      {Host: "127.0.0.1", Port: port, KnownHosts: garbage},
+		"no such host": {Host: "nosuch.invalid", Port: port, KnownHosts: garbage},
+	} {
+		c.Machine, c.User, c.KeyPath = "m", "root", key
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		start := time.Now()
+		_, err := Dial(ctx, c)
+		cancel()
+		if err == nil || !Permanent(err) || time.Since(start) > 5*time.Second {
+			t.Errorf("%s: %v after %s (permanent: %v)", name, err, time.Since(start), Permanent(err))
+		}
+	}
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -14,7 +15,8 @@ func FuzzValidateName(f *testing.F) {
 	re := regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$`)
 	f.Fuzz(func(t *testing.T, s string) {
 		err := ValidateName(s)
-		if (err == nil) != re.MatchString(s) {
+		valid := re.MatchString(s) && !strings.Contains(s, "..") && !strings.HasSuffix(s, ".")
+		if (err == nil) != valid {
 			t.Errorf("%q: %v", s, err)
 		}
 	})

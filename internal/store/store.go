@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -62,9 +63,12 @@ func (e *ExistsError) Error() string {
 func (e *ExistsError) Is(target error) bool { return target == ErrExists }
 
 // InvalidNameError is a name a machine cannot have, in docker-machine's words, then the fix.
-type InvalidNameError struct{ Name string }
+type InvalidNameError struct{ Name, Why string }
 
 func (e *InvalidNameError) Error() string {
+	if e.Why != "" {
+		return fmt.Sprintf("Invalid hostname specified: %q %s: e.g. web1 or web1.example", e.Name, e.Why)
+	}
 	return fmt.Sprintf("Invalid hostname specified. Allowed hostname chars are: 0-9a-zA-Z . - (%q: use letters, digits, dots and hyphens, starting with a letter or digit, at most 63, e.g. web1)", e.Name)
 }
 
@@ -77,6 +81,9 @@ var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$`)
 func ValidateName(name string) error {
 	if !nameRE.MatchString(name) {
 		return &InvalidNameError{Name: name}
+	}
+	if strings.Contains(name, "..") || strings.HasSuffix(name, ".") { // the host name would lose a part
+		return &InvalidNameError{Name: name, Why: "has an empty part between dots"}
 	}
 	return nil
 }

@@ -87,7 +87,7 @@ func TestValidateName(t *testing.T) {
 			t.Errorf("%q: %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "-x", ".x", "a b", "a/b", "../x", "x_y", string(make([]byte, 70))} {
+	for _, bad := range []string{"", "-x", ".x", "a b", "a/b", "../x", "x_y", string(make([]byte, 70)), "a..b", "web1."} {
 		if err := ValidateName(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

@@ -170,3 +170,60 @@ func BenchmarkSwarmUpFromNothing(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkSwarmDay2: on an 8-node cluster of container hosts (3 managers, 5 workers, a label on
+// each worker), `swarm plan` and a no-op `swarm up` (they read state and change nothing), and a
+// rolling engine change over every node (an engine env value: dockerd restarts), one node at a
+// time.
+func BenchmarkSwarmDay2(b *testing.B) {
+	e := benchEnv(b)
+	p := uniq("bench-d2")
+	var nodes []string
+	for i := 0; i < 8; i++ {
+		nodes = append(nodes, fmt.Sprintf("%s-%d", p, i))
+	}
+	b.Cleanup(func() { e.run(append([]string{"rm", "-f", "-y"}, nodes...)...) })
+	file := func(env string) string {
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "name: d2\ndriver: container\ndriver-options: {network: %s-net}\nengine: {env: [BENCH=%s]}\nnodes:\n", p, env)
+		for i, n := range nodes {
+			if i < 3 {
+				fmt.Fprintf(&sb, "  - {name: %s, role: manager}\n", n)
+			} else {
+				fmt.Fprintf(&sb, "  - {name: %s, labels: {zone: z%d}}\n", n, i%2)
+			}
+		}
+		f := filepath.Join(b.TempDir(), "cluster.yml")
+		if err := os.WriteFile(f, []byte(sb.String()), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		return f
+	}
+	if r := e.run("swarm", "up", "-f", file("0")); r.code != 0 {
+		b.Fatalf("swarm up: %s", r)
+	}
+	cl := file("0")
+	b.Run("plan/nodes=8", func(b *testing.B) {
+		for b.Loop() {
+			if r := e.run("swarm", "plan", "-f", cl); r.code != 0 {
+				b.Fatalf("plan: %s", r)
+			}
+		}
+	})
+	b.Run("noop-up/nodes=8", func(b *testing.B) {
+		for b.Loop() {
+			if r := e.run("swarm", "up", "-f", cl); r.code != 0 || !strings.Contains(r.stderr, "nothing to change") {
+				b.Fatalf("up: %s", r)
+			}
+		}
+	})
+	v := 0
+	b.Run("rolling-engine-change/nodes=8", func(b *testing.B) {
+		for b.Loop() {
+			v++
+			if r := e.run("swarm", "up", "-f", file(fmt.Sprint(v))); r.code != 0 || strings.Count(r.stderr, "re-provisioning with the new engine options") != 8 {
+				b.Fatalf("rolling change: %s", r)
+			}
+		}
+	})
+}
