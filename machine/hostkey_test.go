@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
-	"net"
 	"os"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/machine-tools/machine/drivers"
 	"github.com/machine-tools/machine/internal/sshclient"
+	"github.com/machine-tools/machine/internal/sshclient/sshtest"
 )
 
 // keyedDriver is a fake driver that, as the container driver does, knows its host's key
@@ -24,36 +24,6 @@ type keyedDriver struct {
 }
 
 func (d *keyedDriver) HostKeys(ctx context.Context) ([]string, error) { return []string{d.key}, nil }
-
-// sshServer accepts connections with host key signer and any client key; sessions are refused.
-func sshServer(t *testing.T, signer ssh.Signer) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	cfg := &ssh.ServerConfig{PublicKeyCallback: func(ssh.ConnMetadata, ssh.PublicKey) (*ssh.Permissions, error) { return nil, nil }}
-	cfg.AddHostKey(signer)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				_, chans, reqs, err := ssh.NewServerConn(c, cfg)
-				if err != nil {
-					return
-				}
-				go ssh.DiscardRequests(reqs)
-				for ch := range chans {
-					ch.Reject(ssh.Prohibited, "no sessions here")
-				}
-			}()
-		}
-	}()
-	return l.Addr().String()
-}
 
 func newSigner(t *testing.T) ssh.Signer {
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
@@ -69,7 +39,7 @@ func newSigner(t *testing.T) ssh.Signer {
 // at once (no trust on first use), and one that presents its own is let through.
 func TestHostKeyKnownBeforeFirstContact(t *testing.T) {
 	real, other := newSigner(t), newSigner(t)
-	addr := sshServer(t, real)
+	addr := sshtest.Server(t, real)
 	for _, tc := range []struct {
 		name    string
 		known   ssh.Signer

@@ -9,10 +9,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/machine-tools/machine/internal/sshclient/sshtest"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -72,23 +74,9 @@ func TestDialWithoutAKey(t *testing.T) {
 // does not exist, cannot be fixed by retrying: Dial says so at once, not at its deadline.
 func TestDialFinalErrorsReturnAtOnce(t *testing.T) {
 	t.Setenv("SSH_AUTH_SOCK", "")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
 	signer, _ := ssh.NewSignerFromKey(ed25519.NewKeyFromSeed(make([]byte, 32)))
-	cfg := &ssh.ServerConfig{NoClientAuth: true}
-	cfg.AddHostKey(signer)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _, _, _ = ssh.NewServerConn(c, cfg); c.Close() }()
-		}
-	}()
+	_, portStr, _ := net.SplitHostPort(sshtest.Server(t, signer))
+	port, _ := strconv.Atoi(portStr)
 	dir := t.TempDir()
 	key := filepath.Join(dir, "id")
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
@@ -100,7 +88,6 @@ func TestDialFinalErrorsReturnAtOnce(t *testing.T) {
 	if err := os.WriteFile(garbage, []byte("this is not\x00 a known_hosts file @@@\n|1|x|y ssh-ed25519 !!!\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
 	for name, c := range map[string]Config{
 		"missing":      {Host: "127.0.0.1", Port: port, KnownHosts: filepath.Join(dir, "nosuch")},
 		"garbage":      {Host: "127.0.0.1", Port: port, KnownHosts: garbage},
