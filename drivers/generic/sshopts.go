@@ -154,7 +154,8 @@ func hostPort(host string, port int) string {
 }
 
 // knownLines are the lines of a known_hosts file that trust one of hosts (plain or hashed
-// names), rewritten for that host alone; revoked and @cert-authority lines are left out.
+// names), rewritten for that host alone, and its @cert-authority lines as they are (their host
+// patterns are matched when a host presents a certificate); @revoked lines are left out.
 func knownLines(file string, hosts []string) []string {
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -167,6 +168,10 @@ func knownLines(file string, hosts []string) []string {
 			break
 		}
 		b = rest
+		if marker == "cert-authority" {
+			out = append(out, "@cert-authority "+strings.Join(names, ",")+" "+strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key))))
+			continue
+		}
 		if marker != "" {
 			continue
 		}
