@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -269,7 +270,14 @@ func (s *Store) Reserve(m *Machine) error {
 	if m.State == "" {
 		m.State = StateCreating
 	}
-	return s.Save(m)
+	if err := s.Save(m); err != nil {
+		_ = os.RemoveAll(dir) // no record without its folder, no folder without its record
+		if errors.Is(err, syscall.ENOSPC) {
+			return fmt.Errorf("the store %s is full (%v): free some space there, or point MACHINE_STORAGE_PATH (-s) at another folder", s.Root, err)
+		}
+		return err
+	}
+	return nil
 }
 
 // Save writes the machine's record atomically.

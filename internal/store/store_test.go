@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -147,5 +148,38 @@ func TestLockTimesOut(t *testing.T) {
 	defer cancel()
 	if _, err := s.Lock(ctx); err == nil {
 		t.Fatal("a second lock was granted while the first is held")
+	}
+}
+
+// TestReserveOnAFullStore: a store whose file system is full (a 64 KiB tmpfs, filled) refuses
+// the name with the cause and the fix, and leaves no folder behind (the next try is not told
+// the machine exists).
+func TestReserveOnAFullStore(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("mounting a tmpfs needs root")
+		}
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
+	s, err := Open(filepath.Join(dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill, _ := os.Create(filepath.Join(dir, "fill"))
+	_, _ = fill.Write(make([]byte, 128<<10))
+	fill.Close()
+	for i := 0; i < 2; i++ {
+		err := s.Reserve(&Machine{Name: "m1"})
+		if err == nil || !strings.Contains(err.Error(), "is full") || !strings.Contains(err.Error(), "MACHINE_STORAGE_PATH") {
+			t.Fatalf("try %d: %v", i+1, err)
+		}
+		if s.Exists("m1") {
+			t.Fatalf("try %d: a folder was left", i+1)
+		}
 	}
 }
