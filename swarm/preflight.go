@@ -147,7 +147,7 @@ func newFlow(before, after udpCounts, src, dst string, port int) (arrived, ok bo
 	if len(after.Flows) == 0 {
 		return false, false
 	}
-	prefix := fmt.Sprintf("%s>%s:%d/", src, dst, port)
+	prefix := fmt.Sprintf("%s>%s:%d/", normIP(src), normIP(dst), port)
 	for f := range after.Flows {
 		if strings.HasPrefix(f, prefix) && !before.Flows[f] {
 			return true, true
@@ -211,7 +211,7 @@ func ParseUDPCounts(out string) udpCounts {
 					}
 				}
 			}
-			u.Flows[kv["src"]+">"+kv["dst"]+":"+kv["dport"]+"/"+kv["sport"]] = true
+			u.Flows[normIP(kv["src"])+">"+normIP(kv["dst"])+":"+kv["dport"]+"/"+kv["sport"]] = true
 		case len(f) > 2 && strings.HasSuffix(f[0], ":") && strings.Contains(f[1], ":"):
 			// "  12: 00000000:1EE2 00000000:0000 07 ...": a socket's local address:port in hex
 			hexPort := f[1][strings.LastIndex(f[1], ":")+1:]
@@ -354,4 +354,12 @@ func unjoin(err error) []string {
 		return out
 	}
 	return []string{err.Error()}
+}
+
+// normIP writes an address one way (conntrack prints IPv6 addresses in full).
+func normIP(s string) string {
+	if ip := net.ParseIP(s); ip != nil {
+		return ip.String()
+	}
+	return s
 }

@@ -16,6 +16,7 @@ Udp6NoPorts                     	3
 Udp6InErrors                    	0
 Udp6OutDatagrams                	41
 ipv4     2 udp      17 29 src=172.21.0.3 dst=172.21.0.2 sport=51234 dport=4789 [UNREPLIED] src=172.21.0.2 dst=172.21.0.3 sport=4789 dport=51234 mark=0 zone=0 use=2
+ipv6     10 udp      17 29 src=fd00:0077:0001:0000:0000:0000:0000:0003 dst=fd00:0077:0001:0000:0000:0000:0000:0002 sport=40000 dport=7946 [UNREPLIED] src=fd00:0077:0001:0000:0000:0000:0000:0002 dst=fd00:0077:0001:0000:0000:0000:0000:0003 sport=7946 dport=40000 mark=0 zone=0 use=2
 ipv4     2 tcp      6 431999 ESTABLISHED src=172.21.0.3 dst=172.21.0.2 sport=40000 dport=22 src=172.21.0.2 dst=172.21.0.3 sport=22 dport=40000 [ASSURED] mark=0 zone=0 use=2
   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
  1234: 00000000:1F0A 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 51234 2 0000000000000000 0
@@ -35,6 +36,9 @@ func TestParseUDPCounts(t *testing.T) {
 	before := udpCounts{Flows: map[string]bool{}}
 	if arrived, ok := newFlow(before, u, "172.21.0.3", "172.21.0.2", 4789); !arrived || !ok {
 		t.Errorf("the flow to 4789 from .3: %v %v (%v)", arrived, ok, u.Flows)
+	}
+	if arrived, ok := newFlow(before, u, "fd00:77:1::3", "fd00:77:1::2", 7946); !arrived || !ok {
+		t.Errorf("an IPv6 flow, written in full by conntrack: %v %v (%v)", arrived, ok, u.Flows)
 	}
 	if arrived, _ := newFlow(u, u, "172.21.0.3", "172.21.0.2", 4789); arrived {
 		t.Error("a flow that was there before is not the check's")
