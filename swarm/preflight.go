@@ -104,7 +104,7 @@ func checkPorts(ctx context.Context, from *sshclient.Client, fromName, fromAddr 
 			if !arrived {
 				blocked(p, fmt.Sprintf("none of %d datagrams got past its firewall", udpProbes))
 			}
-		} else if got := after.received(p.Number) - before.received(p.Number); got < udpProbes/10 {
+		} else if got := after.received(toAddr, p.Number) - before.received(toAddr, p.Number); got < udpProbes/10 {
 			blocked(p, fmt.Sprintf("%d of %d datagrams arrived", max(0, got), udpProbes))
 		}
 	}
@@ -131,77 +131,112 @@ func oneLine(errs []error) error {
 	return lineErrors(errs)
 }
 
-// udpCounts are a host's UDP counters: datagrams delivered to sockets (or dropped by a full
-// one), and datagrams to ports no socket has; and the ports its sockets have.
-type udpCounts struct {
+// udpFamily is one address family's UDP state on a host: datagrams delivered to sockets (or
+// dropped by a full one), datagrams to ports no socket has, the ports its sockets have, and the
+// flows its connection tracking confirmed (a datagram its firewall dropped is never confirmed),
+// as "src>dst:dport/sport".
+type udpFamily struct {
 	Delivered, NoPorts int
 	Bound              map[int]bool
-	// Flows are the UDP flows the host's connection tracking confirmed (a datagram that its
-	// firewall dropped is never confirmed), as "src>dst:dport/sport"; nil when it tracks none.
-	Flows map[string]bool
+	Flows              map[string]bool
+}
+
+// udpCounts are a host's UDP state, IPv4 and IPv6.
+type udpCounts struct{ V4, V6 udpFamily }
+
+func (u udpCounts) family(addr string) udpFamily {
+	if ip := net.ParseIP(addr); ip != nil && ip.To4() == nil {
+		return u.V6
+	}
+	return u.V4
 }
 
 // newFlow tells whether after has a flow from src to dst:port that before had not: a datagram
-// of the check got in. ok is false when the host tracks no flows (the counters tell then).
+// of the check got in. ok is false when the host tracks no flows of that family (the counters
+// tell then).
 func newFlow(before, after udpCounts, src, dst string, port int) (arrived, ok bool) {
-	if len(after.Flows) == 0 {
+	a, b := after.family(dst), before.family(dst)
+	if len(a.Flows) == 0 {
 		return false, false
 	}
 	prefix := fmt.Sprintf("%s>%s:%d/", normIP(src), normIP(dst), port)
-	for f := range after.Flows {
-		if strings.HasPrefix(f, prefix) && !before.Flows[f] {
+	for f := range a.Flows {
+		if strings.HasPrefix(f, prefix) && !b.Flows[f] {
 			return true, true
 		}
 	}
 	return false, true
 }
 
-// received is what counts datagrams to port: a bound port's datagrams are delivered, an
-// unbound one's are counted as NoPorts (which little else adds to).
-func (u udpCounts) received(port int) int {
-	if u.Bound[port] {
-		return u.Delivered
+// received is what counts datagrams to dst:port: a bound port's are delivered, an unbound one's
+// are counted as NoPorts (which little else adds to).
+func (u udpCounts) received(dst string, port int) int {
+	f := u.family(dst)
+	if f.Bound[port] {
+		return f.Delivered
 	}
-	return u.NoPorts
+	return f.NoPorts
 }
 
-// udpReceived reads a host's UDP counters, IPv4 and IPv6.
+// udpReceived reads a host's UDP state.
 func udpReceived(ctx context.Context, c *sshclient.Client) (udpCounts, error) {
-	out, err := c.Run(ctx, nil, "sh", "-c", "cat /proc/net/snmp /proc/net/snmp6 /proc/net/udp /proc/net/udp6; grep -s ' udp ' /proc/net/nf_conntrack; true")
+	out, err := c.Run(ctx, nil, "sh", "-c", "cat /proc/net/snmp /proc/net/snmp6; echo '--- udp'; cat /proc/net/udp; echo '--- udp6'; cat /proc/net/udp6; echo '--- conntrack'; grep -s ' udp ' /proc/net/nf_conntrack; true")
 	if err != nil && len(out) == 0 {
 		return udpCounts{}, err
 	}
 	return ParseUDPCounts(string(out)), nil
 }
 
-// ParseUDPCounts reads /proc/net/snmp's Udp lines (InDatagrams + InErrors delivered, NoPorts),
-// /proc/net/snmp6's Udp6 ones, and the local ports of /proc/net/udp and udp6.
+// ParseUDPCounts reads /proc/net/snmp's Udp lines and /proc/net/snmp6's Udp6 ones, the local
+// ports of /proc/net/udp and udp6 (a socket on :: takes IPv4 too), and the UDP flows of
+// /proc/net/nf_conntrack, each after its "--- NAME" line.
 func ParseUDPCounts(out string) udpCounts {
-	u := udpCounts{Bound: map[int]bool{}, Flows: map[string]bool{}}
+	fam := func() udpFamily { return udpFamily{Bound: map[int]bool{}, Flows: map[string]bool{}} }
+	u := udpCounts{V4: fam(), V6: fam()}
 	var header []string
+	section := ""
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
+		if len(f) == 2 && f[0] == "---" {
+			section = f[1]
+			continue
+		}
 		switch {
-		case len(f) > 1 && f[0] == "Udp:" && header == nil:
+		case section == "" && len(f) > 1 && f[0] == "Udp:" && header == nil:
 			header = f
-		case len(f) > 1 && f[0] == "Udp:":
+		case section == "" && len(f) > 1 && f[0] == "Udp:":
 			for i := 1; i < len(f) && i < len(header); i++ {
 				n, _ := strconv.Atoi(f[i])
 				switch header[i] {
 				case "InDatagrams", "InErrors":
-					u.Delivered += n
+					u.V4.Delivered += n
 				case "NoPorts":
-					u.NoPorts += n
+					u.V4.NoPorts += n
 				}
 			}
 			header = nil
-		case len(f) == 2 && (f[0] == "Udp6InDatagrams" || f[0] == "Udp6InErrors"):
+		case section == "" && len(f) == 2 && (f[0] == "Udp6InDatagrams" || f[0] == "Udp6InErrors"):
 			n, _ := strconv.Atoi(f[1])
-			u.Delivered += n
-		case len(f) == 2 && f[0] == "Udp6NoPorts":
+			u.V6.Delivered += n
+		case section == "" && len(f) == 2 && f[0] == "Udp6NoPorts":
 			n, _ := strconv.Atoi(f[1])
-			u.NoPorts += n
-		case len(f) > 6 && (f[0] == "ipv4" || f[0] == "ipv6") && f[2] == "udp":
+			u.V6.NoPorts += n
+		case (section == "udp" || section == "udp6") && len(f) > 2 && strings.HasSuffix(f[0], ":") && strings.Contains(f[1], ":"):
+			// "  12: 00000000:1EE2 00000000:0000 07 ...": a socket's local address:port in hex
+			i := strings.LastIndex(f[1], ":")
+			p, err := strconv.ParseInt(f[1][i+1:], 16, 32)
+			if err != nil {
+				continue
+			}
+			if section == "udp" {
+				u.V4.Bound[int(p)] = true
+				continue
+			}
+			u.V6.Bound[int(p)] = true
+			if strings.Trim(f[1][:i], "0") == "" { // :: (dual-stack unless v6only)
+				u.V4.Bound[int(p)] = true
+			}
+		case section == "conntrack" && len(f) > 6 && (f[0] == "ipv4" || f[0] == "ipv6") && f[2] == "udp":
 			// "ipv4 2 udp 17 29 src=A dst=B sport=S dport=P ...": the flow's first direction
 			kv := map[string]string{}
 			for _, x := range f[5:] {
@@ -211,13 +246,11 @@ func ParseUDPCounts(out string) udpCounts {
 					}
 				}
 			}
-			u.Flows[normIP(kv["src"])+">"+normIP(kv["dst"])+":"+kv["dport"]+"/"+kv["sport"]] = true
-		case len(f) > 2 && strings.HasSuffix(f[0], ":") && strings.Contains(f[1], ":"):
-			// "  12: 00000000:1EE2 00000000:0000 07 ...": a socket's local address:port in hex
-			hexPort := f[1][strings.LastIndex(f[1], ":")+1:]
-			if p, err := strconv.ParseInt(hexPort, 16, 32); err == nil {
-				u.Bound[int(p)] = true
+			target := &u.V4
+			if f[0] == "ipv6" {
+				target = &u.V6
 			}
+			target.Flows[normIP(kv["src"])+">"+normIP(kv["dst"])+":"+kv["dport"]+"/"+kv["sport"]] = true
 		}
 	}
 	return u
