@@ -39,6 +39,8 @@ setup:
 e2e: setup build
 	./$(BIN) image build --variant base
 	./$(BIN) image build
+	./$(BIN) image build --release debian-11
+	./$(BIN) image build --release debian-13
 	MACHINE_LIBVIRT_TEST_IMAGE=$$(bash scripts/libvirt-test-image.sh) $(GO) test -tags e2e $(E2E_FLAGS) ./test/e2e/
 	$(GO) test -tags e2e -run '^Example' -v ./machine/ ./swarm/
 

@@ -278,11 +278,15 @@ func imageCommand() *cli.Command {
 			Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "force", Usage: "build even when the image exists"},
 				&cli.StringFlag{Name: "variant", Value: container.VariantDocker, Usage: "docker (with the engine) or base"},
+				&cli.StringFlag{Name: "release", Value: container.DefaultRelease, Usage: "the Debian release: " + strings.Join(container.ReleaseNames(), ", ")},
 				&cli.StringFlag{Name: "container-engine-host", EnvVars: []string{"MACHINE_CONTAINER_ENGINE_HOST"}, Value: container.DefaultEngineHost},
 			},
 			Action: func(c *cli.Context) error {
+				if container.Releases[c.String("release")] == "" {
+					return fmt.Errorf("--release %q: use %s", c.String("release"), strings.Join(container.ReleaseNames(), ", "))
+				}
 				start := time.Now()
-				tag, built, err := container.BuildImage(c.Context, c.String("container-engine-host"), c.String("variant"), c.Bool("force"), progress(c, "image"))
+				tag, built, err := container.BuildImage(c.Context, c.String("container-engine-host"), c.String("variant"), c.String("release"), c.Bool("force"), progress(c, "image"))
 				if err != nil {
 					return err
 				}

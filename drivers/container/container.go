@@ -53,6 +53,7 @@ type Driver struct {
 	EngineHost    string   `json:"EngineHost"`
 	Image         string   `json:"Image,omitempty"`   // empty: the built-in image, built when missing
 	Variant       string   `json:"Variant,omitempty"` // of the built-in image: docker (default) or base
+	Release       string   `json:"Release,omitempty"` // of the built-in image: debian-11, debian-12 (default), debian-13
 	Network       string   `json:"Network"`
 	Subnet        string   `json:"Subnet,omitempty"` // for a network the driver makes
 	IP            string   `json:"IP,omitempty"`
@@ -188,6 +189,9 @@ func (d *Driver) Validate(ctx context.Context, name string) error {
 		if x == d.Network {
 			return fmt.Errorf("--container-extra-network %q is the machine's main network already", x)
 		}
+	}
+	if d.Release != "" && Releases[d.Release] == "" {
+		return fmt.Errorf("--container-image-release %q: use %s", d.Release, strings.Join(ReleaseNames(), ", "))
 	}
 	if d.Variant != "" && d.Variant != VariantDocker && d.Variant != VariantBase {
 		return fmt.Errorf("--container-image-variant %q: use %s or %s", d.Variant, VariantDocker, VariantBase)
@@ -325,10 +329,10 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 		if variant == "" {
 			variant = VariantDocker
 		}
-		if ok, _ := b.Has(ctx, ImageTag(variant)); !ok {
-			d.say("the host image %s is missing: building it (once)", ImageTag(variant))
+		if ok, _ := b.Has(ctx, ImageTag(variant, d.Release)); !ok {
+			d.say("the host image %s is missing: building it (once)", ImageTag(variant, d.Release))
 		}
-		if img, err = b.Ensure(ctx, variant, false); err != nil {
+		if img, err = b.Ensure(ctx, variant, d.Release, false); err != nil {
 			return err
 		}
 		d.Image, d.builtinImage = img, true

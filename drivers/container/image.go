@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -40,15 +42,31 @@ const (
 	VariantBase   = "base"   // systemd and sshd only: a host the provisioner installs Docker on
 )
 
-// Suite and mirror of the offline build.
-var (
-	Suite  = "bookworm"
-	Mirror = "http://deb.debian.org/debian"
-)
+// Mirror is where the offline build's packages come from.
+var Mirror = "http://deb.debian.org/debian"
 
-// RecipeHash is the hash of every file of the recipe: it names the images, so that a change to
-// the recipe builds new ones and an unchanged recipe reuses what is there.
-func RecipeHash() string {
+// Releases are the Debian releases a host image is built from, by the name the driver's
+// --container-image-release takes, to their suites.
+var Releases = map[string]string{"debian-11": "bullseye", "debian-12": "bookworm", "debian-13": "trixie"}
+
+// DefaultRelease is the release of hosts made without --container-image-release.
+const DefaultRelease = "debian-12"
+
+// suite is a release's Debian suite (the default's for "").
+func suite(release string) string {
+	if s := Releases[release]; s != "" {
+		return s
+	}
+	return Releases[DefaultRelease]
+}
+
+// ReleaseNames lists the releases, sorted.
+func ReleaseNames() []string { return slices.Sorted(maps.Keys(Releases)) }
+
+// RecipeHash is the hash of every file of the recipe and the release's suite: it names the
+// images, so that a change to the recipe builds new ones and an unchanged recipe reuses what is
+// there.
+func RecipeHash(release string) string {
 	h := sha256.New()
 	var names []string
 	_ = fs.WalkDir(recipe, "recipe", func(p string, d fs.DirEntry, err error) error {
@@ -63,16 +81,21 @@ func RecipeHash() string {
 		fmt.Fprintf(h, "%s\x00%d\x00", n, len(b))
 		h.Write(b)
 	}
-	fmt.Fprintf(h, "%s\x00%s", Suite, Mirror)
+	fmt.Fprintf(h, "%s\x00%s", suite(release), Mirror)
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
-// ImageTag is the tag of a variant of the host image for this recipe.
-func ImageTag(variant string) string {
-	if variant == VariantBase {
-		return ImageRepo + ":base-" + RecipeHash()
+// ImageTag is the tag of a variant of the host image of a release for this recipe (the default
+// release's tags carry no release name).
+func ImageTag(variant, release string) string {
+	prefix := ""
+	if release != "" && release != DefaultRelease {
+		prefix = release + "-"
 	}
-	return ImageRepo + ":" + RecipeHash()
+	if variant == VariantBase {
+		return ImageRepo + ":base-" + prefix + RecipeHash(release)
+	}
+	return ImageRepo + ":" + prefix + RecipeHash(release)
 }
 
 // ImageBuilder builds the host images on a local engine.
@@ -101,8 +124,8 @@ func (b *ImageBuilder) Has(ctx context.Context, ref string) (bool, error) {
 
 // Ensure returns the tag of the variant, building it (and the base) when absent. Parallel
 // callers on one machine wait for one build.
-func (b *ImageBuilder) Ensure(ctx context.Context, variant string, force bool) (string, error) {
-	tag := ImageTag(variant)
+func (b *ImageBuilder) Ensure(ctx context.Context, variant, release string, force bool) (string, error) {
+	tag := ImageTag(variant, release)
 	if !force {
 		if ok, err := b.Has(ctx, tag); err != nil || ok {
 			return tag, err
@@ -118,11 +141,11 @@ func (b *ImageBuilder) Ensure(ctx context.Context, variant string, force bool) (
 			return tag, err
 		}
 	}
-	base := ImageTag(VariantBase)
+	base := ImageTag(VariantBase, release)
 	if ok, err := b.Has(ctx, base); err != nil {
 		return "", err
 	} else if !ok || force {
-		if err := b.buildBase(ctx, base); err != nil {
+		if err := b.buildBase(ctx, base, release); err != nil {
 			return "", err
 		}
 	}
@@ -143,7 +166,10 @@ func (b *ImageBuilder) pruneOld(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	keep := map[string]bool{ImageTag(VariantDocker): true, ImageTag(VariantBase): true}
+	keep := map[string]bool{}
+	for r := range Releases {
+		keep[ImageTag(VariantDocker, r)], keep[ImageTag(VariantBase, r)] = true, true
+	}
 	for _, im := range imgs {
 		for _, t := range im.RepoTags {
 			if !keep[t] {
@@ -155,22 +181,24 @@ func (b *ImageBuilder) pruneOld(ctx context.Context) {
 	}
 }
 
-func (b *ImageBuilder) buildBase(ctx context.Context, tag string) error {
+func (b *ImageBuilder) buildBase(ctx context.Context, tag, release string) error {
+	su := suite(release)
 	pctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	rc, err := b.Client.ImagePull(pctx, "docker.io/library/debian:"+Suite, image.PullOptions{})
+	rc, err := b.Client.ImagePull(pctx, "docker.io/library/debian:"+su, image.PullOptions{})
 	if err == nil {
 		err = drainJSON(rc, nil)
 	}
 	cancel()
 	if err == nil {
-		b.say("building %s from debian:%s", tag, Suite)
-		return b.dockerBuild(ctx, "Dockerfile.base", tag, nil)
+		b.say("building %s from debian:%s", tag, su)
+		return b.dockerBuild(ctx, "Dockerfile.base", tag, map[string]*string{"SUITE": &su})
 	}
-	b.say("debian:%s cannot be pulled (%v); building %s offline with debootstrap", Suite, firstLine(err), tag)
-	return b.debootstrap(ctx, tag)
+	b.say("debian:%s cannot be pulled (%v); building %s offline with debootstrap", su, firstLine(err), tag)
+	return b.debootstrap(ctx, tag, release)
 }
 
-func (b *ImageBuilder) debootstrap(ctx context.Context, tag string) error {
+func (b *ImageBuilder) debootstrap(ctx context.Context, tag, release string) error {
+	su := suite(release)
 	if _, err := exec.LookPath("debootstrap"); err != nil {
 		return fmt.Errorf("no host image %s, no registry to pull debian from, and no debootstrap to build it offline: install debootstrap (apt-get install debootstrap) and run `machine image build` as root", tag)
 	}
@@ -185,12 +213,12 @@ func (b *ImageBuilder) debootstrap(ctx context.Context, tag string) error {
 	if err := os.CopyFS(filepath.Join(work, "recipe"), mustSub(recipe, "recipe")); err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, "bash", filepath.Join(work, "recipe", "rootfs.sh"), work, Suite, Mirror)
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(work, "recipe", "rootfs.sh"), work, su, Mirror)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("debootstrap of %s from %s failed: %v: %s", Suite, Mirror, err, strings.TrimSpace(stderr.String()))
+		return fmt.Errorf("debootstrap of %s from %s failed: %v: %s", su, Mirror, err, strings.TrimSpace(stderr.String()))
 	}
 	b.say("root file system made in %s; importing", time.Since(start).Round(time.Second))
 	f, err := os.Open(filepath.Join(work, "rootfs.tar"))
@@ -200,7 +228,7 @@ func (b *ImageBuilder) debootstrap(ctx context.Context, tag string) error {
 	defer f.Close()
 	rc, err := b.Client.ImageImport(ctx, image.ImportSource{Source: f, SourceName: "-"}, tag, image.ImportOptions{
 		Changes: []string{`CMD ["/sbin/init"]`, "ENV container=docker"},
-		Message: "machine host base, recipe " + RecipeHash(),
+		Message: "machine host base (" + su + "), recipe " + RecipeHash(release),
 	})
 	if err != nil {
 		return fmt.Errorf("importing the host image: %w", err)
@@ -233,7 +261,7 @@ func (b *ImageBuilder) dockerBuild(ctx context.Context, dockerfile, tag string, 
 	}
 	resp, err := b.Client.ImageBuild(ctx, &buf, build.ImageBuildOptions{
 		Tags: []string{tag}, Dockerfile: dockerfile, BuildArgs: args, Remove: true, ForceRemove: true,
-		Labels: map[string]string{"io.machine.recipe": RecipeHash()},
+		Labels: map[string]string{"io.machine.recipe": tag},
 	})
 	if err != nil {
 		return fmt.Errorf("building %s: %w", tag, err)
@@ -298,7 +326,7 @@ func mustSub(f fs.FS, dir string) fs.FS {
 
 // BuildImage makes the host image of variant on the engine at host unless it is there already
 // (force: build anyway); built says whether it was made now.
-func BuildImage(ctx context.Context, host, variant string, force bool, progress func(string)) (tag string, built bool, err error) {
+func BuildImage(ctx context.Context, host, variant, release string, force bool, progress func(string)) (tag string, built bool, err error) {
 	if err := Ping(ctx, host); err != nil {
 		return "", false, err
 	}
@@ -308,10 +336,10 @@ func BuildImage(ctx context.Context, host, variant string, force bool, progress 
 	}
 	defer cli.Close()
 	b := &ImageBuilder{Client: cli, Progress: progress}
-	tag = ImageTag(variant)
+	tag = ImageTag(variant, release)
 	if ok, _ := b.Has(ctx, tag); ok && !force {
 		return tag, false, nil
 	}
-	tag, err = b.Ensure(ctx, variant, force)
+	tag, err = b.Ensure(ctx, variant, release, force)
 	return tag, err == nil, err
 }

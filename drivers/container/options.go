@@ -19,6 +19,8 @@ func Registration() drivers.Registration {
 				Set: drivers.Field(func(d *Driver, v []string) { d.ExtraNetworks = v })},
 			{Name: "image", Default: "", Usage: "a host image of your own (default: the built-in image, built when missing)",
 				Set: drivers.Field(func(d *Driver, v string) { d.Image = v })},
+			{Name: "image-release", Default: DefaultRelease, Usage: "the Debian release of the built-in image: debian-11, debian-12 or debian-13",
+				Set: drivers.Field(func(d *Driver, v string) { d.Release = v })},
 			{Name: "image-variant", Default: VariantDocker, Usage: "the built-in image with Docker (docker) or without (base: the provisioner installs it)",
 				Set: drivers.Field(func(d *Driver, v string) { d.Variant = v })},
 		},

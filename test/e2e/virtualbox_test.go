@@ -54,7 +54,7 @@ func fakeVBox(t *testing.T, prefix string) []string {
 		}
 	})
 	return []string{"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"), "FAKEVBOX_HOME=" + home,
-		"FAKEVBOX_PREFIX=" + prefix, "FAKEVBOX_IMAGE=" + containerdrv.ImageTag(containerdrv.VariantDocker)}
+		"FAKEVBOX_PREFIX=" + prefix, "FAKEVBOX_IMAGE=" + containerdrv.ImageTag(containerdrv.VariantDocker, containerdrv.DefaultRelease)}
 }
 
 // TestVirtualBoxThroughVBoxManage runs the VirtualBox driver through the CLI against the

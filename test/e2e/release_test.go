@@ -1,0 +1,72 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestReleasesMixedSwarm: hosts of three Debian releases (the manager on 12, workers on 11 and
+// 13: docker.io 20.10 and 26.1) form one swarm from a cluster file, run a global service on an
+// overlay network across them, `swarm status` shows each engine's version and flags the skew,
+// and a second `provision` changes nothing on any release.
+func TestReleasesMixedSwarm(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := uniq("e2e-rel")
+	img := "machine-e2e/" + p + ":1"
+	localImage(t, img)
+	m, w11, w13 := p+"-m12", p+"-w11", p+"-w13"
+	t.Cleanup(func() { e.run("rm", "-f", "-y", m, w11, w13) })
+	file := filepath.Join(t.TempDir(), "cluster.yml")
+	if err := os.WriteFile(file, []byte(fmt.Sprintf(`name: %s
+driver: container
+driver-options: {network: %s-net}
+nodes:
+  - {name: %s, role: manager}
+  - {name: %s, driver-options: {image-release: debian-11}}
+  - {name: %s, driver-options: {image-release: debian-13}}
+networks:
+  - {name: appnet, attachable: true}
+images:
+  - {name: %s, source: local}
+`, p, p, m, w11, w13, img)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.run("swarm", "up", "-f", file); r.code != 0 {
+		t.Fatalf("swarm up: %s", r)
+	}
+	for n, want := range map[string]string{m: "12", w11: "11", w13: "13"} {
+		if out := strings.TrimSpace(e.must("ssh", n, ". /etc/os-release; echo $VERSION_ID")); out != want {
+			t.Errorf("%s runs Debian %q, want %s", n, out, want)
+		}
+	}
+	if r := e.docker(m, "service", "create", "-q", "--detach", "--mode", "global", "--name", "g", "--network", "appnet", "--endpoint-mode", "dnsrr", img, "sleep", "600"); r.code != 0 {
+		t.Fatal(r)
+	}
+	waitFor(t, "a task on every release", 120*time.Second, func() (bool, string) {
+		r := e.docker(m, "service", "ps", "g", "--format", "{{.Node}} {{.CurrentState}} {{.Error}}")
+		return strings.Count(r.stdout, "Running") == 3, r.stdout
+	})
+	var rep struct {
+		Versions []string `json:"engineVersions"`
+		Skew     bool     `json:"versionSkew"`
+	}
+	if err := json.Unmarshal([]byte(e.must("swarm", "status", "--format", "json", m)), &rep); err != nil || !rep.Skew || len(rep.Versions) < 2 {
+		t.Errorf("swarm status should flag the engine skew: %+v %v", rep, err)
+	}
+	if out := e.must("swarm", "status", m); !strings.Contains(out, "engine versions differ") || !strings.Contains(out, "26.1") {
+		t.Errorf("swarm status table: %s", out)
+	}
+	for _, n := range []string{m, w11, w13} {
+		if r := e.run("provision", n); r.code != 0 || !strings.Contains(r.stdout, "nothing changed") {
+			t.Errorf("a second provision of %s: %s", n, r)
+		}
+	}
+}
