@@ -135,9 +135,23 @@ func waitDrained(ctx context.Context, m *Node, id string) {
 	for time.Now().Before(deadline) {
 		tasks, err := m.Docker.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("desired-state", "running"))})
 		settled := err == nil
+		running := map[string]uint64{} // by service
 		for _, tk := range tasks {
 			if (id != "" && tk.NodeID == id) || tk.Status.State != swarm.TaskStateRunning {
 				settled = false
+			} else {
+				running[tk.ServiceID]++
+			}
+		}
+		// A replica being replaced may have no task yet: count the running ones against what
+		// each replicated service asks for.
+		if settled {
+			services, err := m.Docker.ServiceList(ctx, swarm.ServiceListOptions{})
+			settled = err == nil
+			for _, sv := range services {
+				if r := sv.Spec.Mode.Replicated; r != nil && r.Replicas != nil && running[sv.ID] < *r.Replicas {
+					settled = false
+				}
 			}
 		}
 		if settled {
