@@ -6,9 +6,11 @@ package sshconfig
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/user"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -50,16 +52,18 @@ func (h Hop) String() string {
 	return s
 }
 
-// File is a parsed configuration.
+// File is a configuration: its text (and its included files'), parsed for each alias, since a
+// `Match user` block applies or not by the user that the rest of the file gives the alias.
 type File struct {
 	path string
-	cfg  *ssh_config.Config
+	text string
+	cfg  *ssh_config.Config // for the alias being resolved
 }
 
 // maxSize bounds what is read: a client configuration is a few kilobytes.
 const maxSize = 1 << 20
 
-// Load parses the file at path (Include paths relative to ~/.ssh, as OpenSSH's).
+// Load reads the file at path (Include paths relative to ~/.ssh, as OpenSSH's).
 func Load(path string) (*File, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -73,18 +77,150 @@ func Load(path string) (*File, error) {
 	return Parse(path, f)
 }
 
-// Parse parses a configuration read from r; path names it in errors.
-func Parse(path string, r interface{ Read([]byte) (int, error) }) (_ *File, err error) {
+// Parse reads a configuration from r and checks that it parses; path names it in errors.
+func Parse(path string, r io.Reader) (*File, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("ssh config %s: %w", path, err)
+	}
+	if len(b) > maxSize {
+		return nil, fmt.Errorf("ssh config %s: larger than 1 MiB; is it a client configuration?", path)
+	}
+	f := &File{path: path, text: string(b)}
+	if err := f.parseFor(""); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// parseFor parses the text with its `Match user` criteria decided for user ("": none matches).
+func (f *File) parseFor(user string) (err error) {
 	defer func() { // the parser panics on some malformed input
 		if p := recover(); p != nil {
-			err = fmt.Errorf("ssh config %s: cannot be parsed (%v)", path, p)
+			err = fmt.Errorf("ssh config %s: cannot be parsed (%v)", f.path, p)
 		}
 	}()
-	cfg, err := ssh_config.Decode(r)
+	// Included files are read by the parser itself: their Match lines are decided in copies.
+	tmp, err := os.MkdirTemp("", "machine-ssh-config-")
 	if err != nil {
-		return nil, fmt.Errorf("ssh config %s: %w (machine reads Host, Match host/all and Include blocks)", path, err)
+		return err
 	}
-	return &File{path: path, cfg: cfg}, nil
+	defer os.RemoveAll(tmp)
+	text, err := includeCopies(f.text, user, tmp, 0)
+	if err != nil {
+		return fmt.Errorf("ssh config %s: %w", f.path, err)
+	}
+	cfg, err := ssh_config.Decode(strings.NewReader(text))
+	if err != nil {
+		return fmt.Errorf("ssh config %s: %w (machine reads Host, Match host/user/all and Include blocks)", f.path, err)
+	}
+	f.cfg = cfg
+	return nil
+}
+
+// matchUser decides the `user` criteria of Match lines for user, as OpenSSH does (a pattern list
+// with `!`), and leaves the library what it reads: `Match all`, `Match host ...`, or a block that
+// matches nothing.
+func matchUser(text, user string) string {
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		f := strings.Fields(strings.ReplaceAll(l, "=", " "))
+		if len(f) < 3 || !strings.EqualFold(f[0], "Match") {
+			continue
+		}
+		var keep []string
+		ok, hasUser := true, false
+		for j := 1; j+1 < len(f); j += 2 {
+			if strings.EqualFold(f[j], "user") {
+				hasUser = true
+				ok = ok && user != "" && patternList(f[j+1], user)
+				continue
+			}
+			keep = append(keep, f[j], f[j+1])
+		}
+		switch {
+		case !hasUser:
+		case !ok:
+			lines[i] = "Host !*"
+		case len(keep) == 0:
+			lines[i] = "Match all"
+		default:
+			lines[i] = "Match " + strings.Join(keep, " ")
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// includeCopies decides the Match lines of text and of every file its Include lines name (by
+// OpenSSH's rules: relative to ~/.ssh, globs), which it copies into dir, pointing the Include
+// lines at the copies.
+func includeCopies(text, user, dir string, depth int) (string, error) {
+	if depth > 5 {
+		return "", errors.New("Include nested more than 5 deep")
+	}
+	text = matchUser(text, user)
+	home, _ := os.UserHomeDir()
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		f := strings.Fields(strings.ReplaceAll(l, "=", " "))
+		if len(f) < 2 || !strings.EqualFold(f[0], "Include") {
+			continue
+		}
+		var copies []string
+		for _, pat := range f[1:] {
+			switch {
+			case strings.HasPrefix(pat, "~/"):
+				pat = filepath.Join(home, pat[2:])
+			case !filepath.IsAbs(pat):
+				pat = filepath.Join(home, ".ssh", pat)
+			}
+			matches, err := filepath.Glob(pat)
+			if err != nil {
+				return "", fmt.Errorf("Include %s: %w", pat, err)
+			}
+			for _, m := range matches {
+				b, err := os.ReadFile(m)
+				if err != nil {
+					return "", fmt.Errorf("Include %s: %w", m, err)
+				}
+				sub, err := includeCopies(string(b), user, dir, depth+1)
+				if err != nil {
+					return "", err
+				}
+				c, err := os.CreateTemp(dir, "include-*")
+				if err != nil {
+					return "", err
+				}
+				_, err = c.WriteString(sub)
+				c.Close()
+				if err != nil {
+					return "", err
+				}
+				copies = append(copies, c.Name())
+			}
+		}
+		lines[i] = "# (Include with no file)"
+		if len(copies) > 0 {
+			lines[i] = "Include " + strings.Join(copies, " ")
+		}
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+// patternList matches s against an ssh_config pattern list: comma-separated globs, a match of a
+// negated one (`!x`) failing the whole list.
+func patternList(list, s string) bool {
+	matched := false
+	for _, p := range strings.Split(list, ",") {
+		neg := strings.HasPrefix(p, "!")
+		if ok, _ := path.Match(strings.TrimPrefix(p, "!"), s); ok {
+			if neg {
+				return false
+			}
+			matched = true
+		}
+	}
+	return matched
 }
 
 func (f *File) get(alias, key string) string {
@@ -101,6 +237,18 @@ func (f *File) Resolve(alias string) (Host, error) {
 const maxJumpDepth = 8
 
 func (f *File) resolve(alias string, depth int) (Host, error) {
+	// Which `Match user` blocks apply depends on the user the rest of the file gives the alias
+	// (or this computer's user): first without them, then with them decided.
+	if err := f.parseFor(""); err != nil {
+		return Host{}, err
+	}
+	user := f.get(alias, "User")
+	if user == "" {
+		user = localUser()
+	}
+	if err := f.parseFor(user); err != nil {
+		return Host{}, err
+	}
 	h := Host{Alias: alias, HostName: alias, Port: 22}
 	if hn := f.get(alias, "HostName"); hn != "" {
 		h.HostName = strings.ReplaceAll(hn, "%h", alias)
@@ -229,10 +377,7 @@ func parseJumps(spec string) ([]Hop, error) {
 // (remote user), %p (port) and %% in a file name.
 func ExpandTokens(s, host, remoteUser string, port int) string {
 	home, _ := os.UserHomeDir()
-	local := os.Getenv("USER")
-	if u, err := user.Current(); err == nil {
-		local = u.Username
-	}
+	local := localUser()
 	if s == "~" || strings.HasPrefix(s, "~/") {
 		s = filepath.Join(home, strings.TrimPrefix(s, "~"))
 	}
@@ -273,4 +418,11 @@ func seconds(v string) (time.Duration, error) {
 		return 0, errors.New("give a number of seconds")
 	}
 	return time.Duration(n) * time.Second, nil
+}
+
+func localUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return os.Getenv("USER")
 }

@@ -32,7 +32,8 @@ func TestResolve(t *testing.T) {
 		alias string
 		want  Host
 	}{
-		{"prod-web1", Host{Alias: "prod-web1", HostName: "10.20.0.11", User: "deploy", Port: 22,
+		// Match user deploy gives prod-web1 (User deploy from prod-*) port 2200.
+		{"prod-web1", Host{Alias: "prod-web1", HostName: "10.20.0.11", User: "deploy", Port: 2200,
 			IdentityFiles:   []string{home + "/.ssh/id_deploy@10.20.0.11", home + "/.ssh/id_ed25519"},
 			IdentitiesOnly:  true,
 			ProxyJump:       []Hop{bastion},
@@ -46,8 +47,9 @@ func TestResolve(t *testing.T) {
 		{"direct", Host{Alias: "direct", HostName: "192.0.2.7", User: "fallback", Port: 22, ServerAliveInterval: 60 * time.Second}},
 		{"printer.lab", Host{Alias: "printer.lab", HostName: "printer.lab", User: "labuser", Port: 2022, ServerAliveInterval: 60 * time.Second}},
 		// from the included file: IPv6 address and an IPv6 jump host in brackets
-		{"team-db", Host{Alias: "team-db", HostName: "2001:db8::42", User: "dba", Port: 22, ServerAliveInterval: 60 * time.Second,
+		{"team-db", Host{Alias: "team-db", HostName: "2001:db8::42", User: "dba", Port: 22, ServerAliveInterval: 60 * time.Second, ConnectTimeout: 3 * time.Second,
 			ProxyJump: []Hop{{Host: "2001:db8::1", Port: 2222, User: "fallback"}}}},
+		{"staging", Host{Alias: "staging", HostName: "10.40.0.1", User: "deploy", Port: 2200, ServerAliveInterval: 60 * time.Second}},
 		{"unknown", Host{Alias: "unknown", HostName: "unknown", User: "fallback", Port: 22, ServerAliveInterval: 60 * time.Second}},
 	}
 	for _, c := range cases {
@@ -130,4 +132,12 @@ func FuzzParse(f *testing.F) {
 		_, _ = cfg.Resolve(alias)
 		_, _ = ParseJumps(alias)
 	})
+}
+
+func TestPatternList(t *testing.T) {
+	for list, want := range map[string]bool{"deploy": true, "dep*": true, "root,deploy": true, "*,!deploy": false, "!root,deploy": true, "ops": false, "!deploy": false} {
+		if got := patternList(list, "deploy"); got != want {
+			t.Errorf("%q: %v", list, got)
+		}
+	}
 }

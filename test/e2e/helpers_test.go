@@ -140,10 +140,12 @@ func (e *env) dockerWith(extra []string, stdin, name string, args ...string) res
 	return runCmd(cmd, stdin)
 }
 
-// runWith runs the machine binary with extra environment (DOCKER_CONFIG) and standard input.
+// runWith runs the machine binary with extra environment (DOCKER_CONFIG) and standard input;
+// 10 minutes at most, as run (a VM under QEMU's emulation, beside the rest of the suite, takes
+// more than 5 to boot and be provisioned).
 func (e *env) runWith(extra []string, stdin string, args ...string) result {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, machineBin, args...)
 	cmd.Env = append(append(cleanEnv(), "MACHINE_STORAGE_PATH="+e.store), extra...)
@@ -232,7 +234,13 @@ func testbedHost(t *testing.T, name, net, subnet, ip, pubKey string) *containerd
 // testbedHostOf is testbedHost from the built-in image's variant (docker: the engine is there).
 func testbedHostOf(t *testing.T, variant, name, net, subnet, ip, pubKey string) *containerdrv.Driver {
 	t.Helper()
-	d := &containerdrv.Driver{EngineHost: containerdrv.DefaultEngineHost, Network: net, Subnet: subnet, IP: ip, Variant: variant}
+	return testbedHostRelease(t, variant, containerdrv.DefaultRelease, name, net, subnet, ip, pubKey)
+}
+
+// testbedHostRelease is testbedHostOf on a Debian release of the built-in image.
+func testbedHostRelease(t *testing.T, variant, release, name, net, subnet, ip, pubKey string) *containerdrv.Driver {
+	t.Helper()
+	d := &containerdrv.Driver{EngineHost: containerdrv.DefaultEngineHost, Network: net, Subnet: subnet, IP: ip, Variant: variant, Release: release}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	if err := d.Validate(ctx, name); err != nil {

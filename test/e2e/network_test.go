@@ -160,6 +160,13 @@ nodes:
 			t.Errorf("ssh -F ssh-config %s: %v\n%s", m, err, out)
 		}
 	}
+	// rsync over the same file: through both hops to m3, strictly checked.
+	got := filepath.Join(dir, "hostname-m3")
+	if out, err := exec.Command("rsync", "-e", "ssh -F "+sc+" -o BatchMode=yes", m3+":/etc/hostname", got).CombinedOutput(); err != nil {
+		t.Errorf("rsync -e 'ssh -F ssh-config' from %s: %v\n%s", m3, err, out)
+	} else if b, _ := os.ReadFile(got); strings.TrimSpace(string(b)) != strings.TrimSpace(e.must("ssh", m3, "cat /etc/hostname")) {
+		t.Errorf("rsync copied %q", b)
+	}
 
 	// The bastion is rebuilt: its new key is refused on every use, naming it; trust-host-key
 	// pins it again.

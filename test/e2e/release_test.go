@@ -8,8 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	containerdrv "github.com/machine-tools/machine/drivers/container"
 )
 
 // TestReleasesMixedSwarm: hosts of three Debian releases (the manager on 12, workers on 11 and
@@ -67,6 +70,56 @@ images:
 	for _, n := range []string{m, w11, w13} {
 		if r := e.run("provision", n); r.code != 0 || !strings.Contains(r.stdout, "nothing changed") {
 			t.Errorf("a second provision of %s: %s", n, r)
+		}
+	}
+}
+
+// TestGenericOnReleases: bare Debian 11 and 13 hosts (systemd and sshd, no Docker) become
+// machines with the generic driver: the provisioner installs each release's docker.io, the
+// engine answers over TLS with that release's version, and a second provision changes nothing.
+func TestGenericOnReleases(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	key, pub := sshKey(t, t.TempDir(), "id_user")
+	nw := uniq("e2e-genrel-net")
+	want := map[string]string{"debian-11": "20.10", "debian-13": "26.1"}
+	hosts := map[string]*containerdrv.Driver{}
+	var mu sync.Mutex
+	var fns []func()
+	for rel := range want {
+		fns = append(fns, func() {
+			d := testbedHostRelease(t, containerdrv.VariantBase, rel, uniq("e2e-genrel-"+rel), nw, "", "", pub)
+			mu.Lock()
+			hosts[rel] = d
+			mu.Unlock()
+		})
+	}
+	parallel(fns...)
+	if t.Failed() {
+		t.FailNow()
+	}
+	names := map[string]string{}
+	fns = nil
+	for rel, d := range hosts {
+		name := uniq("e2e-gen" + strings.TrimPrefix(rel, "debian-"))
+		names[rel] = name
+		t.Cleanup(func() { e.run("rm", "-f", "-y", name) })
+		fns = append(fns, func() {
+			if r := e.run("create", "-d", "generic", "--generic-ip-address", d.IP, "--generic-ssh-key", key, name); r.code != 0 || !strings.Contains(r.stderr, "installing Docker") {
+				t.Errorf("create on %s: %s", rel, r)
+			}
+		})
+	}
+	parallel(fns...)
+	if t.Failed() {
+		t.FailNow()
+	}
+	for rel, name := range names {
+		if v := e.docker(name, "version", "--format", "{{.Server.Version}}"); v.code != 0 || !strings.HasPrefix(strings.TrimSpace(v.stdout), want[rel]) {
+			t.Errorf("%s: the engine over TLS: %s (want %s.x)", rel, v, want[rel])
+		}
+		if r := e.run("provision", name); r.code != 0 || !strings.Contains(r.stdout, "nothing changed") {
+			t.Errorf("%s: a second provision: %s", rel, r)
 		}
 	}
 }
