@@ -105,6 +105,17 @@ func TestLibvirtVM(t *testing.T) {
 	if out := e.must("ssh", name, "cloud-init status --wait; id -un; cat /proc/cmdline"); !strings.Contains(out, "done") || !strings.Contains(out, "debian") || !strings.Contains(out, "BOOT_IMAGE=") {
 		t.Errorf("cloud-init, its user, and a boot through the bootloader (BOOT_IMAGE= on the command line): %q", out)
 	}
+	// The host key was made by the driver and pinned before the VM booted: the VM's ed25519 key,
+	// the machine's only pinned one (its first connection was checked against it, strictly).
+	made := strings.TrimSpace(e.must("inspect", "--format", "{{.Driver.HostKey}}", name))
+	known, err := os.ReadFile(filepath.Join(e.store, "machines", name, "known_hosts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	onHost := e.must("ssh", name, "cat /etc/ssh/ssh_host_ed25519_key.pub")
+	if f := strings.Fields(made); len(f) < 2 || strings.Count(string(known), "\n") != 1 || !strings.Contains(string(known), f[0]+" "+f[1]) || !strings.Contains(onHost, f[1]) {
+		t.Errorf("the seeded host key %q: pinned %q, on the VM %q", made, known, onHost)
+	}
 	e.must("ssh", name, "echo kept | sudo tee /var/tmp/kept")
 	e.must("stop", name)
 	if st := strings.TrimSpace(e.must("status", name)); st != "Stopped" {
