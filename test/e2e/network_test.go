@@ -250,6 +250,12 @@ func TestIPv6(t *testing.T) {
 	if rows := nodeTable(t, e, m1); len(rows) != 2 {
 		t.Errorf("a two-node swarm over IPv6: %v", rows)
 	}
+	// The same two in a cluster file, by their IPv6 addresses: nothing to change.
+	cl := filepath.Join(t.TempDir(), "cluster.yml")
+	writeFile(t, cl, fmt.Sprintf("name: v6\ndriver: generic\ndriver-options: {ssh-key: %s}\nnodes:\n  - {name: %s, role: manager, driver-options: {ip-address: \"%s\"}}\n  - {name: %s, driver-options: {ip-address: \"%s\"}}\n", key, m1, a1, m2, a2))
+	if r := e.run("swarm", "plan", "-f", cl); r.code != 0 {
+		t.Errorf("swarm plan of the IPv6 cluster: %s", r)
+	}
 }
 
 // TestContainerHostKeysKnownInAdvance: a container host's keys are read through the engine and
