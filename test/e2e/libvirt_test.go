@@ -112,7 +112,7 @@ func TestLibvirtVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	onHost := e.must("ssh", name, "cat /etc/ssh/ssh_host_ed25519_key.pub")
+	onHost := e.must("ssh", name, "sudo cat /etc/ssh/ssh_host_ed25519_key.pub") // cloud-init writes it 0600
 	if f := strings.Fields(made); len(f) < 2 || strings.Count(string(known), "\n") != 1 || !strings.Contains(string(known), f[0]+" "+f[1]) || !strings.Contains(onHost, f[1]) {
 		t.Errorf("the seeded host key %q: pinned %q, on the VM %q", made, known, onHost)
 	}
