@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/machine-tools/machine/drivers"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -56,6 +57,32 @@ func TestKnownLines(t *testing.T) {
 	for _, no := range []string{revoked, other} {
 		if strings.Contains(got, no) {
 			t.Errorf("%q taken:\n%s", no, got)
+		}
+	}
+}
+
+// TestHostKeyGivenBeforehand: --generic-ssh-host-key takes a key, a .pub file or known_hosts
+// lines, and pins it for the host's address and port; anything else is refused.
+func TestHostKeyGivenBeforehand(t *testing.T) {
+	_, key := pubLine(t)
+	dir := t.TempDir()
+	pub := filepath.Join(dir, "host.pub")
+	known := filepath.Join(dir, "known")
+	_ = os.WriteFile(pub, []byte(key+" root@web1\n"), 0o644)
+	_ = os.WriteFile(known, []byte("web1,10.0.0.5 "+key+"\n"), 0o644)
+	for _, v := range []string{key, pub, known} {
+		s := &drivers.Settings{Driver: &Driver{IPAddress: "10.0.0.5", SSHPort: 2222}}
+		if err := applyHostKey(s, v); err != nil {
+			t.Fatalf("%s: %v", v, err)
+		}
+		if len(s.SSHHostKeys) != 1 || s.SSHHostKeys[0] != "[10.0.0.5]:2222 "+key {
+			t.Errorf("%s: pinned %q", v, s.SSHHostKeys)
+		}
+	}
+	for _, bad := range []string{"ssh-ed25519 notbase64", filepath.Join(dir, "nosuch"), "hello world"} {
+		s := &drivers.Settings{Driver: &Driver{IPAddress: "10.0.0.5", SSHPort: 22}}
+		if err := applyHostKey(s, bad); err == nil || !strings.Contains(err.Error(), "--generic-ssh-host-key") {
+			t.Errorf("%q: %v", bad, err)
 		}
 	}
 }
