@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -101,5 +102,31 @@ func TestDialFinalErrorsReturnAtOnce(t *testing.T) {
 		if err == nil || !Permanent(err) || time.Since(start) > 5*time.Second {
 			t.Errorf("%s: %v after %s (permanent: %v)", name, err, time.Since(start), Permanent(err))
 		}
+	}
+}
+
+// TestJumpErrorsNameTheHop: a jump host that refuses the connection is named in the error, and
+// nothing is retried past it as if the target had failed.
+func TestJumpErrorsNameTheHop(t *testing.T) {
+	t.Setenv("SSH_AUTH_SOCK", "")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	dir := t.TempDir()
+	key := filepath.Join(dir, "id")
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	block, _ := ssh.MarshalPrivateKey(priv, "")
+	if err := os.WriteFile(key, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Machine: "web1", Host: "10.20.0.11", Port: 22, User: "root", KeyPath: key, KnownHosts: filepath.Join(dir, "known_hosts"), Pin: true,
+		Jumps: []Config{{Host: "127.0.0.1", Port: closed, User: "ops", KeyPath: key}}}
+	_, err = DialOnce(context.Background(), cfg)
+	want := "jump host ops@127.0.0.1:" + strconv.Itoa(closed) + ": "
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("want %q… connection refused, got %v", want, err)
 	}
 }
