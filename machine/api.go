@@ -12,6 +12,7 @@
 package machine
 
 import (
+	"context"
 	"io"
 	"log/slog"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/machine-tools/machine/drivers/generic"
 	"github.com/machine-tools/machine/drivers/libvirt"
 	"github.com/machine-tools/machine/drivers/virtualbox"
+	"github.com/machine-tools/machine/internal/fanout"
 	"github.com/machine-tools/machine/internal/store"
 )
 
@@ -73,3 +75,26 @@ func (a *API) List() ([]string, error) { return a.Store.List() }
 
 // Exists says whether the store has a machine of that name.
 func (a *API) Exists(name string) bool { return a.Store.Exists(name) }
+
+// Result is what was done to one machine: a note for its user, or the error.
+type Result struct {
+	Name, Note string
+	Err        error
+}
+
+// Each runs f on every named machine at once and returns a result per
+// name, in their order; a machine not started before ctx ended has ctx's error.
+func (a *API) Each(ctx context.Context, names []string, f func(ctx context.Context, h *Host) (string, error)) []Result {
+	notes, errs := fanout.Map(ctx, names, 0, func(ctx context.Context, n string) (string, error) {
+		h, err := a.Load(n)
+		if err != nil {
+			return "", err
+		}
+		return f(ctx, h)
+	})
+	out := make([]Result, len(names))
+	for i, n := range names {
+		out[i] = Result{Name: n, Note: notes[i], Err: errs[i]}
+	}
+	return out
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +45,16 @@ func (h *Host) EnvVars(noProxy bool) ([]EnvVar, error) {
 		vars = append(vars, EnvVar{Name: k, Value: v})
 	}
 	return vars, nil
+}
+
+// UnsetNames are the variables `env -u` unsets: EnvVarNames, and the proxy variable's with noProxy.
+func UnsetNames(noProxy bool) []string {
+	names := slices.Clone(EnvVarNames)
+	if noProxy {
+		v, _ := NoProxyVar()
+		names = append(names, v)
+	}
+	return names
 }
 
 // NoProxyVar is the proxy exception variable this environment uses, and its value.

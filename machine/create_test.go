@@ -151,3 +151,26 @@ func TestRestartOfGenericHostHonoursCancel(t *testing.T) {
 		t.Fatalf("returned after %s: %v", time.Since(start), err)
 	}
 }
+
+// TestEach: a result per name, in order; a machine that does not exist is its own error and
+// does not stop the others; a cancelled context starts nothing.
+func TestEach(t *testing.T) {
+	a := openTest(t, fakeRegistry(closedPort(t)))
+	if err := a.Store.Reserve(&store.Machine{Name: "m1", DriverName: "fake"}); err != nil {
+		t.Fatal(err)
+	}
+	res := a.Each(t.Context(), []string{"nope", "m1"}, func(ctx context.Context, h *Host) (string, error) {
+		return "did " + h.Name, nil
+	})
+	var nf *store.NotFoundError
+	if len(res) != 2 || res[0].Name != "nope" || !errors.As(res[0].Err, &nf) || res[1].Name != "m1" || res[1].Note != "did m1" || res[1].Err != nil {
+		t.Fatalf("Each = %+v", res)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	ran := false
+	res = a.Each(ctx, []string{"m1"}, func(context.Context, *Host) (string, error) { ran = true; return "", nil })
+	if ran || !errors.Is(res[0].Err, context.Canceled) {
+		t.Errorf("cancelled: ran=%v, %+v", ran, res)
+	}
+}

@@ -51,10 +51,7 @@ func importSSHPort(c dmConfig) int {
 }
 
 // ImportResult is one imported (or skipped) machine.
-type ImportResult struct {
-	Name, Note string
-	Err        error
-}
+type ImportResult = Result
 
 // ImportDockerMachine takes over the machines of a docker-machine store as generic machines
 // reached over SSH, with their existing certificates. Nothing in the old store is written.

@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -82,6 +83,21 @@ type PlanOptions struct {
 	// Prune: nodes that the file no longer has are drained, removed from the swarm (demoted
 	// first when managers) and their machines removed.
 	Prune bool
+}
+
+// WritePlan prints a plan as `swarm up` shows it before it acts: a header, then a change a line.
+func WritePlan(w io.Writer, plan []Change) error {
+	head := "the plan:"
+	if !Changes(plan) {
+		head = "nothing to change"
+	}
+	_, err := fmt.Fprintln(w, head)
+	for _, ch := range plan {
+		if _, err = fmt.Fprintf(w, "  %s\n", ch); err != nil {
+			break
+		}
+	}
+	return err
 }
 
 // QuorumError is a plan refused because a step would leave too few managers reachable.

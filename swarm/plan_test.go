@@ -162,3 +162,16 @@ func TestPlanCountsJoiningManagers(t *testing.T) {
 		t.Errorf("removing the only reachable manager: %v", err)
 	}
 }
+
+func TestWritePlan(t *testing.T) {
+	var b strings.Builder
+	WritePlan(&b, nil)
+	if b.String() != "nothing to change\n" {
+		t.Errorf("empty plan: %q", b.String())
+	}
+	b.Reset()
+	WritePlan(&b, []Change{{Kind: ChangeCreate, Node: "w3"}})
+	if !strings.HasPrefix(b.String(), "the plan:\n  ") || strings.Count(b.String(), "\n") != 2 {
+		t.Errorf("a plan of one change: %q", b.String())
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -334,7 +335,7 @@ type CheckResult struct {
 // Check checks, between the manager and every other node of its swarm that is a machine of
 // the store, the ports a swarm needs: the manager's 2377/tcp and the data ports from the node,
 // and the data ports from the manager. One node at a time (UDP is counted by the receiver).
-func Check(ctx context.Context, a *machine.API, manager string) ([]CheckResult, error) {
+func Check(ctx context.Context, a *machine.API, manager string) (CheckReport, error) {
 	names, err := Members(ctx, a, manager)
 	if err != nil {
 		return nil, err
@@ -349,7 +350,7 @@ func Check(ctx context.Context, a *machine.API, manager string) ([]CheckResult, 
 		return nil, err
 	}
 	defer mc.Close()
-	var out []CheckResult
+	var out CheckReport
 	for _, name := range names {
 		if name == manager {
 			continue
@@ -378,6 +379,36 @@ func Check(ctx context.Context, a *machine.API, manager string) ([]CheckResult, 
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// CheckReport is what Check found, a result per node.
+type CheckReport []CheckResult
+
+// Err is nil when every port is open both ways, else how many are blocked.
+func (r CheckReport) Err(manager string) error {
+	blocked := 0
+	for _, n := range r {
+		blocked += len(n.Blocked)
+	}
+	if blocked > 0 {
+		return fmt.Errorf("%d blocked port(s) between %s and its swarm's nodes", blocked, manager)
+	}
+	return nil
+}
+
+// WriteLines prints a line per node that is reached on every port, and one per blocked port.
+func (r CheckReport) WriteLines(w io.Writer, manager string) error {
+	for _, n := range r {
+		if len(n.Blocked) == 0 {
+			fmt.Fprintf(w, "(%s) ok: %s reaches %s on 2377/tcp, 7946/tcp+udp, 4789/udp, and back on 7946/tcp+udp, 4789/udp\n", n.Node, n.Node, manager)
+		}
+		for _, b := range n.Blocked {
+			if _, err := fmt.Fprintf(w, "(%s) blocked: %s\n", n.Node, b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // checkEnd is a node's SSH connection and swarm address.

@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -58,5 +59,24 @@ func TestParseUDPCounts(t *testing.T) {
 	v4only := ParseUDPCounts("--- conntrack\nipv4     2 udp      17 29 src=1.1.1.1 dst=2.2.2.2 sport=1 dport=2 mark=0\n")
 	if _, ok := newFlow(none, v4only, "fd00::3", "fd00::2", 7946); ok {
 		t.Error("a host that tracks no IPv6 flows: the counters tell")
+	}
+}
+
+func TestCheckReportLines(t *testing.T) {
+	r := CheckReport{{Node: "w1", Addr: "10.0.0.3"}, {Node: "w2", Blocked: []string{"w2 cannot reach m on 7946/udp", "m cannot reach w2 on 4789/udp"}}}
+	var b strings.Builder
+	if err := r.WriteLines(&b, "m"); err != nil {
+		t.Fatal(err)
+	}
+	want := "(w1) ok: w1 reaches m on 2377/tcp, 7946/tcp+udp, 4789/udp, and back on 7946/tcp+udp, 4789/udp\n" +
+		"(w2) blocked: w2 cannot reach m on 7946/udp\n(w2) blocked: m cannot reach w2 on 4789/udp\n"
+	if b.String() != want {
+		t.Errorf("lines:\n%s\nwant:\n%s", b.String(), want)
+	}
+	if err := r.Err("m"); err == nil || err.Error() != "2 blocked port(s) between m and its swarm's nodes" {
+		t.Errorf("Err = %v", err)
+	}
+	if err := r[:1].Err("m"); err != nil {
+		t.Errorf("nothing blocked: Err = %v", err)
 	}
 }

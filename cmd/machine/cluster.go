@@ -1,12 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/machine-tools/machine/internal/fanout"
+	"github.com/machine-tools/machine/internal/format"
 	bars "github.com/machine-tools/machine/internal/progress"
 	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/swarm"
@@ -35,18 +35,9 @@ func upOptions(c *cli.Context) swarm.UpOptions {
 		Parallel:       c.Int("parallel"),
 		Prune:          c.Bool("prune"),
 		MaxUnavailable: c.Int("max-unavailable"),
-		OnPlan: func(plan []swarm.Change) {
-			if !swarm.Changes(plan) {
-				fmt.Fprintln(c.App.ErrWriter, "nothing to change")
-			} else {
-				fmt.Fprintln(c.App.ErrWriter, "the plan:")
-			}
-			for _, ch := range plan {
-				fmt.Fprintf(c.App.ErrWriter, "  %s\n", ch)
-			}
-		},
-		Progress: func(node, msg string) { progress(c, node)(msg) },
-		Warn:     func(msg string) { fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", msg) },
+		OnPlan:         func(plan []swarm.Change) { swarm.WritePlan(c.App.ErrWriter, plan) },
+		Progress:       func(node, msg string) { progress(c, node)(msg) },
+		Warn:           func(msg string) { fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", msg) },
 	}
 	o.Download, _ = bars.ByteBar(c.App.ErrWriter, 0) // each bar ends at its stream's end
 	return o
@@ -87,8 +78,8 @@ func swarmPlanCommand() *cli.Command {
 			&cli.StringFlag{Name: "format", Usage: "json for scripts"},
 		},
 		Action: func(c *cli.Context) error {
-			if f := c.String("format"); f != "" && f != "json" {
-				return fmt.Errorf("--format %q: use json, or leave it out for lines", f)
+			if err := format.OneOf(c.String("format"), "json"); err != nil {
+				return err
 			}
 			cl, a, err := loadClusterAPI(c)
 			if err != nil {
@@ -102,9 +93,7 @@ func swarmPlanCommand() *cli.Command {
 				if plan == nil {
 					plan = []swarm.Change{}
 				}
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(plan); err != nil {
+				if err := format.JSON(c.App.Writer, plan, "  "); err != nil {
 					return err
 				}
 			} else {

@@ -11,7 +11,6 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/machine-tools/machine/drivers/container"
-	"github.com/machine-tools/machine/internal/fanout"
 	"github.com/machine-tools/machine/internal/format"
 	"github.com/machine-tools/machine/machine"
 )
@@ -118,32 +117,22 @@ func configCommand() *cli.Command {
 }
 
 // forEach runs f for every name at once and reports per machine; it fails if any failed.
-func forEach(c *cli.Context, ns []string, verb string, f func(ctx context.Context, a *machine.API, h *machine.Host) (string, error)) error {
+func forEach(c *cli.Context, ns []string, verb string, f func(ctx context.Context, h *machine.Host) (string, error)) error {
 	a, err := api(c)
 	if err != nil {
 		return err
 	}
-	msgs, errs := fanout.Map(c.Context, ns, 0, func(ctx context.Context, n string) (string, error) {
-		h, err := a.Load(n)
-		if err != nil {
-			return "", err
-		}
-		return f(ctx, a, h)
-	})
 	var failed []string
-	for i, n := range ns {
+	for _, r := range a.Each(c.Context, ns, f) {
 		switch {
-		case errs[i] != nil:
-			if len(ns) > 1 { // one machine's error is the command's, printed once
-				fmt.Fprintf(c.App.ErrWriter, "(%s) %s failed: %v\n", n, verb, errs[i])
-			}
-			failed = append(failed, n)
-		case msgs[i] != "":
-			fmt.Fprintf(c.App.Writer, "(%s) %s\n", n, msgs[i])
+		case r.Err != nil && len(ns) == 1: // one machine's error is the command's, printed once
+			return r.Err
+		case r.Err != nil:
+			fmt.Fprintf(c.App.ErrWriter, "(%s) %s failed: %v\n", r.Name, verb, r.Err)
+			failed = append(failed, r.Name)
+		case r.Note != "":
+			fmt.Fprintf(c.App.Writer, "(%s) %s\n", r.Name, r.Note)
 		}
-	}
-	if len(failed) == 1 && len(ns) == 1 {
-		return errs[0]
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("%s failed for %s", verb, strings.Join(failed, ", "))
@@ -158,7 +147,7 @@ func provisionCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return forEach(c, ns, "provision", func(ctx context.Context, a *machine.API, h *machine.Host) (string, error) {
+			return forEach(c, ns, "provision", func(ctx context.Context, h *machine.Host) (string, error) {
 				r, err := h.Reprovision(ctx, machine.ProvisionOptions{Progress: progress(c, h.Name)})
 				if err != nil {
 					return "", err
@@ -180,7 +169,7 @@ func regenerateCertsCommand() *cli.Command {
 			if !c.Bool("force") && !confirm(c, "Regenerate TLS machine certs?  Warning: this is irreversible.") {
 				return nil // declined: nothing done (docker-machine exits 0 too)
 			}
-			return forEach(c, ns, "regenerate-certs", func(ctx context.Context, a *machine.API, h *machine.Host) (string, error) {
+			return forEach(c, ns, "regenerate-certs", func(ctx context.Context, h *machine.Host) (string, error) {
 				if _, err := h.Reprovision(ctx, machine.ProvisionOptions{ReissueCert: true, Progress: progress(c, h.Name)}); err != nil {
 					return "", err
 				}
@@ -260,7 +249,7 @@ func lifecycleCommand(op machine.Op, usage string) *cli.Command {
 			if err != nil {
 				return err
 			}
-			return forEach(c, ns, string(op), func(ctx context.Context, a *machine.API, h *machine.Host) (string, error) {
+			return forEach(c, ns, string(op), func(ctx context.Context, h *machine.Host) (string, error) {
 				out, err := h.Do(ctx, op, progress(c, h.Name))
 				if err != nil {
 					return "", err
@@ -282,9 +271,6 @@ func imageCommand() *cli.Command {
 				&cli.StringFlag{Name: "container-engine-host", EnvVars: []string{"MACHINE_CONTAINER_ENGINE_HOST"}, Value: container.DefaultEngineHost},
 			},
 			Action: func(c *cli.Context) error {
-				if container.Releases[c.String("release")] == "" {
-					return fmt.Errorf("--release %q: use %s", c.String("release"), strings.Join(container.ReleaseNames(), ", "))
-				}
 				start := time.Now()
 				tag, built, err := container.BuildImage(c.Context, c.String("container-engine-host"), c.String("variant"), c.String("release"), c.Bool("force"), progress(c, "image"))
 				if err != nil {

@@ -132,14 +132,6 @@ func globalCompatFlags() []cli.Flag {
 	}
 }
 
-// notRunning is docker-machine's error for a command that needs a running host.
-func notRunning(err error) error {
-	if errors.Is(err, machine.ErrNotRunning) {
-		return err
-	}
-	return fmt.Errorf("%w: %v", machine.ErrNotRunning, err)
-}
-
 // refusedFlag is a docker-machine flag that machine does not take: giving it is an error with
 // the reason (hidden from help).
 func refusedFlag(name string, boolean bool, why string) cli.Flag {

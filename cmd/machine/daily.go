@@ -11,39 +11,26 @@ import (
 )
 
 func contextCommand() *cli.Command {
-	return &cli.Command{
-		Name: "context", Usage: "Create or update a Docker context named after a machine (docker --context NAME ...)", ArgsUsage: "NAME",
-		BashComplete: completeMachines,
-		Action: func(c *cli.Context) error {
-			_, h, err := loadOne(c)
-			if err != nil {
-				return err
-			}
-			if err := h.WriteDockerContext(); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.App.Writer, "Docker context %q points at %s: docker --context %s info\n", h.Name, h.URL(), h.Name)
-			return nil
-		},
-	}
+	return oneMachine("context", "Create or update a Docker context named after a machine (docker --context NAME ...)", nil, func(c *cli.Context, h *machine.Host) error {
+		if err := h.WriteDockerContext(); err != nil {
+			return err
+		}
+		return say(c, "Docker context %q points at %s: docker --context %s info", h.Name, h.URL(), h.Name)
+	})
 }
 
 func activeCommand() *cli.Command {
 	return &cli.Command{
 		Name: "active", Usage: "Print the machine that DOCKER_HOST points at",
 		Flags: []cli.Flag{&cli.IntFlag{Name: "timeout", Aliases: []string{"t"}, Value: 10, Usage: "accepted for docker-machine scripts (active reads the store only)"}},
-		Action: func(c *cli.Context) error {
-			a, err := api(c)
-			if err != nil {
-				return err
-			}
+		Action: withAPI(func(c *cli.Context, a *machine.API) error {
 			name, err := a.Active(os.Getenv("DOCKER_HOST"))
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(c.App.Writer, name)
 			return nil
-		},
+		}),
 	}
 }
 
@@ -89,11 +76,7 @@ func importCommand() *cli.Command {
 	return &cli.Command{
 		Name: "import-docker-machine", Usage: "Take over docker-machine's machines (as generic machines, with their certificates); its store is only read",
 		Flags: []cli.Flag{&cli.StringFlag{Name: "from", Value: home + "/.docker/machine", EnvVars: []string{"DOCKER_MACHINE_STORAGE_PATH"}, Usage: "docker-machine's store"}},
-		Action: func(c *cli.Context) error {
-			a, err := api(c)
-			if err != nil {
-				return err
-			}
+		Action: withAPI(func(c *cli.Context, a *machine.API) error {
 			res, err := a.ImportDockerMachine(c.Context, c.String("from"))
 			if err != nil {
 				return err
@@ -114,7 +97,7 @@ func importCommand() *cli.Command {
 				return fmt.Errorf("%d of %d machines were not imported", failed, len(res))
 			}
 			return nil
-		},
+		}),
 	}
 }
 

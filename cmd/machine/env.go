@@ -23,28 +23,16 @@ func envCommand() *cli.Command {
 			refusedFlag("swarm", true, "it pointed at classic swarm's master, which Docker no longer has; point the docker CLI at a swarm-mode manager with `env MANAGER`"),
 		},
 		Action: func(c *cli.Context) error {
-			shell := c.String("shell")
-			var err error
-			if shell == "" {
-				shell, err = shellenv.Detect(os.Getenv("SHELL"))
-			} else {
-				shell, err = shellenv.Normalize(shell)
-			}
+			shell, err := shellenv.Choose(c.String("shell"), os.Getenv("SHELL"))
 			if err != nil {
 				return err
 			}
-			cmdLine := "machine env"
 			if c.Bool("unset") {
 				if c.NArg() != 0 {
 					return fmt.Errorf("Error: Expected no machine name when the -u flag is present: %s env -u", c.App.Name)
 				}
-				names := append([]string{}, machine.EnvVarNames...)
-				if c.Bool("no-proxy") {
-					v, _ := machine.NoProxyVar()
-					names = append(names, v)
-				}
-				fmt.Fprint(c.App.Writer, shellenv.RenderUnset(shell, names, cmdLine+" -u"))
-				return nil
+				_, err := fmt.Fprint(c.App.Writer, shellenv.RenderUnset(shell, machine.UnsetNames(c.Bool("no-proxy")), "machine env -u"))
+				return err
 			}
 			_, h, err := loadOne(c)
 			if err != nil {
@@ -57,12 +45,8 @@ func envCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			name := h.Name
-			if shell != "bash" && shell != "zsh" && shell != "sh" {
-				cmdLine += " --shell " + shell
-			}
-			fmt.Fprint(c.App.Writer, shellenv.Render(shell, vars, cmdLine+" "+name))
-			return nil
+			_, err = fmt.Fprint(c.App.Writer, shellenv.Render(shell, vars, shellenv.EnvCommand(shell, h.Name)))
+			return err
 		},
 	}
 }

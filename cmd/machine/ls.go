@@ -27,11 +27,7 @@ func lsCommand() *cli.Command {
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "a Go template (`table` prefix for columns), or json"},
 			&cli.IntFlag{Name: "timeout", Aliases: []string{"t"}, Value: 10, Usage: "seconds to wait for each machine; all are asked at once"},
 		},
-		Action: func(c *cli.Context) error {
-			a, err := api(c)
-			if err != nil {
-				return err
-			}
+		Action: withAPI(func(c *cli.Context, a *machine.API) error {
 			filter, err := machine.ParseFilter(c.StringSlice("filter"))
 			if err != nil {
 				return err
@@ -52,6 +48,6 @@ func lsCommand() *cli.Command {
 				return format.Rows(c.App.Writer, "{{.Name}}", "", nil, kept)
 			}
 			return format.Rows(c.App.Writer, c.String("format"), lsDefaultFormat, lsHeaders, kept)
-		},
+		}),
 	}
 }

@@ -120,9 +120,7 @@ func newApp(name string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	}
 	quiet("", app.Commands)
 	for _, cmd := range app.Commands {
-		switch cmd.Name {
-		case "env", "ssh", "ip", "url", "status", "inspect", "config", "provision", "regenerate-certs",
-			"trust-host-key", "ssh-config", "rm", "start", "stop", "restart", "kill", "context", "version":
+		if strings.Contains(cmd.ArgsUsage, "NAME") && cmd.Name != "create" {
 			cmd.BashComplete = completeMachines
 		}
 	}
@@ -142,4 +140,15 @@ func api(c *cli.Context) (*machine.API, error) {
 // progress prints a step to stderr, prefixed with the machine's name.
 func progress(c *cli.Context, name string) func(string) {
 	return func(s string) { fmt.Fprintf(c.App.ErrWriter, "(%s) %s\n", name, s) }
+}
+
+// withAPI is an action over the store.
+func withAPI(act func(c *cli.Context, a *machine.API) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		a, err := api(c)
+		if err != nil {
+			return err
+		}
+		return act(c, a)
+	}
 }

@@ -2,9 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
-	"os"
-	"os/exec"
 
 	"github.com/urfave/cli/v2"
 
@@ -37,35 +34,16 @@ func scpCommand() *cli.Command {
 				return err
 			}
 			if c.Bool("delta") {
-				return rsyncCopy(c, a, srcs, dst)
+				return a.Rsync(c.Context, srcs, dst, c.Bool("quiet"), stdio(c))
 			}
 			opts := machine.CopyOptions{Recursive: c.Bool("recursive")}
 			wait := func() {}
 			if !c.Bool("quiet") {
-				if opts.Progress, wait = bars.ByteBar(os.Stderr, 1<<20); wait == nil {
-					wait = func() {}
-				}
+				opts.Progress, wait = bars.ByteBar(c.App.ErrWriter, 1<<20)
 			}
 			err = a.Copy(c.Context, srcs, dst, opts)
 			wait()
 			return err
 		},
 	}
-}
-
-// rsyncCopy runs rsync with the machine's key, port and pinned host key.
-func rsyncCopy(c *cli.Context, a *machine.API, srcs []machine.CopySpec, dst machine.CopySpec) error {
-	if _, err := exec.LookPath("rsync"); err != nil {
-		return errors.New("-d needs rsync on this computer and on the machine: install it (apt-get install rsync), or copy without -d")
-	}
-	name, argv, err := a.RsyncArgv(srcs, dst, c.Bool("quiet"))
-	if err != nil {
-		return err
-	}
-	cmd := exec.CommandContext(c.Context, "rsync", argv...)
-	cmd.Stdout, cmd.Stderr = c.App.Writer, c.App.ErrWriter
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("rsync to %s failed (%v): is rsync installed on the machine? (machine ssh %s apt-get install -y rsync)", name, err, name)
-	}
-	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -82,11 +83,7 @@ func swarmCommand() *cli.Command {
 				Name: "leave", Usage: "Take machines out of their swarm (demoted first, then removed from the node list)", ArgsUsage: "NODE...",
 				Flags: []cli.Flag{&cli.StringFlag{Name: "manager", Usage: "a manager that removes the nodes from its list (default: found among your machines)"},
 					&cli.BoolFlag{Name: "local", Usage: "the engine of this computer leaves (what `swarm join --local` made)"}},
-				Action: func(c *cli.Context) error {
-					a, err := api(c)
-					if err != nil {
-						return err
-					}
+				Action: withAPI(func(c *cli.Context, a *machine.API) error {
 					if c.Bool("local") {
 						mname := c.String("manager")
 						if mname == "" {
@@ -101,7 +98,7 @@ func swarmCommand() *cli.Command {
 					res, err := swarm.LeaveMachines(c.Context, a, ns, c.String("manager"))
 					printResults(c, ns, res)
 					return err
-				},
+				}),
 			},
 			managerReport("status", "List a swarm's nodes as a manager sees them", "json for scripts: quorum, leader, nodes (with their swarm certificates' expiry), engine version skew",
 				func(c *cli.Context, a *machine.API, name string, asJSON bool) error {
@@ -121,25 +118,11 @@ func swarmCommand() *cli.Command {
 						return err
 					}
 					if asJSON {
-						if err := format.JSON(c.App.Writer, res, "  "); err != nil {
-							return err
-						}
+						err = format.JSON(c.App.Writer, res, "  ")
+					} else {
+						err = res.WriteLines(c.App.Writer, name)
 					}
-					blocked := 0
-					for _, r := range res {
-						if !asJSON && len(r.Blocked) == 0 {
-							say(c, "(%s) ok: %s reaches %s on 2377/tcp, 7946/tcp+udp, 4789/udp, and back on 7946/tcp+udp, 4789/udp", r.Node, r.Node, name)
-						}
-						for _, b := range r.Blocked {
-							if blocked++; !asJSON {
-								say(c, "(%s) blocked: %s", r.Node, b)
-							}
-						}
-					}
-					if blocked > 0 {
-						return fmt.Errorf("%d blocked port(s) between %s and its swarm's nodes", blocked, name)
-					}
-					return nil
+					return errors.Join(err, res.Err(name))
 				}),
 			onNode("rotate-tokens", "Give the swarm new join tokens (the old ones stop working)", nil, func(c *cli.Context, node *swarm.Node) error {
 				if err := swarm.RotateTokens(c.Context, node); err != nil {

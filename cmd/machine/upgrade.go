@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -32,7 +29,7 @@ func upgradeCommand() *cli.Command {
 				_, err = swarm.RollingUpgrade(c.Context, a, ns[0], swarm.UpgradeOptions{Progress: func(n, m string) { progress(c, n)(m) }})
 				return err
 			}
-			return forEach(c, ns, "upgrade", func(ctx context.Context, a *machine.API, h *machine.Host) (string, error) {
+			return forEach(c, ns, "upgrade", func(ctx context.Context, h *machine.Host) (string, error) {
 				res, err := h.Upgrade(ctx, progress(c, h.Name))
 				if err != nil {
 					return "", err
@@ -54,15 +51,7 @@ func mountCommand() *cli.Command {
 				return fmt.Errorf("%q names no machine: use MACHINE:PATH", c.Args().Get(0))
 			}
 			if c.Bool("unmount") {
-				bin, err := exec.LookPath("fusermount3")
-				if err != nil {
-					bin = "fusermount"
-				}
-				return runTool(c, bin, "-u", dst)
-			}
-			bin, err := exec.LookPath("sshfs")
-			if err != nil {
-				return fmt.Errorf("mount needs sshfs on this computer: install it (apt-get install sshfs)")
+				return machine.Unmount(c.Context, dst, stdio(c))
 			}
 			a, err := api(c)
 			if err != nil {
@@ -72,22 +61,6 @@ func mountCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if err := h.Running(c.Context); err != nil {
-				return err
-			}
-			if err := os.MkdirAll(dst, 0o755); err != nil {
-				return err
-			}
-			return runTool(c, bin, h.SSHFSArgv(src.Path, dst)...)
+			return h.Mount(c.Context, src.Path, dst, stdio(c))
 		}}
-}
-
-// runTool runs a helper program, with its output passed through and its failure explained.
-func runTool(c *cli.Context, bin string, argv ...string) error {
-	cmd := exec.CommandContext(c.Context, bin, argv...)
-	cmd.Stdout, cmd.Stderr = c.App.Writer, c.App.ErrWriter
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s %s: %w", bin, strings.Join(argv[:min(2, len(argv))], " "), err)
-	}
-	return nil
 }

@@ -327,6 +327,9 @@ func mustSub(f fs.FS, dir string) fs.FS {
 // BuildImage makes the host image of variant on the engine at host unless it is there already
 // (force: build anyway); built says whether it was made now.
 func BuildImage(ctx context.Context, host, variant, release string, force bool, progress func(string)) (tag string, built bool, err error) {
+	if Releases[release] == "" {
+		return "", false, fmt.Errorf("--release %q: use %s", release, strings.Join(ReleaseNames(), ", "))
+	}
 	if err := Ping(ctx, host); err != nil {
 		return "", false, err
 	}

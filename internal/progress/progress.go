@@ -90,10 +90,10 @@ func (l *NodeLines) Wait() {
 }
 
 // ByteBar returns a progress wrapper that draws one bar per stream of at least min bytes in a
-// terminal, and a function that waits for the bars to finish (nil, nil elsewhere).
+// terminal, and a function that waits for the bars to finish (nil and a no-op elsewhere).
 func ByteBar(w io.Writer, min int64) (func(name string, size int64, r io.Reader) io.Reader, func()) {
 	if !Terminal(w) {
-		return nil, nil
+		return nil, func() {}
 	}
 	p := mpb.New(mpb.WithOutput(w), mpb.WithWidth(40))
 	return func(name string, size int64, r io.Reader) io.Reader {

@@ -43,6 +43,23 @@ func Detect(shellEnv string) (string, error) {
 	return Normalize(shellEnv)
 }
 
+// Choose is the shell given (--shell), else the one of $SHELL (Detect).
+func Choose(given, shellEnv string) (string, error) {
+	if given != "" {
+		return Normalize(given)
+	}
+	return Detect(shellEnv)
+}
+
+// EnvCommand is the command line that prints a machine's variables for shell, as the usage hint
+// names it (--shell only where $SHELL would not choose the same): "machine env NAME".
+func EnvCommand(shell, name string) string {
+	if shell == "bash" || shell == "zsh" || shell == "sh" {
+		return "machine env " + name
+	}
+	return "machine env --shell " + shell + " " + name
+}
+
 // Render prints vars as assignments for shell, followed by the usage hint for commandLine.
 func Render(shell string, vars []Var, commandLine string) string {
 	var b strings.Builder

@@ -73,3 +73,23 @@ func TestBashRoundTrip(t *testing.T) {
 		t.Fatalf("bash read back %q, want %q", got, val)
 	}
 }
+
+func TestChooseAndEnvCommand(t *testing.T) {
+	for _, c := range []struct{ given, env, want, cmd string }{
+		{"", "", "bash", "machine env m"},
+		{"", "/usr/bin/fish", "fish", "machine env --shell fish m"},
+		{"pwsh", "/bin/zsh", "powershell", "machine env --shell powershell m"},
+		{"dash", "/usr/bin/fish", "sh", "machine env m"},
+	} {
+		got, err := Choose(c.given, c.env)
+		if err != nil || got != c.want {
+			t.Errorf("Choose(%q, %q) = %q, %v; want %q", c.given, c.env, got, err, c.want)
+		}
+		if cmd := EnvCommand(got, "m"); cmd != c.cmd {
+			t.Errorf("EnvCommand(%q) = %q, want %q", got, cmd, c.cmd)
+		}
+	}
+	if _, err := Choose("klingon", ""); err == nil {
+		t.Error("an unknown --shell was taken")
+	}
+}
