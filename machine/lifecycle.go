@@ -168,8 +168,11 @@ func (h *Host) Reprovision(ctx context.Context, opt ProvisionOptions) (*Provisio
 	return h.Provision(ctx, cl, opt)
 }
 
-// Summary is the line the CLI prints for a provision.
+// Summary is the line the CLI prints for a provision ("" for none).
 func (r *ProvisionResult) Summary() string {
+	if r == nil {
+		return ""
+	}
 	if len(r.Changed) == 0 && !r.Installed && !r.Restarted && !r.CertIssued {
 		return "provisioned: nothing changed"
 	}
@@ -217,6 +220,9 @@ func (h *Host) Upgrade(ctx context.Context, progress func(string)) (*UpgradeResu
 
 // Summary is the line the CLI prints for an upgrade.
 func UpgradeSummary(r *UpgradeResult) string {
+	if r == nil {
+		return ""
+	}
 	if !r.Upgraded {
 		return fmt.Sprintf("the engine is the newest its package source has (%s, package %s): nothing to upgrade", r.Before, r.Package)
 	}

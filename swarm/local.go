@@ -94,13 +94,17 @@ func JoinLocal(ctx context.Context, a *machine.API, manager, role string) (strin
 }
 
 // LeaveLocal takes the local engine out of its swarm: demoted first through manager when it is a
-// manager, then removed from manager's node list.
+// manager, then removed from manager's node list (manager "": the first manager found among the
+// store's machines).
 func LeaveLocal(ctx context.Context, a *machine.API, manager string) (string, error) {
 	l, err := LocalNode(ctx)
 	if err != nil {
 		return "", err
 	}
 	defer l.Close()
+	if manager == "" {
+		manager = FindManager(ctx, a, nil)
+	}
 	var via *Node
 	if manager != "" {
 		if via, err = OpenNode(a, manager); err != nil {

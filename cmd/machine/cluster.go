@@ -14,7 +14,10 @@ import (
 
 // loadClusterAPI is the cluster file of -f, checked, and the store.
 func loadClusterAPI(c *cli.Context) (*swarm.Cluster, *machine.API, error) {
-	cl, err := loadCluster(c)
+	if c.String("file") == "" {
+		return nil, nil, fmt.Errorf("name the cluster file with -f FILE (see docs/cluster-file.md)")
+	}
+	cl, err := swarm.Load(c.String("file"))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -22,13 +25,8 @@ func loadClusterAPI(c *cli.Context) (*swarm.Cluster, *machine.API, error) {
 	return cl, a, err
 }
 
-func loadCluster(c *cli.Context) (*swarm.Cluster, error) {
-	path := c.String("file")
-	if path == "" {
-		return nil, fmt.Errorf("name the cluster file with -f FILE (see docs/cluster-file.md)")
-	}
-	return swarm.Load(path)
-}
+// fileFlag names the cluster file.
+var fileFlag = &cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "the cluster file"}
 
 func upOptions(c *cli.Context) swarm.UpOptions {
 	o := swarm.UpOptions{
@@ -36,7 +34,7 @@ func upOptions(c *cli.Context) swarm.UpOptions {
 		Prune:          c.Bool("prune"),
 		MaxUnavailable: c.Int("max-unavailable"),
 		OnPlan:         func(plan []swarm.Change) { swarm.WritePlan(c.App.ErrWriter, plan) },
-		Progress:       func(node, msg string) { progress(c, node)(msg) },
+		Progress:       nodeProgress(c),
 		Warn:           func(msg string) { fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", msg) },
 	}
 	o.Download, _ = bars.ByteBar(c.App.ErrWriter, 0) // each bar ends at its stream's end
@@ -49,7 +47,7 @@ var parallelFlag = &cli.IntFlag{Name: "parallel", EnvVars: []string{fanout.EnvPa
 func swarmUpCommand() *cli.Command {
 	return &cli.Command{
 		Name: "up", Usage: "Create what is missing and bring a cluster file's swarm up (again: changes nothing)",
-		Flags: []cli.Flag{&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "the cluster file"}, parallelFlag,
+		Flags: []cli.Flag{fileFlag, parallelFlag,
 			&cli.BoolFlag{Name: "prune", Usage: "also drain, remove from the swarm and delete the nodes that the file no longer has"},
 			&cli.IntFlag{Name: "max-unavailable", Value: 1, Usage: "how many workers may be out at once during rolling changes (managers: one at a time)"}},
 		Action: func(c *cli.Context) error {
@@ -73,7 +71,7 @@ func swarmPlanCommand() *cli.Command {
 	return &cli.Command{
 		Name: "plan", Usage: "Print what `swarm up` would change, in the order it would (exit 0: nothing, 2: changes)",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "the cluster file"},
+			fileFlag,
 			&cli.BoolFlag{Name: "prune", Usage: "plan the removal of nodes the file no longer has"},
 			&cli.StringFlag{Name: "format", Usage: "json for scripts"},
 		},
@@ -113,7 +111,7 @@ func swarmDownCommand() *cli.Command {
 	return &cli.Command{
 		Name: "down", Usage: "Take a cluster file's nodes out of the swarm (workers first, managers last) and remove them",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "the cluster file"},
+			fileFlag,
 			&cli.BoolFlag{Name: "keep-machines", Usage: "leave the swarm but keep the machines"},
 			&cli.BoolFlag{Name: "force", Usage: "also when the swarm has nodes the file does not name (they are left in a swarm without managers)"},
 		},
@@ -125,7 +123,7 @@ func swarmDownCommand() *cli.Command {
 			opts := swarm.DownOptions{
 				KeepMachines: c.Bool("keep-machines"),
 				Force:        c.Bool("force"),
-				Progress:     func(node, msg string) { progress(c, node)(msg) },
+				Progress:     nodeProgress(c),
 			}
 			if err := swarm.Down(c.Context, a, cl, opts); err != nil {
 				return err

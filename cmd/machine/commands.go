@@ -15,24 +15,102 @@ import (
 	"github.com/machine-tools/machine/machine"
 )
 
-func loadOne(c *cli.Context) (*machine.API, *machine.Host, error) {
-	name, err := oneName(c)
-	if err != nil {
-		return nil, nil, err
+// commands are machine's commands, in the order its help lists them.
+func commands() []*cli.Command {
+	return []*cli.Command{
+		createCommand(),
+		envCommand(),
+		lsCommand(),
+		sshCommand(),
+		eachMachine("ssh-config", "Print OpenSSH Host blocks that reach machines as `machine ssh` does (for ~/.ssh/config)", func(c *cli.Context, h *machine.Host) error {
+			_, err := fmt.Fprint(c.App.Writer, h.OpenSSHConfig())
+			return err
+		}),
+		oneMachine("tunnel", "Forward 127.0.0.1 to the engine of a machine behind jump hosts, until Ctrl-C (machine env points there)", nil, func(c *cli.Context, h *machine.Host) error {
+			l, err := h.ListenTunnel()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.ErrWriter, "(%s) %s forwards to %s through %d jump host(s): eval \"$(%s env %s)\"; Ctrl-C ends it\n",
+				h.Name, h.DockerHost(), h.URL(), len(h.SSH.Jumps), c.App.Name, h.Name)
+			return h.Tunnel(c.Context, l)
+		}),
+		scpCommand(),
+		eachMachine("ip", "Print a machine's IP address", func(c *cli.Context, h *machine.Host) error { return say(c, "%s", h.IP()) }),
+		oneMachine("url", "Print a machine's engine URL", nil, func(c *cli.Context, h *machine.Host) error {
+			if err := h.Running(c.Context); err != nil {
+				return err
+			}
+			return say(c, "%s", h.URL())
+		}),
+		oneMachine("status", "Print a machine's state", nil, func(c *cli.Context, h *machine.Host) error {
+			if h.Driver == nil {
+				return say(c, "Error")
+			}
+			st, err := h.Driver.State(c.Context)
+			if err != nil {
+				return err
+			}
+			return say(c, "%s", st)
+		}),
+		oneMachine("inspect", "Print a machine's details as JSON", []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "a Go template over the details"}}, func(c *cli.Context, h *machine.Host) error {
+			if f := c.String("format"); f != "" {
+				return format.Template(c.App.Writer, f, h.Inspect(c.Context))
+			}
+			return format.JSON(c.App.Writer, h.Inspect(c.Context), "    ")
+		}),
+		oneMachine("config", "Print the docker CLI flags that reach a machine",
+			[]cli.Flag{refusedFlag("swarm", true, "it showed classic swarm's master, which Docker no longer has; swarm-mode managers are reached like any machine")},
+			func(c *cli.Context, h *machine.Host) error {
+				return say(c, "--tlsverify\n--tlscacert=%q\n--tlscert=%q\n--tlskey=%q\n-H=%s", h.CAPath(), h.CertPath(), h.KeyPath(), h.URL())
+			}),
+		atOnce("provision", "Provision machines again (changes nothing on a good host)", nil, "", func(c *cli.Context, h *machine.Host) (string, error) {
+			r, err := h.Reprovision(c.Context, machine.ProvisionOptions{Progress: progress(c, h.Name)})
+			return r.Summary(), err
+		}),
+		atOnce("regenerate-certs", "Issue new engine certificates and restart the engines",
+			[]cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "Force rebuild and do not prompt"},
+				refusedFlag("client-certs", true, "the store's CA and client certificate are shared by all its machines; to replace them, make a new store (-s DIR) and import or re-create the machines")},
+			"Regenerate TLS machine certs?  Warning: this is irreversible.",
+			func(c *cli.Context, h *machine.Host) (string, error) {
+				_, err := h.Reprovision(c.Context, machine.ProvisionOptions{ReissueCert: true, Progress: progress(c, h.Name)})
+				return "new certificate issued; the engine restarted and answers over TLS", err
+			}),
+		oneMachine("trust-host-key", "Pin the SSH host key a machine offers now (after a rebuild)", nil, func(c *cli.Context, h *machine.Host) error {
+			keys, err := h.TrustHostKey(c.Context)
+			for _, k := range keys {
+				say(c, "(%s) now trusting %s %s at %s", h.Name, k.Key.Type(), ssh.FingerprintSHA256(k.Key), k.Addr)
+			}
+			return err
+		}),
+		rmCommand(),
+		lifecycleCommand(machine.OpStart, "Start machines"),
+		lifecycleCommand(machine.OpStop, "Stop machines"),
+		lifecycleCommand(machine.OpRestart, "Restart machines"),
+		lifecycleCommand(machine.OpKill, "Kill (stop at once) machines"),
+		upgradeCommand(),
+		mountCommand(),
+		swarmCommand(),
+		pullCommand(),
+		imageCommand(),
+		versionCommand(),
+		oneMachine("context", "Create or update a Docker context named after a machine (docker --context NAME ...)", nil, func(c *cli.Context, h *machine.Host) error {
+			if err := h.WriteDockerContext(); err != nil {
+				return err
+			}
+			return say(c, "Docker context %q points at %s: docker --context %s info", h.Name, h.URL(), h.Name)
+		}),
+		activeCommand(),
+		completionCommand(),
+		importCommand(),
 	}
-	a, err := api(c)
-	if err != nil {
-		return nil, nil, err
-	}
-	h, err := a.Load(name)
-	return a, h, err
 }
 
 // oneMachine is a command over the one machine its argument names (or "default").
 func oneMachine(name, usage string, flags []cli.Flag, act func(c *cli.Context, h *machine.Host) error) *cli.Command {
 	return &cli.Command{Name: name, Usage: usage, ArgsUsage: "NAME", Flags: flags,
 		Action: func(c *cli.Context) error {
-			_, h, err := loadOne(c)
+			h, err := loadOne(c)
 			if err != nil {
 				return err
 			}
@@ -40,10 +118,17 @@ func oneMachine(name, usage string, flags []cli.Flag, act func(c *cli.Context, h
 		}}
 }
 
-// say prints one line of a command's result.
-func say(c *cli.Context, format string, a ...any) error {
-	_, err := fmt.Fprintf(c.App.Writer, format+"\n", a...)
-	return err
+// loadOne is the command's one machine (oneName).
+func loadOne(c *cli.Context) (*machine.Host, error) {
+	name, err := oneName(c)
+	if err != nil {
+		return nil, err
+	}
+	a, err := api(c)
+	if err != nil {
+		return nil, err
+	}
+	return a.Load(name)
 }
 
 // eachMachine is a command over the machines named (or "default"), one after the other, that
@@ -72,48 +157,26 @@ func eachMachine(name, usage string, act func(c *cli.Context, h *machine.Host) e
 		}}
 }
 
-func ipCommand() *cli.Command {
-	return eachMachine("ip", "Print a machine's IP address", func(c *cli.Context, h *machine.Host) error { return say(c, "%s", h.IP()) })
-}
-
-func urlCommand() *cli.Command {
-	return oneMachine("url", "Print a machine's engine URL", nil, func(c *cli.Context, h *machine.Host) error {
-		if err := h.Running(c.Context); err != nil {
-			return err
-		}
-		return say(c, "%s", h.URL())
-	})
-}
-
-func statusCommand() *cli.Command {
-	return oneMachine("status", "Print a machine's state", nil, func(c *cli.Context, h *machine.Host) error {
-		if h.Driver == nil {
-			return say(c, "Error")
-		}
-		st, err := h.Driver.State(c.Context)
-		if err != nil {
-			return err
-		}
-		return say(c, "%s", st)
-	})
-}
-
-func inspectCommand() *cli.Command {
-	return oneMachine("inspect", "Print a machine's details as JSON", []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "a Go template over the details"}},
-		func(c *cli.Context, h *machine.Host) error {
-			if f := c.String("format"); f != "" {
-				return format.Template(c.App.Writer, f, h.Inspect(c.Context))
+// atOnce is a command over the machines named (or "default"), all at once, with a line per
+// machine (forEach); with a question, only after a yes (or --force).
+func atOnce(name, usage string, flags []cli.Flag, question string, act func(c *cli.Context, h *machine.Host) (string, error)) *cli.Command {
+	return &cli.Command{Name: name, Usage: usage, ArgsUsage: "NAME...", Flags: flags,
+		Action: func(c *cli.Context) error {
+			ns, err := names(c)
+			if err != nil {
+				return err
 			}
-			return format.JSON(c.App.Writer, h.Inspect(c.Context), "    ")
-		})
+			if question != "" && !c.Bool("force") && !confirm(c, question) {
+				return nil // declined: nothing done (docker-machine exits 0 too)
+			}
+			return forEach(c, ns, name, func(_ context.Context, h *machine.Host) (string, error) { return act(c, h) })
+		}}
 }
 
-func configCommand() *cli.Command {
-	return oneMachine("config", "Print the docker CLI flags that reach a machine",
-		[]cli.Flag{refusedFlag("swarm", true, "it showed classic swarm's master, which Docker no longer has; swarm-mode managers are reached like any machine")},
-		func(c *cli.Context, h *machine.Host) error {
-			return say(c, "--tlsverify\n--tlscacert=%q\n--tlscert=%q\n--tlskey=%q\n-H=%s", h.CAPath(), h.CertPath(), h.KeyPath(), h.URL())
-		})
+// say prints one line of a command's result.
+func say(c *cli.Context, format string, a ...any) error {
+	_, err := fmt.Fprintf(c.App.Writer, format+"\n", a...)
+	return err
 }
 
 // forEach runs f for every name at once and reports per machine; it fails if any failed.
@@ -138,54 +201,6 @@ func forEach(c *cli.Context, ns []string, verb string, f func(ctx context.Contex
 		return fmt.Errorf("%s failed for %s", verb, strings.Join(failed, ", "))
 	}
 	return nil
-}
-
-func provisionCommand() *cli.Command {
-	return &cli.Command{Name: "provision", Usage: "Provision machines again (changes nothing on a good host)", ArgsUsage: "NAME...",
-		Action: func(c *cli.Context) error {
-			ns, err := names(c)
-			if err != nil {
-				return err
-			}
-			return forEach(c, ns, "provision", func(ctx context.Context, h *machine.Host) (string, error) {
-				r, err := h.Reprovision(ctx, machine.ProvisionOptions{Progress: progress(c, h.Name)})
-				if err != nil {
-					return "", err
-				}
-				return r.Summary(), nil
-			})
-		}}
-}
-
-func regenerateCertsCommand() *cli.Command {
-	return &cli.Command{Name: "regenerate-certs", Usage: "Issue new engine certificates and restart the engines", ArgsUsage: "NAME...",
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "Force rebuild and do not prompt"},
-			refusedFlag("client-certs", true, "the store's CA and client certificate are shared by all its machines; to replace them, make a new store (-s DIR) and import or re-create the machines")},
-		Action: func(c *cli.Context) error {
-			ns, err := names(c)
-			if err != nil {
-				return err
-			}
-			if !c.Bool("force") && !confirm(c, "Regenerate TLS machine certs?  Warning: this is irreversible.") {
-				return nil // declined: nothing done (docker-machine exits 0 too)
-			}
-			return forEach(c, ns, "regenerate-certs", func(ctx context.Context, h *machine.Host) (string, error) {
-				if _, err := h.Reprovision(ctx, machine.ProvisionOptions{ReissueCert: true, Progress: progress(c, h.Name)}); err != nil {
-					return "", err
-				}
-				return "new certificate issued; the engine restarted and answers over TLS", nil
-			})
-		}}
-}
-
-func trustHostKeyCommand() *cli.Command {
-	return oneMachine("trust-host-key", "Pin the SSH host key a machine offers now (after a rebuild)", nil, func(c *cli.Context, h *machine.Host) error {
-		keys, err := h.TrustHostKey(c.Context)
-		for _, k := range keys {
-			say(c, "(%s) now trusting %s %s at %s", h.Name, k.Key.Type(), ssh.FingerprintSHA256(k.Key), k.Addr)
-		}
-		return err
-	})
 }
 
 // confirm asks on standard output, as docker-machine did; an answer starting with y is a yes.
@@ -243,20 +258,10 @@ func rmCommand() *cli.Command {
 }
 
 func lifecycleCommand(op machine.Op, usage string) *cli.Command {
-	return &cli.Command{Name: string(op), Usage: usage, ArgsUsage: "NAME...",
-		Action: func(c *cli.Context) error {
-			ns, err := names(c)
-			if err != nil {
-				return err
-			}
-			return forEach(c, ns, string(op), func(ctx context.Context, h *machine.Host) (string, error) {
-				out, err := h.Do(ctx, op, progress(c, h.Name))
-				if err != nil {
-					return "", err
-				}
-				return out.String(), nil
-			})
-		}}
+	return atOnce(string(op), usage, nil, "", func(c *cli.Context, h *machine.Host) (string, error) {
+		out, err := h.Do(c.Context, op, progress(c, h.Name))
+		return out.String(), err
+	})
 }
 
 func imageCommand() *cli.Command {
@@ -290,11 +295,7 @@ func versionCommand() *cli.Command {
 		if err := h.Running(c.Context); err != nil {
 			return err
 		}
-		v, err := h.EngineVersion(c.Context)
-		if err != nil {
-			return err
-		}
-		return say(c, "%s", v)
+		return sayResult(c, "")(h.EngineVersion(c.Context))
 	})
 	act := cmd.Action
 	cmd.ArgsUsage, cmd.Action = "[NAME]", func(c *cli.Context) error {

@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
-
-	"github.com/machine-tools/machine/machine"
 )
 
 // docker-machine 0.16's own errors, word for word (scripts grep for them); a fix follows them.
@@ -154,14 +152,4 @@ func classicSwarmFlags() []cli.Flag {
 		out = append(out, refusedFlag(s, false, why))
 	}
 	return out
-}
-
-// apiNames is the store and the command's machine names (one at least).
-func apiNames(c *cli.Context) (*machine.API, []string, error) {
-	ns, err := argNames(c)
-	if err != nil {
-		return nil, nil, err
-	}
-	a, err := api(c)
-	return a, ns, err
 }

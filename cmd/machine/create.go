@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
@@ -54,13 +55,12 @@ func createCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			driverName := c.String("driver")
 			engine, err := machine.ParseEngineOptions(givenOptions(c, "engine", machine.EngineOptionTable()), func(n string) string { return "--engine-" + n })
 			if err != nil {
 				return err
 			}
 			opts := machine.CreateOptions{
-				Driver:          driverName,
+				Driver:          c.String("driver"),
 				Engine:          engine,
 				TLSSANs:         c.StringSlice("tls-san"),
 				InsecureHostKey: c.Bool("insecure-skip-host-key-check"),
@@ -69,10 +69,9 @@ func createCommand() *cli.Command {
 				OptionLabel:     func(d, o string) string { return "--" + flagName(d, o) },
 			}
 			opts.Download, _ = bars.ByteBar(c.App.ErrWriter, 0) // each bar ends at its stream's end
-			for _, reg := range a.Drivers {
-				if reg.Name == driverName || (driverName == "" && reg.Name == container.Name) {
-					opts.DriverOptions = givenOptions(c, reg.Name, reg.Options)
-				}
+			// An unknown driver: Create says so.
+			if reg, err := a.Drivers.Get(cmp.Or(opts.Driver, container.Name)); err == nil {
+				opts.DriverOptions = givenOptions(c, reg.Name, reg.Options)
 			}
 			start := time.Now()
 			h, err := a.Create(c.Context, name, opts)

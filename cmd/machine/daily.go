@@ -10,26 +10,12 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-func contextCommand() *cli.Command {
-	return oneMachine("context", "Create or update a Docker context named after a machine (docker --context NAME ...)", nil, func(c *cli.Context, h *machine.Host) error {
-		if err := h.WriteDockerContext(); err != nil {
-			return err
-		}
-		return say(c, "Docker context %q points at %s: docker --context %s info", h.Name, h.URL(), h.Name)
-	})
-}
-
 func activeCommand() *cli.Command {
 	return &cli.Command{
 		Name: "active", Usage: "Print the machine that DOCKER_HOST points at",
 		Flags: []cli.Flag{&cli.IntFlag{Name: "timeout", Aliases: []string{"t"}, Value: 10, Usage: "accepted for docker-machine scripts (active reads the store only)"}},
 		Action: withAPI(func(c *cli.Context, a *machine.API) error {
-			name, err := a.Active(os.Getenv("DOCKER_HOST"))
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(c.App.Writer, name)
-			return nil
+			return sayResult(c, "")(a.Active(os.Getenv("DOCKER_HOST")))
 		}),
 	}
 }
@@ -99,24 +85,4 @@ func importCommand() *cli.Command {
 			return nil
 		}),
 	}
-}
-
-func sshConfigCommand() *cli.Command {
-	return eachMachine("ssh-config", "Print OpenSSH Host blocks that reach machines as `machine ssh` does (for ~/.ssh/config)", func(c *cli.Context, h *machine.Host) error {
-		_, err := fmt.Fprint(c.App.Writer, h.OpenSSHConfig())
-		return err
-	})
-}
-
-func tunnelCommand() *cli.Command {
-	return oneMachine("tunnel", "Forward 127.0.0.1 to the engine of a machine behind jump hosts, until Ctrl-C (machine env points there)", nil,
-		func(c *cli.Context, h *machine.Host) error {
-			l, err := h.ListenTunnel()
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.App.ErrWriter, "(%s) %s forwards to %s through %d jump host(s): eval \"$(%s env %s)\"; Ctrl-C ends it\n",
-				h.Name, h.DockerHost(), h.URL(), len(h.SSH.Jumps), c.App.Name, h.Name)
-			return h.Tunnel(c.Context, l)
-		})
 }

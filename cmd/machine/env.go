@@ -34,7 +34,7 @@ func envCommand() *cli.Command {
 				_, err := fmt.Fprint(c.App.Writer, shellenv.RenderUnset(shell, machine.UnsetNames(c.Bool("no-proxy")), "machine env -u"))
 				return err
 			}
-			_, h, err := loadOne(c)
+			h, err := loadOne(c)
 			if err != nil {
 				return err
 			}

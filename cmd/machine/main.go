@@ -77,31 +77,7 @@ func newApp(name string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			&cli.BoolFlag{Name: "debug", Aliases: []string{"D"}, EnvVars: []string{"MACHINE_DEBUG"}, Usage: "log every step"},
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // run() prints errors once
-		Commands: []*cli.Command{
-			createCommand(),
-			envCommand(),
-			lsCommand(),
-			sshCommand(), sshConfigCommand(), tunnelCommand(),
-			scpCommand(),
-			ipCommand(), urlCommand(), statusCommand(),
-			inspectCommand(), configCommand(),
-			provisionCommand(), regenerateCertsCommand(), trustHostKeyCommand(),
-			rmCommand(),
-			lifecycleCommand(machine.OpStart, "Start machines"),
-			lifecycleCommand(machine.OpStop, "Stop machines"),
-			lifecycleCommand(machine.OpRestart, "Restart machines"),
-			lifecycleCommand(machine.OpKill, "Kill (stop at once) machines"),
-			upgradeCommand(),
-			mountCommand(),
-			swarmCommand(),
-			pullCommand(),
-			imageCommand(),
-			versionCommand(),
-			contextCommand(),
-			activeCommand(),
-			completionCommand(),
-			importCommand(),
-		},
+		Commands:       commands(),
 	}
 	app.Flags = append(app.Flags, globalCompatFlags()...)
 	// A bad flag is one line with the way to the help, not the help itself.
@@ -140,6 +116,11 @@ func api(c *cli.Context) (*machine.API, error) {
 // progress prints a step to stderr, prefixed with the machine's name.
 func progress(c *cli.Context, name string) func(string) {
 	return func(s string) { fmt.Fprintf(c.App.ErrWriter, "(%s) %s\n", name, s) }
+}
+
+// nodeProgress is progress for steps that name their machine.
+func nodeProgress(c *cli.Context) func(name, step string) {
+	return func(name, s string) { progress(c, name)(s) }
 }
 
 // withAPI is an action over the store.

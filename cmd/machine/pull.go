@@ -47,7 +47,7 @@ func pullCommand() *cli.Command {
 				}
 				password = strings.TrimRight(string(b), "\r\n")
 			}
-			lines := bars.NewNodeLines(c.App.ErrWriter, names, !c.Bool("json"), func(node, msg string) { progress(c, node)(msg) })
+			lines := bars.NewNodeLines(c.App.ErrWriter, names, !c.Bool("json"), nodeProgress(c))
 			d, err := swarm.Distribute(c.Context, a, c.Args().Slice(), swarm.DistributeOptions{
 				Nodes: names, FromLocal: c.Bool("from-local"), From: c.String("from"),
 				Username: c.String("username"), Password: password, Progress: lines.Say,

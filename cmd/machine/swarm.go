@@ -12,12 +12,14 @@ import (
 	"github.com/machine-tools/machine/swarm"
 )
 
-func printResults(c *cli.Context, order []string, res map[string]string) {
+// printResults prints each node's result (failures are in err), then returns err.
+func printResults(c *cli.Context, order []string, res map[string]string, err error) error {
 	for _, n := range order {
 		if msg, ok := res[n]; ok && !strings.HasPrefix(msg, "failed: ") {
 			fmt.Fprintf(c.App.Writer, "(%s) %s\n", n, msg)
 		}
 	}
+	return err
 }
 
 func swarmCommand() *cli.Command {
@@ -34,14 +36,10 @@ func swarmCommand() *cli.Command {
 				&cli.StringFlag{Name: "data-path-addr", Usage: "address or interface for data traffic"},
 				&cli.BoolFlag{Name: "autolock", Usage: "lock managers' keys at rest"},
 			}, func(c *cli.Context, node *swarm.Node) error {
-				msg, err := swarm.Init(c.Context, node, swarm.InitOptions{
+				return sayResult(c, node.Name)(swarm.Init(c.Context, node, swarm.InitOptions{
 					AdvertiseAddr: c.String("advertise-addr"), ListenAddr: c.String("listen-addr"),
 					DataPathAddr: c.String("data-path-addr"), Autolock: c.Bool("autolock"),
-				})
-				if err != nil {
-					return err
-				}
-				return say(c, "(%s) %s", node.Name, msg)
+				}))
 			}),
 			{
 				Name: "join", Usage: "Join machines to a manager's swarm (workers at once, managers one by one)", ArgsUsage: "NODE...",
@@ -52,32 +50,26 @@ func swarmCommand() *cli.Command {
 					&cli.StringFlag{Name: "listen-addr", Usage: "listen address (default 0.0.0.0:2377)"},
 					&cli.BoolFlag{Name: "local", Usage: "the engine of this computer joins (DOCKER_HOST, or the default socket), advertising the address it reaches the manager from"},
 				},
-				Action: func(c *cli.Context) error {
+				Action: withAPI(func(c *cli.Context, a *machine.API) error {
 					mname := c.String("manager")
 					if mname == "" {
 						return fmt.Errorf("swarm join needs --manager NAME: the machine whose swarm the nodes join")
 					}
-					if c.Bool("local") {
-						if c.NArg() > 0 {
-							return fmt.Errorf("swarm join --local takes no machine names: the local engine joins")
-						}
-						a, err := api(c)
-						if err != nil {
-							return err
-						}
-						return printLocal(c)(swarm.JoinLocal(c.Context, a, mname, c.String("role")))
+					if c.Bool("local") && c.NArg() > 0 {
+						return fmt.Errorf("swarm join --local takes no machine names: the local engine joins")
+					} else if c.Bool("local") {
+						return sayResult(c, "local")(swarm.JoinLocal(c.Context, a, mname, c.String("role")))
 					}
-					a, ns, err := apiNames(c)
+					ns, err := argNames(c)
 					if err != nil {
 						return err
 					}
 					res, err := swarm.JoinMachines(c.Context, a, mname, ns, swarm.JoinOptions{
 						Role: c.String("role"), AdvertiseAddr: c.String("advertise-addr"), ListenAddr: c.String("listen-addr"),
-						Progress: func(node, msg string) { progress(c, node)(msg) },
+						Progress: nodeProgress(c),
 					})
-					printResults(c, ns, res)
-					return err
-				},
+					return printResults(c, ns, res, err)
+				}),
 			},
 			{
 				Name: "leave", Usage: "Take machines out of their swarm (demoted first, then removed from the node list)", ArgsUsage: "NODE...",
@@ -85,19 +77,14 @@ func swarmCommand() *cli.Command {
 					&cli.BoolFlag{Name: "local", Usage: "the engine of this computer leaves (what `swarm join --local` made)"}},
 				Action: withAPI(func(c *cli.Context, a *machine.API) error {
 					if c.Bool("local") {
-						mname := c.String("manager")
-						if mname == "" {
-							mname = swarm.FindManager(c.Context, a, nil)
-						}
-						return printLocal(c)(swarm.LeaveLocal(c.Context, a, mname))
+						return sayResult(c, "local")(swarm.LeaveLocal(c.Context, a, c.String("manager")))
 					}
 					ns, err := argNames(c)
 					if err != nil {
 						return err
 					}
 					res, err := swarm.LeaveMachines(c.Context, a, ns, c.String("manager"))
-					printResults(c, ns, res)
-					return err
+					return printResults(c, ns, res, err)
 				}),
 			},
 			managerReport("status", "List a swarm's nodes as a manager sees them", "json for scripts: quorum, leader, nodes (with their swarm certificates' expiry), engine version skew",
@@ -133,11 +120,7 @@ func swarmCommand() *cli.Command {
 			onNode("join-token", "Print a swarm's join token (a secret: shown only here)",
 				[]cli.Flag{&cli.StringFlag{Name: "role", Value: "worker", Usage: "worker or manager"}},
 				func(c *cli.Context, node *swarm.Node) error {
-					tok, err := swarm.JoinToken(c.Context, node, c.String("role"))
-					if err != nil {
-						return err
-					}
-					return say(c, "%s", tok)
+					return sayResult(c, "")(swarm.JoinToken(c.Context, node, c.String("role")))
 				}),
 		},
 	}
@@ -177,13 +160,14 @@ func onNode(name, usage string, flags []cli.Flag, act func(c *cli.Context, node 
 	return cmd
 }
 
-// printLocal prints what happened to the local engine, or returns the error.
-func printLocal(c *cli.Context) func(string, error) error {
+// sayResult prints a result as "(name) msg" (msg alone for no name), or returns the error.
+func sayResult(c *cli.Context, name string) func(msg string, err error) error {
 	return func(msg string, err error) error {
 		if err != nil {
 			return err
+		} else if name == "" {
+			return say(c, "%s", msg)
 		}
-		fmt.Fprintf(c.App.Writer, "(local) %s\n", msg)
-		return nil
+		return say(c, "(%s) %s", name, msg)
 	}
 }

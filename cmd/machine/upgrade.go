@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -11,32 +10,31 @@ import (
 )
 
 func upgradeCommand() *cli.Command {
-	return &cli.Command{Name: "upgrade", Usage: "Upgrade a machine to the latest version of Docker (its host's packages); --swarm: a swarm's nodes one at a time", ArgsUsage: "NAME...",
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "swarm", Usage: "NAME is a manager: upgrade every node of its swarm, one at a time (drained, upgraded, Ready, back), managers keeping quorum"}},
-		Action: func(c *cli.Context) error {
-			ns, err := names(c)
-			if err != nil {
-				return err
-			}
-			if c.Bool("swarm") {
-				if len(ns) != 1 {
-					return fmt.Errorf("%w: %s upgrade --swarm MANAGER", errExpectedOne, c.App.Name)
-				}
-				a, err := api(c)
-				if err != nil {
-					return err
-				}
-				_, err = swarm.RollingUpgrade(c.Context, a, ns[0], swarm.UpgradeOptions{Progress: func(n, m string) { progress(c, n)(m) }})
-				return err
-			}
-			return forEach(c, ns, "upgrade", func(ctx context.Context, h *machine.Host) (string, error) {
-				res, err := h.Upgrade(ctx, progress(c, h.Name))
-				if err != nil {
-					return "", err
-				}
-				return machine.UpgradeSummary(res), nil
-			})
-		}}
+	cmd := atOnce("upgrade", "Upgrade a machine to the latest version of Docker (its host's packages); --swarm: a swarm's nodes one at a time",
+		[]cli.Flag{&cli.BoolFlag{Name: "swarm", Usage: "NAME is a manager: upgrade every node of its swarm, one at a time (drained, upgraded, Ready, back), managers keeping quorum"}}, "",
+		func(c *cli.Context, h *machine.Host) (string, error) {
+			res, err := h.Upgrade(c.Context, progress(c, h.Name))
+			return machine.UpgradeSummary(res), err
+		})
+	each := cmd.Action
+	cmd.Action = func(c *cli.Context) error {
+		if !c.Bool("swarm") {
+			return each(c)
+		}
+		ns, err := names(c)
+		if err != nil {
+			return err
+		} else if len(ns) != 1 {
+			return fmt.Errorf("%w: %s upgrade --swarm MANAGER", errExpectedOne, c.App.Name)
+		}
+		a, err := api(c)
+		if err != nil {
+			return err
+		}
+		_, err = swarm.RollingUpgrade(c.Context, a, ns[0], swarm.UpgradeOptions{Progress: nodeProgress(c)})
+		return err
+	}
+	return cmd
 }
 
 func mountCommand() *cli.Command {
