@@ -15,6 +15,8 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./...
+	$(GO) vet -tags vboxreal ./drivers/virtualbox/
+	bash -n scripts/*.sh drivers/virtualbox/testdata/record.sh drivers/virtualbox/testimage/build.sh
 	cd test/example && $(GO) vet ./...
 
 unit:
@@ -34,14 +36,16 @@ setup:
 	bash scripts/setup.sh
 	bash scripts/setup-libvirt.sh
 
-# Builds the host images once per recipe (cached by its hash), then runs the end-to-end tests
-# against real container hosts, side by side.
+# Builds the host images once per recipe (cached by its hash), the libvirt test guest and the
+# image with a real VirtualBox, then runs the end-to-end tests against real container hosts,
+# side by side.
 e2e: setup build
 	./$(BIN) image build --variant base
 	./$(BIN) image build
 	./$(BIN) image build --release debian-11
 	./$(BIN) image build --release debian-13
-	MACHINE_LIBVIRT_TEST_IMAGE=$$(bash scripts/libvirt-test-image.sh) $(GO) test -tags e2e $(E2E_FLAGS) ./test/e2e/
+	MACHINE_LIBVIRT_TEST_IMAGE=$$(bash scripts/libvirt-test-image.sh) MACHINE_VBOX_IMAGE=$$(bash scripts/vbox-image.sh) \
+		$(GO) test -tags e2e $(E2E_FLAGS) ./test/e2e/
 	$(GO) test -tags e2e -run '^Example' -v ./machine/ ./swarm/
 
 # The README's first command, run in CI too (on the demo's own store, which it cleans up first),

@@ -2,6 +2,7 @@ package virtualbox
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"net"
 	"regexp"
@@ -119,13 +120,31 @@ func ParseHostOnlyIfs(out string) []HostOnlyIf {
 	return ifs
 }
 
-// ParseDHCPServers reads `list dhcpservers`: the network names that have a server, and whether
-// it is enabled.
-func ParseDHCPServers(out string) map[string]bool {
-	m := map[string]bool{}
+// DHCPServer is one server of `list dhcpservers`.
+type DHCPServer struct {
+	NetworkName, IP, Mask, Lower, Upper string
+	Enabled                             bool
+}
+
+// On says whether the server hands out addresses of n, from an address of n.
+func (s DHCPServer) On(n *net.IPNet) bool {
+	for _, a := range []string{s.IP, s.Lower, s.Upper} {
+		if ip := net.ParseIP(a); ip == nil || !n.Contains(ip) {
+			return false
+		}
+	}
+	return s.Mask == net.IP(n.Mask).String()
+}
+
+// ParseDHCPServers reads `list dhcpservers`, by network name. Since VirtualBox 6.1 the server's
+// own address is "Dhcpd IP" and its range "LowerIPAddress"/"UpperIPAddress"; before, "IP" and
+// "lowerIPAddress"/"upperIPAddress" (as docker-machine's driver read them).
+func ParseDHCPServers(out string) map[string]DHCPServer {
+	m := map[string]DHCPServer{}
 	for _, b := range colonBlocks(out) {
 		if n := b["NetworkName"]; n != "" {
-			m[n] = b["Enabled"] == "Yes"
+			m[n] = DHCPServer{NetworkName: n, IP: cmp.Or(b["Dhcpd IP"], b["IP"]), Mask: b["NetworkMask"],
+				Lower: cmp.Or(b["LowerIPAddress"], b["lowerIPAddress"]), Upper: cmp.Or(b["UpperIPAddress"], b["upperIPAddress"]), Enabled: b["Enabled"] == "Yes"}
 		}
 	}
 	return m

@@ -50,6 +50,15 @@ func Locate(getenv func(string) string, lookPath func(string) (string, error)) (
 	return "", ErrNoVBoxManage
 }
 
+// Call is one VBoxManage call and its answer, as a transcript of a run keeps them (the driver's
+// test against a real VirtualBox writes one; the stand-in VBoxManage is checked against it).
+type Call struct {
+	Args   []string `json:"args"`
+	Stdout string   `json:"stdout"`
+	Stderr string   `json:"stderr,omitempty"`
+	Code   int      `json:"code"`
+}
+
 // ExecRunner runs the real VBoxManage at Path.
 type ExecRunner struct{ Path string }
 
@@ -58,15 +67,38 @@ func (r ExecRunner) Run(ctx context.Context, args ...string) (string, error) {
 	var out, errb bytes.Buffer
 	cmd := exec.CommandContext(ctx, r.Path, args...)
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
+	err := cmd.Run()
+	warning, stdout := SplitWarning(out.String())
+	if err != nil {
 		code := -1
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			code = ee.ExitCode()
 		}
-		return out.String(), NewError(args, code, errb.String(), err)
+		e := NewError(args, code, errb.String(), err)
+		e.Warning = warning
+		if runtime.GOOS == "linux" {
+			_, serr := os.Stat("/dev/vboxdrv")
+			e.NoKernelDriver = errors.Is(serr, os.ErrNotExist)
+		}
+		return stdout, e
 	}
-	return out.String(), nil
+	return stdout, nil
+}
+
+// SplitWarning takes off the warning that Linux packages' VBoxManage wrapper (/usr/bin/VBoxManage,
+// a shell script) prints on standard output before every command's own output when VirtualBox's
+// kernel driver is missing: a "WARNING: " line and the indented or blank lines after it.
+func SplitWarning(out string) (warning, rest string) {
+	if !strings.HasPrefix(out, "WARNING: ") {
+		return "", out
+	}
+	lines := strings.SplitAfter(out, "\n")
+	i := 1
+	for i < len(lines) && (strings.TrimSpace(lines[i]) == "" || lines[i][0] == ' ' || lines[i][0] == '\t') {
+		i++
+	}
+	return strings.TrimSpace(strings.Join(lines[:i], "")), strings.Join(lines[i:], "")
 }
 
 // Error is a failed VBoxManage call: its argv, exit code and VirtualBox's own message, with the
@@ -76,6 +108,10 @@ type Error struct {
 	ExitCode int
 	Stderr   string
 	Err      error
+	// Warning is what the VBoxManage wrapper printed before the output (SplitWarning).
+	Warning string
+	// NoKernelDriver: the call failed on a Linux host without /dev/vboxdrv.
+	NoKernelDriver bool
 }
 
 // NewError builds the error of a failed call from what VBoxManage printed.
@@ -121,8 +157,11 @@ func (e *Error) Fix() string {
 		return "VirtualBox already has a VM of this name: pick another machine name, or remove that VM (VBoxManage unregistervm NAME --delete)"
 	case strings.Contains(s, "already locked"):
 		return "another VBoxManage or the VirtualBox window is using the VM: wait for it or close it, then run the command again"
-	case strings.Contains(s, "vboxdrv kernel module is not loaded") || strings.Contains(s, "VERR_VM_DRIVER_NOT_INSTALLED"):
-		return "VirtualBox's kernel driver is not loaded: run `sudo /sbin/vboxconfig` (and sign the module when Secure Boot is on)"
+	case strings.Contains(s, "vboxdrv kernel module is not loaded") || strings.Contains(s, "VERR_VM_DRIVER_NOT_INSTALLED") ||
+		(verb == "startvm" && e.NoKernelDriver && strings.Contains(s, "terminated unexpectedly during startup")):
+		return "VirtualBox's kernel driver is not loaded (no /dev/vboxdrv), so no VM can start: load it with `sudo modprobe vboxdrv`, or build it with `sudo /sbin/vboxconfig` (Debian and Ubuntu: install virtualbox-dkms and linux-headers-$(uname -r) first); with Secure Boot on, sign the module or turn Secure Boot off; VMs also need VT-x/AMD-V enabled in the BIOS/UEFI"
+	case strings.Contains(s, "/dev/vboxnetctl") || (verb == "hostonlyif" && strings.Contains(s, "Failed to create the host-only adapter")):
+		return "VirtualBox's host-only network driver is not loaded (no /dev/vboxnetctl): load it with `sudo modprobe vboxnetadp`, or build VirtualBox's kernel modules with `sudo /sbin/vboxconfig`; or give --virtualbox-hostonly-cidr the address of a host-only network that exists (VBoxManage list hostonlyifs)"
 	}
 	return ""
 }

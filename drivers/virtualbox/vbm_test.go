@@ -47,7 +47,7 @@ func TestExecRunner(t *testing.T) {
 	script := `#!/bin/sh
 for a in "$@"; do printf '%s\n' "$a" >> ` + log + `; done
 if [ "$1" = startvm ]; then cat ` + filepath.Join(mustAbs(t, "testdata/vboxmanage"), "error-vtx.txt") + ` >&2; exit 1; fi
-cat ` + filepath.Join(mustAbs(t, "testdata/vboxmanage"), "version.txt") + `
+tail -n +2 ` + filepath.Join(mustAbs(t, "testdata/vboxmanage"), "wrapper-version.txt") + `
 `
 	exe := filepath.Join(dir, "VBoxManage")
 	if err := os.WriteFile(exe, []byte(script), 0o755); err != nil {
@@ -55,7 +55,8 @@ cat ` + filepath.Join(mustAbs(t, "testdata/vboxmanage"), "version.txt") + `
 	}
 	r := ExecRunner{Path: exe}
 	out, err := r.Run(context.Background(), "storageattach", "vm", "--medium", "/home/u/VirtualBox VMs/vm/disk.vdi")
-	if err != nil || strings.TrimSpace(out) != "7.0.14r161095" {
+	// The wrapper's warning is not part of the output.
+	if err != nil || out != "7.2.22_Debianr175245\n" {
 		t.Fatalf("%q %v", out, err)
 	}
 	b, _ := os.ReadFile(log)
@@ -75,4 +76,21 @@ func mustAbs(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// TestSplitWarning: the warning Debian's wrapper prints before the output (recorded) comes off;
+// an output without one is left as it is.
+func TestSplitWarning(t *testing.T) {
+	b, err := os.ReadFile("testdata/vboxmanage/wrapper-version.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, out, _ := strings.Cut(string(b), "\n") // the line that says where it comes from
+	w, rest := SplitWarning(out)
+	if rest != "7.2.22_Debianr175245\n" || !strings.HasPrefix(w, "WARNING: The character device /dev/vboxdrv does not exist.") || !strings.HasSuffix(w, "until this problem is fixed.") {
+		t.Errorf("warning %q, rest %q", w, rest)
+	}
+	if w, rest := SplitWarning("Name:            vboxnet0\n"); w != "" || rest != "Name:            vboxnet0\n" {
+		t.Errorf("no warning: %q %q", w, rest)
+	}
 }

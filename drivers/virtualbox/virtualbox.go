@@ -427,7 +427,8 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 			return err
 		}
 		if d.DiskSizeMB > capMB {
-			if _, err := d.vbm(ctx, "modifymedium", "disk", d.Disk, "--resize", strconv.Itoa(d.DiskSizeMB)); err != nil {
+			// In bytes: VirtualBox 7.1 and later refuse `--resize MB` to many times the size.
+			if _, err := d.vbm(ctx, "modifymedium", "disk", d.Disk, "--resizebyte", strconv.FormatInt(int64(d.DiskSizeMB)<<20, 10)); err != nil {
 				return err
 			}
 		}
@@ -553,12 +554,17 @@ func (d *Driver) hostOnlyNetwork(ctx context.Context, p HostOnlyPlan) (string, e
 		return "", err
 	}
 	netName := "HostInterfaceNetworking-" + name
-	enabled, exists := ParseDHCPServers(out)[netName]
+	srv, exists := ParseDHCPServers(out)[netName]
+	addrs := []string{"--netname", netName, "--ip", p.ServerIP, "--netmask", p.Netmask, "--lowerip", p.LowerIP, "--upperip", p.UpperIP, "--enable"}
 	switch {
 	case !exists:
-		_, err = d.vbm(ctx, "dhcpserver", "add", "--netname", netName, "--ip", p.ServerIP, "--netmask", p.Netmask,
-			"--lowerip", p.LowerIP, "--upperip", p.UpperIP, "--enable")
-	case !enabled:
+		_, err = d.vbm(ctx, append([]string{"dhcpserver", "add"}, addrs...)...)
+	case !srv.On(p.Net):
+		// VirtualBox's own settings come with a server for vboxnet0 in 192.168.56.0/24, kept
+		// when the interface is given another network: its leases would never reach the VMs.
+		d.say("the DHCP server of %s hands out %s-%s, not on %s: setting it to %s-%s", name, srv.Lower, srv.Upper, p.Net, p.LowerIP, p.UpperIP)
+		_, err = d.vbm(ctx, append([]string{"dhcpserver", "modify"}, addrs...)...)
+	case !srv.Enabled:
 		_, err = d.vbm(ctx, "dhcpserver", "modify", "--netname", netName, "--enable")
 	}
 	return name, err
@@ -722,6 +728,17 @@ func (d *Driver) Remove(ctx context.Context) error {
 			}
 			if _, err := d.vbm(ctx, "unregistervm", d.ref(), "--delete"); err != nil {
 				return err
+			}
+		}
+	}
+	if d.Disk != "" {
+		// A disk made before it was attached (a create that failed in between) is registered
+		// but no VM's: unregistervm --delete left it.
+		if _, err := os.Stat(d.Disk); err == nil {
+			if _, err := d.vbm(ctx, "closemedium", "disk", d.Disk, "--delete"); err != nil {
+				if err := os.Remove(d.Disk); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return err
+				}
 			}
 		}
 	}

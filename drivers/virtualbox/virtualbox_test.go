@@ -78,7 +78,7 @@ func TestCreateSequence(t *testing.T) {
 		"storagectl " + vm + " --name SATA --add sata --portcount 3 --hostiocache on",
 		"clonemedium disk $HOME/cloud.vmdk " + dir + "/disk.vdi --format VDI",
 		"showmediuminfo disk " + dir + "/disk.vdi",
-		"modifymedium disk " + dir + "/disk.vdi --resize 20000",
+		"modifymedium disk " + dir + "/disk.vdi --resizebyte 20971520000",
 		"storageattach " + vm + " --storagectl SATA --port 0 --device 0 --type hdd --medium " + dir + "/disk.vdi",
 		"storageattach " + vm + " --storagectl SATA --port 1 --device 0 --type dvddrive --medium " + dir + "/cidata.iso",
 		"startvm " + vm + " --type headless",
@@ -266,7 +266,7 @@ func TestRecordedShowVMInfo(t *testing.T) {
 	for file, want := range map[string]drivers.State{
 		"showvminfo-running.txt": drivers.Running, "showvminfo-poweroff.txt": drivers.Stopped,
 		"showvminfo-saved.txt": drivers.Stopped, "showvminfo-aborted.txt": drivers.Stopped,
-		"showvminfo-paused.txt": drivers.Paused,
+		"showvminfo-paused.txt": drivers.Paused, "showvminfo-poweroff-7.0.txt": drivers.Stopped,
 	} {
 		m := ParseMachineReadable(recorded(t, file))
 		if got := StateOf(m["VMState"]); got != want {
@@ -295,9 +295,26 @@ func TestRecordedLists(t *testing.T) {
 		ifs[1].DHCP || ifs[1].Status != "Up" || ifs[1].NetworkName != "HostInterfaceNetworking-vboxnet1" {
 		t.Errorf("hostonlyifs: %+v", ifs)
 	}
+	if old := ParseHostOnlyIfs(recorded(t, "list-hostonlyifs-7.0.txt")); len(old) != 2 || old[1].Name != "vboxnet1" || old[1].IP.String() != "192.168.99.1" || old[1].NetworkName != "HostInterfaceNetworking-vboxnet1" {
+		t.Errorf("hostonlyifs of 7.0: %+v", old)
+	}
 	dh := ParseDHCPServers(recorded(t, "list-dhcpservers.txt"))
-	if len(dh) != 2 || !dh["HostInterfaceNetworking-vboxnet1"] {
-		t.Errorf("dhcpservers: %v", dh)
+	_, n99, _ := net.ParseCIDR("192.168.99.0/24")
+	if s := dh["HostInterfaceNetworking-vboxnet1"]; len(dh) != 2 || s != (DHCPServer{NetworkName: "HostInterfaceNetworking-vboxnet1", IP: "192.168.99.2",
+		Mask: "255.255.255.0", Lower: "192.168.99.100", Upper: "192.168.99.254", Enabled: true}) || !s.On(n99) {
+		t.Errorf("dhcpservers: %+v", dh)
+	}
+	// VirtualBox's own default server for vboxnet0 is on 192.168.56.0/24, whatever vboxnet0 is.
+	if s := ParseDHCPServers(recorded(t, "list-dhcpservers-one.txt"))["HostInterfaceNetworking-vboxnet0"]; s.IP != "192.168.56.100" || s.On(n99) {
+		t.Errorf("the default server: %+v", s)
+	}
+	// VirtualBox 6.0 and before: the same facts, other keys.
+	old := "NetworkName:    HostInterfaceNetworking-vboxnet0\nIP:             192.168.99.2\nNetworkMask:    255.255.255.0\nlowerIPAddress: 192.168.99.100\nupperIPAddress: 192.168.99.254\nEnabled:        No\n"
+	if s := ParseDHCPServers(old)["HostInterfaceNetworking-vboxnet0"]; s.IP != "192.168.99.2" || s.Lower != "192.168.99.100" || s.Upper != "192.168.99.254" || s.Enabled || !s.On(n99) {
+		t.Errorf("a 6.0 server: %+v", s)
+	}
+	if p := ParseGuestProperties(recorded(t, "guestproperty-enumerate-stopped.txt")); len(p) != 0 {
+		t.Errorf("a stopped VM's properties: %v", p)
 	}
 	if vms := ParseVMList(recorded(t, "list-vms.txt")); len(vms) != 2 || vms[1] != "worker 1" {
 		t.Errorf("vms: %q", vms)
@@ -331,7 +348,9 @@ func TestRecordedErrors(t *testing.T) {
 		{"hostonlyif ipconfig", "error-hostonly-denied.txt", []string{"Access denied", "192.168.56.0/21", "/etc/vbox/networks.conf"}},
 		{"createvm", "error-name-clash.txt", []string{"manager1.vbox' already exists", "unregistervm"}},
 		{"modifyvm", "error-locked.txt", []string{"already locked for a session", "close it"}},
-		{"clonemedium", "error-kernel-driver.txt", []string{"WARNING: The vboxdrv kernel module is not loaded", "vboxconfig"}},
+		{"clonemedium", "error-kernel-driver-oracle.txt", []string{"WARNING: The vboxdrv kernel module is not loaded", "vboxconfig"}},
+		{"startvm", "error-kernel-driver.txt", []string{"terminated unexpectedly during startup", "no /dev/vboxdrv", "modprobe vboxdrv", "/sbin/vboxconfig", "Secure Boot", "VT-x/AMD-V"}},
+		{"hostonlyif create", "error-hostonlyif-create.txt", []string{"Failed to create the host-only adapter", "no /dev/vboxnetctl", "modprobe vboxnetadp", "vboxconfig"}},
 	}
 	for _, c := range cases {
 		f := newFake(t)
@@ -461,5 +480,43 @@ func TestPlanHostOnly(t *testing.T) {
 		if _, err := PlanHostOnly(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// TestCreateMovesDHCPServer: VirtualBox's own settings have a DHCP server for vboxnet0 in
+// 192.168.56.0/24 (recorded); when vboxnet0 is on the machine's network instead, its server is
+// set to hand out that network's addresses.
+func TestCreateMovesDHCPServer(t *testing.T) {
+	f := newFake(t)
+	f.hostOnlyOut = strings.ReplaceAll(recorded(t, "list-hostonlyifs-one.txt"), "192.168.56.1", "192.168.99.1")
+	f.dhcp = "list-dhcpservers-one.txt"
+	d := newTestDriver(t, f)
+	create(t, f, d)
+	got := strings.Join(f.argvs(), "\n")
+	if !strings.Contains(got, "dhcpserver modify --netname HostInterfaceNetworking-vboxnet0 --ip 192.168.99.2 --netmask 255.255.255.0 --lowerip 192.168.99.100 --upperip 192.168.99.254 --enable") ||
+		strings.Contains(got, "hostonlyif create") || !strings.Contains(got, "--hostonlyadapter2 vboxnet0") {
+		t.Errorf("the calls:\n%s", got)
+	}
+}
+
+// TestFailedCreateClosesTheDisk: a create that fails after the disk was made but before it was
+// attached leaves it registered with no VM (real VirtualBox does): Remove closes and deletes it.
+func TestFailedCreateClosesTheDisk(t *testing.T) {
+	f := newFake(t)
+	f.fail["modifymedium"] = "error-locked.txt"
+	d := newTestDriver(t, f)
+	if err := d.Validate(context.Background(), "manager1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Create(context.Background(), drivers.CreateSpec{Name: "manager1", AuthorizedKey: testKey}); err == nil {
+		t.Fatal("the create did not fail")
+	}
+	f.reset()
+	if err := d.Remove(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(f.argvs(), "\n")
+	if !strings.Contains(got, "unregistervm 4b0a5a3e-6c1d-4f8e-9d36-1f0b7c9a2e51 --delete") || !strings.Contains(got, "closemedium disk $HOME/VirtualBox VMs/manager1/disk.vdi --delete") {
+		t.Errorf("rm after a failed create:\n%s", got)
 	}
 }

@@ -152,6 +152,20 @@ func (e *env) runWith(extra []string, stdin string, args ...string) result {
 	return runCmd(cmd, stdin)
 }
 
+// cachedBuild is what a build script of scripts/ prints (an image's tag or folder: it builds once
+// per hash of its recipe), or the environment variable that make e2e set to it.
+func cachedBuild(t *testing.T, envVar, script string) string {
+	t.Helper()
+	if v := os.Getenv(envVar); v != "" {
+		return v
+	}
+	out, err := exec.Command("bash", filepath.Join("..", "..", "scripts", script)).Output()
+	if err != nil {
+		t.Fatalf("scripts/%s: %v", script, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
 // runCmd runs cmd with stdin and returns its output and exit code (-1 when it could not run).
 func runCmd(cmd *exec.Cmd, stdin string) result {
 	if stdin != "" {

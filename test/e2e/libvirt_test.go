@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,15 +23,7 @@ import (
 
 // libvirtImage returns the folder of the test guest (built once per recipe by the script).
 func libvirtImage(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("MACHINE_LIBVIRT_TEST_IMAGE"); d != "" {
-		return d
-	}
-	out, err := exec.Command("bash", filepath.Join("..", "..", "scripts", "libvirt-test-image.sh")).Output()
-	if err != nil {
-		t.Fatalf("building the libvirt test guest: %v", err)
-	}
-	return strings.TrimSpace(string(out))
+	return cachedBuild(t, "MACHINE_LIBVIRT_TEST_IMAGE", "libvirt-test-image.sh")
 }
 
 // secondNetwork makes an isolated libvirt network with DHCP for one test and returns its name and

@@ -17,10 +17,12 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -31,9 +33,13 @@ import (
 )
 
 type hostOnly struct {
-	IP, Mask          string
-	DHCP              bool
-	DHCPLow, DHCPHigh string
+	IP, Mask string
+}
+
+// dhcpServer is a DHCP server of VirtualBox's, by its network's name.
+type dhcpServer struct {
+	IP, Mask, Low, High string
+	Enabled             bool
 }
 
 type vm struct {
@@ -44,7 +50,9 @@ type vm struct {
 
 type state struct {
 	Nets   map[string]*hostOnly
+	DHCP   map[string]*dhcpServer
 	VMs    map[string]*vm
+	Disks  map[string]int    // path → MB, as registered
 	Leases map[string]string // MAC → address
 }
 
@@ -59,7 +67,10 @@ func fail(format string, a ...any) {
 }
 
 func load() *state {
-	s := &state{Nets: map[string]*hostOnly{}, VMs: map[string]*vm{}, Leases: map[string]string{}}
+	// VirtualBox's own first settings have a DHCP server for vboxnet0's network in
+	// 192.168.56.0/24, whatever vboxnet0 becomes (real VBoxManage 7.2.22 lists it).
+	s := &state{Nets: map[string]*hostOnly{}, VMs: map[string]*vm{}, Disks: map[string]int{}, Leases: map[string]string{},
+		DHCP: map[string]*dhcpServer{"HostInterfaceNetworking-vboxnet0": {IP: "192.168.56.100", Mask: "255.255.255.0", Low: "192.168.56.101", High: "192.168.56.254", Enabled: true}}}
 	if b, err := os.ReadFile(filepath.Join(home, "state.json")); err == nil {
 		if err := json.Unmarshal(b, s); err != nil {
 			fail("fakevbox state: %v", err)
@@ -81,7 +92,11 @@ func (s *state) find(ref string) *vm {
 			return v
 		}
 	}
-	fmt.Fprintf(os.Stderr, "VBoxManage: error: Could not find a registered machine named '%s'\n", ref)
+	if strings.Count(ref, "-") == 4 {
+		fmt.Fprintf(os.Stderr, "VBoxManage: error: Could not find a registered machine with UUID {%s}\n", ref)
+	} else {
+		fmt.Fprintf(os.Stderr, "VBoxManage: error: Could not find a registered machine named '%s'\n", ref)
+	}
 	fmt.Fprintf(os.Stderr, "VBoxManage: error: Details: code VBOX_E_OBJECT_NOT_FOUND (0x80bb0001), component VirtualBoxWrap, interface IVirtualBox, callee nsISupports\n")
 	os.Exit(1)
 	return nil
@@ -129,7 +144,7 @@ func main() {
 	defer s.save()
 	switch args[0] {
 	case "--version":
-		fmt.Println("7.0.14r161095")
+		fmt.Println("7.2.22_Debianr175245")
 	case "list":
 		list(s, args[1])
 	case "hostonlyif":
@@ -153,12 +168,26 @@ func main() {
 			fail("Invalid parameter '%s'", args[1])
 		}
 	case "dhcpserver":
-		ifc := strings.TrimPrefix(flag(args, "--netname"), "HostInterfaceNetworking-")
-		n, ok := s.Nets[ifc]
-		if !ok {
-			fail("DHCP server for a network that does not exist: %s", flag(args, "--netname"))
+		name := flag(args, "--netname")
+		srv, exists := s.DHCP[name]
+		switch {
+		case args[1] == "add" && exists:
+			fmt.Fprintln(os.Stderr, "VBoxManage: error: DHCP server already exists")
+			os.Exit(2)
+		case args[1] == "add":
+			srv = &dhcpServer{}
+			s.DHCP[name] = srv
+		case args[1] == "modify" && !exists:
+			fail("DHCP server does not exist")
+		case args[1] != "modify":
+			fail("fakevbox: dhcpserver %s is not known", args[1])
 		}
-		n.DHCP, n.DHCPLow, n.DHCPHigh = true, flag(args, "--lowerip"), flag(args, "--upperip")
+		for f, p := range map[string]*string{"--ip": &srv.IP, "--netmask": &srv.Mask, "--lowerip": &srv.Low, "--upperip": &srv.High} {
+			if v := flag(args, f); v != "" {
+				*p = v
+			}
+		}
+		srv.Enabled = srv.Enabled || contains(args, "--enable")
 	case "createvm":
 		name := flag(args, "--name")
 		for _, v := range s.VMs {
@@ -205,9 +234,9 @@ func main() {
 			v.ISO = m
 		}
 	case "clonemedium", "createmedium", "convertfromraw":
-		dst := flag(args, "--filename")
+		dst, src := flag(args, "--filename"), ""
 		if dst == "" {
-			dst = args[len(args)-3]
+			src, dst = args[len(args)-4], args[len(args)-3]
 		}
 		if _, err := os.Stat(dst); err == nil {
 			fail("Cannot register the hard disk '%s' because a hard disk with UUID already exists", dst)
@@ -215,13 +244,48 @@ func main() {
 		if err := os.WriteFile(dst, []byte("<<< Oracle VM VirtualBox Disk Image >>>\n"), 0o644); err != nil {
 			fail("%v", err)
 		}
-		if args[0] == "clonemedium" {
-			fmt.Println("0%...10%...20%...30%...40%...50%...60%...70%...80%...90%...100%")
+		// Its size: the source's (a raw file's in whole MB), or --size.
+		mb, known := s.Disks[src]
+		if st, err := os.Stat(src); !known && err == nil {
+			mb = int((st.Size() + 1<<20 - 1) >> 20)
+		}
+		if args[0] == "createmedium" {
+			fmt.Sscan(flag(args, "--size"), &mb)
+		}
+		s.Disks[dst] = mb
+		switch args[0] {
+		case "clonemedium":
+			fmt.Fprintln(os.Stderr, "0%...10%...20%...30%...40%...50%...60%...70%...80%...90%...100%")
 			fmt.Println("Clone medium created in format 'VDI'. UUID: 0d4c8a47-2b93-4f0c-a1e8-6a9d5f3c7b20")
+		case "convertfromraw":
+			fmt.Printf("Converting from raw image file=%q to file=%q...\nCreating dynamic image with size %d bytes (%dMB)...\n", src, dst, mb<<20, mb)
 		}
 	case "showmediuminfo":
-		fmt.Printf("Location:       %s\nStorage format: VDI\nCapacity:       2252 MBytes\n", args[len(args)-1])
-	case "modifymedium", "closemedium":
+		p := args[len(args)-1]
+		mb, ok := s.Disks[p]
+		if !ok {
+			fail("Could not find file for the medium '%s' (VERR_FILE_NOT_FOUND)", p)
+		}
+		fmt.Printf("UUID:           0d4c8a47-2b93-4f0c-a1e8-6a9d5f3c7b20\nParent UUID:    base\nState:          created\nType:           normal (base)\nLocation:       %s\nStorage format: VDI\nFormat variant: dynamic default\nCapacity:       %d MBytes\nSize on disk:   2 MBytes\nEncryption:     disabled\n", p, mb)
+	case "modifymedium":
+		p := args[2]
+		if _, ok := s.Disks[p]; !ok {
+			fail("Could not find file for the medium '%s' (VERR_FILE_NOT_FOUND)", p)
+		}
+		var b int64
+		if _, err := fmt.Sscan(flag(args, "--resizebyte"), &b); err != nil {
+			// VirtualBox 7.1 and later refuse --resize to many times the size; the driver gives bytes.
+			fail("fakevbox: modifymedium without --resizebyte: %q", strings.Join(args, " "))
+		}
+		s.Disks[p] = int(b >> 20)
+	case "closemedium":
+		p := args[2]
+		if args[1] == "disk" {
+			delete(s.Disks, p)
+			if contains(args, "--delete") {
+				_ = os.Remove(p)
+			}
+		}
 	case "startvm":
 		start(s, s.find(args[1]))
 	case "controlvm":
@@ -248,14 +312,20 @@ func main() {
 		fmt.Printf("name=%q\nUUID=%q\nCfgFile=%q\nVMState=%q\nnic1=\"nat\"\nForwarding(0)=\"ssh,tcp,127.0.0.1,%s,,22\"\nhostonlyadapter2=%q\nmacaddress2=%q\nnic2=\"hostonly\"\n",
 			v.Name, v.UUID, filepath.Join(v.Folder, v.Name+".vbox"), st, v.SSHPort, v.HostOnly, v.MAC)
 	case "guestproperty":
-		s.find(args[2])
-		fmt.Println("/VirtualBox/HostInfo/VBoxVer        = '7.0.14' @ 2024-03-02T10:41:07.613Z")
+		v := s.find(args[2])
+		if st, _ := docker("inspect", "-f", "{{.State.Status}}", ctrName(v)); st != "running" {
+			fmt.Println("No properties found.") // a VM that does not run has none (7.2.22)
+			break
+		}
+		fmt.Println("/VirtualBox/HostInfo/VBoxVer        = '7.2.22' @ 2026-12-01T10:41:07.613Z")
 	case "unregistervm":
 		v := s.find(args[1])
 		_, _ = docker("rm", "-f", "-v", ctrName(v))
-		if contains(args, "--delete") {
+		if contains(args, "--delete") { // the VM's files and its hard disks, not its DVDs
 			_ = os.Remove(v.Disk)
+			delete(s.Disks, v.Disk)
 			_ = os.Remove(filepath.Join(v.Folder, v.Name+".vbox"))
+			_ = os.Remove(v.Folder)
 		}
 		delete(s.Leases, v.MAC)
 		delete(s.VMs, v.UUID)
@@ -279,16 +349,19 @@ func list(s *state, what string) {
 		for _, v := range s.VMs {
 			fmt.Printf("%q {%s}\n", v.Name, v.UUID)
 		}
-	case "hostonlyifs":
-		for name, n := range s.Nets {
-			dhcp := "Disabled"
-			fmt.Printf("Name:            %s\nGUID:            786f6276-656e-4074-8000-0a0027000000\nDHCP:            %s\nIPAddress:       %s\nNetworkMask:     %s\nStatus:          Up\nVBoxNetworkName: HostInterfaceNetworking-%s\n\n", name, dhcp, n.IP, n.Mask, name)
+	case "hostonlyifs": // as 7.2.22 lists them
+		for _, name := range slices.Sorted(maps.Keys(s.Nets)) {
+			n := s.Nets[name]
+			fmt.Printf("Name:            %s\nGUID:            f00001a6-dae8-4abf-8000-0a0027000000\nDHCP:            Disabled\nIPAddress:       %s\nNetworkMask:     %s\nIPV6Address:     \nIPV6NetworkMaskPrefixLength: 0\nHardwareAddress: 0a:00:27:00:00:00\nMediumType:      Ethernet\nWireless:        No\nStatus:          Up\nVBoxNetworkName: HostInterfaceNetworking-%s\n\n", name, n.IP, n.Mask, name)
 		}
 	case "dhcpservers":
-		for name, n := range s.Nets {
-			if n.DHCP {
-				fmt.Printf("NetworkName:    HostInterfaceNetworking-%s\nLowerIPAddress: %s\nUpperIPAddress: %s\nNetworkMask:    %s\nEnabled:        Yes\n\n", name, n.DHCPLow, n.DHCPHigh, n.Mask)
+		for i, name := range slices.Sorted(maps.Keys(s.DHCP)) {
+			d := s.DHCP[name]
+			if i > 0 {
+				fmt.Println()
 			}
+			enabled := map[bool]string{true: "Yes", false: "No"}[d.Enabled]
+			fmt.Printf("NetworkName:    %s\nDhcpd IP:       %s\nLowerIPAddress: %s\nUpperIPAddress: %s\nNetworkMask:    %s\nEnabled:        %s\nGlobal Configuration:\n    minLeaseTime:     default\n    defaultLeaseTime: default\n    maxLeaseTime:     default\n    Forced options:   None\n    Suppressed opts.: None\n        1/legacy: %s\nGroups:               None\nIndividual Configs:   None\n", name, d.IP, d.Low, d.High, d.Mask, enabled, d.Mask)
 		}
 	default:
 		fail("fakevbox: list %s is not known", what)
@@ -296,7 +369,7 @@ func list(s *state, what string) {
 }
 
 // lease hands out an address from the network's DHCP range.
-func lease(s *state, v *vm, n *hostOnly) string {
+func lease(s *state, v *vm, n *dhcpServer) string {
 	if ip, ok := s.Leases[v.MAC]; ok && os.Getenv("FAKEVBOX_NEW_LEASE") != "1" {
 		return ip
 	}
@@ -304,7 +377,7 @@ func lease(s *state, v *vm, n *hostOnly) string {
 	for _, ip := range s.Leases {
 		used[ip] = true
 	}
-	ip := net.ParseIP(n.DHCPLow).To4() // (its own old lease counts as used: a new one differs)
+	ip := net.ParseIP(n.Low).To4() // (its own old lease counts as used: a new one differs)
 	for used[ip.String()] {
 		ip[3]++
 	}
@@ -322,10 +395,17 @@ func colonMAC(m string) string {
 
 func start(s *state, v *vm) {
 	n, ok := s.Nets[v.HostOnly]
-	if !ok || !n.DHCP {
+	srv := s.DHCP["HostInterfaceNetworking-"+v.HostOnly]
+	if !ok || srv == nil || !srv.Enabled {
 		fail("fakevbox: %s has no host-only network with DHCP", v.Name)
 	}
-	ip := lease(s, v, n)
+	// A server whose range is not on the interface's network hands out nothing that reaches it.
+	m := net.IPMask(net.ParseIP(n.Mask).To4())
+	sub := &net.IPNet{IP: net.ParseIP(n.IP).Mask(m), Mask: m}
+	if !sub.Contains(net.ParseIP(srv.Low)) || !sub.Contains(net.ParseIP(srv.High)) {
+		fail("fakevbox: the DHCP server of %s hands out %s-%s, not on %s: the VM would get no address", v.HostOnly, srv.Low, srv.High, sub)
+	}
+	ip := lease(s, v, srv)
 	c := ctrName(v)
 	if _, err := docker("inspect", c); err == nil {
 		cur, _ := docker("inspect", "-f", "{{(index .NetworkSettings.Networks \""+netName(v.HostOnly)+"\").IPAddress}}", c)
