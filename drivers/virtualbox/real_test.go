@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/machine-tools/machine/drivers"
 	"github.com/machine-tools/machine/internal/cidata/cidatatest"
@@ -86,7 +87,7 @@ func realDriver(t *testing.T, cidr string) (*Driver, *transcribing) {
 // mustVBM is a call of the test's own, not in the transcript of the driver's calls.
 func (d *Driver) mustVBM(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := d.run.(*transcribing).r.Run(context.Background(), args...)
+	out, err := ExecRunner{Path: "/usr/lib/virtualbox/VBoxManage"}.Run(context.Background(), args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,20 +96,39 @@ func (d *Driver) mustVBM(t *testing.T, args ...string) string {
 
 // TestRealCreate: every call of a create succeeds against the real VBoxSVC up to startvm, which
 // fails for want of the kernel driver with one line that names it and the fix; what was made is
-// read back and is what the driver asked for; Remove leaves nothing registered or on disk.
+// read back and is what the driver asked for; Remove leaves nothing registered or on disk. For
+// each kind of image: a raw disk (convertfromraw), a VMDK (clonemedium), an ISO (createmedium).
 func TestRealCreate(t *testing.T) {
 	cidr := os.Getenv("VBOX_REAL_CIDR")
 	plan, err := PlanHostOnly(cidr)
 	if err != nil {
 		t.Fatalf("VBOX_REAL_CIDR: %v", err)
 	}
-	d, tr := realDriver(t, cidr)
+	for _, kind := range []string{"raw", "vmdk", "iso"} {
+		t.Run(kind, func(t *testing.T) { realCreate(t, plan, kind) })
+	}
+}
+
+func realCreate(t *testing.T, plan HostOnlyPlan, kind string) {
+	d, tr := realDriver(t, plan.HostIP+"/24")
 	defer tr.save(t)
 	ctx := context.Background()
-	if err := d.Validate(ctx, "real1"); err != nil {
+	name := "real-" + kind
+	switch kind {
+	case "vmdk": // a cloud image's format, made by VirtualBox itself
+		d.Image = filepath.Join(t.TempDir(), "cloud.vmdk")
+		d.mustVBM(t, "createmedium", "disk", "--filename", d.Image, "--size", "64", "--format", "VMDK")
+		d.mustVBM(t, "closemedium", "disk", d.Image) // a downloaded image is not registered
+	case "iso":
+		d.Image = filepath.Join(t.TempDir(), "live.iso")
+		if out, err := exec.Command("genisoimage", "-quiet", "-V", "live", "-o", d.Image, "/etc/hostname").CombinedOutput(); err != nil {
+			t.Fatalf("genisoimage: %v\n%s", err, out)
+		}
+	}
+	if err := d.Validate(ctx, name); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	err = d.Create(ctx, drivers.CreateSpec{Name: "real1", AuthorizedKey: testKey})
+	err := d.Create(ctx, drivers.CreateSpec{Name: name, AuthorizedKey: testKey})
 	var ve *Error
 	if !errors.As(err, &ve) || ve.Args[0] != "startvm" {
 		t.Fatalf("the create should fail at startvm, for want of the kernel driver: %v", err)
@@ -130,7 +150,7 @@ func TestRealCreate(t *testing.T) {
 	// What VirtualBox has now is what the driver asked for.
 	m := ParseMachineReadable(d.mustVBM(t, "showvminfo", d.UUID, "--machinereadable"))
 	want := map[string]string{
-		"name": "real1", "UUID": d.UUID, "VMState": "poweroff", "cpus": "1", "memory": "1024", "firmware": "BIOS",
+		"name": name, "UUID": d.UUID, "VMState": "poweroff", "cpus": "1", "memory": "1024", "firmware": "BIOS",
 		"boot1": "disk", "boot2": "dvd", "boot3": "none", "boot4": "none", "acpi": "on", "ioapic": "on", "rtcuseutc": "on",
 		"nic1": "nat", "nictype1": "virtio", "cableconnected1": "on",
 		"Forwarding(0)": fmt.Sprintf("ssh,tcp,127.0.0.1,%d,,22", d.SSHPort),
@@ -138,6 +158,9 @@ func TestRealCreate(t *testing.T) {
 		"macaddress2": "080027C0FFEE", "cableconnected2": "on",
 		"storagecontrollername0": "SATA", "storagecontrollertype0": "IntelAhci", "storagecontrollerportcount0": "3",
 		"SATA-0-0": d.Disk, "SATA-1-0": d.ISO, "SATA-2-0": "none",
+	}
+	if kind == "iso" { // the BIOS boots the first DVD drive: the image's, then the seed
+		want["SATA-1-0"], want["SATA-2-0"] = d.Image, d.ISO
 	}
 	for k, v := range want {
 		if m[k] != v {
@@ -160,11 +183,15 @@ func TestRealCreate(t *testing.T) {
 		t.Errorf("the DHCP server of %s: %+v, want one on %s", d.HostOnlyIf, srv, plan.Net)
 	}
 	if ifs := ParseHostOnlyIfs(d.mustVBM(t, "list", "hostonlyifs")); findHostOnly(ifs, plan) == nil || findHostOnly(ifs, plan).Name != d.HostOnlyIf {
-		t.Errorf("the host-only interface %s is not listed on %s: %+v", d.HostOnlyIf, cidr, ifs)
+		t.Errorf("the host-only interface %s is not listed on %s: %+v", d.HostOnlyIf, plan.Net, ifs)
 	}
 	cidatatest.Check(t, d.ISO, testKey)
-	if p := ParseGuestProperties(d.mustVBM(t, "guestproperty", "enumerate", d.UUID)); AddressFromGuestProperties(p, d.MAC) != "" {
-		t.Errorf("a VM that never ran has an address: %v", p)
+	// The address is read from the Guest Additions' properties first: a VM that never ran has none
+	// (and its guest cannot be asked), so the wait ends with what it saw.
+	d.addressTimeout, d.poll = time.Millisecond, time.Millisecond
+	noGuest := func(context.Context, ...string) (string, error) { return "", errors.New("the VM is not running") }
+	if err := d.ProbeAddress(ctx, noGuest); err == nil || !strings.Contains(err.Error(), "got no IPv4 address") {
+		t.Errorf("ProbeAddress of a VM that never ran: %v", err)
 	}
 
 	// Remove: the VM, its disk, the seed, the folder.
@@ -176,7 +203,7 @@ func TestRealCreate(t *testing.T) {
 	}
 	for _, what := range []string{"vms", "hdds", "dvds"} {
 		out := d.mustVBM(t, "list", what)
-		for _, left := range []string{"real1", d.UUID, d.Disk, d.ISO} {
+		for _, left := range []string{name, d.UUID, d.Disk, d.ISO, d.Image} {
 			if strings.Contains(out, left) {
 				t.Errorf("list %s still has %s:\n%s", what, left, out)
 			}
@@ -185,6 +212,43 @@ func TestRealCreate(t *testing.T) {
 	if _, err := os.Stat(d.Folder); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the VM's folder %s is left: %v", d.Folder, err)
 	}
+}
+
+// TestRealFailedCreateClosesTheDisk: a create that fails between making the disk and attaching it
+// (the disk is then registered, with no VM) is undone by Remove: nothing registered or on disk.
+func TestRealFailedCreateClosesTheDisk(t *testing.T) {
+	d, tr := realDriver(t, os.Getenv("VBOX_REAL_CIDR"))
+	defer tr.save(t)
+	d.run = failing{tr, "storageattach"}
+	ctx := context.Background()
+	if err := d.Create(ctx, drivers.CreateSpec{Name: "real-half", AuthorizedKey: testKey}); err == nil {
+		t.Fatal("the create did not fail")
+	}
+	if !strings.Contains(d.mustVBM(t, "list", "hdds"), d.Disk) {
+		t.Fatalf("the disk %s was not registered before the failure", d.Disk)
+	}
+	if err := d.Remove(ctx); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	if out := d.mustVBM(t, "list", "hdds"); strings.Contains(out, d.Disk) {
+		t.Errorf("the disk is still registered:\n%s", out)
+	}
+	if _, err := os.Stat(d.Folder); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the VM's folder %s is left: %v", d.Folder, err)
+	}
+}
+
+// failing fails one VBoxManage command (as a disk full or a crash would) and runs the others.
+type failing struct {
+	r    Runner
+	verb string
+}
+
+func (f failing) Run(ctx context.Context, args ...string) (string, error) {
+	if args[0] == f.verb {
+		return "", NewError(args, 1, "VBoxManage: error: the test fails "+f.verb, errors.New("exit status 1"))
+	}
+	return f.r.Run(ctx, args...)
 }
 
 // TestRealHostOnlyCreate: without a host-only interface for the range, the create tries to make

@@ -63,6 +63,7 @@ type Driver struct {
 	Folder     string `json:"Folder,omitempty"`
 	Disk       string `json:"Disk,omitempty"`
 	ISO        string `json:"ISO,omitempty"`
+	BootISO    string `json:"BootISO,omitempty"` // an ISO image the VM boots from (not its own)
 	HostOnlyIf string `json:"HostOnlyIf,omitempty"`
 	MAC        string `json:"MAC,omitempty"` // the host-only NIC's, as VirtualBox writes it (080027C0FFEE)
 	SSHPort    int    `json:"SSHPort,omitempty"`
@@ -413,6 +414,9 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 		_, err = d.vbm(ctx, "convertfromraw", img, d.Disk, "--format", "VDI")
 	default:
 		_, err = d.vbm(ctx, "clonemedium", "disk", img, d.Disk, "--format", "VDI")
+		// clonemedium registers its source, and nothing unregisters it: the image would stay in
+		// VirtualBox's media registry after every machine made from it is gone.
+		_, _ = d.vbm(ctx, "closemedium", "disk", img)
 	}
 	if err != nil {
 		return err
@@ -457,7 +461,7 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 		if _, err := d.vbm(ctx, attach(d.ref(), 1, "dvddrive", img)...); err != nil {
 			return err
 		}
-		seedPort = 2
+		d.BootISO, seedPort = img, 2
 	}
 	if _, err := d.vbm(ctx, attach(d.ref(), seedPort, "dvddrive", d.ISO)...); err != nil {
 		return err
@@ -741,6 +745,11 @@ func (d *Driver) Remove(ctx context.Context) error {
 				}
 			}
 		}
+	}
+	if d.BootISO != "" {
+		// Registered when attached, and kept by unregistervm: closed, not deleted (it is the
+		// image, shared by the machines made from it).
+		_, _ = d.vbm(ctx, "closemedium", "dvd", d.BootISO)
 	}
 	if d.ISO != "" {
 		// The seed stays in VirtualBox's media registry after the VM is gone: close it.

@@ -77,6 +77,7 @@ func TestCreateSequence(t *testing.T) {
 		"modifyvm " + vm + " --nic2 hostonly --nictype2 virtio --nicpromisc2 deny --hostonlyadapter2 vboxnet1 --macaddress2 080027C0FFEE --cableconnected2 on",
 		"storagectl " + vm + " --name SATA --add sata --portcount 3 --hostiocache on",
 		"clonemedium disk $HOME/cloud.vmdk " + dir + "/disk.vdi --format VDI",
+		"closemedium disk $HOME/cloud.vmdk",
 		"showmediuminfo disk " + dir + "/disk.vdi",
 		"modifymedium disk " + dir + "/disk.vdi --resizebyte 20971520000",
 		"storageattach " + vm + " --storagectl SATA --port 0 --device 0 --type hdd --medium " + dir + "/disk.vdi",
