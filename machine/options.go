@@ -35,7 +35,7 @@ func EngineOptionTable() []EngineOption {
 			Set: list(func(e *EngineOptions, v []string) { e.Opts = v })},
 		{Name: "insecure-registry", Default: []string(nil), Usage: "a registry the engine may reach without TLS verification (repeatable)",
 			Set: list(func(e *EngineOptions, v []string) { e.InsecureRegistries = v })},
-		{Name: "registry-mirror", Default: []string(nil), Usage: "a registry mirror (repeatable)",
+		{Name: "registry-mirror", EnvVar: "ENGINE_REGISTRY_MIRROR", Default: []string(nil), Usage: "a registry mirror (repeatable; ENGINE_REGISTRY_MIRROR: comma-separated)",
 			Set: list(func(e *EngineOptions, v []string) { e.RegistryMirrors = v })},
 		{Name: "label", Default: []string(nil), Usage: "an engine label, key=value (repeatable)",
 			Set: list(func(e *EngineOptions, v []string) { e.Labels = v })},

@@ -15,7 +15,7 @@ func Registration() drivers.Registration {
 	return drivers.Registration{
 		Name: Name, Usage: "VirtualBox VMs through VBoxManage (NAT + host-only NICs, as docker-machine made them)", New: New,
 		Options: []drivers.Option{
-			{Name: "cpu-count", EnvVar: "VIRTUALBOX_CPU_COUNT", Default: 1, Usage: "virtual CPUs",
+			{Name: "cpu-count", EnvVar: "VIRTUALBOX_CPU_COUNT", Default: 1, Usage: "virtual CPUs (-1: as many as this computer has, at most 32)",
 				Set: drivers.Field(func(d *Driver, v int) { d.CPUs = v })},
 			{Name: "memory", EnvVar: "VIRTUALBOX_MEMORY_SIZE", Default: 1024, Usage: "memory in MiB",
 				Set: drivers.Field(func(d *Driver, v int) { d.MemoryMiB = v })},
@@ -53,10 +53,11 @@ func Registration() drivers.Registration {
 			{Name: "no-share", EnvVar: "VIRTUALBOX_NO_SHARE", Default: false, Usage: "accepted for docker-machine scripts (machine never shares a host folder; use machine scp)"},
 			{Name: "no-vtx-check", EnvVar: "VIRTUALBOX_NO_VTX_CHECK", Default: false, Usage: "accepted for docker-machine scripts (VT-x is not pre-checked; VirtualBox's own error says when it is off)"},
 			{Name: "host-dns-resolver", EnvVar: "VIRTUALBOX_HOST_DNS_RESOLVER", Default: false, Usage: "accepted for docker-machine scripts (the NAT NIC always uses the host's resolver)"},
+			{Name: "no-dns-proxy", EnvVar: "VIRTUALBOX_NO_DNS_PROXY", Default: false, Usage: "accepted for docker-machine scripts (the NAT NIC uses the host's resolver, not VirtualBox's DNS proxy)"},
 			// docker-machine flags with no equivalent: refused with the reason.
 			{Name: "share-folder", EnvVar: "VIRTUALBOX_SHARE_FOLDER", Default: "", Usage: "not supported (use machine scp)",
 				Refused: "machine does not share host folders into VMs; copy files with `machine scp`"},
-			{Name: "import-boot2docker-vm", Default: "", Usage: "not supported (machine boots cloud images, not boot2docker VMs)",
+			{Name: "import-boot2docker-vm", EnvVar: "VIRTUALBOX_BOOT2DOCKER_IMPORT_VM", Default: "", Usage: "not supported (machine boots cloud images, not boot2docker VMs)",
 				Refused: "create a new machine from a cloud image, or take an existing docker-machine VM over with `machine import-docker-machine`"},
 			{Name: "hostonly-no-dhcp", EnvVar: "VIRTUALBOX_HOSTONLY_NO_DHCP", Default: false, Usage: "not supported (the machine's address comes from the host-only DHCP server)",
 				Refused: "the machine's address comes from the host-only network's DHCP server"},

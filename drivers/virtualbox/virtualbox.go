@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -235,9 +236,6 @@ func Collision(n *net.IPNet, host []HostNet) (HostNet, bool) {
 
 // Validate checks the flags and VirtualBox before anything is made.
 func (d *Driver) Validate(ctx context.Context, name string) error {
-	if d.CPUs < 1 {
-		return fmt.Errorf("--virtualbox-cpu-count %d: give at least 1", d.CPUs)
-	}
 	if d.MemoryMiB < 256 {
 		return fmt.Errorf("--virtualbox-memory %d: give at least 256 (MiB)", d.MemoryMiB)
 	}
@@ -388,6 +386,9 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 		d.MAC = randomMAC()
 	}
 
+	if d.CPUs < 1 { // docker-machine's -1: all of this computer's
+		d.CPUs = min(runtime.NumCPU(), 32)
+	}
 	d.say("creating the VM")
 	out, err := d.vbm(ctx, "createvm", "--name", spec.Name, "--ostype", "Linux_64", "--register")
 	if err != nil {
