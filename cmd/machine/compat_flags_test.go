@@ -15,9 +15,9 @@ import (
 // flag machine refuses (classic swarm): machine must not read it, or a profile that still exports
 // it would make every create fail.
 var dockerMachine0162 = map[string][]string{
-	"":                 {"debug,D", "storage-path,s=MACHINE_STORAGE_PATH", "tls-ca-cert=MACHINE_TLS_CA_CERT", "tls-ca-key=MACHINE_TLS_CA_KEY", "tls-client-cert=MACHINE_TLS_CLIENT_CERT", "tls-client-key=MACHINE_TLS_CLIENT_KEY", "github-api-token=MACHINE_GITHUB_API_TOKEN", "native-ssh=MACHINE_NATIVE_SSH", "bugsnag-api-token=MACHINE_BUGSNAG_API_TOKEN", "version,v", "help,h"},
-	"active":           {"timeout,t"},
-	"config":           {"swarm"},
+	"":       {"debug,D", "storage-path,s=MACHINE_STORAGE_PATH", "tls-ca-cert=MACHINE_TLS_CA_CERT", "tls-ca-key=MACHINE_TLS_CA_KEY", "tls-client-cert=MACHINE_TLS_CLIENT_CERT", "tls-client-key=MACHINE_TLS_CLIENT_KEY", "github-api-token=MACHINE_GITHUB_API_TOKEN", "native-ssh=MACHINE_NATIVE_SSH", "bugsnag-api-token=MACHINE_BUGSNAG_API_TOKEN", "version,v", "help,h"},
+	"active": {"timeout,t"},
+	"config": {"swarm"},
 	"create": {"driver,d=MACHINE_DRIVER", "engine-install-url=MACHINE_DOCKER_INSTALL_URL", "engine-opt", "engine-insecure-registry", "engine-registry-mirror=ENGINE_REGISTRY_MIRROR", "engine-label", "engine-storage-driver", "engine-env",
 		"swarm", "swarm-image=!MACHINE_SWARM_IMAGE", "swarm-master", "swarm-discovery", "swarm-strategy", "swarm-opt", "swarm-host", "swarm-addr", "swarm-experimental", "swarm-join-opt", "tls-san",
 		"generic-engine-port=GENERIC_ENGINE_PORT", "generic-ip-address=GENERIC_IP_ADDRESS", "generic-ssh-key=GENERIC_SSH_KEY", "generic-ssh-user=GENERIC_SSH_USER", "generic-ssh-port=GENERIC_SSH_PORT",
