@@ -25,12 +25,18 @@ unit:
 # Every parser of user input, fuzzed for a fixed number of inputs (the seeds are the testdata files).
 # Counted, not timed: a timed -fuzztime can fail with "context deadline exceeded" and no crasher
 # (the fuzzing coordinator's race, golang/go#75804, fixed in Go 1.27).
+# A new input that finds new code is minimized for at most 1000 runs (by default for a minute,
+# which made one target take 90 s). Fewer inputs where each costs more: the bash round trip
+# starts a real bash; an ssh_config is resolved as for a user (2 ms: its files are looked at).
 FUZZTIME ?= 40000x
+FUZZ      = $(GO) test -run '^$$' -fuzzminimizetime 1000x -fuzz
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParseCluster$$' -fuzztime $(FUZZTIME) ./swarm/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseOSRelease$$' -fuzztime $(FUZZTIME) ./provision/
-	$(GO) test -run '^$$' -fuzz '^FuzzValidateName$$' -fuzztime $(FUZZTIME) ./internal/store/
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/sshconfig/
+	$(FUZZ) '^FuzzParseCluster$$' -fuzztime $(FUZZTIME) ./swarm/
+	$(FUZZ) '^FuzzParseOSRelease$$' -fuzztime $(FUZZTIME) ./provision/
+	$(FUZZ) '^FuzzValidateName$$' -fuzztime $(FUZZTIME) ./internal/store/
+	$(FUZZ) '^FuzzParse$$' -fuzztime 15000x ./internal/sshconfig/
+	$(FUZZ) '^FuzzTemplate$$' -fuzztime $(FUZZTIME) ./internal/format/
+	$(FUZZ) '^FuzzBashRoundTrip$$' -fuzztime 3000x ./internal/shellenv/
 
 setup:
 	bash scripts/setup.sh

@@ -68,6 +68,7 @@ func (a *API) Copy(ctx context.Context, srcs []CopySpec, dst CopySpec, o CopyOpt
 	for _, s := range srcs {
 		paths = append(paths, s.Path)
 	}
+	o.Context = ctx
 	return scp.Copy(srcFS, paths, dstFS, copyDst(dst), o)
 }
 

@@ -23,7 +23,11 @@ func fakeDebianHost(t *testing.T, f *rt.Fake) *rt.Fake {
 	}
 	facts := func(f *rt.Fake, _ []string, _ io.Reader) ([]byte, error) {
 		dj, _ := f.File(DaemonJSON)
-		return fmt.Appendf(nil, "--- os-release\n%s--- init\nsystemd\n--- dockerd\n/usr/sbin/dockerd\n--- socket-unit\nyes\n--- enabled\nyes\n--- containerd\nyes\n--- daemon.json\n%s", osr, dj), nil
+		pending := ""
+		if _, ok := f.File(RestartPending); ok {
+			pending = "yes"
+		}
+		return fmt.Appendf(nil, "--- os-release\n%s--- init\nsystemd\n--- dockerd\n/usr/sbin/dockerd\n--- socket-unit\nyes\n--- enabled\nyes\n--- containerd\nyes\n--- pending\n%s\n--- daemon.json\n%s", osr, pending, dj), nil
 	}
 	sums := func(f *rt.Fake, argv []string, _ io.Reader) ([]byte, error) {
 		var b strings.Builder
@@ -35,7 +39,18 @@ func fakeDebianHost(t *testing.T, f *rt.Fake) *rt.Fake {
 		}
 		return []byte(b.String()), nil
 	}
+	// The mark of files placed for an engine not yet restarted with them.
+	mark := func(f *rt.Fake, _ []string, _ io.Reader) ([]byte, error) {
+		f.Files[RestartPending] = nil
+		return nil, nil
+	}
+	unmark := func(f *rt.Fake, _ []string, _ io.Reader) ([]byte, error) {
+		delete(f.Files, RestartPending)
+		return nil, nil
+	}
 	return f.On("facts", rt.Contains("--- os-release"), facts).
+		On("mark", rt.Exactly("touch", RestartPending), mark).
+		On("unmark", rt.Exactly("rm", "-f", RestartPending), unmark).
 		On("checksums", rt.Contains("sha256sum"), sums).
 		On("is-active", rt.Exactly("systemctl", "is-active", "--quiet", "docker.service"), rt.Output(""))
 }
@@ -72,6 +87,38 @@ func TestSecondRunChangesNothing(t *testing.T) {
 	}
 	if len(second.Calls) != 3 {
 		t.Errorf("second run ran %d commands, want 3 reads: %q", len(second.Calls), second.Calls)
+	}
+}
+
+// TestInterruptedProvisionRestartsNextTime: a provision stopped after it placed the files but
+// before the engine restarted with them (Ctrl-C, a lost connection) leaves its mark; the next
+// provision finds every file right and still restarts the engine, then removes the mark.
+func TestInterruptedProvisionRestartsNextTime(t *testing.T) {
+	spec := Spec{Engine: store.EngineOptions{Port: 2376}, DriverName: "generic", CACert: []byte("ca"), ServerCert: []byte("cert"), ServerKey: []byte("key")}
+	first := fakeDebianHost(t, rt.New(t))
+	first.AllowUpload = true
+	first.On("mkdir", rt.Prefix("mkdir", "-p"), rt.Output("")).
+		On("reload", rt.Exactly("sh", "-c", "systemctl daemon-reload"), rt.Output("")).
+		On("restart", rt.Exactly("systemctl", "restart", "docker.service"), func(*rt.Fake, []string, io.Reader) ([]byte, error) { return nil, io.ErrUnexpectedEOF })
+	if _, err := (&Provisioner{R: first}).Run(t.Context(), spec); err == nil {
+		t.Fatal("the restart failed, yet the provision did not")
+	}
+	if _, ok := first.File(RestartPending); !ok {
+		t.Fatal("no mark left for the restart that did not happen")
+	}
+	second := fakeDebianHost(t, rt.New(t)) // strict: no upload rule
+	second.Files = first.Files
+	second.On("reload", rt.Exactly("sh", "-c", "systemctl daemon-reload"), rt.Output("")).
+		On("restart", rt.Exactly("systemctl", "restart", "docker.service"), rt.Output(""))
+	res, err := (&Provisioner{R: second}).Run(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Restarted || len(res.Changed) != 0 || len(second.Uploads) != 0 {
+		t.Errorf("the provision after: %+v, uploads %v", res, second.Uploads)
+	}
+	if _, ok := second.File(RestartPending); ok {
+		t.Error("the mark stayed after the restart")
 	}
 }
 
@@ -153,5 +200,23 @@ func TestLostConnectionDuringRestart(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("want %q: %v", tc.want, err)
 		}
+	}
+}
+
+// TestRestartPastSystemdsStartLimit: docker.service allows 3 starts a minute; a fourth
+// deliberate restart is refused by systemd (its words, recorded on Debian 12) and would leave the
+// engine stopped: the count is cleared and the engine started.
+func TestRestartPastSystemdsStartLimit(t *testing.T) {
+	spec := Spec{Engine: store.EngineOptions{Port: 2376}, CACert: []byte("ca"), ServerCert: []byte("cert"), ServerKey: []byte("key")}
+	f := fakeDebianHost(t, rt.New(t))
+	f.AllowUpload = true
+	f.On("mkdir", rt.Prefix("mkdir", "-p"), rt.Output("")).
+		On("reload", rt.Exactly("sh", "-c", "systemctl daemon-reload"), rt.Output("")).
+		On("restart", rt.Exactly("systemctl", "restart", "docker.service"),
+			rt.Fail(1, "Job for docker.service failed because start of the service was attempted too often.\nSee \"systemctl status docker.service\" and \"journalctl -xeu docker.service\" for details.\nTo force a start use \"systemctl reset-failed docker.service\"\nfollowed by \"systemctl start docker.service\" again.\n")).
+		On("reset", rt.Exactly("sh", "-c", "systemctl reset-failed docker.service && systemctl start docker.service"), rt.Output(""))
+	res, err := (&Provisioner{R: f}).Run(t.Context(), spec)
+	if err != nil || !res.Restarted {
+		t.Fatalf("%+v %v", res, err)
 	}
 }

@@ -40,7 +40,15 @@ type HostFacts struct {
 	ContainerdSock string // a system containerd's socket, when there is one
 	DaemonJSON     []byte // the current /etc/docker/daemon.json, nil when absent
 	IPv6           bool   // the host has IPv6: the engine listens on [::] (both families)
+	// RestartPending: an earlier provision placed files and did not get to restart the engine
+	// with them (interrupted, or its connection lost).
+	RestartPending bool
 }
+
+// RestartPending marks, on the host, files placed for an engine that has not been restarted
+// with them yet: made before the first file is written, removed once the engine runs with them.
+// A provision that finds it restarts the engine even when every file is already right.
+const RestartPending = "/etc/docker/.machine-restart-pending"
 
 // Spec is what the machine's engine must look like.
 type Spec struct {

@@ -63,6 +63,7 @@ echo '--- socket-unit'; [ -d /run/systemd/system ] && systemctl cat docker.socke
 echo '--- enabled'; [ -d /run/systemd/system ] && systemctl is-enabled --quiet docker.service 2>/dev/null && echo yes
 echo '--- containerd'; [ -S /run/containerd/containerd.sock ] && echo yes
 echo '--- ipv6'; [ -s /proc/net/if_inet6 ] && echo yes
+echo '--- pending'; [ -e ` + RestartPending + ` ] && echo yes
 echo '--- daemon.json'; if [ -f "$1" ]; then cat "$1" || exit 4; fi
 exit 0`
 
@@ -104,6 +105,8 @@ func (p *Provisioner) probe(ctx context.Context) (OSInfo, HostFacts, error) {
 		SocketUnit:  strings.TrimSpace(f["socket-unit"]) == "yes",
 		Enabled:     strings.TrimSpace(f["enabled"]) == "yes",
 		IPv6:        strings.TrimSpace(f["ipv6"]) == "yes",
+
+		RestartPending: strings.TrimSpace(f["pending"]) == "yes",
 	}
 	switch strings.TrimSpace(f["init"]) {
 	case "systemd":
@@ -154,16 +157,23 @@ func (p *Provisioner) Run(ctx context.Context, spec Spec) (*Result, error) {
 		return nil, err
 	}
 	res.Changed = changed
-	if spec.AllowReload && facts.Init == Systemd && !res.Installed && len(changed) == 1 && changed[0] == DaemonJSON && ReloadOnly(facts.DaemonJSON, fileData(files, DaemonJSON)) {
+	if facts.RestartPending && len(changed) == 0 {
+		p.step("an earlier provision did not get to restart the engine: restarting it now")
+	}
+	if spec.AllowReload && facts.Init == Systemd && !res.Installed && !facts.RestartPending && len(changed) == 1 && changed[0] == DaemonJSON && ReloadOnly(facts.DaemonJSON, fileData(files, DaemonJSON)) {
 		p.step("reloading the engine's configuration (SIGHUP: no restart)")
 		if _, err := p.R.Run(ctx, nil, "systemctl", "reload", "docker.service"); err != nil {
 			return nil, fmt.Errorf("reloading the engine: %w", err)
 		}
 		res.Reloaded = true
-		return res, nil
+		return res, p.restartDone(ctx)
 	}
-	if err := p.service(ctx, res, len(changed) > 0 || res.Installed, facts.Enabled, res.Installed || slices.Contains(changed, SystemdDropIn)); err != nil {
+	restart := len(changed) > 0 || res.Installed || facts.RestartPending
+	if err := p.service(ctx, res, restart, facts.Enabled, res.Installed || slices.Contains(changed, SystemdDropIn) || facts.RestartPending); err != nil {
 		return nil, err
+	}
+	if restart {
+		return res, p.restartDone(ctx)
 	}
 	return res, nil
 }
@@ -253,7 +263,11 @@ func (p *Provisioner) place(ctx context.Context, files []File) ([]string, error)
 	if len(todo) == 0 {
 		return nil, nil
 	}
-	if _, err := p.R.Run(ctx, nil, append([]string{"mkdir", "-p"}, dirs...)...); err != nil {
+	if _, err := p.R.Run(ctx, nil, append([]string{"mkdir", "-p"}, append(dirs, path.Dir(RestartPending))...)...); err != nil {
+		return nil, err
+	}
+	// Before the first file: whatever stops this provision from here on, the next one restarts.
+	if _, err := p.R.Run(ctx, nil, "touch", RestartPending); err != nil {
 		return nil, err
 	}
 	var changed []string
@@ -288,7 +302,7 @@ func (p *Provisioner) service(ctx context.Context, res *Result, restart, enabled
 				}
 			}
 			// A socket unit left active by the package would hold fd:// from the old start.
-			if _, err := p.R.Run(ctx, nil, "systemctl", "restart", "docker.service"); err != nil {
+			if err := p.systemdRestart(ctx); err != nil {
 				return p.engineFailed(ctx, err)
 			}
 			res.Restarted = true
@@ -319,6 +333,32 @@ func (p *Provisioner) service(ctx context.Context, res *Result, restart, enabled
 		return nil
 	}
 	return fmt.Errorf("unknown init system %q", res.Init)
+}
+
+// systemdRestart restarts docker.service. It allows 3 starts a minute (StartLimitBurst): a fourth
+// deliberate restart (regenerate-certs, then provision...) is refused and leaves the engine
+// stopped. These restarts are not a crash loop: the count is cleared and the engine started.
+func (p *Provisioner) systemdRestart(ctx context.Context) error {
+	_, err := p.R.Run(ctx, nil, "systemctl", "restart", "docker.service")
+	if startLimitHit(err) {
+		p.step("systemd refused a fourth start within a minute: clearing its count and starting the engine")
+		_, err = p.R.Run(ctx, nil, "sh", "-c", "systemctl reset-failed docker.service && systemctl start docker.service")
+	}
+	return err
+}
+
+// startLimitHit: systemd refused to start the unit again so soon (its start rate limit).
+func startLimitHit(err error) bool {
+	var ce *runner.CommandError
+	return errors.As(err, &ce) && (strings.Contains(err.Error(), "attempted too often") || strings.Contains(err.Error(), "start-limit-hit"))
+}
+
+// restartDone removes the RestartPending mark: the engine runs with the files placed.
+func (p *Provisioner) restartDone(ctx context.Context) error {
+	if _, err := p.R.Run(ctx, nil, "rm", "-f", RestartPending); err != nil {
+		return fmt.Errorf("the engine restarted, but its mark %s stayed (%w): the next provision restarts it again", RestartPending, err)
+	}
+	return nil
 }
 
 func (p *Provisioner) engineFailed(ctx context.Context, err error) error {

@@ -49,6 +49,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return ee.code
 	}
 	msg := strings.TrimSpace(err.Error())
+	if ctx.Err() != nil && !strings.Contains(msg, "interrupted") {
+		// Ctrl-C or SIGTERM: said first, whatever step it stopped (context canceled, or the
+		// signal as a request's cause).
+		msg = "interrupted: " + msg
+	}
 	if asDockerMachine(name) {
 		fmt.Fprintln(stderr, msg)
 	} else {

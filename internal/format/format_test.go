@@ -2,6 +2,7 @@ package format_test
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/machine-tools/machine/internal/format"
@@ -23,4 +24,28 @@ func TestInspectTemplates(t *testing.T) {
 	if err := format.Template(&b, "{{.Nosuch}}", rec); err == nil || b.Len() != 0 {
 		t.Errorf("a missing field printed %q, %v", b.String(), err)
 	}
+}
+
+// FuzzTemplate: any --format a user types either prints or fails with one line that starts with
+// "--format: " and prints nothing; a format without actions prints itself.
+func FuzzTemplate(f *testing.F) {
+	for _, s := range []string{"{{.Name}}", "{{json .}}", "{{prettyjson .Driver}}", "table {{.Name}}\t{{.State}}", "{{.Nosuch}}", "{{range .}}{{.}}{{end}}", "{{template \"x\"}}", "plain text"} {
+		f.Add(s)
+	}
+	data := map[string]any{"Name": "m1", "State": "Running", "Driver": map[string]any{"IP": "10.0.0.2", "Port": 22}}
+	f.Fuzz(func(t *testing.T, tmpl string) {
+		var b bytes.Buffer
+		err := format.Template(&b, tmpl, data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "--format: ") || b.Len() != 0 {
+				t.Fatalf("%q: error %q, printed %q", tmpl, err, b.String())
+			}
+		} else if !strings.Contains(tmpl, "{{") && b.String() != tmpl+"\n" {
+			t.Fatalf("%q printed %q", tmpl, b.String())
+		}
+		var rows bytes.Buffer
+		if err := format.Rows(&rows, tmpl, "{{.Name}}", map[string]string{"Name": "NAME"}, []map[string]any{data, data}); err != nil && !strings.HasPrefix(err.Error(), "--format: ") {
+			t.Fatalf("rows %q: %v", tmpl, err)
+		}
+	})
 }

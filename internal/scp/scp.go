@@ -1,9 +1,14 @@
 // Package scp copies files and trees between the local machine and machines, and from machine to
 // machine, over SFTP on the machines' own SSH connections (no scp binary needed). A copy between
-// two machines streams through the client.
+// two machines streams through the client. Each file is written under a temporary name beside its
+// target and renamed over it once whole: an interrupted copy leaves the target as it was.
 package scp
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -22,6 +27,12 @@ type FS interface {
 	Create(p string, mode fs.FileMode) (io.WriteCloser, error)
 	Mkdir(p string, mode fs.FileMode) error
 	ReadDir(p string) ([]fs.FileInfo, error)
+	// Rename puts old in new's place, replacing it.
+	Rename(old, new string) error
+	// Resolve is the file a symbolic link at p names (p itself otherwise): a copy writes through
+	// a link, as scp does, instead of replacing it.
+	Resolve(p string) string
+	Remove(p string) error
 	Join(elem ...string) string
 	Base(p string) string
 	Name() string
@@ -60,6 +71,14 @@ func (Local) ReadDir(p string) ([]fs.FileInfo, error) {
 	}
 	return out, nil
 }
+func (Local) Rename(old, new string) error { return os.Rename(old, new) }
+func (Local) Resolve(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return p
+}
+func (Local) Remove(p string) error      { return os.Remove(p) }
 func (Local) Join(elem ...string) string { return filepath.Join(elem...) }
 func (Local) Base(p string) string       { return filepath.Base(p) }
 func (Local) Name() string               { return "local" }
@@ -88,12 +107,35 @@ func (r Remote) Mkdir(p string, mode fs.FileMode) error {
 	return r.C.Chmod(p, mode.Perm())
 }
 func (r Remote) ReadDir(p string) ([]fs.FileInfo, error) { return r.C.ReadDir(p) }
-func (r Remote) Join(elem ...string) string              { return path.Join(elem...) }
-func (r Remote) Base(p string) string                    { return path.Base(p) }
-func (r Remote) Name() string                            { return r.Machine }
+func (r Remote) Remove(p string) error                   { return r.C.Remove(p) }
+func (r Remote) Resolve(p string) string {
+	if st, err := r.C.Lstat(p); err == nil && st.Mode()&fs.ModeSymlink != 0 {
+		if real, err := r.C.RealPath(p); err == nil {
+			return real
+		}
+	}
+	return p
+}
+
+// Rename replaces new with old at once where the server can (OpenSSH's posix-rename), else
+// removes new first (SFTP's own rename refuses to replace).
+func (r Remote) Rename(old, new string) error {
+	if _, ok := r.C.HasExtension("posix-rename@openssh.com"); ok {
+		return r.C.PosixRename(old, new)
+	}
+	if err := r.C.Remove(new); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return r.C.Rename(old, new)
+}
+func (r Remote) Join(elem ...string) string { return path.Join(elem...) }
+func (r Remote) Base(p string) string       { return path.Base(p) }
+func (r Remote) Name() string               { return r.Machine }
 
 // Options tune a copy.
 type Options struct {
+	// Context ends the copy (Ctrl-C): the file being written is dropped, its target kept as it was.
+	Context   context.Context
 	Recursive bool
 	// Progress, when set, wraps each file's reader (for a progress bar); size is the file's.
 	Progress func(name string, size int64, r io.Reader) io.Reader
@@ -166,22 +208,52 @@ func copyFile(src FS, s string, dstFS FS, d string, st fs.FileInfo, o Options) e
 		return fmt.Errorf("%s:%s: %w", src.Name(), s, err)
 	}
 	defer r.Close()
-	w, err := dstFS.Create(d, st.Mode())
+	// Written beside the target under a name of its own, renamed over it once whole.
+	d = dstFS.Resolve(d)
+	tmp := partialName(dstFS, d)
+	w, err := dstFS.Create(tmp, st.Mode())
 	if err != nil {
 		return fmt.Errorf("%s:%s: %w", dstFS.Name(), d, err)
 	}
-	var in io.Reader = r
+	var in io.Reader = ctxReader{ctx: o.Context, r: r}
 	if o.Progress != nil {
-		in = o.Progress(src.Base(s), st.Size(), r)
+		in = o.Progress(src.Base(s), st.Size(), in)
 	}
-	if _, err := io.Copy(w, in); err != nil {
-		w.Close()
+	_, err = io.Copy(w, in)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = dstFS.Rename(tmp, d)
+	}
+	if err != nil {
+		_ = dstFS.Remove(tmp)
 		return fmt.Errorf("copying %s:%s to %s:%s: %w", src.Name(), s, dstFS.Name(), d, err)
 	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("%s:%s: %w", dstFS.Name(), d, err)
-	}
 	return nil
+}
+
+// partialName is where a file is written before it is renamed to d: a hidden name in d's folder.
+func partialName(f FS, d string) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	dir, base := strings.TrimSuffix(d, f.Base(d)), f.Base(d)
+	return dir + "." + base + ".machine-" + hex.EncodeToString(b)
+}
+
+// ctxReader stops a copy once its context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if c.ctx != nil {
+		if err := c.ctx.Err(); err != nil {
+			return 0, err
+		}
+	}
+	return c.r.Read(p)
 }
 
 // Spec is one argument of `machine scp`: [MACHINE:]PATH.

@@ -129,11 +129,11 @@ func Hint(shell, commandLine string) string {
 // escDouble puts esc before every character of value that is in special.
 func escDouble(value, special, esc string) string {
 	var b strings.Builder
-	for _, r := range value {
-		if strings.ContainsRune(special, r) {
+	for i := 0; i < len(value); i++ { // by byte: a path need not be UTF-8, and special is ASCII
+		if strings.IndexByte(special, value[i]) >= 0 {
 			b.WriteString(esc)
 		}
-		b.WriteRune(r)
+		b.WriteByte(value[i])
 	}
 	return b.String()
 }

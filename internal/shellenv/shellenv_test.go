@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -92,4 +93,27 @@ func TestChooseAndEnvCommand(t *testing.T) {
 	if _, err := Choose("klingon", ""); err == nil {
 		t.Error("an unknown --shell was taken")
 	}
+}
+
+// FuzzBashRoundTrip: whatever a value holds (quotes, dollars, backquotes, backslashes, newlines,
+// bytes that are not UTF-8), `eval "$(machine env)"` in a real bash gives the variable exactly
+// that value, and nothing else runs.
+func FuzzBashRoundTrip(f *testing.F) {
+	f.Add(`/tmp/a b/"q" $HOME ` + "`x`" + ` it's\n`)
+	f.Add("/home/x/.machine/machines/m1\\")
+	f.Add("$(touch /tmp/pwned)")
+	f.Add("\xff\xfe")
+	f.Fuzz(func(t *testing.T, val string) {
+		if strings.IndexByte(val, 0) >= 0 { // no environment variable holds a NUL
+			return
+		}
+		out := Render("bash", []Var{{Name: "DOCKER_CERT_PATH", Value: val}}, "machine env x")
+		got, err := exec.Command("bash", "-c", `eval "$1"; printf %s "$DOCKER_CERT_PATH"`, "bash", out).Output()
+		if err != nil {
+			t.Fatalf("bash: %v\n%s", err, out)
+		}
+		if string(got) != val {
+			t.Fatalf("bash read back %q, want %q", got, val)
+		}
+	})
 }
