@@ -10,6 +10,7 @@ import (
 	"github.com/machine-tools/machine/drivers"
 	"github.com/machine-tools/machine/internal/imagecache"
 	"github.com/machine-tools/machine/internal/store"
+	"github.com/machine-tools/machine/provision"
 )
 
 // EngineOptions configure a machine's Docker engine (daemon.json, the systemd drop-in, the
@@ -39,6 +40,17 @@ func EngineOptionTable() []EngineOption {
 			Set: list(func(e *EngineOptions, v []string) { e.RegistryMirrors = v })},
 		{Name: "label", Default: []string(nil), Usage: "an engine label, key=value (repeatable)",
 			Set: list(func(e *EngineOptions, v []string) { e.Labels = v })},
+		{Name: "version-min", Default: "", Usage: "refuse a host whose engine is older than this version (e.g. 24.0), before anything on it is changed",
+			Set: func(e *EngineOptions, v any) error {
+				e.VersionMin = v.(string)
+				if e.VersionMin == "" {
+					return nil
+				}
+				if _, ok := provision.ParseVersion(e.VersionMin); !ok {
+					return fmt.Errorf("%q is not a version: give numbers, e.g. 24.0 or 20.10.24", e.VersionMin)
+				}
+				return nil
+			}},
 		{Name: "storage-driver", Default: "", Usage: "the engine's storage driver",
 			Set: drivers.Setter(func(e *EngineOptions, v string) { e.StorageDriver = v })},
 		{Name: "env", Default: []string(nil), Usage: "an environment variable for dockerd, KEY=value (repeatable)",

@@ -3,6 +3,7 @@ package provision
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -218,5 +219,86 @@ func TestRestartPastSystemdsStartLimit(t *testing.T) {
 	res, err := (&Provisioner{R: f}).Run(t.Context(), spec)
 	if err != nil || !res.Restarted {
 		t.Fatalf("%+v %v", res, err)
+	}
+}
+
+// TestEngineFromElsewhere: on a host whose dockerd is off PATH (here /opt/moby, where the admin
+// pointed docker.service) and whose docker.socket is masked (recorded from such a Debian 12
+// host), the engine is found where the service runs it, not reinstalled; it is started from
+// there and listens on the unix socket, not fd://. A minimum version above it is refused before
+// anything is changed (a strict fake: no write, install or restart is allowed).
+func TestEngineFromElsewhere(t *testing.T) {
+	rec, err := os.ReadFile("testdata/facts-debian-12-opt-dockerd.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := rt.New(t)
+	f.On("facts", rt.Contains("--- os-release"), rt.Output(string(rec)))
+	_, facts, err := (&Provisioner{R: f}).probe(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if facts.DockerdPath != "/opt/moby/dockerd" || facts.SocketUnit || !strings.HasPrefix(facts.Version, "Docker version 20.10.24") {
+		t.Fatalf("facts: %+v", facts)
+	}
+	spec := Spec{Engine: store.EngineOptions{Port: 2376}, CACert: []byte("ca"), ServerCert: []byte("cert"), ServerKey: []byte("key")}
+	files, err := Files(facts, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := fileData(files, SystemdDropIn); !strings.Contains(string(d), "ExecStart=/opt/moby/dockerd\n") {
+		t.Errorf("the drop-in does not start the engine where it is:\n%s", d)
+	}
+	if d := fileData(files, DaemonJSON); !strings.Contains(string(d), `"unix:///var/run/docker.sock"`) || strings.Contains(string(d), "fd://") {
+		t.Errorf("daemon.json with the socket unit masked:\n%s", d)
+	}
+	spec.Engine.VersionMin = "24.0"
+	_, err = (&Provisioner{R: f}).Run(t.Context(), spec)
+	if err == nil || !strings.Contains(err.Error(), "20.10.24") || !strings.Contains(err.Error(), "older than the minimum 24.0") || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Errorf("a minimum above the engine: %v", err)
+	}
+}
+
+func TestOlderThan(t *testing.T) {
+	for _, c := range []struct {
+		have, min string
+		want      bool
+	}{
+		{"Docker version 20.10.24+dfsg1, build 5d6db84", "24.0", true},
+		{"26.1.5+dfsg1", "24.0", false},
+		{"24.0.0", "24", false},
+		{"20.10.24", "20.10.25", true},
+		{"garbage", "24.0", false},
+	} {
+		if got := OlderThan(c.have, c.min); got != c.want {
+			t.Errorf("OlderThan(%q, %q) = %v", c.have, c.min, got)
+		}
+	}
+	if _, ok := ParseVersion("24.x"); ok {
+		t.Error("24.x read as a version")
+	}
+}
+
+// TestAdminsHosts: a daemon.json with its own "hosts" (an extra unix socket, a TCP listener
+// without TLS): the unix socket stays, the plain TCP listener goes (and is named), the
+// machine's TLS listener is added, the other keys are kept.
+func TestAdminsHosts(t *testing.T) {
+	old := []byte(`{"hosts":["unix:///var/run/docker.sock","unix:///run/ci/docker.sock","tcp://0.0.0.0:2375"],"log-level":"warn"}`)
+	got, err := DaemonConfig(old, HostFacts{}, Spec{Engine: store.EngineOptions{Port: 2376}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(got, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if h := fmt.Sprint(cfg["hosts"]); h != "[unix:///var/run/docker.sock tcp://0.0.0.0:2376 unix:///run/ci/docker.sock]" || cfg["log-level"] != "warn" {
+		t.Errorf("daemon.json: %s", got)
+	}
+	if d := DroppedListeners(old, 2376); len(d) != 1 || d[0] != "tcp://0.0.0.0:2375" {
+		t.Errorf("dropped: %v", d)
+	}
+	if d := DroppedListeners(got, 2376); len(d) != 0 {
+		t.Errorf("the machine's own listener counted as dropped: %v", d)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/machine-tools/machine/internal/runner"
@@ -43,6 +44,46 @@ type HostFacts struct {
 	// RestartPending: an earlier provision placed files and did not get to restart the engine
 	// with them (interrupted, or its connection lost).
 	RestartPending bool
+	// Version is the installed engine's `dockerd --version` ("Docker version 26.1.5+dfsg1, ...").
+	Version string
+}
+
+// ParseVersion reads the numbers of a version: "26.1.5+dfsg1", "Docker version 20.10.24+dfsg1,
+// build 297e128", "24.0" (missing parts are 0).
+func ParseVersion(s string) ([3]int, bool) {
+	var v [3]int
+	s = strings.TrimPrefix(strings.TrimSpace(s), "Docker version ")
+	end := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	if end >= 0 {
+		s = s[:end]
+	}
+	parts := strings.Split(s, ".")
+	if s == "" || len(parts) > 3 {
+		return v, false
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return v, false
+		}
+		v[i] = n
+	}
+	return v, true
+}
+
+// OlderThan says whether the engine version have is older than min (both as ParseVersion reads).
+func OlderThan(have, min string) bool {
+	h, ok1 := ParseVersion(have)
+	m, ok2 := ParseVersion(min)
+	if !ok1 || !ok2 {
+		return false
+	}
+	for i := range h {
+		if h[i] != m[i] {
+			return h[i] < m[i]
+		}
+	}
+	return false
 }
 
 // RestartPending marks, on the host, files placed for an engine that has not been restarted
@@ -82,6 +123,7 @@ func DaemonConfig(existing []byte, facts HostFacts, spec Spec) ([]byte, error) {
 			return nil, fmt.Errorf("%s on the host is not valid JSON (%v): fix or remove it, then run `machine provision` again", DaemonJSON, err)
 		}
 	}
+	kept, _ := splitHosts(cfg["hosts"])
 	for _, k := range ownedKeys {
 		delete(cfg, k)
 	}
@@ -98,7 +140,13 @@ func DaemonConfig(existing []byte, facts HostFacts, spec Spec) ([]byte, error) {
 	if facts.IPv6 {
 		any = "[::]"
 	}
-	cfg["hosts"] = []string{local, fmt.Sprintf("tcp://%s:%d", any, port)}
+	hosts := []string{local, fmt.Sprintf("tcp://%s:%d", any, port)}
+	for _, h := range kept {
+		if h != local && h != "unix:///var/run/docker.sock" && h != "fd://" {
+			hosts = append(hosts, h) // the admin's own unix sockets stay
+		}
+	}
+	cfg["hosts"] = hosts
 	cfg["tlsverify"] = true
 	cfg["tlscacert"] = CACertPath
 	cfg["tlscert"] = ServerCertPath
@@ -127,6 +175,41 @@ func DaemonConfig(existing []byte, facts HostFacts, spec Spec) ([]byte, error) {
 		return nil, err
 	}
 	return append(b, '\n'), nil
+}
+
+// splitHosts sorts a daemon.json's "hosts" into unix sockets (kept) and the rest (TCP listeners,
+// which the machine's TLS listener replaces).
+func splitHosts(v any) (unix, other []string) {
+	list, _ := v.([]any)
+	for _, h := range list {
+		s, ok := h.(string)
+		if !ok {
+			continue
+		}
+		if strings.HasPrefix(s, "unix://") || s == "fd://" {
+			unix = append(unix, s)
+		} else {
+			other = append(other, s)
+		}
+	}
+	return unix, other
+}
+
+// DroppedListeners are the listeners of an existing daemon.json that the machine's configuration
+// does not keep: TCP (often without TLS) other than the machine's own port.
+func DroppedListeners(existing []byte, port int) []string {
+	var cfg map[string]any
+	if json.Unmarshal(existing, &cfg) != nil {
+		return nil
+	}
+	_, other := splitHosts(cfg["hosts"])
+	var out []string
+	for _, h := range other {
+		if !strings.HasSuffix(h, fmt.Sprintf(":%d", port)) {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // EngineFlags turns --engine-opt values ("log-level=debug", "ipv6") into dockerd flags.

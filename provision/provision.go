@@ -5,6 +5,7 @@
 package provision
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -54,12 +55,18 @@ func (p *Provisioner) out(ctx context.Context, argv ...string) (string, error) {
 
 // factsScript reports, in one SSH session, what the provisioner needs to know of a host: each
 // section starts with a "--- NAME" line. $1 is the engine's daemon.json.
-const factsScript = `echo '--- os-release'; cat /etc/os-release || exit 3
+const factsScript = `PATH="$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+echo '--- os-release'; cat /etc/os-release || exit 3
 echo '--- init'
 if [ -d /run/systemd/system ]; then echo systemd
 elif command -v openrc-run >/dev/null 2>&1 || command -v rc-service >/dev/null 2>&1; then echo openrc; fi
-echo '--- dockerd'; command -v dockerd
-echo '--- socket-unit'; [ -d /run/systemd/system ] && systemctl cat docker.socket >/dev/null 2>&1 && echo yes
+# dockerd on PATH, else the program the service runs: an engine of another source or place is
+# configured, not reinstalled.
+d=$(command -v dockerd) || { [ -d /run/systemd/system ] && p=$(systemctl show -p ExecStart --value docker.service 2>/dev/null | sed -n 's/.*path=\([^ ;]*\).*/\1/p' | head -n 1) && [ -x "$p" ] && d=$p; }
+echo '--- dockerd'; [ -n "$d" ] && echo "$d"
+echo '--- version'; [ -n "$d" ] && "$d" --version 2>/dev/null
+# fd:// only where systemd hands dockerd the socket: the unit is loaded (not masked) and the service requires it or it is active.
+echo '--- socket-unit'; [ -d /run/systemd/system ] && [ "$(systemctl show -p LoadState --value docker.socket 2>/dev/null)" = loaded ] && { systemctl show -p Requires --value docker.service 2>/dev/null | grep -qw docker.socket || systemctl is-active --quiet docker.socket; } && echo yes
 echo '--- enabled'; [ -d /run/systemd/system ] && systemctl is-enabled --quiet docker.service 2>/dev/null && echo yes
 echo '--- containerd'; [ -S /run/containerd/containerd.sock ] && echo yes
 echo '--- ipv6'; [ -s /proc/net/if_inet6 ] && echo yes
@@ -107,6 +114,7 @@ func (p *Provisioner) probe(ctx context.Context) (OSInfo, HostFacts, error) {
 		IPv6:        strings.TrimSpace(f["ipv6"]) == "yes",
 
 		RestartPending: strings.TrimSpace(f["pending"]) == "yes",
+		Version:        strings.TrimSpace(f["version"]),
 	}
 	switch strings.TrimSpace(f["init"]) {
 	case "systemd":
@@ -134,6 +142,9 @@ func (p *Provisioner) Run(ctx context.Context, spec Spec) (*Result, error) {
 		return nil, err
 	}
 	res.OS, res.Init = osi, facts.Init
+	if err := versionMin(facts, spec); err != nil {
+		return nil, err
+	}
 	if facts.DockerdPath == "" {
 		p.step(fmt.Sprintf("installing Docker (%s)", osi.PrettyName))
 		if err := p.install(ctx, osi, spec.Engine.InstallURL); err != nil {
@@ -146,10 +157,17 @@ func (p *Provisioner) Run(ctx context.Context, spec Spec) (*Result, error) {
 		if facts.DockerdPath == "" {
 			return nil, errors.New("Docker's engine was installed but dockerd is not on the host's PATH")
 		}
+		if err := versionMin(facts, spec); err != nil {
+			return nil, err
+		}
 	}
 	files, err := Files(facts, spec)
 	if err != nil {
 		return nil, err
+	}
+	port := cmp.Or(spec.Engine.Port, 2376)
+	for _, l := range DroppedListeners(facts.DaemonJSON, port) {
+		p.step(fmt.Sprintf("the engine listened on %s (daemon.json): that listener goes, the engine is reached with TLS on %d", l, port))
 	}
 	p.step("configuring the engine for TLS")
 	changed, err := p.place(ctx, files)
@@ -351,6 +369,17 @@ func (p *Provisioner) systemdRestart(ctx context.Context) error {
 func startLimitHit(err error) bool {
 	var ce *runner.CommandError
 	return errors.As(err, &ce) && (strings.Contains(err.Error(), "attempted too often") || strings.Contains(err.Error(), "start-limit-hit"))
+}
+
+// versionMin refuses an engine older than the spec's minimum, before anything is changed.
+func versionMin(facts HostFacts, spec Spec) error {
+	min := spec.Engine.VersionMin
+	if min == "" || facts.Version == "" || !OlderThan(facts.Version, min) {
+		return nil
+	}
+	v, _ := ParseVersion(facts.Version)
+	return fmt.Errorf("the host's engine is %d.%d.%d (%s), older than the minimum %s (--engine-version-min): nothing was changed on it; upgrade its engine (machine upgrade, once it is a machine, or its package source), or lower the minimum",
+		v[0], v[1], v[2], strings.TrimPrefix(facts.Version, "Docker version "), min)
 }
 
 // restartDone removes the RestartPending mark: the engine runs with the files placed.

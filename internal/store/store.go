@@ -99,6 +99,8 @@ type EngineOptions struct {
 	StorageDriver      string   `json:"StorageDriver,omitempty"`
 	Env                []string `json:"Env,omitempty"` // KEY=value for dockerd's environment
 	Port               int      `json:"Port"`          // TLS port, 2376 by default
+	// VersionMin refuses a host whose engine is older (e.g. "24.0").
+	VersionMin string `json:"VersionMin,omitempty"`
 	// RegistryCAs are CA certificates (PEM) of registries, by HOST:PORT, installed as
 	// /etc/docker/certs.d/HOST:PORT/ca.crt.
 	RegistryCAs map[string]string `json:"RegistryCAs,omitempty"`

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -121,5 +122,107 @@ func TestGenericOnReleases(t *testing.T) {
 		if r := e.run("provision", name); r.code != 0 || !strings.Contains(r.stdout, "nothing changed") {
 			t.Errorf("%s: a second provision: %s", rel, r)
 		}
+	}
+}
+
+// TestGenericHostsAsAdminsLeftThem: hosts whose engine an admin set up by hand are made machines
+// from their real state: dockerd moved off PATH to /opt/moby with docker.service pointed there
+// (found where the service runs it, not reinstalled); docker.socket masked and no longer required
+// (the engine listens on the unix socket, not fd://); a daemon.json with "hosts" and a TCP
+// listener without TLS (that listener goes, and is named). A minimum engine version above the
+// host's is refused before anything on it changes.
+func TestGenericHostsAsAdminsLeftThem(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	key, pub := sshKey(t, t.TempDir(), "id_user")
+	nw := uniq("e2e-admin-net")
+	setups := map[string]string{
+		"moved": `mkdir -p /opt/moby && mv /usr/sbin/dockerd /opt/moby/dockerd &&
+sed 's#^ExecStart=/usr/sbin/dockerd#ExecStart=/opt/moby/dockerd#' /lib/systemd/system/docker.service > /etc/systemd/system/docker.service`,
+		"socket": `sed '/^Requires=docker.socket/d; s#-H fd:// ##' /lib/systemd/system/docker.service > /etc/systemd/system/docker.service &&
+systemctl mask docker.socket && systemctl stop docker.socket`,
+		"plaintcp": `mkdir -p /etc/systemd/system/docker.service.d && printf '[Service]\nExecStart=\nExecStart=/usr/sbin/dockerd\n' > /etc/systemd/system/docker.service.d/override.conf &&
+printf '{"hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"], "log-level": "warn"}\n' > /etc/docker/daemon.json`,
+	}
+	hosts := map[string]*containerdrv.Driver{}
+	var mu sync.Mutex
+	var fns []func()
+	for k, script := range setups {
+		fns = append(fns, func() {
+			d := testbedHostOf(t, containerdrv.VariantDocker, uniq("e2e-admin-"+k), nw, "", "", pub)
+			// The image's own drop-ins (its engine waits for the provisioner) go first: the host is
+			// as the package and the admin left it.
+			out, err := exec.Command("docker", "-H", containerdrv.DefaultEngineHost, "exec", d.ContainerName, "sh", "-c",
+				"rm -rf /etc/systemd/system/docker.service.d && "+script+" && systemctl daemon-reload && systemctl restart docker.service && docker -H unix:///var/run/docker.sock version --format '{{.Server.Version}}'").CombinedOutput()
+			if err != nil {
+				t.Errorf("%s: the admin's set-up: %v\n%s", k, err, out)
+			}
+			mu.Lock()
+			hosts[k] = d
+			mu.Unlock()
+		})
+	}
+	parallel(fns...)
+	if t.Failed() {
+		t.FailNow()
+	}
+	if out, err := exec.Command("docker", "-H", "tcp://"+hosts["plaintcp"].IP+":2375", "version", "--format", "{{.Server.Version}}").CombinedOutput(); err != nil {
+		t.Fatalf("the plain TCP listener before: %v %s", err, out)
+	}
+	inHost := func(k, cmd string) string {
+		out, _ := exec.Command("docker", "-H", containerdrv.DefaultEngineHost, "exec", hosts[k].ContainerName, "sh", "-c", cmd).CombinedOutput()
+		return string(out)
+	}
+
+	// A minimum above the host's engine (20.10): refused, nothing changed, no machine.
+	before := inHost("moved", "sha256sum /etc/docker/daemon.json /etc/systemd/system/docker.service 2>&1")
+	name := uniq("e2e-admin-min")
+	r := e.run("create", "-d", "generic", "--generic-ip-address", hosts["moved"].IP, "--generic-ssh-key", key, "--engine-version-min", "99.0", name)
+	if r.code == 0 || !strings.Contains(r.stderr, "older than the minimum 99.0") || !strings.Contains(r.stderr, "20.10") {
+		t.Errorf("create with a minimum above the engine: %s", r)
+	}
+	if after := inHost("moved", "sha256sum /etc/docker/daemon.json /etc/systemd/system/docker.service 2>&1"); after != before || strings.Contains(e.must("ls", "-q"), name) {
+		t.Errorf("a refused create changed the host or kept a record:\n%s\n%s", before, after)
+	}
+
+	names := map[string]string{}
+	fns = nil
+	for k, d := range hosts {
+		name := uniq("e2e-adm-" + k)
+		names[k] = name
+		t.Cleanup(func() { e.run("rm", "-f", "-y", name) })
+		fns = append(fns, func() {
+			r := e.run("create", "-d", "generic", "--generic-ip-address", d.IP, "--generic-ssh-key", key, "--engine-version-min", "20.10", name)
+			if r.code != 0 || strings.Contains(r.stderr, "installing Docker") {
+				t.Errorf("create on the %q host: %s", k, r)
+			}
+			if k == "plaintcp" && !strings.Contains(r.stderr, "the engine listened on tcp://0.0.0.0:2375") {
+				t.Errorf("the plain TCP listener was not named: %s", r.stderr)
+			}
+		})
+	}
+	parallel(fns...)
+	if t.Failed() {
+		t.FailNow()
+	}
+	for k, name := range names {
+		if v := e.docker(name, "version", "--format", "{{.Server.Version}}"); v.code != 0 {
+			t.Errorf("%s: the engine over TLS: %s", k, v)
+		}
+		if r := e.run("provision", name); r.code != 0 || !strings.Contains(r.stdout, "nothing changed") {
+			t.Errorf("%s: a second provision: %s", k, r)
+		}
+	}
+	if out := inHost("moved", "systemctl show -p ExecStart --value docker.service; ls /usr/sbin/dockerd 2>&1"); !strings.Contains(out, "path=/opt/moby/dockerd") || !strings.Contains(out, "No such file") {
+		t.Errorf("the moved engine: %s", out)
+	}
+	if out := inHost("socket", "docker -H unix:///var/run/docker.sock info --format '{{.ServerVersion}}' && cat /etc/docker/daemon.json"); !strings.Contains(out, "unix:///var/run/docker.sock") || strings.Contains(out, "fd://") {
+		t.Errorf("the engine with docker.socket masked: %s", out)
+	}
+	if out, err := exec.Command("docker", "-H", "tcp://"+hosts["plaintcp"].IP+":2375", "version").CombinedOutput(); err == nil {
+		t.Errorf("the engine still answers without TLS on 2375: %s", out)
+	}
+	if out := inHost("plaintcp", "cat /etc/docker/daemon.json"); !strings.Contains(out, `"log-level": "warn"`) {
+		t.Errorf("the admin's other settings were lost: %s", out)
 	}
 }
