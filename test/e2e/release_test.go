@@ -226,3 +226,27 @@ printf '{"hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"], "log-le
 		t.Errorf("the admin's other settings were lost: %s", out)
 	}
 }
+
+// TestUpgradeToANewerEngine: `machine upgrade` against a real newer package: a Debian 12 host
+// whose package source also offers trixie's docker.io (pinned to that one package) goes from
+// 20.10 to 26.1 with its TLS configuration kept, the docker CLI then talks to the new engine,
+// and a second upgrade and a provision change nothing.
+func TestUpgradeToANewerEngine(t *testing.T) {
+	e, name := oneContainerMachine(t, "e2e-upgr")
+	e.must("ssh", name, `echo "deb http://deb.debian.org/debian trixie main" > /etc/apt/sources.list.d/trixie.list &&
+printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n\nPackage: docker.io\nPin: release n=trixie\nPin-Priority: 500\n' > /etc/apt/preferences.d/docker-from-trixie &&
+apt-get update -qq`)
+	r := e.run("upgrade", name)
+	if r.code != 0 || !strings.Contains(r.stdout, "upgraded docker.io: Docker version 20.10") || !strings.Contains(r.stdout, "-> Docker version 26.1") {
+		t.Fatalf("upgrade: %s", r)
+	}
+	if v := e.docker(name, "version", "--format", "{{.Server.Version}}"); v.code != 0 || !strings.HasPrefix(strings.TrimSpace(v.stdout), "26.1") {
+		t.Errorf("the engine over TLS after the upgrade: %s", v)
+	}
+	if r := e.run("upgrade", name); r.code != 0 || !strings.Contains(r.stdout, "nothing to upgrade") {
+		t.Errorf("a second upgrade: %s", r)
+	}
+	if r := e.run("provision", name); r.code != 0 || !strings.Contains(r.stdout, "nothing changed") {
+		t.Errorf("a provision after the upgrade: %s", r)
+	}
+}
