@@ -150,9 +150,9 @@ func (a *API) importOne(ctx context.Context, dir string) (string, error) {
 		err = sshclient.PinHostKey(h.KnownHostsPath(), addr, hk)
 	}
 	if err != nil {
-		note = fmt.Sprintf("its SSH host key could not be read now (%v): pin it later with `machine trust-host-key %s`", err, c.Name)
+		note = fmt.Sprintf("imported; its SSH host key could not be read now (%v): pin it later with `machine trust-host-key %s`", err, c.Name)
 	} else {
-		note = "host key pinned"
+		note = "imported: host key pinned"
 	}
 	h.State = store.StateReady
 	if err := h.Save(); err != nil {

@@ -185,10 +185,15 @@ func forEach(c *cli.Context, ns []string, verb string, f func(ctx context.Contex
 	if err != nil {
 		return err
 	}
+	return report(c, verb, a.Each(c.Context, ns, f))
+}
+
+// report prints a line per machine: its note, or (with several) its error; it fails if any failed.
+func report(c *cli.Context, verb string, res []machine.Result) error {
 	var failed []string
-	for _, r := range a.Each(c.Context, ns, f) {
+	for _, r := range res {
 		switch {
-		case r.Err != nil && len(ns) == 1: // one machine's error is the command's, printed once
+		case r.Err != nil && len(res) == 1: // one machine's error is the command's, printed once
 			return r.Err
 		case r.Err != nil:
 			fmt.Fprintf(c.App.ErrWriter, "(%s) %s failed: %v\n", r.Name, verb, r.Err)

@@ -64,25 +64,13 @@ func importCommand() *cli.Command {
 		Flags: []cli.Flag{&cli.StringFlag{Name: "from", Value: home + "/.docker/machine", EnvVars: []string{"DOCKER_MACHINE_STORAGE_PATH"}, Usage: "docker-machine's store"}},
 		Action: withAPI(func(c *cli.Context, a *machine.API) error {
 			res, err := a.ImportDockerMachine(c.Context, c.String("from"))
+			if err == nil && len(res) == 0 {
+				err = fmt.Errorf("no machines in %s", c.String("from"))
+			}
 			if err != nil {
 				return err
 			}
-			failed := 0
-			for _, r := range res {
-				if r.Err != nil {
-					failed++
-					fmt.Fprintf(c.App.ErrWriter, "(%s) not imported: %v\n", r.Name, r.Err)
-					continue
-				}
-				fmt.Fprintf(c.App.Writer, "(%s) imported: %s\n", r.Name, r.Note)
-			}
-			if len(res) == 0 {
-				return fmt.Errorf("no machines in %s", c.String("from"))
-			}
-			if failed > 0 {
-				return fmt.Errorf("%d of %d machines were not imported", failed, len(res))
-			}
-			return nil
+			return report(c, "import", res)
 		}),
 	}
 }
