@@ -1,8 +1,10 @@
 package machine
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -40,8 +42,10 @@ func MarkActive(rows []Status, dockerHost string) {
 	}
 }
 
-// Filter keeps the machines that match, for each key given, one of its values (ls --filter):
-// driver, state, name, label (KEY=VALUE) and swarm (manager or worker).
+// Filter keeps the machines that match, for each key given, one of its values (ls --filter), as
+// docker-machine 0.16 matched them: driver and state ignoring case, name a regular expression
+// (unanchored: name=web matches web1), label KEY=VALUE (the value ignoring case) among the
+// engine's labels, and swarm (manager or worker).
 type Filter map[string][]string
 
 // ParseFilter reads KEY=VALUE filters.
@@ -50,12 +54,30 @@ func ParseFilter(in []string) (Filter, error) {
 	for _, x := range in {
 		k, v, ok := strings.Cut(x, "=")
 		k = strings.ToLower(k)
-		if !ok || (k != "driver" && k != "state" && k != "name" && k != "label" && k != "swarm") {
-			return nil, fmt.Errorf("--filter %q: use driver=NAME, state=STATE, name=NAME, label=KEY=VALUE or swarm=manager|worker", x)
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("Unsupported filter syntax: --filter %q: use KEY=VALUE, e.g. driver=NAME, state=STATE, name=REGEXP, label=KEY=VALUE or swarm=manager|worker", x)
+		case k != "driver" && k != "state" && k != "name" && k != "label" && k != "swarm":
+			return nil, fmt.Errorf("Unsupported filter key '%s': use driver=NAME, state=STATE, name=REGEXP, label=KEY=VALUE or swarm=manager|worker", k)
+		case k == "name":
+			if _, err := regexp.Compile(v); err != nil {
+				return nil, fmt.Errorf("--filter name=%s is not a regular expression (%v): name matches machine names by one, e.g. name=^web", v, err)
+			}
 		}
 		f[k] = append(f[k], v)
 	}
 	return f, nil
+}
+
+// hasLabel: labels (KEY=VALUE) hold want's key with its value, ignoring the value's case.
+func hasLabel(labels []string, want string) bool {
+	wk, wv, _ := strings.Cut(want, "=")
+	for _, l := range labels {
+		if k, v, _ := strings.Cut(l, "="); k == wk && strings.EqualFold(v, wv) {
+			return true
+		}
+	}
+	return false
 }
 
 // NeedsState tells whether matching needs the machines asked (not just their records read).
@@ -72,11 +94,11 @@ func (f Filter) Match(s Status) bool {
 			case "state":
 				ok = ok || strings.EqualFold(s.State, v)
 			case "name":
-				ok = ok || s.Name == v
+				ok = ok || regexp.MustCompile(v).MatchString(s.Name) // checked by ParseFilter
 			case "swarm":
 				ok = ok || strings.EqualFold(s.Swarm, v)
 			case "label":
-				ok = ok || slices.Contains(s.Labels, v)
+				ok = ok || hasLabel(s.Labels, v)
 			}
 		}
 		if !ok {
@@ -179,4 +201,40 @@ func (a *API) status(ctx context.Context, name string, quick bool) Status {
 	}
 	r.ResponseTime = time.Since(start).Round(time.Millisecond).String()
 	return r
+}
+
+// SortNatural orders machine names as docker-machine's ls did: ignoring case, and runs of digits
+// by their value (web2 before web10).
+func SortNatural(names []string) {
+	slices.SortStableFunc(names, func(a, b string) int { return naturalCompare(strings.ToLower(a), strings.ToLower(b)) })
+}
+
+func naturalCompare(a, b string) int {
+	for a != "" && b != "" {
+		da, db := digitsPrefix(a), digitsPrefix(b)
+		if da != "" && db != "" {
+			na, nb := strings.TrimLeft(da, "0"), strings.TrimLeft(db, "0")
+			if c := cmp.Compare(len(na), len(nb)); c != 0 {
+				return c
+			}
+			if c := strings.Compare(na, nb); c != 0 {
+				return c
+			}
+			a, b = a[len(da):], b[len(db):]
+			continue
+		}
+		if a[0] != b[0] {
+			return cmp.Compare(a[0], b[0])
+		}
+		a, b = a[1:], b[1:]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+func digitsPrefix(s string) string {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return s[:i]
 }

@@ -43,7 +43,12 @@ log "docker engine $(docker version --format '{{.Server.Version}}') is up"
 # Many container hosts at once: every host's systemd and dockerd take inotify instances out of one
 # per-user budget (128 by default); past it, a new host's systemd exits as it boots. Raise the
 # limits the way kind's documentation does, when they are lower.
-for kv in fs.inotify.max_user_instances=8192 fs.inotify.max_user_watches=524288; do
+# The kernel's neighbour (ARP/NDP) table is one for all network namespaces, 1024 entries by
+# default: the hosts' nested bridges and overlay networks fill it at about 50 hosts, and then hosts
+# drop off the network ("neighbour: arp_cache: neighbor table overflow!" in dmesg).
+for kv in fs.inotify.max_user_instances=8192 fs.inotify.max_user_watches=524288 \
+  net.ipv4.neigh.default.gc_thresh1=4096 net.ipv4.neigh.default.gc_thresh2=16384 net.ipv4.neigh.default.gc_thresh3=32768 \
+  net.ipv6.neigh.default.gc_thresh1=4096 net.ipv6.neigh.default.gc_thresh2=16384 net.ipv6.neigh.default.gc_thresh3=32768; do
   k=${kv%=*} v=${kv#*=}
   cur=$(sysctl -n "$k" 2>/dev/null || echo 0)
   if [ "$cur" -lt "$v" ]; then

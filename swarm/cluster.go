@@ -13,6 +13,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/machine-tools/machine/drivers"
+	"github.com/machine-tools/machine/drivers/container"
 	"github.com/machine-tools/machine/internal/store"
 	"github.com/machine-tools/machine/machine"
 )
@@ -87,6 +88,17 @@ func (c *Cluster) DriverName(n ClusterNode) string {
 		return n.Driver
 	}
 	return c.Driver
+}
+
+// containerNodes counts the nodes made by the container driver (on this machine's engine).
+func (c *Cluster) containerNodes() int {
+	n := 0
+	for _, node := range c.Nodes {
+		if d := c.DriverName(node); d == "" || d == container.Name {
+			n++
+		}
+	}
+	return n
 }
 
 // Managers and Workers list the nodes by role, in file order.

@@ -97,6 +97,9 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 	if w := QuorumWarning(len(managers)); w != "" && h.Warn != nil {
 		h.Warn(w)
 	}
+	if w := container.NeighbourWarning(c.containerNodes()); w != "" && h.Warn != nil {
+		h.Warn(w)
+	}
 	// The plan first: computed from the file and the live cluster, refused before anything
 	// changes when a step would cost quorum.
 	plan, err := PlanFor(ctx, api, c, PlanOptions{Prune: h.Prune})

@@ -36,6 +36,7 @@ func lsCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			machine.SortNatural(all) // docker-machine's order: web2 before web10
 			rows := a.Survey(c.Context, all, time.Duration(c.Int("timeout"))*time.Second, c.Bool("quiet") && !filter.NeedsState())
 			machine.MarkActive(rows, os.Getenv("DOCKER_HOST"))
 			var kept []machine.Status

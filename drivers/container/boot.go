@@ -140,3 +140,23 @@ func (d *Driver) HostKeys(ctx context.Context) ([]string, error) {
 	}
 	return keys, nil
 }
+
+// neighbourPath is the kernel's limit on its neighbour (ARP) table, shared by every network
+// namespace of the machine.
+var neighbourPath = "/proc/sys/net/ipv4/neigh/default/gc_thresh3"
+
+// NeighbourWarning is a warning when hosts container hosts (with their nested bridges and
+// overlay networks: about 24 neighbour entries each, measured) would overflow the local kernel's
+// neighbour table; "" when they fit or the limit cannot be read. Past it, hosts drop off the
+// network at random ("neighbor table overflow" in dmesg).
+func NeighbourWarning(hosts int) string {
+	b, err := os.ReadFile(neighbourPath)
+	if err != nil {
+		return ""
+	}
+	limit, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || hosts*24 <= limit {
+		return ""
+	}
+	return fmt.Sprintf("%d container hosts may overflow this machine's neighbour table (net.ipv4.neigh.default.gc_thresh3 = %d): hosts would then drop off the network; raise it first: sysctl -w net.ipv4.neigh.default.gc_thresh1=4096 net.ipv4.neigh.default.gc_thresh2=16384 net.ipv4.neigh.default.gc_thresh3=32768", hosts, limit)
+}
