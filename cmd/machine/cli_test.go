@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -226,8 +227,20 @@ func TestDockerMachineBehaviours(t *testing.T) {
 }
 
 func TestHoistFlags(t *testing.T) {
-	got := strings.Join(hoistFlags(strings.Fields("machine -s x rm a -y b --force=true"), "rm", "f", "force", "y"), " ")
-	if got != "machine -s x rm -y --force=true a b" {
-		t.Errorf("hoisted %q", got)
+	app := newApp("machine", strings.NewReader(""), io.Discard, io.Discard)
+	for in, want := range map[string]string{
+		"machine -s x rm a -y b --force=true":                        "machine -s x rm -y --force=true a b",
+		"machine swarm status m1 --format json":                      "machine swarm status --format json m1",
+		"machine -s /tmp/s inspect m1 -f {{.Name}}":                  "machine -s /tmp/s inspect -f {{.Name}} m1",
+		"machine ssh m1 ls -la":                                      "machine ssh m1 ls -la",
+		"machine scp -r a m1:/tmp -q":                                "machine scp -r -q a m1:/tmp",
+		"machine env m1 -- --shell":                                  "machine env m1 -- --shell",
+		"machine ls --filter name=a -q":                              "machine ls --filter name=a -q",
+		"machine create -d generic n1 --generic-ip-address 10.0.0.2": "machine create -d generic --generic-ip-address 10.0.0.2 n1",
+		"machine nosuch a -x":                                        "machine nosuch a -x",
+	} {
+		if got := strings.Join(hoistFlags(app, strings.Fields(in)), " "); got != want {
+			t.Errorf("%q: hoisted %q, want %q", in, got, want)
+		}
 	}
 }

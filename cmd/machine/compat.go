@@ -73,24 +73,81 @@ func argNames(c *cli.Context) ([]string, error) {
 	return c.Args().Slice(), nil
 }
 
-// hoistFlags moves a command's flags that follow its arguments in front of them, as
-// docker-machine's own parsing of `rm NAME -y` did (urfave/cli stops at the first argument).
-func hoistFlags(args []string, command string, flags ...string) []string {
-	i := slices.Index(args, command)
-	if i < 1 {
+// hoistFlags moves the flags that follow a command's arguments in front of them, as docker's
+// CLI takes them (`swarm status M --format json`) and docker-machine's own parsing of `rm NAME -y`
+// did (urfave/cli stops at the first argument). A flag's value moves with it; `--` ends the
+// flags; ssh, whose words after the name are ssh(1)'s, is left as it is.
+func hoistFlags(app *cli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	cmds, flags := app.Commands, app.Flags
+	i := 1
+	var cmd *cli.Command
+	for ; i < len(args); i++ { // the command path, past the global flags
+		a := args[i]
+		if strings.HasPrefix(a, "-") {
+			if takesValue(flags, a) && !strings.Contains(a, "=") {
+				i++
+			}
+			continue
+		}
+		var next *cli.Command
+		for _, c := range cmds {
+			if c.HasName(a) {
+				next = c
+			}
+		}
+		if next == nil {
+			break
+		}
+		cmd, cmds, flags = next, next.Subcommands, next.Flags
+	}
+	if cmd == nil || cmd.SkipFlagParsing {
 		return args
 	}
 	var moved, rest []string
-	for _, a := range args[i+1:] {
-		name := strings.TrimLeft(strings.SplitN(a, "=", 2)[0], "-")
-		if strings.HasPrefix(a, "-") && slices.Contains(flags, name) {
+	for j := i; j < len(args); j++ {
+		a := args[j]
+		switch {
+		case a == "--":
+			rest = append(rest, args[j:]...)
+			j = len(args)
+		case strings.HasPrefix(a, "-") && a != "-" && known(flags, a):
 			moved = append(moved, a)
-			continue
+			if takesValue(flags, a) && !strings.Contains(a, "=") && j+1 < len(args) {
+				moved = append(moved, args[j+1])
+				j++
+			}
+		default:
+			rest = append(rest, a)
 		}
-		rest = append(rest, a)
 	}
-	out := append(slices.Clone(args[:i+1]), moved...)
+	out := append(slices.Clone(args[:i]), moved...)
 	return append(out, rest...)
+}
+
+// flagNamed is the flag of flags that arg (-x, --xy, --xy=v) names.
+func flagNamed(flags []cli.Flag, arg string) cli.Flag {
+	name := strings.TrimLeft(strings.SplitN(arg, "=", 2)[0], "-")
+	for _, f := range flags {
+		if slices.Contains(f.Names(), name) {
+			return f
+		}
+	}
+	return nil
+}
+
+func known(flags []cli.Flag, arg string) bool { return flagNamed(flags, arg) != nil }
+
+// takesValue: the flag named by arg is followed by its value (all but booleans).
+func takesValue(flags []cli.Flag, arg string) bool {
+	f := flagNamed(flags, arg)
+	if f == nil {
+		return false
+	}
+	_, isBool := f.(*cli.BoolFlag)
+	return !isBool
 }
 
 // appHelp is docker-machine's help layout: its Usage line and description first.

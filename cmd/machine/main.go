@@ -40,7 +40,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		name = progName(args[0])
 	}
 	app := newApp(name, stdin, stdout, stderr)
-	err := app.RunContext(ctx, hoistFlags(args, "rm", "f", "force", "y"))
+	err := app.RunContext(ctx, hoistFlags(app, args))
 	if err == nil {
 		return 0
 	}
