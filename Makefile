@@ -26,8 +26,8 @@ unit:
 # Counted, not timed: a timed -fuzztime can fail with "context deadline exceeded" and no crasher
 # (the fuzzing coordinator's race, golang/go#75804, fixed in Go 1.27).
 # A new input that finds new code is minimized for at most 1000 runs (by default for a minute,
-# which made one target take 90 s). Fewer inputs where each costs more: the bash round trip
-# starts a real bash; an ssh_config is resolved as for a user (2 ms: its files are looked at).
+# which made one target take 90 s). Fewer inputs where each costs more: the env round trip
+# starts five real shells; an ssh_config is resolved as for a user (2 ms: its files are looked at).
 FUZZTIME ?= 40000x
 FUZZ      = $(GO) test -run '^$$' -fuzzminimizetime 1000x -fuzz
 fuzz:
@@ -36,7 +36,7 @@ fuzz:
 	$(FUZZ) '^FuzzValidateName$$' -fuzztime $(FUZZTIME) ./internal/store/
 	$(FUZZ) '^FuzzParse$$' -fuzztime 15000x ./internal/sshconfig/
 	$(FUZZ) '^FuzzTemplate$$' -fuzztime $(FUZZTIME) ./internal/format/
-	$(FUZZ) '^FuzzBashRoundTrip$$' -fuzztime 3000x ./internal/shellenv/
+	$(FUZZ) '^FuzzEnvRoundTrip$$' -fuzztime 1500x ./internal/shellenv/
 
 setup:
 	bash scripts/setup.sh

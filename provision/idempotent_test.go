@@ -15,6 +15,20 @@ import (
 	"github.com/machine-tools/machine/internal/store"
 )
 
+// The provisioner's mark of files placed for an engine not yet restarted with them: made with the
+// folders, removed by the restart's own session.
+var (
+	restartCmd = rt.Exactly("sh", "-c", "systemctl restart docker.service && rm -f "+RestartPending)
+	mark       = func(f *rt.Fake, _ []string, _ io.Reader) ([]byte, error) {
+		f.Files[RestartPending] = nil
+		return nil, nil
+	}
+	restarted = func(f *rt.Fake, _ []string, _ io.Reader) ([]byte, error) {
+		delete(f.Files, RestartPending)
+		return nil, nil
+	}
+)
+
 // fakeDebianHost answers the provisioner's reads from the Fake's files, as a Debian 12 host with
 // systemd and docker.io installed (the package enabled its service) would.
 func fakeDebianHost(t *testing.T, f *rt.Fake) *rt.Fake {
@@ -40,18 +54,7 @@ func fakeDebianHost(t *testing.T, f *rt.Fake) *rt.Fake {
 		}
 		return []byte(b.String()), nil
 	}
-	// The mark of files placed for an engine not yet restarted with them.
-	mark := func(f *rt.Fake, _ []string, _ io.Reader) ([]byte, error) {
-		f.Files[RestartPending] = nil
-		return nil, nil
-	}
-	unmark := func(f *rt.Fake, _ []string, _ io.Reader) ([]byte, error) {
-		delete(f.Files, RestartPending)
-		return nil, nil
-	}
 	return f.On("facts", rt.Contains("--- os-release"), facts).
-		On("mark", rt.Exactly("touch", RestartPending), mark).
-		On("unmark", rt.Exactly("rm", "-f", RestartPending), unmark).
 		On("checksums", rt.Contains("sha256sum"), sums).
 		On("is-active", rt.Exactly("systemctl", "is-active", "--quiet", "docker.service"), rt.Output(""))
 }
@@ -63,14 +66,14 @@ func TestSecondRunChangesNothing(t *testing.T) {
 		DriverName: "generic", CACert: []byte("ca"), ServerCert: []byte("cert"), ServerKey: []byte("key")}
 	first := fakeDebianHost(t, rt.New(t))
 	first.AllowUpload = true
-	first.On("mkdir", rt.Prefix("mkdir", "-p"), rt.Output("")).
+	first.On("mkdir", rt.Contains("mkdir -p"), mark).
 		On("reload", rt.Exactly("sh", "-c", "systemctl daemon-reload"), rt.Output("")).
-		On("restart", rt.Exactly("systemctl", "restart", "docker.service"), rt.Output(""))
+		On("restart", restartCmd, restarted)
 	res, err := (&Provisioner{R: first}).Run(t.Context(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Restarted || len(res.Changed) == 0 || !first.Received(rt.Prefix("systemctl", "restart")) {
+	if !res.Restarted || len(res.Changed) == 0 || !first.Received(restartCmd) {
 		t.Fatalf("first run: %+v", res)
 	}
 	if dj, _ := first.File(DaemonJSON); !strings.Contains(string(dj), "mirror.example") {
@@ -98,9 +101,9 @@ func TestInterruptedProvisionRestartsNextTime(t *testing.T) {
 	spec := Spec{Engine: store.EngineOptions{Port: 2376}, DriverName: "generic", CACert: []byte("ca"), ServerCert: []byte("cert"), ServerKey: []byte("key")}
 	first := fakeDebianHost(t, rt.New(t))
 	first.AllowUpload = true
-	first.On("mkdir", rt.Prefix("mkdir", "-p"), rt.Output("")).
+	first.On("mkdir", rt.Contains("mkdir -p"), mark).
 		On("reload", rt.Exactly("sh", "-c", "systemctl daemon-reload"), rt.Output("")).
-		On("restart", rt.Exactly("systemctl", "restart", "docker.service"), func(*rt.Fake, []string, io.Reader) ([]byte, error) { return nil, io.ErrUnexpectedEOF })
+		On("restart", restartCmd, func(*rt.Fake, []string, io.Reader) ([]byte, error) { return nil, io.ErrUnexpectedEOF })
 	if _, err := (&Provisioner{R: first}).Run(t.Context(), spec); err == nil {
 		t.Fatal("the restart failed, yet the provision did not")
 	}
@@ -110,7 +113,7 @@ func TestInterruptedProvisionRestartsNextTime(t *testing.T) {
 	second := fakeDebianHost(t, rt.New(t)) // strict: no upload rule
 	second.Files = first.Files
 	second.On("reload", rt.Exactly("sh", "-c", "systemctl daemon-reload"), rt.Output("")).
-		On("restart", rt.Exactly("systemctl", "restart", "docker.service"), rt.Output(""))
+		On("restart", restartCmd, restarted)
 	res, err := (&Provisioner{R: second}).Run(t.Context(), spec)
 	if err != nil {
 		t.Fatal(err)
@@ -129,9 +132,9 @@ func TestReloadWhenOnlyReloadableOptionsChange(t *testing.T) {
 	spec := Spec{Engine: store.EngineOptions{Port: 2376}, DriverName: "generic", CACert: []byte("ca"), ServerCert: []byte("cert"), ServerKey: []byte("key"), AllowReload: true}
 	first := fakeDebianHost(t, rt.New(t))
 	first.AllowUpload = true
-	first.On("mkdir", rt.Prefix("mkdir", "-p"), rt.Output("")).
+	first.On("mkdir", rt.Contains("mkdir -p"), mark).
 		On("reload", rt.Exactly("sh", "-c", "systemctl daemon-reload"), rt.Output("")).
-		On("restart", rt.Exactly("systemctl", "restart", "docker.service"), rt.Output(""))
+		On("restart", restartCmd, restarted)
 	if _, err := (&Provisioner{R: first}).Run(t.Context(), spec); err != nil {
 		t.Fatal(err)
 	}
@@ -139,21 +142,21 @@ func TestReloadWhenOnlyReloadableOptionsChange(t *testing.T) {
 	mirror.Engine.RegistryMirrors = []string{"https://mirror.example"}
 	f := fakeDebianHost(t, rt.New(t))
 	f.Files, f.AllowUpload = first.Files, true
-	f.On("mkdir", rt.Prefix("mkdir", "-p"), rt.Output("")).On("sighup", rt.Exactly("systemctl", "reload", "docker.service"), rt.Output(""))
+	f.On("mkdir", rt.Contains("mkdir -p"), mark).On("sighup", rt.Exactly("sh", "-c", "systemctl reload docker.service && rm -f "+RestartPending), restarted)
 	res, err := (&Provisioner{R: f}).Run(t.Context(), mirror)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Reloaded || res.Restarted || !f.Received(rt.Exactly("systemctl", "reload", "docker.service")) {
+	if !res.Reloaded || res.Restarted || !f.Received(rt.Exactly("sh", "-c", "systemctl reload docker.service && rm -f "+RestartPending)) {
 		t.Errorf("a mirror: %+v", res)
 	}
 	env := mirror
 	env.Engine.Env = []string{"HTTP_PROXY=http://proxy:3128"}
 	g := fakeDebianHost(t, rt.New(t))
 	g.Files, g.AllowUpload = f.Files, true
-	g.On("mkdir", rt.Prefix("mkdir", "-p"), rt.Output("")).
+	g.On("mkdir", rt.Contains("mkdir -p"), mark).
 		On("reload", rt.Exactly("sh", "-c", "systemctl daemon-reload"), rt.Output("")).
-		On("restart", rt.Exactly("systemctl", "restart", "docker.service"), rt.Output(""))
+		On("restart", restartCmd, restarted)
 	res, err = (&Provisioner{R: g}).Run(t.Context(), env)
 	if err != nil {
 		t.Fatal(err)
@@ -193,9 +196,9 @@ func TestLostConnectionDuringRestart(t *testing.T) {
 	} {
 		f := fakeDebianHost(t, rt.New(t))
 		f.AllowUpload = true
-		f.On("mkdir", rt.Prefix("mkdir", "-p"), rt.Output("")).
+		f.On("mkdir", rt.Contains("mkdir -p"), mark).
 			On("reload", rt.Exactly("sh", "-c", "systemctl daemon-reload"), rt.Output("")).
-			On("restart", rt.Exactly("systemctl", "restart", "docker.service"), tc.reply).
+			On("restart", restartCmd, tc.reply).
 			On("journal", rt.Prefix("journalctl"), rt.Output("a log line"))
 		_, err := (&Provisioner{R: f}).Run(t.Context(), spec)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -211,11 +214,11 @@ func TestRestartPastSystemdsStartLimit(t *testing.T) {
 	spec := Spec{Engine: store.EngineOptions{Port: 2376}, CACert: []byte("ca"), ServerCert: []byte("cert"), ServerKey: []byte("key")}
 	f := fakeDebianHost(t, rt.New(t))
 	f.AllowUpload = true
-	f.On("mkdir", rt.Prefix("mkdir", "-p"), rt.Output("")).
+	f.On("mkdir", rt.Contains("mkdir -p"), mark).
 		On("reload", rt.Exactly("sh", "-c", "systemctl daemon-reload"), rt.Output("")).
-		On("restart", rt.Exactly("systemctl", "restart", "docker.service"),
+		On("restart", restartCmd,
 			rt.Fail(1, "Job for docker.service failed because start of the service was attempted too often.\nSee \"systemctl status docker.service\" and \"journalctl -xeu docker.service\" for details.\nTo force a start use \"systemctl reset-failed docker.service\"\nfollowed by \"systemctl start docker.service\" again.\n")).
-		On("reset", rt.Exactly("sh", "-c", "systemctl reset-failed docker.service && systemctl start docker.service"), rt.Output(""))
+		On("reset", rt.Exactly("sh", "-c", "systemctl reset-failed docker.service && systemctl start docker.service && rm -f "+RestartPending), restarted)
 	res, err := (&Provisioner{R: f}).Run(t.Context(), spec)
 	if err != nil || !res.Restarted {
 		t.Fatalf("%+v %v", res, err)

@@ -27,6 +27,8 @@ type Provisioner struct {
 	Log *slog.Logger
 	// Progress, when set, hears a short line at each step.
 	Progress func(string)
+
+	versionWanted string // "yes": the facts include the engine's version (a minimum is asked)
 }
 
 // Result says what provisioning found and did.
@@ -64,7 +66,7 @@ elif command -v openrc-run >/dev/null 2>&1 || command -v rc-service >/dev/null 2
 # configured, not reinstalled.
 d=$(command -v dockerd) || { [ -d /run/systemd/system ] && p=$(systemctl show -p ExecStart --value docker.service 2>/dev/null | sed -n 's/.*path=\([^ ;]*\).*/\1/p' | head -n 1) && [ -x "$p" ] && d=$p; }
 echo '--- dockerd'; [ -n "$d" ] && echo "$d"
-echo '--- version'; [ -n "$d" ] && "$d" --version 2>/dev/null
+echo '--- version'; [ -n "$2" ] && [ -n "$d" ] && "$d" --version 2>/dev/null # only when a minimum is asked: it starts dockerd's binary
 # fd:// only where systemd hands dockerd the socket: the unit is loaded (not masked) and the service requires it or it is active.
 echo '--- socket-unit'; [ -d /run/systemd/system ] && [ "$(systemctl show -p LoadState --value docker.socket 2>/dev/null)" = loaded ] && { systemctl show -p Requires --value docker.service 2>/dev/null | grep -qw docker.socket || systemctl is-active --quiet docker.socket; } && echo yes
 echo '--- enabled'; [ -d /run/systemd/system ] && systemctl is-enabled --quiet docker.service 2>/dev/null && echo yes
@@ -98,7 +100,7 @@ func ParseFacts(out string) map[string]string {
 
 // probe learns the host's OS, init system and engine set-up in one SSH session.
 func (p *Provisioner) probe(ctx context.Context) (OSInfo, HostFacts, error) {
-	b, err := p.R.Run(ctx, nil, "sh", "-c", factsScript, "sh", DaemonJSON)
+	b, err := p.R.Run(ctx, nil, "sh", "-c", factsScript, "sh", DaemonJSON, p.versionWanted)
 	if err != nil {
 		return OSInfo{}, HostFacts{}, fmt.Errorf("reading the host's facts (/etc/os-release, %s): %w", DaemonJSON, err)
 	}
@@ -136,6 +138,9 @@ func (p *Provisioner) probe(ctx context.Context) (OSInfo, HostFacts, error) {
 // Run provisions the host to match spec.
 func (p *Provisioner) Run(ctx context.Context, spec Spec) (*Result, error) {
 	res := &Result{}
+	if spec.Engine.VersionMin != "" {
+		p.versionWanted = "yes"
+	}
 	p.step("detecting the operating system")
 	osi, facts, err := p.probe(ctx)
 	if err != nil {
@@ -180,18 +185,15 @@ func (p *Provisioner) Run(ctx context.Context, spec Spec) (*Result, error) {
 	}
 	if spec.AllowReload && facts.Init == Systemd && !res.Installed && !facts.RestartPending && len(changed) == 1 && changed[0] == DaemonJSON && ReloadOnly(facts.DaemonJSON, fileData(files, DaemonJSON)) {
 		p.step("reloading the engine's configuration (SIGHUP: no restart)")
-		if _, err := p.R.Run(ctx, nil, "systemctl", "reload", "docker.service"); err != nil {
+		if _, err := p.R.Run(ctx, nil, "sh", "-c", "systemctl reload docker.service && rm -f "+RestartPending); err != nil {
 			return nil, fmt.Errorf("reloading the engine: %w", err)
 		}
 		res.Reloaded = true
-		return res, p.restartDone(ctx)
+		return res, nil
 	}
 	restart := len(changed) > 0 || res.Installed || facts.RestartPending
 	if err := p.service(ctx, res, restart, facts.Enabled, res.Installed || slices.Contains(changed, SystemdDropIn) || facts.RestartPending); err != nil {
 		return nil, err
-	}
-	if restart {
-		return res, p.restartDone(ctx)
 	}
 	return res, nil
 }
@@ -281,11 +283,9 @@ func (p *Provisioner) place(ctx context.Context, files []File) ([]string, error)
 	if len(todo) == 0 {
 		return nil, nil
 	}
-	if _, err := p.R.Run(ctx, nil, append([]string{"mkdir", "-p"}, append(dirs, path.Dir(RestartPending))...)...); err != nil {
-		return nil, err
-	}
-	// Before the first file: whatever stops this provision from here on, the next one restarts.
-	if _, err := p.R.Run(ctx, nil, "touch", RestartPending); err != nil {
+	// The mark before the first file (in the same session): whatever stops this provision from
+	// here on, the next one restarts.
+	if _, err := p.R.Run(ctx, nil, append([]string{"sh", "-c", `mkdir -p "$@" && : > ` + RestartPending, "sh"}, append(dirs, path.Dir(RestartPending))...)...); err != nil {
 		return nil, err
 	}
 	var changed []string
@@ -320,7 +320,7 @@ func (p *Provisioner) service(ctx context.Context, res *Result, restart, enabled
 				}
 			}
 			// A socket unit left active by the package would hold fd:// from the old start.
-			if err := p.systemdRestart(ctx); err != nil {
+			if err := p.systemdRestart(ctx, true); err != nil {
 				return p.engineFailed(ctx, err)
 			}
 			res.Restarted = true
@@ -344,7 +344,7 @@ func (p *Provisioner) service(ctx context.Context, res *Result, restart, enabled
 		} else if _, err := p.R.Run(ctx, nil, "rc-service", "docker", "status"); err == nil {
 			return nil
 		}
-		if _, err := p.R.Run(ctx, nil, "rc-service", "docker", verb); err != nil {
+		if _, err := p.R.Run(ctx, nil, "sh", "-c", "rc-service docker "+verb+" && rm -f "+RestartPending); err != nil {
 			return fmt.Errorf("the engine did not start: %w", err)
 		}
 		res.Restarted = true
@@ -353,14 +353,20 @@ func (p *Provisioner) service(ctx context.Context, res *Result, restart, enabled
 	return fmt.Errorf("unknown init system %q", res.Init)
 }
 
-// systemdRestart restarts docker.service. It allows 3 starts a minute (StartLimitBurst): a fourth
+// systemdRestart restarts docker.service, and with unmark removes the RestartPending mark in the
+// same session once it runs. docker.service allows 3 starts a minute (StartLimitBurst): a fourth
 // deliberate restart (regenerate-certs, then provision...) is refused and leaves the engine
 // stopped. These restarts are not a crash loop: the count is cleared and the engine started.
-func (p *Provisioner) systemdRestart(ctx context.Context) error {
-	_, err := p.R.Run(ctx, nil, "systemctl", "restart", "docker.service")
+func (p *Provisioner) systemdRestart(ctx context.Context, unmark bool) error {
+	argv, then := []string{"systemctl", "restart", "docker.service"}, ""
+	if unmark {
+		then = " && rm -f " + RestartPending
+		argv = []string{"sh", "-c", "systemctl restart docker.service" + then}
+	}
+	_, err := p.R.Run(ctx, nil, argv...)
 	if startLimitHit(err) {
 		p.step("systemd refused a fourth start within a minute: clearing its count and starting the engine")
-		_, err = p.R.Run(ctx, nil, "sh", "-c", "systemctl reset-failed docker.service && systemctl start docker.service")
+		_, err = p.R.Run(ctx, nil, "sh", "-c", "systemctl reset-failed docker.service && systemctl start docker.service"+then)
 	}
 	return err
 }
@@ -380,14 +386,6 @@ func versionMin(facts HostFacts, spec Spec) error {
 	v, _ := ParseVersion(facts.Version)
 	return fmt.Errorf("the host's engine is %d.%d.%d (%s), older than the minimum %s (--engine-version-min): nothing was changed on it; upgrade its engine (machine upgrade, once it is a machine, or its package source), or lower the minimum",
 		v[0], v[1], v[2], strings.TrimPrefix(facts.Version, "Docker version "), min)
-}
-
-// restartDone removes the RestartPending mark: the engine runs with the files placed.
-func (p *Provisioner) restartDone(ctx context.Context) error {
-	if _, err := p.R.Run(ctx, nil, "rm", "-f", RestartPending); err != nil {
-		return fmt.Errorf("the engine restarted, but its mark %s stayed (%w): the next provision restarts it again", RestartPending, err)
-	}
-	return nil
 }
 
 func (p *Provisioner) engineFailed(ctx context.Context, err error) error {

@@ -68,7 +68,7 @@ func (p *Provisioner) Upgrade(ctx context.Context) (*UpgradeResult, error) {
 	p.step("restarting the engine (" + res.After + ")")
 	switch facts.Init {
 	case Systemd:
-		err = p.systemdRestart(ctx)
+		err = p.systemdRestart(ctx, false)
 	case OpenRC:
 		_, err = p.R.Run(ctx, nil, "rc-service", "docker", "restart")
 	}

@@ -14,7 +14,8 @@ command -v iptables >/dev/null 2>&1 || need_pkgs+=(iptables)
 [ -x /bin/busybox ] || need_pkgs+=(busybox-static)
 command -v docker-registry >/dev/null 2>&1 || need_pkgs+=(docker-registry)
 command -v rsync >/dev/null 2>&1 || need_pkgs+=(rsync)
-command -v fish >/dev/null 2>&1 || need_pkgs+=(fish)
+# The shells `machine env` prints for, to evaluate its output in (FuzzEnvRoundTrip).
+for sh in fish zsh tcsh; do command -v $sh >/dev/null 2>&1 || need_pkgs+=($sh); done
 command -v isoinfo >/dev/null 2>&1 || need_pkgs+=(genisoimage)
 command -v sshfs >/dev/null 2>&1 || need_pkgs+=(sshfs)
 if [ ${#need_pkgs[@]} -gt 0 ]; then

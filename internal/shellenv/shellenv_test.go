@@ -95,25 +95,56 @@ func TestChooseAndEnvCommand(t *testing.T) {
 	}
 }
 
-// FuzzBashRoundTrip: whatever a value holds (quotes, dollars, backquotes, backslashes, newlines,
-// bytes that are not UTF-8), `eval "$(machine env)"` in a real bash gives the variable exactly
-// that value, and nothing else runs.
-func FuzzBashRoundTrip(f *testing.F) {
+// FuzzEnvRoundTrip: whatever a value holds (quotes, dollars, backquotes, backslashes, bytes that
+// are not UTF-8, and newlines where the shell can hold them), evaluating `machine env`'s output in
+// a real bash, dash (sh), zsh, fish and tcsh gives the variable exactly that value: nothing else
+// runs, nothing is lost.
+func FuzzEnvRoundTrip(f *testing.F) {
 	f.Add(`/tmp/a b/"q" $HOME ` + "`x`" + ` it's\n`)
 	f.Add("/home/x/.machine/machines/m1\\")
 	f.Add("$(touch /tmp/pwned)")
 	f.Add("\xff\xfe")
+	f.Add("a!b")
+	shells := map[string]func(out string) *exec.Cmd{
+		"bash": func(out string) *exec.Cmd {
+			return exec.Command("bash", "-c", `eval "$1"; printenv DOCKER_CERT_PATH`, "bash", out)
+		},
+		"sh": func(out string) *exec.Cmd {
+			return exec.Command("dash", "-c", `eval "$1"; printenv DOCKER_CERT_PATH`, "sh", out)
+		},
+		"zsh": func(out string) *exec.Cmd {
+			return exec.Command("zsh", "-f", "-c", `eval "$1"; printenv DOCKER_CERT_PATH`, "zsh", out)
+		},
+		"fish": func(out string) *exec.Cmd {
+			return exec.Command("fish", "--no-config", "-c", `printf '%s' $argv[1] | source; printenv DOCKER_CERT_PATH`, out)
+		},
+		"tcsh": func(out string) *exec.Cmd {
+			c := exec.Command("tcsh", "-f", "-c", `source /dev/stdin; printenv DOCKER_CERT_PATH`)
+			c.Stdin = strings.NewReader(out)
+			return c
+		},
+	}
+	for _, bin := range []string{"bash", "dash", "zsh", "fish", "tcsh"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			f.Fatalf("%s is needed: scripts/setup.sh installs it", bin)
+		}
+	}
 	f.Fuzz(func(t *testing.T, val string) {
 		if strings.IndexByte(val, 0) >= 0 { // no environment variable holds a NUL
 			return
 		}
-		out := Render("bash", []Var{{Name: "DOCKER_CERT_PATH", Value: val}}, "machine env x")
-		got, err := exec.Command("bash", "-c", `eval "$1"; printf %s "$DOCKER_CERT_PATH"`, "bash", out).Output()
-		if err != nil {
-			t.Fatalf("bash: %v\n%s", err, out)
-		}
-		if string(got) != val {
-			t.Fatalf("bash read back %q, want %q", got, val)
+		for sh, cmd := range shells {
+			if strings.ContainsAny(val, "\n\r") && sh == "tcsh" {
+				continue // csh cannot hold a newline in a quoted word
+			}
+			out := Render(sh, []Var{{Name: "DOCKER_CERT_PATH", Value: val}}, "machine env x")
+			got, err := cmd(out).Output()
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", sh, err, out)
+			}
+			if string(got) != val+"\n" {
+				t.Fatalf("%s read back %q, want %q\n%s", sh, got, val, out)
+			}
 		}
 	})
 }

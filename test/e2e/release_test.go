@@ -75,21 +75,27 @@ images:
 	}
 }
 
-// TestGenericOnReleases: bare Debian 11 and 13 hosts (systemd and sshd, no Docker) become
-// machines with the generic driver: the provisioner installs each release's docker.io, the
-// engine answers over TLS with that release's version, and a second provision changes nothing.
+// TestGenericOnReleases: Debian 11 and 13 hosts become machines with the generic driver, bare
+// (systemd and sshd, no Docker: the provisioner installs each release's docker.io) and with the
+// release's engine already there (configured, not reinstalled); the engine answers over TLS
+// with that release's version, and a second provision changes nothing.
 func TestGenericOnReleases(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	key, pub := sshKey(t, t.TempDir(), "id_user")
 	nw := uniq("e2e-genrel-net")
-	want := map[string]string{"debian-11": "20.10", "debian-13": "26.1"}
+	want := map[string]string{"debian-11": "20.10", "debian-13": "26.1", "debian-11+engine": "20.10", "debian-13+engine": "26.1"}
 	hosts := map[string]*containerdrv.Driver{}
 	var mu sync.Mutex
 	var fns []func()
 	for rel := range want {
 		fns = append(fns, func() {
-			d := testbedHostRelease(t, containerdrv.VariantBase, rel, uniq("e2e-genrel-"+rel), nw, "", "", pub)
+			// Bare (the engine installed from the release's packages), and with the engine there.
+			variant, release := containerdrv.VariantBase, rel
+			if r, ok := strings.CutSuffix(rel, "+engine"); ok {
+				variant, release = containerdrv.VariantDocker, r
+			}
+			d := testbedHostRelease(t, variant, release, uniq("e2e-genrel-"+strings.TrimSuffix(rel, "+engine")+map[bool]string{true: "e", false: ""}[variant == containerdrv.VariantDocker]), nw, "", "", pub)
 			mu.Lock()
 			hosts[rel] = d
 			mu.Unlock()
@@ -102,12 +108,13 @@ func TestGenericOnReleases(t *testing.T) {
 	names := map[string]string{}
 	fns = nil
 	for rel, d := range hosts {
-		name := uniq("e2e-gen" + strings.TrimPrefix(rel, "debian-"))
+		name := uniq("e2e-gen" + strings.ReplaceAll(strings.TrimPrefix(rel, "debian-"), "+engine", "e"))
 		names[rel] = name
 		t.Cleanup(func() { e.run("rm", "-f", "-y", name) })
 		fns = append(fns, func() {
-			if r := e.run("create", "-d", "generic", "--generic-ip-address", d.IP, "--generic-ssh-key", key, name); r.code != 0 || !strings.Contains(r.stderr, "installing Docker") {
-				t.Errorf("create on %s: %s", rel, r)
+			r := e.run("create", "-d", "generic", "--generic-ip-address", d.IP, "--generic-ssh-key", key, name)
+			if installs := !strings.HasSuffix(rel, "+engine"); r.code != 0 || strings.Contains(r.stderr, "installing Docker") != installs {
+				t.Errorf("create on %s (installs the engine: %v): %s", rel, installs, r)
 			}
 		})
 	}
