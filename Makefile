@@ -36,7 +36,7 @@ fuzz:
 	$(FUZZ) '^FuzzValidateName$$' -fuzztime $(FUZZTIME) ./internal/store/
 	$(FUZZ) '^FuzzParse$$' -fuzztime 15000x ./internal/sshconfig/
 	$(FUZZ) '^FuzzTemplate$$' -fuzztime $(FUZZTIME) ./internal/format/
-	$(FUZZ) '^FuzzEnvRoundTrip$$' -fuzztime 1500x ./internal/shellenv/
+	$(GO) test -run '^$$' -fuzzminimizetime 50x -fuzz '^FuzzEnvRoundTrip$$' -fuzztime 1000x ./internal/shellenv/
 
 setup:
 	bash scripts/setup.sh

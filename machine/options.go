@@ -47,7 +47,7 @@ func EngineOptionTable() []EngineOption {
 					return nil
 				}
 				if _, ok := provision.ParseVersion(e.VersionMin); !ok {
-					return fmt.Errorf("%q is not a version: give numbers, e.g. 24.0 or 20.10.24", e.VersionMin)
+					return fmt.Errorf("the engine version minimum %q (version-min) is not a version: give numbers, e.g. 24.0 or 20.10.24", e.VersionMin)
 				}
 				return nil
 			}},

@@ -272,6 +272,12 @@ func (c *Cluster) Validate(reg drivers.Registry) error {
 			errs = append(errs, c.errAt("$.engine."+k, "%v", err))
 		}
 	}
+	if len(errs) == 0 && len(c.Engine) > 0 {
+		// The values too (a version, a CA file), as a create would take them.
+		if _, err := machine.ParseEngineOptions(c.Engine, func(k string) string { return k }); err != nil {
+			errs = append(errs, c.errAt("$.engine", "%v", err))
+		}
+	}
 	if len(c.Nodes) == 0 {
 		errs = append(errs, c.errAt("$", "the cluster has no nodes"))
 	}

@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -103,5 +104,25 @@ func TestEveryUnknownKeyAndNumericNames(t *testing.T) {
 		if _, err := ParseCluster("c.yml", []byte("name: t\nnodes:\n  - name: "+ok+"\n    role: manager\n")); err != nil {
 			t.Errorf("name %s: %v", ok, err)
 		}
+	}
+}
+
+// TestEngineVersionMinKey: the cluster file's engine section takes version-min (from the engine's
+// option table), checked as a version.
+func TestEngineVersionMinKey(t *testing.T) {
+	c, err := ParseCluster("v.yml", []byte("name: v\ndriver: container\nengine:\n  version-min: \"24.0\"\nnodes:\n  - name: v1\n    role: manager\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := c.CreateOptions(c.Nodes[0])
+	if err != nil || o.Engine.VersionMin != "24.0" {
+		t.Fatalf("%+v %v", o.Engine, err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yml")
+	if err := os.WriteFile(bad, []byte("name: v\ndriver: container\nengine:\n  version-min: \"24.x\"\nnodes:\n  - name: v1\n    role: manager\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(bad); err == nil || !strings.Contains(err.Error(), "version-min") || !strings.Contains(err.Error(), "not a version") {
+		t.Errorf("a bad minimum: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package format_test
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 
@@ -29,7 +30,11 @@ func TestInspectTemplates(t *testing.T) {
 // FuzzTemplate: any --format a user types either prints or fails with one line that starts with
 // "--format: " and prints nothing; a format without actions prints itself.
 func FuzzTemplate(f *testing.F) {
-	for _, s := range []string{"{{.Name}}", "{{json .}}", "{{prettyjson .Driver}}", "table {{.Name}}\t{{.State}}", "{{.Nosuch}}", "{{range .}}{{.}}{{end}}", "{{template \"x\"}}", "plain text"} {
+	b, err := os.ReadFile("testdata/formats.txt") // the corpus: one --format a line
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		f.Add(s)
 	}
 	data := map[string]any{"Name": "m1", "State": "Running", "Driver": map[string]any{"IP": "10.0.0.2", "Port": 22}}

@@ -18,8 +18,9 @@ import (
 
 // TestReleasesMixedSwarm: hosts of three Debian releases (the manager on 12, workers on 11 and
 // 13: docker.io 20.10 and 26.1) form one swarm from a cluster file, run a global service on an
-// overlay network across them, `swarm status` shows each engine's version and flags the skew,
-// and a second `provision` changes nothing on any release.
+// overlay network across them (the tasks on 13 and 11 ping each other), `swarm status` shows
+// each engine's version and flags the skew, and a second `provision` changes nothing on any
+// release.
 func TestReleasesMixedSwarm(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -58,6 +59,21 @@ images:
 		r := e.docker(m, "service", "ps", "g", "--format", "{{.Node}} {{.CurrentState}} {{.Error}}")
 		return strings.Count(r.stdout, "Running") == 3, r.stdout
 	})
+	// The tasks on the 13 host (docker.io 26.1) and on the 11 host (20.10) ping each other over
+	// the overlay network.
+	task := func(n string) (id, ip string) {
+		id = strings.TrimSpace(e.docker(n, "ps", "-q", "--filter", "name=g.").stdout)
+		ip = strings.TrimSpace(e.docker(n, "inspect", "-f", `{{(index .NetworkSettings.Networks "appnet").IPAddress}}`, id).stdout)
+		return id, ip
+	}
+	id11, ip11 := task(w11)
+	id13, ip13 := task(w13)
+	if d := e.docker(w13, "exec", id13, "ping", "-c", "2", "-W", "3", ip11); d.code != 0 || !strings.Contains(d.stdout, "2 packets received") {
+		t.Errorf("the task on 13 pinging the one on 11 (%s): %s", ip11, d)
+	}
+	if d := e.docker(w11, "exec", id11, "ping", "-c", "2", "-W", "3", ip13); d.code != 0 || !strings.Contains(d.stdout, "2 packets received") {
+		t.Errorf("the task on 11 pinging the one on 13 (%s): %s", ip13, d)
+	}
 	var rep struct {
 		Versions []string `json:"engineVersions"`
 		Skew     bool     `json:"versionSkew"`
