@@ -17,9 +17,6 @@ type Stdio struct {
 	Out, Err io.Writer
 }
 
-// OS is this process's own standard streams.
-var OS = Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}
-
 // RunSSH runs what docker-machine's `ssh NAME ARGS...` ran and returns the remote exit status: the
 // words after the name go to ssh(1), so `--` ends its options and leading options are ssh(1)'s.
 // Those run OpenSSH's client with the machine's key and pinned host key; otherwise (and always
