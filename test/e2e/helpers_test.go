@@ -83,9 +83,13 @@ func (e *env) run(args ...string) result {
 	return e.runIn(nil, args...)
 }
 
+// commandLimit bounds one run of the binary: a VM under QEMU's emulation, beside the rest of the
+// suite, takes more than 5 minutes to boot and be provisioned, and once came to the 10.
+const commandLimit = 15 * time.Minute
+
 func (e *env) runIn(stdin []byte, args ...string) result {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), commandLimit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, machineBin, args...)
 	cmd.Env = append(cleanEnv(), "MACHINE_STORAGE_PATH="+e.store)
@@ -141,11 +145,10 @@ func (e *env) dockerWith(extra []string, stdin, name string, args ...string) res
 }
 
 // runWith runs the machine binary with extra environment (DOCKER_CONFIG) and standard input;
-// 10 minutes at most, as run (a VM under QEMU's emulation, beside the rest of the suite, takes
-// more than 5 to boot and be provisioned).
+// commandLimit at most, as run.
 func (e *env) runWith(extra []string, stdin string, args ...string) result {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), commandLimit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, machineBin, args...)
 	cmd.Env = append(append(cleanEnv(), "MACHINE_STORAGE_PATH="+e.store), extra...)
