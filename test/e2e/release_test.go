@@ -149,11 +149,12 @@ func TestGenericOnReleases(t *testing.T) {
 }
 
 // TestGenericHostsAsAdminsLeftThem: hosts whose engine an admin set up by hand are made machines
-// from their real state: dockerd moved off PATH to /opt/moby with docker.service pointed there
-// (found where the service runs it, not reinstalled); docker.socket masked and no longer required
-// (the engine listens on the unix socket, not fd://); a daemon.json with "hosts" and a TCP
-// listener without TLS (that listener goes, and is named). A minimum engine version above the
-// host's is refused before anything on it changes.
+// from their real state: dockerd moved to /usr/local/bin (found on PATH), or off PATH to
+// /opt/moby with docker.service pointed there (found where the service runs it), neither
+// reinstalled; docker.socket masked and no longer required (the engine listens on the unix
+// socket, not fd://); a daemon.json with "hosts" and a TCP listener without TLS (that listener
+// goes, and is named). A minimum engine version above the host's is refused before anything on
+// it changes.
 func TestGenericHostsAsAdminsLeftThem(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -162,6 +163,8 @@ func TestGenericHostsAsAdminsLeftThem(t *testing.T) {
 	setups := map[string]string{
 		"moved": `mkdir -p /opt/moby && mv /usr/sbin/dockerd /opt/moby/dockerd &&
 sed 's#^ExecStart=/usr/sbin/dockerd#ExecStart=/opt/moby/dockerd#' /lib/systemd/system/docker.service > /etc/systemd/system/docker.service`,
+		"local": `mv /usr/sbin/dockerd /usr/local/bin/dockerd &&
+sed 's#^ExecStart=/usr/sbin/dockerd#ExecStart=/usr/local/bin/dockerd#' /lib/systemd/system/docker.service > /etc/systemd/system/docker.service`,
 		"socket": `sed '/^Requires=docker.socket/d; s#-H fd:// ##' /lib/systemd/system/docker.service > /etc/systemd/system/docker.service &&
 systemctl mask docker.socket && systemctl stop docker.socket`,
 		"plaintcp": `mkdir -p /etc/systemd/system/docker.service.d && printf '[Service]\nExecStart=\nExecStart=/usr/sbin/dockerd\n' > /etc/systemd/system/docker.service.d/override.conf &&
@@ -236,8 +239,10 @@ printf '{"hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"], "log-le
 			t.Errorf("%s: a second provision: %s", k, r)
 		}
 	}
-	if out := inHost("moved", "systemctl show -p ExecStart --value docker.service; ls /usr/sbin/dockerd 2>&1"); !strings.Contains(out, "path=/opt/moby/dockerd") || !strings.Contains(out, "No such file") {
-		t.Errorf("the moved engine: %s", out)
+	for k, dir := range map[string]string{"moved": "/opt/moby", "local": "/usr/local/bin"} {
+		if out := inHost(k, "systemctl show -p ExecStart --value docker.service; ls /usr/sbin/dockerd 2>&1"); !strings.Contains(out, "path="+dir+"/dockerd") || !strings.Contains(out, "No such file") {
+			t.Errorf("the engine moved to %s: %s", dir, out)
+		}
 	}
 	if out := inHost("socket", "docker -H unix:///var/run/docker.sock info --format '{{.ServerVersion}}' && cat /etc/docker/daemon.json"); !strings.Contains(out, "unix:///var/run/docker.sock") || strings.Contains(out, "fd://") {
 		t.Errorf("the engine with docker.socket masked: %s", out)
