@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/machine-tools/machine/internal/cliflags"
 	"github.com/machine-tools/machine/internal/format"
 	"github.com/machine-tools/machine/internal/store"
 	"github.com/machine-tools/machine/machine"
@@ -57,8 +58,8 @@ func TestCreateFlagsComeFromTheOptionTables(t *testing.T) {
 func TestGivenOptions(t *testing.T) {
 	var got map[string]any
 	reg, _ := machine.Drivers().Get("generic")
-	app := &cli.App{Flags: optionFlags("generic", "", reg.Options), Action: func(c *cli.Context) error {
-		got = givenOptions(c, "generic", reg.Options)
+	app := &cli.App{Flags: cliflags.FromOptions("generic", "", table(reg.Options)), Action: func(c *cli.Context) error {
+		got = cliflags.Given(c, "generic", table(reg.Options))
 		return nil
 	}}
 	t.Setenv("GENERIC_SSH_USER", "ops")
@@ -239,7 +240,7 @@ func TestHoistFlags(t *testing.T) {
 		"machine create -d generic n1 --generic-ip-address 10.0.0.2": "machine create -d generic --generic-ip-address 10.0.0.2 n1",
 		"machine nosuch a -x":                                        "machine nosuch a -x",
 	} {
-		if got := strings.Join(hoistFlags(app, strings.Fields(in)), " "); got != want {
+		if got := strings.Join(cliflags.Hoist(app, strings.Fields(in)), " "); got != want {
 			t.Errorf("%q: hoisted %q, want %q", in, got, want)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/machine-tools/machine/drivers/container"
+	"github.com/machine-tools/machine/internal/cliflags"
 	"github.com/machine-tools/machine/internal/format"
 	"github.com/machine-tools/machine/machine"
 )
@@ -60,7 +61,7 @@ func commands() []*cli.Command {
 			return format.JSON(c.App.Writer, h.Inspect(c.Context), "    ")
 		}),
 		oneMachine("config", "Print the docker CLI flags that reach a machine",
-			[]cli.Flag{refusedFlag("swarm", true, "it showed classic swarm's master, which Docker no longer has; swarm-mode managers are reached like any machine")},
+			[]cli.Flag{cliflags.Refused("swarm", true, "", "it showed classic swarm's master, which Docker no longer has; swarm-mode managers are reached like any machine")},
 			func(c *cli.Context, h *machine.Host) error {
 				return say(c, "--tlsverify\n--tlscacert=%q\n--tlscert=%q\n--tlskey=%q\n-H=%s", h.CAPath(), h.CertPath(), h.KeyPath(), h.URL())
 			}),
@@ -70,7 +71,7 @@ func commands() []*cli.Command {
 		}),
 		atOnce("regenerate-certs", "Issue new engine certificates and restart the engines",
 			[]cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "Force rebuild and do not prompt"},
-				refusedFlag("client-certs", true, "the store's CA and client certificate are shared by all its machines; to replace them, make a new store (-s DIR) and import or re-create the machines")},
+				cliflags.Refused("client-certs", true, "", "the store's CA and client certificate are shared by all its machines; to replace them, make a new store (-s DIR) and import or re-create the machines")},
 			"Regenerate TLS machine certs?  Warning: this is irreversible.",
 			func(c *cli.Context, h *machine.Host) (string, error) {
 				_, err := h.Reprovision(c.Context, machine.ProvisionOptions{ReissueCert: true, Progress: progress(c, h.Name)})

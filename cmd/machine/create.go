@@ -7,14 +7,25 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/machine-tools/machine/drivers"
 	"github.com/machine-tools/machine/drivers/container"
+	"github.com/machine-tools/machine/internal/cliflags"
 	bars "github.com/machine-tools/machine/internal/progress"
 	"github.com/machine-tools/machine/internal/store"
 	"github.com/machine-tools/machine/machine"
 )
 
+// table is an option table as its flags see it.
+func table[T any](opts []drivers.Opt[T]) []cliflags.Option {
+	out := make([]cliflags.Option, len(opts))
+	for i, o := range opts {
+		out[i] = cliflags.Option{Name: o.Name, EnvVar: o.EnvVar, Usage: o.Usage, Default: o.Default}
+	}
+	return out
+}
+
 func engineFlags() []cli.Flag {
-	return append(optionFlags("engine", "", machine.EngineOptionTable()),
+	return append(cliflags.FromOptions("engine", "", table(machine.EngineOptionTable())),
 		&cli.StringSliceFlag{Name: "tls-san", Usage: "an extra name or address for the engine's certificate (repeatable)"})
 }
 
@@ -22,7 +33,7 @@ func engineFlags() []cli.Flag {
 func driverFlags() []cli.Flag {
 	var out []cli.Flag
 	for _, reg := range machine.Drivers() {
-		out = append(out, optionFlags(reg.Name, reg.Name+": ", reg.Options)...)
+		out = append(out, cliflags.FromOptions(reg.Name, reg.Name+": ", table(reg.Options))...)
 	}
 	return out
 }
@@ -55,7 +66,7 @@ func createCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			engine, err := machine.ParseEngineOptions(givenOptions(c, "engine", machine.EngineOptionTable()), func(n string) string { return "--engine-" + n })
+			engine, err := machine.ParseEngineOptions(cliflags.Given(c, "engine", table(machine.EngineOptionTable())), func(n string) string { return "--engine-" + n })
 			if err != nil {
 				return err
 			}
@@ -66,12 +77,12 @@ func createCommand() *cli.Command {
 				InsecureHostKey: c.Bool("insecure-skip-host-key-check"),
 				SSHWait:         c.Duration("ssh-wait"),
 				Progress:        progress(c, name),
-				OptionLabel:     func(d, o string) string { return "--" + flagName(d, o) },
+				OptionLabel:     func(d, o string) string { return "--" + cliflags.Name(d, o) },
 			}
 			opts.Download, _ = bars.ByteBar(c.App.ErrWriter, 0) // each bar ends at its stream's end
 			// An unknown driver: Create says so.
 			if reg, err := a.Drivers.Get(cmp.Or(opts.Driver, container.Name)); err == nil {
-				opts.DriverOptions = givenOptions(c, reg.Name, reg.Options)
+				opts.DriverOptions = cliflags.Given(c, reg.Name, table(reg.Options))
 			}
 			start := time.Now()
 			h, err := a.Create(c.Context, name, opts)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/machine-tools/machine/internal/cliflags"
 	"github.com/machine-tools/machine/internal/shellenv"
 	"github.com/machine-tools/machine/machine"
 )
@@ -20,7 +21,7 @@ func envCommand() *cli.Command {
 			&cli.StringFlag{Name: "shell", Usage: "the shell to print for: " + strings.Join(shellenv.Shells, ", ") + " (default: from $SHELL)"},
 			&cli.BoolFlag{Name: "unset", Aliases: []string{"u"}, Usage: "print the commands that unset the variables"},
 			&cli.BoolFlag{Name: "no-proxy", Usage: "add the machine's address to NO_PROXY"},
-			refusedFlag("swarm", true, "it pointed at classic swarm's master, which Docker no longer has; point the docker CLI at a swarm-mode manager with `env MANAGER`"),
+			cliflags.Refused("swarm", true, "", "it pointed at classic swarm's master, which Docker no longer has; point the docker CLI at a swarm-mode manager with `env MANAGER`"),
 		},
 		Action: func(c *cli.Context) error {
 			shell, err := shellenv.Choose(c.String("shell"), os.Getenv("SHELL"))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/machine-tools/machine/internal/cliflags"
 	"github.com/machine-tools/machine/internal/store"
 	"github.com/machine-tools/machine/machine"
 )
@@ -40,7 +41,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		name = progName(args[0])
 	}
 	app := newApp(name, stdin, stdout, stderr)
-	err := app.RunContext(ctx, hoistFlags(app, args))
+	err := app.RunContext(ctx, cliflags.Hoist(app, args))
 	if err == nil {
 		return 0
 	}
@@ -85,21 +86,7 @@ func newApp(name string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Commands:       commands(),
 	}
 	app.Flags = append(app.Flags, globalCompatFlags()...)
-	// A bad flag is one line with the way to the help, not the help itself.
-	app.OnUsageError = func(c *cli.Context, err error, _ bool) error {
-		return fmt.Errorf("%v: see `%s --help`", err, c.App.Name)
-	}
-	var quiet func(prefix string, cmds []*cli.Command)
-	quiet = func(prefix string, cmds []*cli.Command) {
-		for _, cmd := range cmds {
-			full := prefix + " " + cmd.Name
-			cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
-				return fmt.Errorf("%v: see `%s%s --help`", err, c.App.Name, full)
-			}
-			quiet(full, cmd.Subcommands)
-		}
-	}
-	quiet("", app.Commands)
+	cliflags.OneLineUsageErrors(app)
 	for _, cmd := range app.Commands {
 		if strings.Contains(cmd.ArgsUsage, "NAME") && cmd.Name != "create" {
 			cmd.BashComplete = completeMachines
