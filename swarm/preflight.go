@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/machine-tools/machine/internal/runner"
@@ -44,10 +45,15 @@ func (e *BlockedError) Error() string {
 		e.From, e.FromAddr, e.To, e.ToAddr, e.Port, e.Port.What, e.Detail, e.To, e.Port.Proto, e.Port.Number, e.Port)
 }
 
-// udpSendScript sends $3 datagrams to $1 port $2 (bash's /dev/udp; an ICMP "port unreachable"
-// makes a few writes fail: those datagrams did arrive).
+// UnreachableError: a node cannot reach the manager's 2377/tcp (no other port is checked then).
+type UnreachableError struct{ msg string }
+
+func (e *UnreachableError) Error() string { return e.msg }
+
+// udpSendScript sends $2 datagrams to $1 on each port that follows (bash's /dev/udp; an ICMP
+// "port unreachable" makes a few writes fail: those datagrams did arrive).
 const udpSendScript = `command -v bash >/dev/null || exit 42
-exec bash -c 'exec 3>/dev/udp/$1/$2 || exit 43; i=0; while [ $i -lt $3 ]; do printf x >&3 2>/dev/null; i=$((i+1)); done' bash "$@"`
+exec bash -c 'a=$1 n=$2; shift 2; for p in "$@"; do exec 3>/dev/udp/$a/$p || exit 43; i=0; while [ $i -lt $n ]; do printf x >&3 2>/dev/null; i=$((i+1)); done; done' bash "$@"`
 
 // udpProbes is how many datagrams a UDP check sends, as fast as bash writes them; at least a
 // tenth must be counted: such a burst overflows queues on the way (measured here: 28 to 45% of an
@@ -55,85 +61,119 @@ exec bash -c 'exec 3>/dev/udp/$1/$2 || exit 43; i=0; while [ $i -lt $3 ]; do pri
 // would need 100 datagrams in the check's tenth of a second to hide a blocked port.
 const udpProbes = 1000
 
+// udpFlowProbes is a burst's size towards a host known to track flows: one datagram that gets
+// in makes the flow.
+const udpFlowProbes = 20
+
 // checkPorts checks from's reach to to's address on ports. TCP is dialled by from's sshd; UDP
 // datagrams are sent by from and looked for on to: a new flow from from in its connection
 // tracking (which confirms only what its firewall let in), or, when it tracks nothing, its UDP
-// counters (which a dropped datagram never reaches). One port at a time. With to nil, UDP is not
-// checked.
-func checkPorts(ctx context.Context, from *sshclient.Client, fromName, fromAddr string, to *sshclient.Client, toName, toAddr string, ports []Port) error {
+// counters (which a dropped datagram never reaches). With to nil, UDP is not checked. together:
+// the UDP ports in one burst, which only a host known to track flows can tell apart (its
+// counters are the host's, one port at a time). tracked: every UDP port was judged by a flow
+// (then other senders' checks against to may run at the same time: a flow names its sender).
+// probes is each burst's size (udpProbes, or udpFlowProbes for a host known to track flows).
+func checkPorts(ctx context.Context, from *sshclient.Client, fromName, fromAddr string, to *sshclient.Client, toName, toAddr string, ports []Port, together bool, probes int) (tracked bool, err error) {
 	var errs []error
 	blocked := func(p Port, detail string) {
 		errs = append(errs, &BlockedError{Port: p, From: fromName, FromAddr: fromAddr, To: toName, ToAddr: toAddr, Detail: detail})
 	}
+	var groups [][]Port
 	for i, p := range ports {
-		if p.Proto == "tcp" {
-			dctx, cancel := context.WithTimeout(ctx, 4*time.Second)
-			c, err := from.Conn().DialContext(dctx, "tcp", net.JoinHostPort(toAddr, strconv.Itoa(p.Number)))
-			cancel()
-			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				if i == 0 && p == ManagerPort { // nothing gets through: say so once
-					return fmt.Errorf("%s (%s) cannot reach manager %s at %s (%s): %s", fromName, fromAddr, toName, net.JoinHostPort(toAddr, "2377"), shortErr(err), PortsHelp)
-				}
-				blocked(p, shortErr(err))
+		if p.Proto != "tcp" {
+			if to == nil {
 				continue
 			}
-			c.Close()
+			if together && len(groups) > 0 {
+				groups[0] = append(groups[0], p)
+			} else {
+				groups = append(groups, []Port{p})
+			}
 			continue
 		}
-		if to == nil {
+		dctx, cancel := context.WithTimeout(ctx, 4*time.Second)
+		c, err := from.Conn().DialContext(dctx, "tcp", net.JoinHostPort(toAddr, strconv.Itoa(p.Number)))
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return false, ctx.Err()
+			}
+			if i == 0 && p == ManagerPort { // nothing gets through: say so once
+				return false, &UnreachableError{fmt.Sprintf("%s (%s) cannot reach manager %s at %s (%s): %s", fromName, fromAddr, toName, net.JoinHostPort(toAddr, "2377"), shortErr(err), PortsHelp)}
+			}
+			blocked(p, shortErr(err))
 			continue
 		}
+		c.Close()
+	}
+	tracked = len(groups) > 0
+	for _, pending := range groups {
 		// A burst can be lost on the way (queues overflow); a blocked port stays blocked: three
 		// tries before it is called so.
-		detail := ""
-		for try := 0; try < 3 && (try == 0 || detail != ""); try++ {
-			var err error
-			if detail, err = udpTry(ctx, from, fromName, fromAddr, to, toName, toAddr, p.Number); errors.Is(err, errNoBash) {
-				return oneLine(errs) // no bash on the node: UDP is not checked
+		var details map[Port]string
+		for try := 0; try < 3 && len(pending) > 0; try++ {
+			var flows bool
+			details, flows, err = udpTry(ctx, from, fromName, fromAddr, to, toName, toAddr, pending, probes)
+			if errors.Is(err, errNoBash) {
+				return false, oneLine(errs) // no bash on the node: UDP is not checked
 			} else if err != nil {
-				return err
+				return false, err
 			}
+			tracked = tracked && flows
+			var still []Port
+			for _, p := range pending {
+				if details[p] != "" {
+					still = append(still, p)
+				}
+			}
+			pending = still
 		}
-		if detail != "" {
-			blocked(p, detail)
+		for _, p := range pending {
+			blocked(p, details[p])
 		}
 	}
-	return oneLine(errs)
+	return tracked, oneLine(errs)
 }
 
 var errNoBash = errors.New("no bash on the node")
 
-// udpTry sends one burst from from to to's port and says, when too little of it arrived, how
-// much did ("" when it got in).
-func udpTry(ctx context.Context, from *sshclient.Client, fromName, fromAddr string, to *sshclient.Client, toName, toAddr string, port int) (string, error) {
+// udpTry sends one burst from from to each of to's ports and says, for those where too little
+// of it arrived, how much did; tracked: the receiver's connection tracking judged them all
+// (not its counters).
+func udpTry(ctx context.Context, from *sshclient.Client, fromName, fromAddr string, to *sshclient.Client, toName, toAddr string, ports []Port, probes int) (details map[Port]string, tracked bool, err error) {
 	before, err := udpReceived(ctx, to)
 	if err != nil {
-		return "", fmt.Errorf("%s: reading its UDP counters: %w", toName, err)
+		return nil, false, fmt.Errorf("%s: reading its UDP counters: %w", toName, err)
 	}
-	if _, err := from.Run(ctx, nil, "sh", "-c", udpSendScript, "sh", toAddr, strconv.Itoa(port), strconv.Itoa(udpProbes)); err != nil {
+	argv := []string{"sh", "-c", udpSendScript, "sh", toAddr, strconv.Itoa(probes)}
+	for _, p := range ports {
+		argv = append(argv, strconv.Itoa(p.Number))
+	}
+	if _, err := from.Run(ctx, nil, argv...); err != nil {
 		var ce *runner.CommandError
 		if errors.As(err, &ce) && ce.ExitCode == 42 {
-			return "", errNoBash
+			return nil, false, errNoBash
 		}
-		return "", fmt.Errorf("%s: sending UDP to %s: %w", fromName, toAddr, err)
+		return nil, false, fmt.Errorf("%s: sending UDP to %s: %w", fromName, toAddr, err)
 	}
 	after, err := udpReceived(ctx, to)
 	if err != nil {
-		return "", fmt.Errorf("%s: reading its UDP counters: %w", toName, err)
+		return nil, false, fmt.Errorf("%s: reading its UDP counters: %w", toName, err)
 	}
-	if arrived, ok := newFlow(before, after, fromAddr, toAddr, port); ok {
-		if !arrived {
-			return fmt.Sprintf("none of %d datagrams got past its firewall", udpProbes), nil
+	details, tracked = map[Port]string{}, true
+	for _, p := range ports {
+		if arrived, ok := newFlow(before, after, fromAddr, toAddr, p.Number); ok {
+			if !arrived {
+				details[p] = fmt.Sprintf("none of %d datagrams got past its firewall", probes)
+			}
+			continue
 		}
-		return "", nil
+		tracked = false
+		if got := after.received(toAddr, p.Number) - before.received(toAddr, p.Number); got < probes/10 {
+			details[p] = fmt.Sprintf("%d of %d datagrams arrived", max(0, got), probes)
+		}
 	}
-	if got := after.received(toAddr, port) - before.received(toAddr, port); got < udpProbes/10 {
-		return fmt.Sprintf("%d of %d datagrams arrived", max(0, got), udpProbes), nil
-	}
-	return "", nil
+	return details, tracked, nil
 }
 
 // lineErrors are several errors printed on one line.
@@ -292,13 +332,15 @@ func shortErr(err error) string {
 	return s
 }
 
-// preflight checks joiners' reach to one manager: one SSH connection to it, and one UDP check
-// at a time (its counters are the host's).
+// preflight checks joiners' reach to one manager over one SSH connection to it. UDP checks
+// judged by the host's counters run one at a time (the counters are the host's); once the
+// manager's connection tracking has judged one (a flow names its sender), the rest run at once.
 type preflight struct {
-	m    *Node
-	once sync.Once
-	mc   *sshclient.Client
-	mu   sync.Mutex
+	m       *Node
+	once    sync.Once
+	mc      *sshclient.Client
+	mu      sync.Mutex
+	tracked atomic.Bool
 }
 
 func (pf *preflight) check(ctx context.Context, from *sshclient.Client, fromName, fromAddr, mhost string) error {
@@ -314,9 +356,26 @@ func (pf *preflight) check(ctx context.Context, from *sshclient.Client, fromName
 	if pf.mc != nil {
 		ports = append(ports, DataPorts[1:]...)
 	}
+	if pf.tracked.Load() {
+		_, err := checkPorts(ctx, from, fromName, fromAddr, pf.mc, pf.m.Name, mhost, ports, true, udpFlowProbes)
+		return err
+	}
 	pf.mu.Lock()
+	if pf.tracked.Load() { // judged by another check while this one waited
+		pf.mu.Unlock()
+		_, err := checkPorts(ctx, from, fromName, fromAddr, pf.mc, pf.m.Name, mhost, ports, true, udpFlowProbes)
+		return err
+	}
 	defer pf.mu.Unlock()
-	return checkPorts(ctx, from, fromName, fromAddr, pf.mc, pf.m.Name, mhost, ports)
+	// The first check of a manager: all UDP ports in one burst; when its connection tracking
+	// did not judge them, again one port at a time, by its counters.
+	tracked, err := checkPorts(ctx, from, fromName, fromAddr, pf.mc, pf.m.Name, mhost, ports, true, udpProbes)
+	var unreachable *UnreachableError
+	if !tracked && pf.mc != nil && ctx.Err() == nil && !errors.As(err, &unreachable) {
+		_, err = checkPorts(ctx, from, fromName, fromAddr, pf.mc, pf.m.Name, mhost, ports, false, udpProbes)
+	}
+	pf.tracked.Store(tracked)
+	return err
 }
 
 func (pf *preflight) close() {
@@ -369,10 +428,9 @@ func Check(ctx context.Context, a *machine.API, manager string) (CheckReport, er
 			continue
 		}
 		r := CheckResult{Node: name, Addr: naddr}
-		for _, err := range []error{
-			checkPorts(ctx, nc, name, naddr, mc, manager, maddr, append([]Port{ManagerPort}, DataPorts...)),
-			checkPorts(ctx, mc, manager, maddr, nc, name, naddr, DataPorts),
-		} {
+		_, toManager := checkPorts(ctx, nc, name, naddr, mc, manager, maddr, append([]Port{ManagerPort}, DataPorts...), false, udpProbes)
+		_, fromManager := checkPorts(ctx, mc, manager, maddr, nc, name, naddr, DataPorts, false, udpProbes)
+		for _, err := range []error{toManager, fromManager} {
 			r.Blocked = append(r.Blocked, unjoin(err)...)
 		}
 		nc.Close()

@@ -197,6 +197,10 @@ type JoinOptions struct {
 	// Joined, when set, is called as soon as a node is in the swarm (joined now or already),
 	// from the goroutine that joined it: what follows a join need not wait for the others.
 	Joined func(n *Node, msg string)
+	// Parallel bounds how many workers join at once (0: fanout.DefaultLimit()): each join
+	// makes the joiner's engine start its swarm components and the managers register it, which
+	// on a busy machine takes longer than the engine's own join timeout when all come at once.
+	Parallel int
 }
 
 // Prepared is a joiner made ready for a join to a manager at one address.
@@ -298,7 +302,10 @@ func Join(ctx context.Context, m *Node, nodes []*Node, o JoinOptions) (map[strin
 	if role == "manager" {
 		token = sw.JoinTokens.Manager
 	}
-	limit := 0 // workers all at once
+	limit := o.Parallel // workers several at once
+	if limit <= 0 {
+		limit = fanout.DefaultLimit()
+	}
 	if role == "manager" {
 		limit = 1 // managers one by one, each Ready before the next
 	}
@@ -567,10 +574,10 @@ func updateNode(ctx context.Context, m *Node, id string, change func(*swarm.Node
 			return false, nil
 		}
 		err = m.Docker.NodeUpdate(ctx, node.ID, node.Version, spec)
-		if err == nil || attempt == 5 || !strings.Contains(err.Error(), "out of sequence") {
+		if err == nil || attempt == 10 || !strings.Contains(err.Error(), "out of sequence") {
 			return err == nil, err
 		}
-		if err := wait.Sleep(ctx, time.Duration(attempt)*50*time.Millisecond); err != nil {
+		if err := wait.Sleep(ctx, time.Duration(attempt)*20*time.Millisecond); err != nil {
 			return false, err
 		}
 	}

@@ -25,8 +25,8 @@ import (
 
 // UpOptions tune Up. Everything has a default.
 type UpOptions struct {
-	// Parallel bounds how many machines are made at once (0: fanout.DefaultLimit(), which
-	// MACHINE_PARALLEL sets).
+	// Parallel bounds how many machines are made, and how many workers join, at once (0:
+	// fanout.DefaultLimit(), which MACHINE_PARALLEL sets).
 	Parallel int
 	// Progress hears each node's steps; Warn hears warnings (an even number of managers).
 	Progress func(node, msg string)
@@ -157,6 +157,13 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 	// for them, and stop the run when it has. While the swarm starts, the joiners get ready
 	// (their state, SSH connection and route to the manager's expected address).
 	alive := probe(ctx, nodes)
+	// 5, started now: the images go onto every live node while the swarm forms (independent
+	// work: the manager's init is mostly a wait inside its engine).
+	imgCtx, stopImages := context.WithCancel(ctx)
+	imagesDone := make(chan error, 1)
+	go func() { imagesDone <- putImages(imgCtx, c, nodes, alive, h) }()
+	waitImages := sync.OnceValue(func() error { return <-imagesDone })
+	defer func() { stopImages(); waitImages() }() // an earlier failure ends the images' work too
 	var order []string
 	for _, n := range managers {
 		order = append(order, n.Name)
@@ -258,7 +265,7 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 			}
 		}
 		err := fanout.Each(ctx, batches, 0, nil, func(ctx context.Context, b batch) error {
-			_, err := Join(ctx, first, b.nodes, JoinOptions{Role: "worker", AdvertiseAddr: b.adv, Progress: h.Progress, Prepared: prepared, Joined: joined})
+			_, err := Join(ctx, first, b.nodes, JoinOptions{Role: "worker", AdvertiseAddr: b.adv, Progress: h.Progress, Prepared: prepared, Joined: joined, Parallel: limit})
 			return err
 		})
 		if err != nil {
@@ -275,7 +282,17 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 			return &PhaseError{first.Name, "creating network " + nw.Name, err}
 		}
 	}
-	// 5. Images.
+	// 5. Images: what started after the probe.
+	if err := waitImages(); err != nil {
+		return err
+	}
+	// 6. Roles, engines and nodes that left: what the plan says, one manager at a time.
+	return converge(ctx, api, c, plan, first, h)
+}
+
+// putImages puts the file's images on every live node: side-loaded from the local engine
+// (read once for all) or pulled by each.
+func putImages(ctx context.Context, c *Cluster, nodes map[string]*Node, alive map[string]State, h UpOptions) error {
 	var targets []images.Target
 	for _, n := range c.Nodes {
 		if _, ok := alive[n.Name]; ok {
@@ -298,8 +315,7 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 			return fmt.Errorf("pulling %s: %w", im.Name, err)
 		}
 	}
-	// 6. Roles, engines and nodes that left: what the plan says, one manager at a time.
-	return converge(ctx, api, c, plan, first, h)
+	return nil
 }
 
 // Changes says whether a plan changes anything (nodes kept outside the file change nothing).

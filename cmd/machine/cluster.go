@@ -42,7 +42,7 @@ func upOptions(c *cli.Context) swarm.UpOptions {
 }
 
 // parallelFlag bounds the creates that run at once.
-var parallelFlag = &cli.IntFlag{Name: "parallel", EnvVars: []string{fanout.EnvParallel}, Usage: "how many machines to make at once (default: 4 per CPU core, at most 32)"}
+var parallelFlag = &cli.IntFlag{Name: "parallel", EnvVars: []string{fanout.EnvParallel}, Usage: "how many machines to make, and workers to join, at once (default: 4 per CPU core, at most 32)"}
 
 func swarmUpCommand() *cli.Command {
 	return &cli.Command{

@@ -185,7 +185,13 @@ type Client struct {
 	mu     sync.Mutex
 	sftp   *sftp.Client
 	closer func()
+	// sessions bounds the commands running at once on the connection: OpenSSH's sshd refuses a
+	// connection's eleventh session (MaxSessions 10, the SFTP subsystem and a shell included).
+	sessions chan struct{}
 }
+
+// MaxSessions is how many commands run at once on one connection; more wait their turn.
+const MaxSessions = 8
 
 // DialOnce makes one connection attempt (through the jump hosts, when there are some).
 func DialOnce(ctx context.Context, cfg Config) (*Client, error) {
@@ -205,7 +211,7 @@ func DialOnce(ctx context.Context, cfg Config) (*Client, error) {
 	if err == nil {
 		var conn *ssh.Client
 		if conn, err = handshake(ctx, nc, cfg); err == nil {
-			return &Client{cfg: cfg, conn: conn, closer: release}, nil
+			return &Client{cfg: cfg, conn: conn, closer: release, sessions: make(chan struct{}, MaxSessions)}, nil
 		}
 	}
 	release()
@@ -299,6 +305,12 @@ func (c *Client) Run(ctx context.Context, stdin io.Reader, argv ...string) ([]by
 
 // Exec runs a command line in a new session on the shared connection and returns its exit code.
 func (c *Client) Exec(ctx context.Context, cmd string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	select {
+	case c.sessions <- struct{}{}:
+		defer func() { <-c.sessions }()
+	case <-ctx.Done():
+		return -1, ctx.Err()
+	}
 	s, err := c.conn.NewSession()
 	if err != nil {
 		return -1, fmt.Errorf("SSH session to %s: %w", c.cfg.Addr(), err)

@@ -3,9 +3,14 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os/exec"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/machine-tools/machine/machine"
@@ -180,5 +185,34 @@ func TestContainerBadInput(t *testing.T) {
 	e.must("rm", "-y", name)
 	if left := leftovers(t, []string{name}, []string{net}); len(left) > 0 {
 		t.Fatalf("rm left %v", left)
+	}
+}
+
+// TestManyCommandsOnOneConnection: more commands at once on one SSH connection than the host's
+// sshd takes sessions (OpenSSH's MaxSessions, 10) all run: they wait their turn on the client.
+func TestManyCommandsOnOneConnection(t *testing.T) {
+	e, name := oneContainerMachine(t, "e2e-sessions")
+	h := loadHost(t, e, name)
+	ctx := context.Background()
+	c, err := h.Dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 3 * 10
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			out, err := c.Run(ctx, nil, "sh", "-c", "sleep 0.3; echo $0", strconv.Itoa(i))
+			if err == nil && strings.TrimSpace(string(out)) != strconv.Itoa(i) {
+				err = fmt.Errorf("printed %q", out)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("%d commands at once on one connection: %v", n, err)
 	}
 }

@@ -322,10 +322,21 @@ func TestSwarmJoinLocal(t *testing.T) {
 func TestSwarmPreflight(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	m, w := uniq("e2e-pf-m"), uniq("e2e-pf-w")
-	createHosts(t, e, uniq("e2e-pf-net"), nil, m, w)
-	mip, wip := strings.TrimSpace(e.must("ip", m)), strings.TrimSpace(e.must("ip", w))
+	m, w, w2 := uniq("e2e-pf-m"), uniq("e2e-pf-w"), uniq("e2e-pf-w2")
+	createHosts(t, e, uniq("e2e-pf-net"), nil, m, w, w2)
+	mip, wip, w2ip := strings.TrimSpace(e.must("ip", m)), strings.TrimSpace(e.must("ip", w)), strings.TrimSpace(e.must("ip", w2))
 	e.must("swarm", "init", m)
+	// Two joiners at once: the first check is the manager's (its connection tracking judges it),
+	// the second runs beside the others with a short burst; both find the dropped port.
+	e.must("ssh", m, "iptables -I INPUT -p udp --dport 4789 -j DROP")
+	r := e.run("swarm", "join", "--manager", m, w, w2)
+	for _, ip := range []string{wip, w2ip} {
+		if r.code == 0 || !strings.Contains(r.stderr, "("+ip+") cannot reach "+m+" ("+mip+") on 4789/udp") {
+			t.Errorf("two joins at once with 4789/udp dropped on the manager, %s: %s", ip, r)
+		}
+	}
+	t.Logf("two joins, 4789/udp dropped: %s", strings.TrimSpace(r.stderr))
+	e.must("ssh", m, "iptables -D INPUT -p udp --dport 4789 -j DROP")
 	for _, rule := range []string{"-p udp --dport 7946", "-p tcp --dport 2377"} {
 		e.must("ssh", m, "iptables -I INPUT "+rule+" -j DROP")
 		r := e.run("swarm", "join", "--manager", m, w)
@@ -344,7 +355,7 @@ func TestSwarmPreflight(t *testing.T) {
 		t.Errorf("swarm check of a healthy swarm: %s", out)
 	}
 	e.must("ssh", w, "iptables -I INPUT -p udp --dport 4789 -j DROP")
-	r := e.run("swarm", "check", m)
+	r = e.run("swarm", "check", m)
 	if r.code == 0 || !strings.Contains(r.stdout, "4789/udp") || !strings.Contains(r.stdout, m+" ("+mip+") cannot reach "+w) {
 		t.Errorf("swarm check with 4789/udp dropped on the worker: %s", r)
 	}
