@@ -28,10 +28,23 @@ type Cluster struct {
 	Nodes         []ClusterNode `yaml:"nodes"`
 	Networks      []Network     `yaml:"networks"`
 	Images        []Image       `yaml:"images"`
+	Swarm         SwarmOptions  `yaml:"swarm"`
 
 	file string
 	ast  *ast.File
 }
+
+// SwarmOptions are the swarm's own settings.
+type SwarmOptions struct {
+	// RoutingMesh: the ingress network, which routes a published port from every node to the
+	// service's tasks (default true). false removes it right after the swarm starts, before
+	// any node joins: published ports then need `mode=host`, and each join and the swarm at
+	// rest cost about half (no ingress sandbox on every node: docs/performance.md).
+	RoutingMesh *bool `yaml:"routing-mesh"`
+}
+
+// RoutingMesh says whether the file wants the swarm's routing mesh (the ingress network).
+func (c *Cluster) RoutingMesh() bool { return c.Swarm.RoutingMesh == nil || *c.Swarm.RoutingMesh }
 
 // Options are flag values by name (without the driver's or engine's prefix): a string, a
 // number, a boolean, or a list of them for repeatable flags.

@@ -88,6 +88,7 @@ func Observe(ctx context.Context, a *machine.API, c *Cluster) (Observed, *Node, 
 	if err == nil {
 		for _, n := range nets {
 			obs.Networks[n.Name] = true
+			obs.Ingress = obs.Ingress || n.Ingress
 		}
 	}
 	if len(c.Images) > 0 {

@@ -40,6 +40,8 @@ type Observed struct {
 	Engines map[string]machine.EngineOptions
 	// Networks are the swarm's overlay networks by name.
 	Networks map[string]bool
+	// Ingress: the swarm has its routing mesh's network.
+	Ingress bool
 	// Images lists, per image, the nodes that have it.
 	Images map[string]map[string]bool
 }
@@ -77,6 +79,9 @@ func (c Change) String() string {
 	}
 	return c.Node + ": " + c.Detail
 }
+
+// meshOffAtStart is the change of a new swarm without the routing mesh.
+const meshOffAtStart = "routing mesh off (its ingress network removed as the swarm starts)"
 
 // PlanOptions tune Plan.
 type PlanOptions struct {
@@ -182,7 +187,15 @@ func Plan(c *Cluster, obs Observed, o PlanOptions) ([]Change, error) {
 	// Demotions after the roll-out: a node restarted soon after its demotion can come back as
 	// a manager the swarm no longer counts.
 	out = append(out, demotions...)
-	// Networks and images.
+	// The routing mesh, networks and images.
+	switch want := c.RoutingMesh(); {
+	case !obs.InSwarm && !want:
+		add(Change{Kind: ChangeNetwork, Detail: meshOffAtStart})
+	case obs.InSwarm && want && !obs.Ingress:
+		add(Change{Kind: ChangeNetwork, Detail: "routing mesh on (ingress network created)"})
+	case obs.InSwarm && !want && obs.Ingress:
+		add(Change{Kind: ChangeNetwork, Detail: "routing mesh off (ingress network removed)"})
+	}
 	for _, nw := range c.Networks {
 		if !obs.Networks[nw.Name] {
 			add(Change{Kind: ChangeNetwork, Detail: "network " + nw.Name + " created"})

@@ -23,7 +23,7 @@ func parse(t *testing.T, y string) *Cluster {
 // live is an up cluster of m1..m3 (managers, m1 leads) and w1, w2, with labels zone=a on w1.
 func live() Observed {
 	o := Observed{Machines: map[string]bool{}, InSwarm: true, Nodes: map[string]ObservedNode{}, Engines: map[string]machine.EngineOptions{},
-		Networks: map[string]bool{"app": true}, Images: map[string]map[string]bool{}}
+		Networks: map[string]bool{"app": true, "ingress": true}, Ingress: true, Images: map[string]map[string]bool{}}
 	for _, n := range []string{"m1", "m2", "m3", "w1", "w2"} {
 		o.Machines[n] = true
 		on := ObservedNode{Machine: n, ID: "id-" + n, Manager: n[0] == 'm', Leader: n == "m1", Reachable: true, Ready: true, Availability: "active", Labels: map[string]string{}}
@@ -77,8 +77,12 @@ func TestPlan(t *testing.T) {
 				delete(o.Engines, n)
 			}
 		}, false, "w2: engine: registry-mirror https://m.example added (restarts the engine)\nw2: engine: env X=1 added (restarts the engine)"},
-		{"a network", strings.Replace(base, "networks:", "  - {name: w9}\nnetworks:", 1), func(o *Observed) { o.Networks = map[string]bool{} }, false, "w9: create machine (container)\nw9: join as worker\nnetwork app created"},
+		{"a network", strings.Replace(base, "networks:", "  - {name: w9}\nnetworks:", 1), func(o *Observed) { o.Networks = map[string]bool{"ingress": true} }, false, "w9: create machine (container)\nw9: join as worker\nnetwork app created"},
 		{"an image", base + "images: [busybox:1]\n", func(o *Observed) { o.Images["busybox:1"] = map[string]bool{"m1": true, "m2": true} }, false, "image busybox:1 to 3 node(s)"},
+		{"no routing mesh", base + "swarm: {routing-mesh: false}\n", nil, false, "routing mesh off (ingress network removed)"},
+		{"the routing mesh back", base + "swarm: {routing-mesh: true}\n", func(o *Observed) { o.Ingress = false }, false, "routing mesh on (ingress network created)"},
+		{"no routing mesh from nothing", strings.Replace(base, "  - {name: m2, role: manager}\n  - {name: m3, role: manager}\n  - {name: w1, labels: {zone: a}}\n  - {name: w2}\n", "", 1) + "swarm: {routing-mesh: false}\n", func(o *Observed) { *o = Observed{} }, false,
+			"m1: create machine (container)\nm1: start the swarm (first manager)\n" + meshOffAtStart + "\nnetwork app created"},
 		{"a node left, kept", strings.Replace(base, "  - {name: w2}\n", "", 1), nil, false, "w2: not in the file (kept; --prune removes it)"},
 		{"a node left, pruned", strings.Replace(base, "  - {name: w2}\n", "", 1), nil, true, "w2: drain and remove node, then its machine"},
 		{"a manager left, pruned", strings.Replace(base, "  - {name: m3, role: manager}\n", "", 1), nil, true, "m3: demote, drain and remove node, then its machine"},

@@ -209,6 +209,12 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 		return &PhaseError{first.Name, "swarm init", err}
 	}
 	h.say(first.Name, msg)
+	// The routing mesh as the file has it, before any node joins (a node that joins a swarm
+	// without it makes no ingress sandbox).
+	meshRemoved, err := ensureRoutingMesh(ctx, first, c.RoutingMesh(), slices.Contains(plan, Change{Kind: ChangeNetwork, Detail: meshOffAtStart}), h)
+	if err != nil {
+		return &PhaseError{first.Name, "routing mesh", err}
+	}
 	// 3. Labels and availability: each node's as soon as it is in the swarm, while the others
 	// are still joining.
 	spec := map[string]ClusterNode{}
@@ -287,7 +293,13 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 		return err
 	}
 	// 6. Roles, engines and nodes that left: what the plan says, one manager at a time.
-	return converge(ctx, api, c, plan, first, h)
+	if err := converge(ctx, api, c, plan, first, h); err != nil {
+		return err
+	}
+	if !meshRemoved.IsZero() {
+		return settleIngress(ctx, first, meshRemoved)
+	}
+	return nil
 }
 
 // putImages puts the file's images on every live node: side-loaded from the local engine
@@ -358,6 +370,70 @@ func applySpec(ctx context.Context, m, n *Node, cn ClusterNode, h UpOptions) err
 		return changed
 	})
 	return err
+}
+
+// settleIngress waits (10 s at most) until m lists no ingress network, 2 s after its removal at
+// the earliest: the removal leaves the swarm's store at once, but a manager's engine may still
+// make its own sandbox of the network in the next second, and list it until it is torn down
+// again; a plan made then would see a routing mesh.
+func settleIngress(ctx context.Context, m *Node, removed time.Time) error {
+	for time.Since(removed) < 10*time.Second {
+		if i, err := ingressNetwork(ctx, m); err != nil || (i == nil && time.Since(removed) > 2*time.Second) {
+			return nil
+		}
+		if err := wait.Sleep(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ingressNetwork is the swarm's ingress network as m lists it (nil: none).
+func ingressNetwork(ctx context.Context, m *Node) (*network.Summary, error) {
+	list, err := m.Docker.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("driver", "overlay"))})
+	if err != nil {
+		return nil, err
+	}
+	for i := range list {
+		if list[i].Ingress {
+			return &list[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// ensureRoutingMesh makes the swarm's ingress network exist, or not. fresh: the swarm has just
+// started, and its leader makes the ingress network shortly after: waited for (5 s at most) so
+// that it is removed before any node joins.
+// removed is when it was removed (zero: it was not).
+func ensureRoutingMesh(ctx context.Context, m *Node, want, fresh bool, h UpOptions) (removed time.Time, err error) {
+	var ingress *network.Summary
+	for start := time.Now(); ; {
+		var err error
+		if ingress, err = ingressNetwork(ctx, m); err != nil {
+			return removed, err
+		}
+		if ingress != nil || want || !fresh || time.Since(start) > 5*time.Second {
+			break
+		}
+		if err := wait.Sleep(ctx, 100*time.Millisecond); err != nil {
+			return removed, err
+		}
+	}
+	switch {
+	case want && ingress == nil:
+		if _, err := m.Docker.NetworkCreate(ctx, "ingress", network.CreateOptions{Driver: "overlay", Ingress: true}); err != nil {
+			return removed, fmt.Errorf("creating the ingress network: %w", err)
+		}
+		h.say(m.Name, "routing mesh on: ingress network created")
+	case !want && ingress != nil:
+		if err := m.Docker.NetworkRemove(ctx, ingress.ID); err != nil {
+			return removed, fmt.Errorf("removing the ingress network (a service that publishes a port in ingress mode keeps it: publish with mode=host, or set swarm: {routing-mesh: true}): %w", err)
+		}
+		removed = time.Now()
+		h.say(m.Name, "routing mesh off: ingress network removed (published ports need mode=host)")
+	}
+	return removed, nil
 }
 
 func ensureNetwork(ctx context.Context, m *Node, nw Network, h UpOptions) error {

@@ -188,3 +188,48 @@ P-w2: drain and remove node, then its machine`
 		t.Errorf("the refused plan changed the swarm:\n%s\nto\n%s", before, after)
 	}
 }
+
+// TestSwarmRoutingMesh: `swarm: {routing-mesh: false}` makes a swarm without the ingress network
+// (removed before the worker joins: the worker has no ingress sandbox), a service publishing a
+// port with mode=host runs on it; changed back, the plan says so and up creates the network; off
+// again while a service publishes a port through it: refused, naming the fix, nothing changed.
+func TestSwarmRoutingMesh(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := uniq("e2e-mesh")
+	m, w := p+"-m", p+"-w"
+	t.Cleanup(func() { e.run("rm", "-f", "-y", m, w) })
+	file := filepath.Join(t.TempDir(), "cluster.yml")
+	write := func(mesh bool) {
+		writeFile(t, file, fmt.Sprintf("name: %s\ndriver: container\ndriver-options: {network: %s-net}\nnodes:\n  - {name: %s, role: manager}\n  - {name: %s}\nswarm: {routing-mesh: %t}\n", p, p, m, w, mesh))
+	}
+	hasIngress := func(node string) bool {
+		r := e.docker(node, "network", "inspect", "--format", "{{.Ingress}}", "ingress")
+		return r.code == 0 && strings.TrimSpace(r.stdout) == "true"
+	}
+	write(false)
+	if r := e.run("swarm", "up", "-f", file); r.code != 0 || !strings.Contains(r.stderr, "routing mesh off: ingress network removed") {
+		t.Fatalf("swarm up without the routing mesh: %s", r)
+	}
+	if hasIngress(m) || hasIngress(w) { // a worker lists the networks it has a sandbox of
+		t.Errorf("an ingress network without the routing mesh")
+	}
+	write(true)
+	if r := e.run("swarm", "plan", "-f", file); r.code != 2 || strings.TrimSpace(r.stdout) != "routing mesh on (ingress network created)" {
+		t.Errorf("plan with the routing mesh back: %s", r)
+	}
+	if r := e.run("swarm", "up", "-f", file); r.code != 0 || !hasIngress(m) {
+		t.Fatalf("swarm up with the routing mesh back: %s", r)
+	}
+	// A service publishing a port through ingress (its image need not exist: the service holds
+	// the network whatever its tasks do).
+	if d := e.docker(m, "service", "create", "--detach", "--name", p+"-web", "--publish", "8080:80", "busybox:none", "true"); d.code != 0 {
+		t.Fatalf("a service publishing a port through ingress: %s", d)
+	}
+	write(false)
+	r := e.run("swarm", "up", "-f", file)
+	expectOneLineError(t, r, "ingress", "mode=host")
+	if !hasIngress(m) {
+		t.Errorf("the refused change removed the ingress network")
+	}
+}
