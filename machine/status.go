@@ -186,14 +186,16 @@ func (a *API) status(ctx context.Context, name string, quick bool) Status {
 		return r
 	}
 	defer cli.Close()
-	v, err := cli.ServerVersion(ctx)
+	// One request for the version and the swarm role: /info has both (each request is a round
+	// trip to an engine that may be busy; 100 machines are asked at once).
+	info, err := cli.Info(ctx)
 	if err != nil {
 		r.DockerVersion = "Unknown"
 		r.Error = fmt.Sprintf("Unable to query docker version: %v", err)
 		return r
 	}
-	r.DockerVersion = "v" + v.Version
-	if info, err := cli.Info(ctx); err == nil && info.Swarm.LocalNodeState == "active" {
+	r.DockerVersion = "v" + info.ServerVersion
+	if info.Swarm.LocalNodeState == "active" {
 		r.Swarm = "worker"
 		if info.Swarm.ControlAvailable {
 			r.Swarm = "manager"

@@ -388,8 +388,18 @@ func (c *Cluster) NodeOptions(n ClusterNode) Options {
 		maps.Copy(opts, c.DriverOptions)
 	}
 	maps.Copy(opts, n.DriverOptions)
+	// A manager container outweighs the workers when the machine is short of CPU: its raft
+	// heartbeats and the dispatcher's keep the swarm's leader and its nodes (a global service
+	// starting on a hundred container hosts of two cores lost the leader without it).
+	if _, set := opts["cpu-shares"]; !set && c.DriverName(n) == container.Name && n.RoleOrDefault() == "manager" {
+		opts["cpu-shares"] = ManagerCPUShares
+	}
 	return opts
 }
+
+// ManagerCPUShares is the CPU weight of a container-host manager made by swarm up (the engine's
+// default is 1024).
+const ManagerCPUShares = 8192
 
 // CreateOptions are how a node's machine is made.
 func (c *Cluster) CreateOptions(n ClusterNode) (machine.CreateOptions, error) {

@@ -28,6 +28,7 @@ import (
 	"github.com/gofrs/flock"
 
 	"github.com/machine-tools/machine/drivers"
+	"github.com/machine-tools/machine/internal/wait"
 )
 
 // Name is the driver's name.
@@ -58,10 +59,13 @@ type Driver struct {
 	Subnet        string   `json:"Subnet,omitempty"` // for a network the driver makes
 	IP            string   `json:"IP,omitempty"`
 	ExtraNetworks []string `json:"ExtraNetworks,omitempty"`
-	Privileges    string   `json:"Privileges,omitempty"`
-	ContainerName string   `json:"ContainerName"`
-	ContainerID   string   `json:"ContainerID,omitempty"`
-	Volume        string   `json:"Volume,omitempty"`
+	// CPUShares is the host's CPU weight against the local engine's other containers (0: the
+	// engine's default, 1024).
+	CPUShares     int    `json:"CPUShares,omitempty"`
+	Privileges    string `json:"Privileges,omitempty"`
+	ContainerName string `json:"ContainerName"`
+	ContainerID   string `json:"ContainerID,omitempty"`
+	Volume        string `json:"Volume,omitempty"`
 	// CreatedNetworks are the networks this machine's create made.
 	CreatedNetworks []string `json:"CreatedNetworks,omitempty"`
 
@@ -481,6 +485,7 @@ func (d *Driver) createContainer(ctx context.Context, cli client.APIClient, spec
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped},
 		Binds:         []string{"/sys/fs/cgroup:/sys/fs/cgroup:rw"},
 		Mounts:        []mount.Mount{{Type: mount.TypeVolume, Source: d.Volume, Target: "/var/lib/docker"}},
+		Resources:     container.Resources{CPUShares: int64(d.CPUShares)},
 	}
 	if mode == ModePrivileged {
 		hc.Privileged = true
@@ -712,11 +717,32 @@ func (d *Driver) Remove(ctx context.Context) error {
 		if len(n.Containers) > 0 || networkInUse(ctx, cli, n) {
 			continue
 		}
-		if err := cli.NetworkRemove(ctx, n.ID); err != nil && !errdefs.IsNotFound(err) {
+		if err := removeNetwork(ctx, cli, n.ID); err != nil {
 			return fmt.Errorf("removing network %s: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// removeNetwork removes a network no container is listed on. Hosts removed at the same time
+// leave it as their containers go: until their endpoints are gone the engine says "has active
+// endpoints", so that is waited out (10 s at most); one still there then is a host's that is
+// going too, whose own removal takes the network.
+func removeNetwork(ctx context.Context, cli client.APIClient, id string) error {
+	for start := time.Now(); ; {
+		err := cli.NetworkRemove(ctx, id)
+		switch {
+		case err == nil || errdefs.IsNotFound(err):
+			return nil
+		case !strings.Contains(err.Error(), "active endpoints"):
+			return err
+		case time.Since(start) > 10*time.Second:
+			return nil
+		}
+		if err := wait.Sleep(ctx, 200*time.Millisecond); err != nil {
+			return err
+		}
+	}
 }
 
 // Describe adds the container's facts to `machine inspect`.

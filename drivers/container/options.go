@@ -17,6 +17,8 @@ func Registration() drivers.Registration {
 				Set: drivers.Field(func(d *Driver, v string) { d.IP = v })},
 			{Name: "extra-network", Default: []string(nil), Usage: "another network to attach, for a second NIC (repeatable)",
 				Set: drivers.Field(func(d *Driver, v []string) { d.ExtraNetworks = v })},
+			{Name: "cpu-shares", Default: 0, Usage: "the host's CPU weight under contention, against the engine's other containers (default 1024; swarm up gives container managers 8192)",
+				Set: drivers.Field(func(d *Driver, v int) { d.CPUShares = v })},
 			{Name: "image", Default: "", Usage: "a host image of your own (default: the built-in image, built when missing)",
 				Set: drivers.Field(func(d *Driver, v string) { d.Image = v })},
 			{Name: "image-release", Default: DefaultRelease, Usage: "the Debian release of the built-in image: debian-11, debian-12 or debian-13",

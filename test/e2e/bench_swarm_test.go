@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // BenchmarkSwarmUp: `machine swarm up` on existing hosts (1 manager, the rest workers, a label on
@@ -143,32 +145,123 @@ func BenchmarkSwarmUp(b *testing.B) {
 	}
 }
 
-// BenchmarkSwarmUpFromNothing: `machine swarm up` of a 5-node cluster file (1 manager, 4 workers)
-// when none of its machines exists: the creates, and the swarm formed as each machine is ready.
-// `swarm down` removes them again outside the timer.
+// BenchmarkSwarmUpFromNothing: `machine swarm up` of a cluster file none of whose machines
+// exists: 5 nodes (1 manager, 4 workers), then 10, 25, 50 and 100 (3 managers, the rest workers,
+// one overlay network, one side-loaded image), with and without the routing mesh (-bench
+// 'SwarmUpFromNothing/nodes=25' picks one size). Besides the wall time: the whole machine's
+// CPU-seconds (/proc/stat) and the peak of memory in use above what was in use before the run
+// (/proc/meminfo, sampled every 200 ms). `swarm down` removes them again outside the timer.
 func BenchmarkSwarmUpFromNothing(b *testing.B) {
 	e := benchEnv(b)
-	p := uniq("bench-new")
-	file := filepath.Join(b.TempDir(), "cluster.yml")
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "name: %s\ndriver: container\ndriver-options: {network: %s-net}\nnodes:\n  - {name: %s-m, role: manager}\n", p, p, p)
-	for i := 1; i <= 4; i++ {
-		fmt.Fprintf(&sb, "  - {name: %s-w%d}\n", p, i)
-	}
-	if err := os.WriteFile(file, []byte(sb.String()), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { e.run("swarm", "down", "-f", file) })
-	for b.Loop() {
-		if r := e.run("swarm", "up", "-f", file); r.code != 0 {
-			b.Fatalf("up: %s", r)
+	img := "machine-bench/" + uniq("busybox") + ":1"
+	localImage(b, img)
+	for _, size := range []int{5, 10, 25, 50, 100} {
+		for _, mesh := range []bool{true, false} {
+			if size == 5 && !mesh {
+				continue
+			}
+			p := uniq(fmt.Sprintf("bench-n%d", size))
+			managers := min(3, size/5)
+			var sb strings.Builder
+			fmt.Fprintf(&sb, "name: %s\ndriver: container\ndriver-options: {network: %s-net}\nswarm: {routing-mesh: %t}\nnodes:\n", p, p, mesh)
+			for i := range size {
+				role := "worker"
+				if i < managers {
+					role = "manager"
+				}
+				fmt.Fprintf(&sb, "  - {name: %s-%03d, role: %s}\n", p, i, role)
+			}
+			if size > 5 {
+				fmt.Fprintf(&sb, "networks: [{name: %s-app, attachable: true}]\nimages: [{name: %s, source: local}]\n", p, img)
+			}
+			file := filepath.Join(b.TempDir(), "cluster.yml")
+			if err := os.WriteFile(file, []byte(sb.String()), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			name := fmt.Sprintf("nodes=%d", size)
+			if !mesh {
+				name += "/no-routing-mesh"
+			}
+			b.Run(name, func(b *testing.B) {
+				b.Cleanup(func() { e.run("swarm", "down", "-f", file) })
+				var cpu, peak float64
+				for b.Loop() {
+					c0, m0 := cpuSeconds(), memUsedMiB()
+					stop := sampleMax(memUsedMiB)
+					if r := e.run("swarm", "up", "-f", file); r.code != 0 {
+						b.Fatalf("up: %s", r)
+					}
+					b.StopTimer()
+					cpu += cpuSeconds() - c0
+					peak = max(peak, stop()-m0)
+					if r := e.run("swarm", "down", "-f", file); r.code != 0 {
+						b.Fatalf("down: %s", r)
+					}
+					b.StartTimer()
+				}
+				b.ReportMetric(cpu/float64(b.N), "cpu-s/op")
+				b.ReportMetric(cpu/float64(b.N)/float64(size), "cpu-s/node")
+				b.ReportMetric(peak, "peak-MiB")
+			})
 		}
-		b.StopTimer()
-		if r := e.run("swarm", "down", "-f", file); r.code != 0 {
-			b.Fatalf("down: %s", r)
-		}
-		b.StartTimer()
 	}
+}
+
+// cpuSeconds is the whole machine's busy CPU time so far (user, nice, system, irq, softirq).
+func cpuSeconds() float64 {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		panic(err) // Linux only, as the whole suite
+	}
+	f := strings.Fields(strings.SplitN(string(data), "\n", 2)[0])
+	var ticks float64
+	for _, i := range []int{1, 2, 3, 6, 7} {
+		v, _ := strconv.ParseFloat(f[i], 64)
+		ticks += v
+	}
+	return ticks / 100 // USER_HZ
+}
+
+// memUsedMiB is the memory in use: MemTotal - MemAvailable.
+func memUsedMiB() float64 {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		panic(err)
+	}
+	var total, avail float64
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			switch f[0] {
+			case "MemTotal:":
+				total = v
+			case "MemAvailable:":
+				avail = v
+			}
+		}
+	}
+	return (total - avail) / 1024
+}
+
+// sampleMax samples f every 200 ms until the returned stop, which gives the largest value seen.
+func sampleMax(f func() float64) (stop func() float64) {
+	done, out := make(chan struct{}), make(chan float64)
+	go func() {
+		m := 0.0
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			m = max(m, f())
+			select {
+			case <-done:
+				out <- m
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() float64 { close(done); return <-out }
 }
 
 // BenchmarkSwarmDay2: on an 8-node cluster of container hosts (3 managers, 5 workers, a label on

@@ -16,7 +16,7 @@ import (
 )
 
 // localImage imports the busybox image into the local engine (the side-load source).
-func localImage(t *testing.T, ref string) {
+func localImage(t testing.TB, ref string) {
 	t.Helper()
 	out, err := exec.Command("docker", "-H", "unix:///var/run/docker.sock", "import", "-c", `CMD ["sh"]`, busyboxTar(t), ref).CombinedOutput()
 	if err != nil {

@@ -37,7 +37,7 @@ func createHosts(t *testing.T, e *env, net string, extra map[string]string, name
 }
 
 // busyboxTar is a one-binary image (Debian's busybox-static) for services and pings.
-func busyboxTar(t *testing.T) string {
+func busyboxTar(t testing.TB) string {
 	t.Helper()
 	bb, err := os.ReadFile("/bin/busybox")
 	if err != nil {
