@@ -726,8 +726,9 @@ func (d *Driver) Remove(ctx context.Context) error {
 
 // removeNetwork removes a network no container is listed on. Hosts removed at the same time
 // leave it as their containers go: until their endpoints are gone the engine says "has active
-// endpoints", so that is waited out (10 s at most); one still there then is a host's that is
-// going too, whose own removal takes the network.
+// endpoints", so that is waited out while another host container on it still exists (10 s at most);
+// with none left, the endpoint is one the engine lost (it happens under heavy load) and the
+// network is left to it, as it is after the 10 s.
 func removeNetwork(ctx context.Context, cli client.APIClient, id string) error {
 	for start := time.Now(); ; {
 		err := cli.NetworkRemove(ctx, id)
@@ -737,6 +738,10 @@ func removeNetwork(ctx context.Context, cli client.APIClient, id string) error {
 		case !strings.Contains(err.Error(), "active endpoints"):
 			return err
 		case time.Since(start) > 10*time.Second:
+			return nil
+		}
+		hosts, lerr := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelMachine), filters.Arg("network", id))})
+		if lerr == nil && len(hosts) == 0 {
 			return nil
 		}
 		if err := wait.Sleep(ctx, 200*time.Millisecond); err != nil {
