@@ -311,7 +311,7 @@ func (c *Client) Exec(ctx context.Context, cmd string, stdin io.Reader, stdout, 
 	case <-ctx.Done():
 		return -1, ctx.Err()
 	}
-	s, err := c.conn.NewSession()
+	s, err := c.newSession(ctx)
 	if err != nil {
 		return -1, fmt.Errorf("SSH session to %s: %w", c.cfg.Addr(), err)
 	}
@@ -341,6 +341,24 @@ func (c *Client) Exec(ctx context.Context, cmd string, stdin io.Reader, stdout, 
 		return -1, fmt.Errorf("the command's connection to %s closed without an exit status", c.cfg.Addr())
 	}
 	return -1, err
+}
+
+// newSession opens a session. sshd frees a session's slot only when it has handled the close of
+// the one before, which can come after the client's next open: a refused open ("open failed")
+// is tried again for a second at most.
+func (c *Client) newSession(ctx context.Context) (*ssh.Session, error) {
+	for start := time.Now(); ; {
+		s, err := c.conn.NewSession()
+		var oce *ssh.OpenChannelError
+		if err == nil || !errors.As(err, &oce) || oce.Reason != ssh.ConnectionFailed || time.Since(start) > time.Second {
+			return s, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // SFTP returns the connection's SFTP client, opened once.
