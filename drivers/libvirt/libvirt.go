@@ -429,10 +429,36 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 		return &Error{Op: "defining domain " + spec.Name, Err: err}
 	}
 	d.say("booting %s (%s)", spec.Name, d.ResolvedType)
-	if err := l.DomainCreate(dom); err != nil {
+	if err := d.startDomain(ctx, l, dom); err != nil {
 		return &Error{Op: "starting domain " + spec.Name, Err: err}
 	}
 	return d.waitLease(ctx, l, 5*time.Minute)
+}
+
+// startDomain boots a defined domain. A start that libvirt gave up on while it placed QEMU's
+// threads in their cgroups (seen once in many hundred starts on cgroup v1: "Failed to create v1
+// controller cpu for group: No such file or directory", QEMU already stopped again) is tried
+// twice more, a second apart; any other failure is returned at once.
+func (d *Driver) startDomain(ctx context.Context, l *golibvirt.Libvirt, dom golibvirt.Domain) error {
+	for attempt := 1; ; attempt++ {
+		err := l.DomainCreate(dom)
+		if err == nil || attempt == 3 || !cgroupSetupFailed(err) {
+			return err
+		}
+		d.say("libvirt could not set up the domain's cgroups (%v): starting it again", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// cgroupSetupFailed tells libvirt's cgroup setup failures from others.
+func cgroupSetupFailed(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "controller") && strings.Contains(s, "for group") ||
+		strings.Contains(s, "Unable to create cgroup")
 }
 
 // waitLease waits for the first NIC's DHCP lease and records the address.
@@ -620,7 +646,7 @@ func (d *Driver) withDomain(f func(l *golibvirt.Libvirt, dom golibvirt.Domain) e
 // Start boots the domain and waits for its lease.
 func (d *Driver) Start(ctx context.Context) error {
 	return d.withDomain(func(l *golibvirt.Libvirt, dom golibvirt.Domain) error {
-		if err := l.DomainCreate(dom); err != nil {
+		if err := d.startDomain(ctx, l, dom); err != nil {
 			return &Error{Op: "starting " + d.DomainName, Err: err}
 		}
 		return d.waitLease(ctx, l, 5*time.Minute)

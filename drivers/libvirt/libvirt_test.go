@@ -1,6 +1,7 @@
 package libvirt
 
 import (
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -152,5 +153,19 @@ func TestAddressesByMAC(t *testing.T) {
 	fill(dst, got)
 	if strings.Join(dst, ",") != "192.168.122.40,10.0.0.9," {
 		t.Errorf("fill kept what was known? %q", dst)
+	}
+}
+
+func TestCgroupSetupFailed(t *testing.T) {
+	for msg, want := range map[string]bool{
+		// libvirtd 9.0.0's words (Debian 12), recorded from a start that failed on cgroup v1
+		"Failed to create v1 controller cpu for group: No such file or directory":    true,
+		"Unable to create cgroup for e2e-vm: No such file or directory":              true,
+		"Requested operation is not valid: domain is already running":                false,
+		"internal error: process exited while connecting to monitor: qemu: no image": false,
+	} {
+		if got := cgroupSetupFailed(errors.New(msg)); got != want {
+			t.Errorf("cgroupSetupFailed(%q) = %v, want %v", msg, got, want)
+		}
 	}
 }
