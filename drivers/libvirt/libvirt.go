@@ -432,7 +432,9 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 	if err := d.startDomain(ctx, l, dom); err != nil {
 		return &Error{Op: "starting domain " + spec.Name, Err: err}
 	}
-	return d.waitLease(ctx, l, d.leaseWait())
+	con := d.followConsole(dom)
+	defer con.close()
+	return d.waitLease(ctx, l, d.leaseWait(), con)
 }
 
 // startDomain boots a defined domain. A start that libvirt gave up on while it placed QEMU's
@@ -471,8 +473,9 @@ func (d *Driver) leaseWait() time.Duration {
 	return 5 * time.Minute
 }
 
-// waitLease waits for the first NIC's DHCP lease and records the address.
-func (d *Driver) waitLease(ctx context.Context, l *golibvirt.Libvirt, within time.Duration) error {
+// waitLease waits for the first NIC's DHCP lease and records the address; a guest whose kernel
+// panics (on its console) ends the wait at once.
+func (d *Driver) waitLease(ctx context.Context, l *golibvirt.Libvirt, within time.Duration, con *console) error {
 	d.say("waiting for a DHCP lease on %s for %s", d.Networks[0], d.MACs[0])
 	deadline := time.Now().Add(within)
 	last := "no lease yet"
@@ -485,9 +488,16 @@ func (d *Driver) waitLease(ctx context.Context, l *golibvirt.Libvirt, within tim
 		if err != nil {
 			last = err.Error()
 		}
+		if p := con.panicked(); p != "" {
+			return fmt.Errorf("the guest's kernel panicked while booting (its console: %q): check the image, and --libvirt-kernel, --libvirt-initrd and --libvirt-cmdline if given", p)
+		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no DHCP lease for %s (MAC %s) on network %s within %s (last: %s): is the guest booting? see virsh console %s",
-				d.DomainName, d.MACs[0], d.Networks[0], within, last, d.DomainName)
+			seen := "is the guest booting? see virsh console " + d.DomainName
+			if line := con.lastLine(); line != "" {
+				seen = fmt.Sprintf("the guest's console last printed %q", line)
+			}
+			return fmt.Errorf("no DHCP lease for %s (MAC %s) on network %s within %s (last: %s): %s",
+				d.DomainName, d.MACs[0], d.Networks[0], within, last, seen)
 		}
 		select {
 		case <-ctx.Done():
@@ -659,7 +669,9 @@ func (d *Driver) Start(ctx context.Context) error {
 		if err := d.startDomain(ctx, l, dom); err != nil {
 			return &Error{Op: "starting " + d.DomainName, Err: err}
 		}
-		return d.waitLease(ctx, l, d.leaseWait())
+		con := d.followConsole(dom)
+		defer con.close()
+		return d.waitLease(ctx, l, d.leaseWait(), con)
 	})
 }
 
