@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/machine-tools/machine/drivers"
 	"github.com/machine-tools/machine/internal/wait"
 )
 
@@ -65,8 +65,6 @@ func inotifyInstances() (int, bool) {
 	return n, err == nil
 }
 
-var ansi = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`)
-
 // logTail is the container's last few output lines (colours taken out), on one line.
 func logTail(ctx context.Context, cli *client.Client, id string, tty bool) string {
 	rc, err := cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: "3"})
@@ -83,7 +81,7 @@ func logTail(ctx context.Context, cli *client.Client, id string, tty bool) strin
 	var lines []string // a restarted container repeats itself: each line once
 	seen := map[string]bool{}
 	for _, l := range strings.Split(out.String(), "\n") {
-		if l = strings.Join(strings.Fields(ansi.ReplaceAllString(l, "")), " "); l != "" && !seen[l] {
+		if l = drivers.PlainLine(l); l != "" && !seen[l] {
 			seen[l] = true
 			lines = append(lines, l)
 		}

@@ -2,12 +2,13 @@ package libvirt
 
 import (
 	"bytes"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
+
+	"github.com/machine-tools/machine/drivers"
 )
 
 // console follows a booting domain's serial console, on a libvirt connection of its own, so that
@@ -89,20 +90,9 @@ func (c *console) close() {
 	}
 }
 
-// escapes are terminal control sequences (colours, cursor moves) that consoles print.
-var escapes = regexp.MustCompile(`\x1b(\[[0-9;?]*[ -/]*[@-~]|[()][0-9A-Za-z]|[@-_])`)
-
-// cleanLine is a console line as one could read it: no control sequences or characters, no
-// surrounding space, at most 200 characters.
+// cleanLine is a console line as one could read it (drivers.PlainLine), at most 200 characters.
 func cleanLine(s string) string {
-	s = escapes.ReplaceAllString(s, "")
-	s = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
-			return -1
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
+	s = drivers.PlainLine(s)
 	if r := []rune(s); len(r) > 200 {
 		s = string(r[:200]) + "…"
 	}

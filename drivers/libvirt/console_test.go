@@ -28,7 +28,7 @@ func TestConsoleTail(t *testing.T) {
 	if got, want := c.panicked(), "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)"; got != want {
 		t.Errorf("panicked() = %q, want %q", got, want)
 	}
-	if got := c.lastLine(); !strings.HasPrefix(got, "[    3.801827] ---[ end Kernel panic") {
+	if got := c.lastLine(); !strings.HasPrefix(got, "[ 3.801827] ---[ end Kernel panic") {
 		t.Errorf("lastLine() = %q", got)
 	}
 
