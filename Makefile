@@ -36,6 +36,8 @@ fuzz:
 	$(FUZZ) '^FuzzValidateName$$' -fuzztime $(FUZZTIME) ./internal/store/
 	$(FUZZ) '^FuzzParse$$' -fuzztime 15000x ./internal/sshconfig/
 	$(FUZZ) '^FuzzTemplate$$' -fuzztime $(FUZZTIME) ./internal/format/
+	$(FUZZ) '^FuzzDropIn$$' -fuzztime $(FUZZTIME) ./provision/
+	$(FUZZ) '^FuzzPrintable$$' -fuzztime $(FUZZTIME) ./internal/safetext/
 	$(GO) test -run '^$$' -fuzzminimizetime 50x -fuzz '^FuzzEnvRoundTrip$$' -fuzztime 1000x ./internal/shellenv/
 
 setup:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/machine-tools/machine/internal/safetext"
 	"os"
 	"slices"
 	"strings"
@@ -135,9 +136,15 @@ func (h *Host) EngineVersion(ctx context.Context) (string, error) {
 // Inspect is the machine's record as `machine inspect` prints it: the stored record with the
 // driver's settings, the engine URL, the folder and, for drivers that describe their hosts,
 // what the driver sees now.
+// Engine environment values that look like credentials are masked (safetext.MaskEnv).
 func (h *Host) Inspect(ctx context.Context) map[string]any {
 	var rec map[string]any
-	b, _ := json.Marshal(h.Machine)
+	m := *h.Machine
+	m.Engine.Env = nil
+	for _, kv := range h.Machine.Engine.Env {
+		m.Engine.Env = append(m.Engine.Env, safetext.MaskEnv(kv))
+	}
+	b, _ := json.Marshal(&m)
 	_ = json.Unmarshal(b, &rec)
 	rec["Driver"] = h.DriverJSON()
 	rec["URL"] = h.URL()

@@ -18,6 +18,7 @@ import (
 	"github.com/machine-tools/machine/internal/fsutil"
 	"github.com/machine-tools/machine/internal/sshclient"
 	"github.com/machine-tools/machine/internal/store"
+	"github.com/machine-tools/machine/provision"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -81,6 +82,9 @@ func (a *API) Create(ctx context.Context, name string, o CreateOptions) (*Host, 
 		}
 	}
 	if err := store.ValidateName(name); err != nil {
+		return nil, err
+	}
+	if err := provision.CheckEngine(o.Engine, func(n string) string { return "--engine-" + n }); err != nil {
 		return nil, err
 	}
 	interrupted := func(err error) error {

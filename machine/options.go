@@ -69,8 +69,11 @@ func EngineOptionTable() []EngineOption {
 // errors.
 func ParseEngineOptions(given map[string]any, label func(string) string) (EngineOptions, error) {
 	var e EngineOptions
-	err := drivers.Apply(EngineOptionTable(), &e, given, label)
-	return e, err
+	if err := drivers.Apply(EngineOptionTable(), &e, given, label); err != nil {
+		return e, err
+	}
+	// The values, for where they go on the host (before anything is made).
+	return e, provision.CheckEngine(e, label)
 }
 
 // registryCAs reads --engine-registry-ca HOST:PORT=FILE values.

@@ -49,7 +49,11 @@ func fakeDebianHost(t *testing.T, f *rt.Fake) *rt.Fake {
 		for _, p := range argv[4:] {
 			if data, ok := f.File(p); ok {
 				h := sha256.Sum256(data)
-				fmt.Fprintf(&b, "%s  %s\n", hex.EncodeToString(h[:]), p)
+				mode, ok := f.Modes[p]
+				if !ok {
+					mode = 0o644 // placed by someone else
+				}
+				fmt.Fprintf(&b, "%o %s  %s\n", mode, hex.EncodeToString(h[:]), p)
 			}
 		}
 		return []byte(b.String()), nil
@@ -81,7 +85,7 @@ func TestSecondRunChangesNothing(t *testing.T) {
 	}
 
 	second := fakeDebianHost(t, rt.New(t)) // strict: no mkdir, upload, reload or restart rule
-	second.Files = first.Files
+	second.Files, second.Modes = first.Files, first.Modes
 	res, err = (&Provisioner{R: second}).Run(t.Context(), spec)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +115,7 @@ func TestInterruptedProvisionRestartsNextTime(t *testing.T) {
 		t.Fatal("no mark left for the restart that did not happen")
 	}
 	second := fakeDebianHost(t, rt.New(t)) // strict: no upload rule
-	second.Files = first.Files
+	second.Files, second.Modes = first.Files, first.Modes
 	second.On("reload", rt.Exactly("sh", "-c", "systemctl daemon-reload"), rt.Output("")).
 		On("restart", restartCmd, restarted)
 	res, err := (&Provisioner{R: second}).Run(t.Context(), spec)
@@ -141,7 +145,7 @@ func TestReloadWhenOnlyReloadableOptionsChange(t *testing.T) {
 	mirror := spec
 	mirror.Engine.RegistryMirrors = []string{"https://mirror.example"}
 	f := fakeDebianHost(t, rt.New(t))
-	f.Files, f.AllowUpload = first.Files, true
+	f.Files, f.Modes, f.AllowUpload = first.Files, first.Modes, true
 	f.On("mkdir", rt.Contains("mkdir -p"), mark).On("sighup", rt.Exactly("sh", "-c", "systemctl reload docker.service && rm -f "+RestartPending), restarted)
 	res, err := (&Provisioner{R: f}).Run(t.Context(), mirror)
 	if err != nil {
@@ -153,7 +157,7 @@ func TestReloadWhenOnlyReloadableOptionsChange(t *testing.T) {
 	env := mirror
 	env.Engine.Env = []string{"HTTP_PROXY=http://proxy:3128"}
 	g := fakeDebianHost(t, rt.New(t))
-	g.Files, g.AllowUpload = f.Files, true
+	g.Files, g.Modes, g.AllowUpload = f.Files, f.Modes, true
 	g.On("mkdir", rt.Contains("mkdir -p"), mark).
 		On("reload", rt.Exactly("sh", "-c", "systemctl daemon-reload"), rt.Output("")).
 		On("restart", restartCmd, restarted)

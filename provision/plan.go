@@ -233,12 +233,12 @@ func SystemdUnit(facts HostFacts, spec Spec) []byte {
 	env := append([]string{}, spec.Engine.Env...)
 	sort.Strings(env)
 	for _, e := range env {
-		b.WriteString("Environment=" + systemdQuote(e) + "\n")
+		b.WriteString("Environment=" + systemdQuote(e, false) + "\n")
 	}
 	b.WriteString("ExecStart=\n")
 	argv := append([]string{facts.DockerdPath}, EngineFlags(spec.Engine.Opts)...)
 	for i := range argv {
-		argv[i] = systemdQuote(argv[i])
+		argv[i] = systemdQuote(argv[i], true)
 	}
 	b.WriteString("ExecStart=" + strings.Join(argv, " ") + "\n")
 	return []byte(b.String())
@@ -256,16 +256,31 @@ func OpenRCConfig(spec Spec) []byte {
 	return []byte(b.String())
 }
 
-func systemdQuote(s string) string {
-	if s != "" && !strings.ContainsAny(s, " \t\"'\\$%") {
+// systemdQuote writes one word of a unit file so that systemd reads it back as s: in double
+// quotes with C escapes for \ and ", specifiers (%) doubled, and, in an Exec line (exec),
+// variable references ($) doubled too; Environment= takes $ as it is. s has no control
+// characters (CheckEngine refused them).
+func systemdQuote(s string, exec bool) string {
+	special := " \t\"'\\%;"
+	if exec {
+		special += "$"
+	}
+	if s != "" && !strings.ContainsAny(s, special) {
 		return s
 	}
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", "$$", "%", "%%")
-	return `"` + r.Replace(s) + `"`
+	pairs := []string{`\`, `\\`, `"`, `\"`, "%", "%%"}
+	if exec {
+		pairs = append(pairs, "$", "$$")
+	}
+	return `"` + strings.NewReplacer(pairs...).Replace(s) + `"`
 }
 
 // Files is the whole set of files the host must hold.
 func Files(facts HostFacts, spec Spec) ([]File, error) {
+	if err := CheckEngine(spec.Engine, func(o string) string { return "engine " + o }); err != nil {
+		return nil, err
+	}
+	spec.Engine = Effective(spec.Engine)
 	daemon, err := DaemonConfig(facts.DaemonJSON, facts, spec)
 	if err != nil {
 		return nil, err
@@ -281,9 +296,10 @@ func Files(facts HostFacts, spec Spec) ([]File, error) {
 	}
 	switch facts.Init {
 	case Systemd:
-		files = append(files, File{Path: SystemdDropIn, Data: SystemdUnit(facts, spec), Mode: 0o644})
+		// 0600: the engine's environment may hold credentials (a proxy's password).
+		files = append(files, File{Path: SystemdDropIn, Data: SystemdUnit(facts, spec), Mode: 0o600})
 	case OpenRC:
-		files = append(files, File{Path: OpenRCConf, Data: OpenRCConfig(spec), Mode: 0o644})
+		files = append(files, File{Path: OpenRCConf, Data: OpenRCConfig(spec), Mode: 0o600})
 	}
 	return files, nil
 }

@@ -254,9 +254,9 @@ func (p *Provisioner) install(ctx context.Context, osi OSInfo, url string) error
 	return nil
 }
 
-// place uploads the files whose content differs and returns their paths.
+// place uploads the files whose content or mode differs and returns their paths.
 func (p *Provisioner) place(ctx context.Context, files []File) ([]string, error) {
-	argv := []string{"sh", "-c", `for f in "$@"; do if [ -f "$f" ]; then sha256sum "$f"; fi; done`, "sh"}
+	argv := []string{"sh", "-c", `for f in "$@"; do if [ -f "$f" ]; then printf '%s ' "$(stat -c %a "$f")"; sha256sum "$f"; fi; done`, "sh"}
 	for _, f := range files {
 		argv = append(argv, f.Path)
 	}
@@ -264,7 +264,7 @@ func (p *Provisioner) place(ctx context.Context, files []File) ([]string, error)
 	if err != nil {
 		return nil, fmt.Errorf("reading the host's engine configuration: %w", err)
 	}
-	have := map[string]string{}
+	have := map[string]string{} // path: "MODE SUM", the mode in octal as stat prints it
 	for _, line := range strings.Split(string(out), "\n") {
 		if sum, file, ok := strings.Cut(strings.TrimSpace(line), "  "); ok {
 			have[file] = sum
@@ -274,7 +274,7 @@ func (p *Provisioner) place(ctx context.Context, files []File) ([]string, error)
 	var todo []File
 	for _, f := range files {
 		h := sha256.Sum256(f.Data)
-		if have[f.Path] == hex.EncodeToString(h[:]) {
+		if have[f.Path] == fmt.Sprintf("%o %s", f.Mode, hex.EncodeToString(h[:])) {
 			continue
 		}
 		todo = append(todo, f)

@@ -158,13 +158,74 @@ const (
 	MaxFileSize = 1 << 20
 	MaxAliases  = 1000
 	MaxNodes    = 1000
+	// MaxDepth bounds how deeply collections nest: the YAML parser's memory grows with the square
+	// of the depth (20,000 levels of `[` took 1.3 GB before its own depth error), so deeper files
+	// are refused before they are parsed. A cluster file needs 5.
+	MaxDepth = 64
 )
+
+// nestingDepth finds where a YAML text first nests collections more than max levels deep, by
+// reading it as text: flow collections ([ and {, outside quoted scalars and comments) and block
+// sequences that open on one line ("- - - x"). 0 when it never does.
+func nestingDepth(b []byte, max int) (line int) {
+	flow := 0
+	ln := 1
+	for i := 0; i < len(b); {
+		// At a line's start: its block sequence entries ("- - x"), counted with the open flows.
+		j := i
+		for j < len(b) && b[j] == ' ' {
+			j++
+		}
+		dashes := 0
+		for j < len(b) && b[j] == '-' && (j+1 == len(b) || b[j+1] == ' ' || b[j+1] == '\n') {
+			dashes++
+			j++
+			for j < len(b) && b[j] == ' ' {
+				j++
+			}
+		}
+		if flow+dashes > max {
+			return ln
+		}
+		var quote byte
+		prev := byte(' ')
+		for ; j < len(b) && b[j] != '\n'; j++ {
+			c := b[j]
+			switch {
+			case quote == '"' && c == '\\':
+				j++ // an escaped character
+			case quote != 0 && c == quote:
+				quote = 0
+			case quote != 0:
+			case (c == '"' || c == '\'') && strings.IndexByte(" \t[{,:", prev) >= 0:
+				quote = c
+			case c == '#' && (prev == ' ' || prev == '\t'):
+				for j+1 < len(b) && b[j+1] != '\n' { // a comment: the rest of the line
+					j++
+				}
+			case c == '[' || c == '{':
+				if flow++; flow+dashes > max {
+					return ln
+				}
+			case (c == ']' || c == '}') && flow > 0:
+				flow--
+			}
+			prev = c
+		}
+		ln++
+		i = j + 1
+	}
+	return 0
+}
 
 // checkYAML refuses what would make the decoder blow up or crash: an oversized file, anchors
 // whose content holds aliases (nested expansion), too many aliases.
 func checkYAML(name string, b []byte) (f *ast.File, err error) {
 	if len(b) > MaxFileSize {
 		return nil, fmt.Errorf("%s: the file is %d bytes, more than a cluster file's %d", name, len(b), MaxFileSize)
+	}
+	if line := nestingDepth(b, MaxDepth); line > 0 {
+		return nil, fmt.Errorf("%s:%d: collections nest more than %d levels deep here: a cluster file needs a few; check the brackets and dashes", name, line, MaxDepth)
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -287,7 +348,7 @@ func (c *Cluster) Validate(reg drivers.Registry) error {
 	}
 	if len(errs) == 0 && len(c.Engine) > 0 {
 		// The values too (a version, a CA file), as a create would take them.
-		if _, err := machine.ParseEngineOptions(c.Engine, func(k string) string { return k }); err != nil {
+		if _, err := machine.ParseEngineOptions(c.Engine, func(k string) string { return "engine." + k }); err != nil {
 			errs = append(errs, c.errAt("$.engine", "%v", err))
 		}
 	}

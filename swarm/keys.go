@@ -7,19 +7,49 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
+	"github.com/machine-tools/machine/internal/safetext"
 )
 
 // fileProblems walks the parsed file against the Cluster type and reports, each with its line,
 // every key that the type does not have (not only the first, as the decoder does) and every
 // `name` written as a number or a boolean (YAML would make 0x1F the name "31").
+// Every text in the file, keys and values, must be one line of printable characters: no value
+// of a cluster file needs a newline or a control character, and each could reach a host's files
+// or fake a line of output.
 func fileProblems(file string, f *ast.File) []error {
 	var errs []error
 	for _, doc := range f.Docs {
 		if doc != nil && doc.Body != nil {
 			walkKeys(file, doc.Body, reflect.TypeOf(Cluster{}), "", &errs)
+			ast.Walk(scalarCheck{file, &errs}, doc.Body)
 		}
 	}
 	return errs
+}
+
+// scalarCheck refuses texts with control characters (block scalars, | and >, hold newlines).
+type scalarCheck struct {
+	file string
+	errs *[]error
+}
+
+func (c scalarCheck) Visit(n ast.Node) ast.Visitor {
+	var text string
+	switch v := n.(type) {
+	case *ast.StringNode:
+		text = v.Value
+	case *ast.LiteralNode:
+		text = v.Value.Value
+	default:
+		return c
+	}
+	if what, bad := safetext.FirstUnsafe(text); bad {
+		if len(text) > 60 {
+			text = text[:60] + "..."
+		}
+		*c.errs = append(*c.errs, fmt.Errorf("%s:%d: %q holds %s: a cluster file's values are one line of printable text", c.file, n.GetToken().Position.Line, text, what))
+	}
+	return nil // a block scalar's text is its own child: once is enough
 }
 
 func walkKeys(file string, n ast.Node, t reflect.Type, where string, errs *[]error) {

@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"fmt"
+	"github.com/machine-tools/machine/internal/safetext"
 	"io"
 	"maps"
 	"slices"
@@ -73,11 +74,13 @@ type Change struct {
 	Restart bool `json:"restart,omitempty"`
 }
 
+// String is the change as one printable line: control characters that came with a label or a
+// name read from the swarm are shown as escapes, never sent to the terminal.
 func (c Change) String() string {
 	if c.Node == "" {
-		return c.Detail
+		return safetext.Printable(c.Detail)
 	}
-	return c.Node + ": " + c.Detail
+	return safetext.Printable(c.Node + ": " + c.Detail)
 }
 
 // meshOffAtStart is the change of a new swarm without the routing mesh.
@@ -329,14 +332,18 @@ func reloadableChange(d string) bool {
 func engineChanges(want, have machine.EngineOptions) []string {
 	var out []string
 	list := func(name string, w, h []string) {
+		show := func(x string) string { return x }
+		if name == "env" {
+			show = safetext.MaskEnv // a proxy's password, a token: never printed
+		}
 		for _, x := range w {
 			if !slices.Contains(h, x) {
-				out = append(out, fmt.Sprintf("%s %s added", name, x))
+				out = append(out, fmt.Sprintf("%s %s added", name, show(x)))
 			}
 		}
 		for _, x := range h {
 			if !slices.Contains(w, x) {
-				out = append(out, fmt.Sprintf("%s %s removed", name, x))
+				out = append(out, fmt.Sprintf("%s %s removed", name, show(x)))
 			}
 		}
 	}

@@ -72,6 +72,7 @@ type Fake struct {
 	mu      sync.Mutex
 	rules   []rule
 	Files   map[string][]byte
+	Modes   map[string]os.FileMode // of the files uploaded
 	Calls   [][]string
 	Uploads []string
 }
@@ -127,6 +128,10 @@ func (f *Fake) Upload(ctx context.Context, path string, data []byte, mode os.Fil
 		f.Files = map[string][]byte{}
 	}
 	f.Files[path] = slices.Clone(data)
+	if f.Modes == nil {
+		f.Modes = map[string]os.FileMode{}
+	}
+	f.Modes[path] = mode.Perm()
 	return nil
 }
 

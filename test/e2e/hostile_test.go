@@ -1,0 +1,94 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestHostileEngineValues: values that would write a line of their own into dockerd's systemd
+// drop-in (and so run as root on the host) are refused before anything is made, from the flags
+// and from a cluster file; values with $ and % reach dockerd exactly as written; a proxy's
+// password is in a 0600 drop-in and never printed.
+func TestHostileEngineValues(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	name := uniq("e2e-hostile")
+	t.Cleanup(func() { e.run("rm", "-f", "-y", name) })
+
+	for _, c := range []struct {
+		args  []string
+		wants []string
+	}{
+		{[]string{"--engine-env", "B=x\nExecStartPre=/usr/bin/touch /tmp/pwned2\n#"}, []string{`--engine-env "B=x\nExecStartPre=/usr/bin/touch /tmp/pwned2\n#": a newline is not allowed`}},
+		{[]string{"--engine-opt", "log-level=debug\rExecStartPre=/usr/bin/touch /tmp/pwned3"}, []string{"--engine-opt", "a carriage return is not allowed"}},
+		{[]string{"--engine-insecure-registry", "x;y"}, []string{`--engine-insecure-registry "x;y"`, "give host:port"}},
+		{[]string{"--engine-registry-mirror", "https://mirror.example.test\nExecStartPre=/usr/bin/touch /tmp/pwned4"}, []string{"--engine-registry-mirror", "a newline"}},
+		{[]string{"--engine-opt", "tlsverify=false"}, []string{"tlsverify is machine's to set"}},
+	} {
+		r := e.run(append(append([]string{"create", "-d", "container"}, c.args...), name)...)
+		expectOneLineError(t, r, c.wants...)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "cluster.yml")
+	hostile := "name: " + name + "\ndriver: container\nengine:\n  env:\n    - \"B=x\\nExecStartPre=/usr/bin/touch /tmp/pwned2\\n#\"\nnodes:\n  - name: " + name + "\n    role: manager\n"
+	if err := os.WriteFile(file, []byte(hostile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"up", "plan"} {
+		r := e.run("swarm", cmd, "-f", file)
+		if r.code != 1 || !strings.Contains(r.stderr, "cluster.yml:5: ") || !strings.Contains(r.stderr, "holds a newline") {
+			t.Errorf("swarm %s of a hostile file: %s", cmd, r)
+		}
+	}
+	if out := e.must("ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Fatalf("refused input left machines: %q", out)
+	}
+	if left := leftovers(t, []string{name}, nil); len(left) > 0 {
+		t.Fatalf("refused input left %v", left)
+	}
+
+	// Values with $, %, quotes and a credential, and a label given as an --engine-opt.
+	const secret = "s3cr3t-pw"
+	e.must("create", "-d", "container",
+		"--engine-env", "P=$HOME", "--engine-env", "Q=100%", "--engine-env", `R=a "b" \c`,
+		"--engine-env", "HTTPS_PROXY=http://user:"+secret+"@proxy.invalid:3128", "--engine-env", "NO_PROXY=*",
+		"--engine-opt", "label=rack=7", name)
+	environ := e.must("ssh", name, `tr '\0' '\n' < /proc/$(pidof dockerd)/environ`)
+	for _, want := range []string{"P=$HOME\n", "Q=100%\n", `R=a "b" \c` + "\n", "HTTPS_PROXY=http://user:" + secret + "@proxy.invalid:3128\n"} {
+		if !strings.Contains(environ, want) {
+			t.Errorf("dockerd's environment lacks %q:\n%s", want, environ)
+		}
+	}
+	if out := e.must("ssh", name, "stat -c %a /etc/systemd/system/docker.service.d/10-machine.conf"); strings.TrimSpace(out) != "600" {
+		t.Errorf("the drop-in holding a password is %s", out)
+	}
+	// systemd's own reading of the unit: no warning about the drop-in.
+	if r := e.run("ssh", name, "systemd-analyze verify docker.service 2>&1; echo rc=$?"); !strings.Contains(r.stdout, "rc=0") || strings.Contains(r.stdout, "10-machine.conf") {
+		t.Errorf("systemd-analyze verify: %s", r)
+	}
+	if out := e.docker(name, "info", "--format", "{{json .Labels}}"); !strings.Contains(out.stdout, `"rack=7"`) || !strings.Contains(out.stdout, `"provider=container"`) {
+		t.Errorf("engine labels: %s", out)
+	}
+	for _, args := range [][]string{{"inspect", name}, {"ls"}, {"--debug", "provision", name}} {
+		r := e.run(args...)
+		if strings.Contains(r.stdout+r.stderr, secret) {
+			t.Errorf("machine %v prints the proxy's password: %s", args, r)
+		}
+	}
+	if r := e.run("inspect", name); !strings.Contains(r.stdout, "http://user:****@proxy.invalid:3128") {
+		t.Errorf("inspect does not show the masked proxy: %s", r)
+	}
+	// A plan that changes the environment shows it masked.
+	other := "name: " + name + "\ndriver: container\nengine:\n  env: [\"HTTPS_PROXY=http://user:other-" + secret + "@proxy.invalid:3128\"]\nnodes:\n  - name: " + name + "\n    role: manager\n"
+	if err := os.WriteFile(file, []byte(other), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run("swarm", "plan", "-f", file)
+	if strings.Contains(r.stdout+r.stderr, secret) || !strings.Contains(r.stdout, "env HTTPS_PROXY=http://user:****@proxy.invalid:3128 added") {
+		t.Errorf("swarm plan: %s", r)
+	}
+}
