@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -237,6 +238,11 @@ func pullOnce(ctx context.Context, c client.APIClient, ref, auth string) error {
 }
 
 func transient(err error) bool {
+	// The node's own engine not answering is no registry's passing fault: said at once.
+	var ne net.Error
+	if client.IsErrConnectionFailed(err) || (errors.As(err, &ne) && ne.Timeout()) {
+		return false
+	}
 	if errdefs.IsUnauthorized(err) || errdefs.IsNotFound(err) || errdefs.IsForbidden(err) || errdefs.IsInvalidParameter(err) {
 		return false
 	}

@@ -192,6 +192,11 @@ func (h *Host) DockerClient(ctx context.Context) (client.APIClient, error) {
 	return cli, nil
 }
 
+// EngineAnswerLimit bounds the wait for the head of an engine's answer to any request (its body
+// may stream for longer: a pull's progress, an image load's). The engine's slowest answers
+// come well within it (a swarm join gives up after 20 s).
+const EngineAnswerLimit = 60 * time.Second
+
 // Docker opens the machine's engine over TLS, verifying its certificate.
 func (h *Host) Docker() (*client.Client, error) {
 	tc, err := h.TLSConfig()
@@ -205,7 +210,11 @@ func (h *Host) Docker() (*client.Client, error) {
 			return sshclient.DialThrough(ctx, cfg, addr)
 		}
 	}
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc, DialContext: dial}}
+	// Every call has a deadline even where its caller set none: an engine that accepts the
+	// connection and then says nothing (a paused container, a frozen VM) fails the handshake
+	// or the wait for an answer's head instead of hanging the command.
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc, DialContext: dial,
+		TLSHandshakeTimeout: 10 * time.Second, ResponseHeaderTimeout: EngineAnswerLimit}}
 	return client.NewClientWithOpts(client.WithHost(h.URL()), client.WithHTTPClient(hc), client.WithAPIVersionNegotiation())
 }
 

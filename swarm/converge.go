@@ -12,6 +12,7 @@ import (
 	"github.com/machine-tools/machine/internal/fanout"
 	"github.com/machine-tools/machine/internal/wait"
 	"github.com/machine-tools/machine/machine"
+	"github.com/machine-tools/machine/provision"
 )
 
 // converge applies the plan's role changes, engine changes and removals (creates, joins,
@@ -153,14 +154,22 @@ func reload(ctx context.Context, api *machine.API, name string, want machine.Eng
 		return err
 	}
 	defer cli.Close()
-	info, err := cli.Info(ctx)
-	if err != nil {
-		return &PhaseError{name, "reading the engine's configuration", err}
-	}
-	for _, m := range want.RegistryMirrors {
-		if !slices.ContainsFunc(info.RegistryConfig.Mirrors, func(x string) bool { return strings.TrimSuffix(x, "/") == strings.TrimSuffix(m, "/") }) {
-			return &PhaseError{name, "reloading the engine", fmt.Errorf("the engine does not list the mirror %s after the reload (it has %v)", m, info.RegistryConfig.Mirrors)}
+	// `systemctl reload` returns once dockerd has the signal, not once it has applied it: on a
+	// loaded host the first docker info still shows the old configuration. Wait until it shows
+	// the new one.
+	if err := wait.Until(ctx, reloadWait, 200*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+		ictx, cancel := context.WithTimeout(ctx, ObserveLimit)
+		defer cancel()
+		info, err := cli.Info(ictx)
+		if err != nil {
+			return false, "docker info: " + err.Error(), nil
 		}
+		if missing := reloadPending(provision.Effective(want), info.RegistryConfig.Mirrors, info.Labels); missing != "" {
+			return false, "the engine does not list " + missing + " after the reload", nil
+		}
+		return true, "", nil
+	}); err != nil {
+		return &PhaseError{name, "reloading the engine", err}
 	}
 	if res.Reloaded {
 		h.say(name, "engine configuration reloaded (no restart), checked with docker info")
@@ -299,4 +308,28 @@ func changeRole(ctx context.Context, api *machine.API, m *Node, ch Change, h UpO
 		return &PhaseError{ch.Node, string(ch.Kind), err}
 	}
 	return nil
+}
+
+// reloadWait bounds the wait for a reloaded engine to show its new configuration.
+const reloadWait = 30 * time.Second
+
+// reloadPending names what of want a reloaded engine does not show yet (its mirrors and labels
+// as docker info lists them), "" when it shows all of it.
+func reloadPending(want machine.EngineOptions, mirrors, labels []string) string {
+	for _, m := range want.RegistryMirrors {
+		if !slices.ContainsFunc(mirrors, func(x string) bool { return strings.TrimSuffix(x, "/") == strings.TrimSuffix(m, "/") }) {
+			return fmt.Sprintf("the mirror %s (it has %v)", m, mirrors)
+		}
+	}
+	for _, m := range mirrors {
+		if !slices.ContainsFunc(want.RegistryMirrors, func(x string) bool { return strings.TrimSuffix(x, "/") == strings.TrimSuffix(m, "/") }) {
+			return fmt.Sprintf("only the mirrors %v (it still has %s)", want.RegistryMirrors, m)
+		}
+	}
+	for _, l := range want.Labels {
+		if !slices.Contains(labels, l) {
+			return fmt.Sprintf("the label %s (it has %v)", l, labels)
+		}
+	}
+	return ""
 }

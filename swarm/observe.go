@@ -2,22 +2,40 @@ package swarm
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/errdefs"
 
 	"github.com/machine-tools/machine/internal/fanout"
 	"github.com/machine-tools/machine/machine"
 )
 
+// ObserveLimit bounds each read of one engine while the cluster is observed: an engine that
+// accepts connections and answers nothing (a paused container, a frozen VM) is named after it.
+const ObserveLimit = 10 * time.Second
+
 // Observe reads the live cluster that the file describes: the store's machines and their
 // engine options, and, through the first of the file's managers that answers as one, the
-// swarm's nodes, networks and which nodes have the file's images. It changes nothing.
-func Observe(ctx context.Context, a *machine.API, c *Cluster) (Observed, *Node, error) {
-	obs := Observed{Machines: map[string]bool{}, Nodes: map[string]ObservedNode{}, Engines: map[string]machine.EngineOptions{},
-		Networks: map[string]bool{}, Images: map[string]map[string]bool{}}
+// swarm's nodes, networks and which nodes have the file's images. It changes nothing. The
+// file's machines are read at once, each read bounded by ObserveLimit; those that do not answer
+// are in Unobserved. When ctx ends, its error: never an observation made of cancelled reads.
+func Observe(ctx context.Context, a *machine.API, c *Cluster) (obs Observed, via *Node, err error) {
+	obs = Observed{Machines: map[string]bool{}, Nodes: map[string]ObservedNode{}, Engines: map[string]machine.EngineOptions{},
+		Networks: map[string]bool{}, Images: map[string]map[string]bool{}, Unobserved: map[string]string{}}
+	defer func() {
+		if ctx.Err() != nil {
+			if via != nil {
+				via.Close()
+			}
+			obs, via, err = Observed{}, nil, fmt.Errorf("observing the cluster: %w", context.Cause(ctx))
+		}
+	}()
 	names, err := a.List()
 	if err != nil {
 		return obs, nil, err
@@ -28,37 +46,84 @@ func Observe(ctx context.Context, a *machine.API, c *Cluster) (Observed, *Node, 
 			obs.Engines[n] = h.Engine
 		}
 	}
-	// A manager that answers: the file's managers first, then any machine of the file.
-	var candidates []string
-	for _, n := range c.Managers() {
-		candidates = append(candidates, n.Name)
+	// Every machine of the file at once: its swarm state, and which of the file's images it has.
+	type seen struct {
+		node   *Node
+		st     State
+		images map[string]bool
+		err    error
 	}
-	for _, n := range c.Workers() {
-		candidates = append(candidates, n.Name)
-	}
-	var via *Node
-	for _, n := range candidates {
-		if !obs.Machines[n] {
-			continue
+	var present []string
+	for _, n := range c.Nodes {
+		if obs.Machines[n.Name] {
+			present = append(present, n.Name)
 		}
-		node, err := OpenNode(a, n)
+	}
+	views, _ := fanout.Map(ctx, present, 0, func(ctx context.Context, name string) (seen, error) {
+		node, err := OpenNode(a, name)
 		if err != nil {
+			return seen{err: err}, nil
+		}
+		v := seen{node: node, images: map[string]bool{}}
+		rctx, cancel := context.WithTimeout(ctx, ObserveLimit)
+		defer cancel()
+		if v.st, v.err = node.Inspect(rctx); v.err == nil {
+			for _, im := range c.Images {
+				_, err := node.Docker.ImageInspect(rctx, im.Name)
+				switch {
+				case err == nil:
+					v.images[im.Name] = true
+				case !errdefs.IsNotFound(err):
+					v.err = fmt.Errorf("image %s: %w", im.Name, err)
+				}
+			}
+		}
+		if v.err != nil && errors.Is(rctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+			v.err = fmt.Errorf("its engine did not answer within %s", ObserveLimit)
+		}
+		return v, nil
+	})
+	defer func() {
+		for _, v := range views {
+			if v.node != nil && v.node != via {
+				v.node.Close()
+			}
+		}
+	}()
+	if ctx.Err() != nil {
+		return obs, nil, ctx.Err()
+	}
+	for i, name := range present {
+		v := views[i]
+		if v.err != nil {
+			obs.Unobserved[name] = plainErr(v.err)
 			continue
 		}
-		if st, err := node.Inspect(ctx); err == nil && st.Active && st.Manager {
-			via = node
-			break
+		for im := range v.images {
+			if obs.Images[im] == nil {
+				obs.Images[im] = map[string]bool{}
+			}
+			obs.Images[im][name] = true
 		}
-		node.Close()
+	}
+	// A manager that answers: the file's managers first, then any machine of the file.
+	for _, role := range []string{"manager", "worker"} {
+		for i, name := range present {
+			if via == nil && views[i].err == nil && views[i].st.Active && views[i].st.Manager && c.roleOf(name) == role {
+				via = views[i].node
+			}
+		}
 	}
 	if via == nil {
 		return obs, nil, nil
 	}
 	obs.InSwarm = true
-	list, err := via.Docker.NodeList(ctx, swarm.NodeListOptions{})
+	rctx, cancel := context.WithTimeout(ctx, ObserveLimit)
+	defer cancel()
+	list, err := via.Docker.NodeList(rctx, swarm.NodeListOptions{})
 	if err != nil {
 		via.Close()
-		return obs, nil, err
+		return obs, nil, fmt.Errorf("listing the swarm's nodes through %s: %w", via.Name, err)
 	}
 	machineOf, err := machineFinder(a)
 	if err != nil {
@@ -84,44 +149,31 @@ func Observe(ctx context.Context, a *machine.API, c *Cluster) (Observed, *Node, 
 		}
 		obs.Nodes[name] = on
 	}
-	nets, err := via.Docker.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("driver", "overlay"))})
-	if err == nil {
-		for _, n := range nets {
-			obs.Networks[n.Name] = true
-			obs.Ingress = obs.Ingress || n.Ingress
-		}
+	nets, err := via.Docker.NetworkList(rctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("driver", "overlay"))})
+	if err != nil {
+		via.Close()
+		return obs, nil, fmt.Errorf("listing the swarm's networks through %s: %w", via.Name, err)
 	}
-	if len(c.Images) > 0 {
-		var present []string
-		for _, n := range c.Nodes {
-			if obs.Machines[n.Name] {
-				present = append(present, n.Name)
-			}
-		}
-		has, _ := fanout.Map(ctx, present, 0, func(ctx context.Context, name string) (map[string]bool, error) {
-			out := map[string]bool{}
-			node, err := OpenNode(a, name)
-			if err != nil {
-				return out, nil
-			}
-			defer node.Close()
-			for _, im := range c.Images {
-				if _, err := node.Docker.ImageInspect(ctx, im.Name); err == nil {
-					out[im.Name] = true
-				}
-			}
-			return out, nil
-		})
-		for i, name := range present {
-			for im := range has[i] {
-				if obs.Images[im] == nil {
-					obs.Images[im] = map[string]bool{}
-				}
-				obs.Images[im][name] = true
-			}
-		}
+	for _, n := range nets {
+		obs.Networks[n.Name] = true
+		obs.Ingress = obs.Ingress || n.Ingress
 	}
 	return obs, via, nil
+}
+
+// roleOf is the file's role of a node ("" when the file does not name it).
+func (c *Cluster) roleOf(name string) string {
+	for _, n := range c.Nodes {
+		if n.Name == name {
+			return n.RoleOrDefault()
+		}
+	}
+	return ""
+}
+
+// plainErr is an error as one line for a listing.
+func plainErr(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 // PlanFor observes the live cluster and plans the changes that bring it to the file: what

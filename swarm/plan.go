@@ -45,6 +45,22 @@ type Observed struct {
 	Ingress bool
 	// Images lists, per image, the nodes that have it.
 	Images map[string]map[string]bool
+	// Unobserved are the file's machines whose engine could not be read, with the reason: what
+	// the plan says of them is a guess.
+	Unobserved map[string]string
+}
+
+// Complete is nil when every machine of the file that exists was read, else an error naming
+// those that were not: a plan made without them is not one to print as the truth.
+func (o Observed) Complete() error {
+	if len(o.Unobserved) == 0 {
+		return nil
+	}
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(o.Unobserved)) {
+		parts = append(parts, name+" ("+o.Unobserved[name]+")")
+	}
+	return fmt.Errorf("could not observe %s: no plan without them; start them (machine start NAME) or check them (machine status NAME), then plan again", strings.Join(parts, ", "))
 }
 
 // ChangeKind is what a change does.

@@ -323,7 +323,12 @@ func putImages(ctx context.Context, c *Cluster, nodes map[string]*Node, alive ma
 			}
 			continue
 		}
-		if _, err := images.Pull(ctx, im.Name, targets, images.PullOptions{Progress: progress}); err != nil {
+		// The Docker config's credentials for the image's registry, as `machine pull` sends them.
+		auth, err := registryAuth(im.Name, "", "")
+		if err != nil {
+			return fmt.Errorf("pulling %s: %w", im.Name, err)
+		}
+		if _, err := images.Pull(ctx, im.Name, targets, images.PullOptions{Auth: auth, Progress: progress}); err != nil {
 			return fmt.Errorf("pulling %s: %w", im.Name, err)
 		}
 	}

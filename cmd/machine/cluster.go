@@ -83,7 +83,17 @@ func swarmPlanCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			plan, err := swarm.PlanFor(c.Context, a, cl, swarm.PlanOptions{Prune: c.Bool("prune")})
+			obs, via, err := swarm.Observe(c.Context, a, cl)
+			if via != nil {
+				via.Close()
+			}
+			if err != nil {
+				return fmt.Errorf("reading the live cluster: %w", err)
+			}
+			if err := obs.Complete(); err != nil {
+				return err
+			}
+			plan, err := swarm.Plan(cl, obs, swarm.PlanOptions{Prune: c.Bool("prune")})
 			if err != nil {
 				return err
 			}

@@ -3,10 +3,14 @@
 package e2e
 
 import (
+	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestHostileEngineValues: values that would write a line of their own into dockerd's systemd
@@ -90,5 +94,56 @@ func TestHostileEngineValues(t *testing.T) {
 	r := e.run("swarm", "plan", "-f", file)
 	if strings.Contains(r.stdout+r.stderr, secret) || !strings.Contains(r.stdout, "env HTTPS_PROXY=http://user:****@proxy.invalid:3128 added") {
 		t.Errorf("swarm plan: %s", r)
+	}
+}
+
+// TestPausedHost: a host whose engine accepts connections and answers nothing (its container
+// paused) is named within seconds by every command that reads the swarm, which exits non-zero;
+// Ctrl-C during such a read says `interrupted:` and prints no plan.
+func TestPausedHost(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m, w := uniq("e2e-pause-m1"), uniq("e2e-pause-w1")
+	file := filepath.Join(t.TempDir(), "cluster.yml")
+	if err := os.WriteFile(file, []byte("name: "+uniq("e2e-pause")+"\ndriver: container\nnodes:\n  - {name: "+m+", role: manager}\n  - {name: "+w+"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = exec.Command("docker", "unpause", w).Run()
+		e.run("swarm", "down", "-f", file)
+	})
+	e.must("swarm", "up", "-f", file)
+	if out, err := exec.Command("docker", "pause", w).CombinedOutput(); err != nil {
+		t.Fatalf("docker pause: %v %s", err, out)
+	}
+	for _, args := range [][]string{{"swarm", "plan", "-f", file}, {"swarm", "check", m}, {"pull", "--swarm", m, "busybox:none"}} {
+		start := time.Now()
+		r := e.run(args...)
+		took := time.Since(start)
+		if r.code == 0 || r.code == 2 || !strings.Contains(r.stdout+r.stderr, w) || took > 30*time.Second {
+			t.Errorf("machine %v with %s paused, after %s: %s", args, w, took.Round(time.Second), r)
+		}
+		if args[1] == "plan" && (r.code != 1 || !strings.Contains(r.stderr, "could not observe "+w) || strings.TrimSpace(r.stdout) != "") {
+			t.Errorf("plan with %s paused: want exit 1 naming it and no plan: %s", w, r)
+		}
+	}
+	cmd := exec.Command(machineBin, "swarm", "plan", "-f", file)
+	cmd.Env = append(cleanEnv(), "MACHINE_STORAGE_PATH="+e.store)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	if err == nil || !strings.HasPrefix(stderr.String(), "machine: interrupted: ") || stdout.Len() > 0 {
+		t.Errorf("Ctrl-C of a plan waiting for a paused host: %v\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
+	}
+	if out, err := exec.Command("docker", "unpause", w).CombinedOutput(); err != nil {
+		t.Fatalf("docker unpause: %v %s", err, out)
+	}
+	if r := e.run("swarm", "plan", "-f", file); r.code != 0 {
+		t.Errorf("plan after the host came back: %s", r)
 	}
 }

@@ -110,4 +110,22 @@ func TestPullPrivateRegistry(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("re-run with the right password: %s", r)
 	}
+
+	// swarm up pre-pulls a cluster file's private image with the same credentials as pull.
+	for _, n := range names {
+		e.docker(n, "rmi", remote)
+	}
+	file := filepath.Join(dir, "cluster.yml")
+	cluster := fmt.Sprintf("name: %s\ndriver: container\nnodes:\n  - {name: %s, role: manager}\n  - {name: %s}\n  - {name: %s}\nimages: [%s]\n", p, names[0], names[1], names[2], remote)
+	if err := os.WriteFile(file, []byte(cluster), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.runWith(dockerConfig, "", "swarm", "up", "-f", file); r.code != 0 {
+		t.Fatalf("swarm up with a private image: %s", r)
+	}
+	for _, n := range names {
+		if d := e.docker(n, "image", "inspect", remote); d.code != 0 {
+			t.Errorf("%s lacks the private image after swarm up: %s", n, d)
+		}
+	}
 }
