@@ -114,7 +114,7 @@ func TestPrintRows(t *testing.T) {
 	}
 	machine.MarkActive(rows, "tcp://10.0.0.2:2376")
 	var b bytes.Buffer
-	if err := format.Rows(&b, "", lsDefaultFormat, lsHeaders, rows); err != nil {
+	if err := format.Rows(t.Context(), &b, "", lsDefaultFormat, lsHeaders, rows); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
@@ -122,20 +122,20 @@ func TestPrintRows(t *testing.T) {
 		t.Errorf("table:\n%s", b.String())
 	}
 	b.Reset()
-	if err := format.Rows(&b, "{{.Name}} {{.State}}", lsDefaultFormat, lsHeaders, rows); err != nil || b.String() != "a Running\nbb Stopped\n" {
+	if err := format.Rows(t.Context(), &b, "{{.Name}} {{.State}}", lsDefaultFormat, lsHeaders, rows); err != nil || b.String() != "a Running\nbb Stopped\n" {
 		t.Errorf("template: %q %v", b.String(), err)
 	}
 	b.Reset()
-	if err := format.Rows[machine.Status](&b, "json", lsDefaultFormat, lsHeaders, nil); err != nil || strings.TrimSpace(b.String()) != "[]" {
+	if err := format.Rows[machine.Status](t.Context(), &b, "json", lsDefaultFormat, lsHeaders, nil); err != nil || strings.TrimSpace(b.String()) != "[]" {
 		t.Errorf("json of nothing: %q", b.String())
 	}
 	b.Reset()
-	_ = format.Rows(&b, "json", lsDefaultFormat, lsHeaders, rows)
+	_ = format.Rows(t.Context(), &b, "json", lsDefaultFormat, lsHeaders, rows)
 	var back []map[string]any
 	if err := json.Unmarshal(b.Bytes(), &back); err != nil || back[0]["Name"] != "a" || back[0]["Active"] != "*" || back[1]["State"] != "Stopped" {
 		t.Errorf("json: %s", b.String())
 	}
-	if err := format.Rows(&b, "{{.Name", lsDefaultFormat, lsHeaders, rows); err == nil || !strings.Contains(err.Error(), "--format") {
+	if err := format.Rows(t.Context(), &b, "{{.Name", lsDefaultFormat, lsHeaders, rows); err == nil || !strings.Contains(err.Error(), "--format") {
 		t.Errorf("bad template: %v", err)
 	}
 }

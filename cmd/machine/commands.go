@@ -56,7 +56,7 @@ func commands() []*cli.Command {
 		}),
 		oneMachine("inspect", "Print a machine's details as JSON", []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "a Go template over the details"}}, func(c *cli.Context, h *machine.Host) error {
 			if f := c.String("format"); f != "" {
-				return format.Template(c.App.Writer, f, h.Inspect(c.Context))
+				return format.Template(c.Context, c.App.Writer, f, h.Inspect(c.Context))
 			}
 			return format.JSON(c.App.Writer, h.Inspect(c.Context), "    ")
 		}),

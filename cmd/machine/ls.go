@@ -46,9 +46,9 @@ func lsCommand() *cli.Command {
 				}
 			}
 			if c.Bool("quiet") {
-				return format.Rows(c.App.Writer, "{{.Name}}", "", nil, kept)
+				return format.Rows(c.Context, c.App.Writer, "{{.Name}}", "", nil, kept)
 			}
-			return format.Rows(c.App.Writer, c.String("format"), lsDefaultFormat, lsHeaders, kept)
+			return format.Rows(c.Context, c.App.Writer, c.String("format"), lsDefaultFormat, lsHeaders, kept)
 		}),
 	}
 }

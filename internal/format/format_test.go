@@ -2,9 +2,12 @@ package format_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/machine-tools/machine/internal/format"
 )
@@ -14,15 +17,15 @@ import (
 func TestInspectTemplates(t *testing.T) {
 	rec := map[string]any{"Name": "a", "Driver": map[string]any{"IPAddress": "10.0.0.5"}}
 	var b bytes.Buffer
-	if err := format.Template(&b, "{{prettyjson .Driver}}", rec); err != nil || b.String() != "{\n  \"IPAddress\": \"10.0.0.5\"\n}\n" {
+	if err := format.Template(t.Context(), &b, "{{prettyjson .Driver}}", rec); err != nil || b.String() != "{\n  \"IPAddress\": \"10.0.0.5\"\n}\n" {
 		t.Errorf("prettyjson: %q %v", b.String(), err)
 	}
 	b.Reset()
-	if err := format.Template(&b, "{{json .Driver}} {{.Driver.IPAddress}}", rec); err != nil || b.String() != "{\"IPAddress\":\"10.0.0.5\"} 10.0.0.5\n" {
+	if err := format.Template(t.Context(), &b, "{{json .Driver}} {{.Driver.IPAddress}}", rec); err != nil || b.String() != "{\"IPAddress\":\"10.0.0.5\"} 10.0.0.5\n" {
 		t.Errorf("json: %q %v", b.String(), err)
 	}
 	b.Reset()
-	if err := format.Template(&b, "{{.Nosuch}}", rec); err == nil || b.Len() != 0 {
+	if err := format.Template(t.Context(), &b, "{{.Nosuch}}", rec); err == nil || b.Len() != 0 {
 		t.Errorf("a missing field printed %q, %v", b.String(), err)
 	}
 }
@@ -40,7 +43,7 @@ func FuzzTemplate(f *testing.F) {
 	data := map[string]any{"Name": "m1", "State": "Running", "Driver": map[string]any{"IP": "10.0.0.2", "Port": 22}}
 	f.Fuzz(func(t *testing.T, tmpl string) {
 		var b bytes.Buffer
-		err := format.Template(&b, tmpl, data)
+		err := format.Template(t.Context(), &b, tmpl, data)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "--format: ") || b.Len() != 0 {
 				t.Fatalf("%q: error %q, printed %q", tmpl, err, b.String())
@@ -49,8 +52,30 @@ func FuzzTemplate(f *testing.F) {
 			t.Fatalf("%q printed %q", tmpl, b.String())
 		}
 		var rows bytes.Buffer
-		if err := format.Rows(&rows, tmpl, "{{.Name}}", map[string]string{"Name": "NAME"}, []map[string]any{data, data}); err != nil && !strings.HasPrefix(err.Error(), "--format: ") {
+		if err := format.Rows(t.Context(), &rows, tmpl, "{{.Name}}", map[string]string{"Name": "NAME"}, []map[string]any{data, data}); err != nil && !strings.HasPrefix(err.Error(), "--format: ") {
 			t.Fatalf("rows %q: %v", tmpl, err)
 		}
 	})
+}
+
+// TestOutputBoundedAndInterruptible: a template that would print without end stops at
+// MaxOutput with one line, having printed nothing; one that loops without printing stops when
+// the context ends (Ctrl-C), at once.
+func TestOutputBoundedAndInterruptible(t *testing.T) {
+	var b bytes.Buffer
+	err := format.Template(t.Context(), &b, "{{range 100000000000}}xxxxxxxxxxxxxxxx{{end}}", nil)
+	if err == nil || !strings.Contains(err.Error(), "--format: it would print more than 16 MiB") || b.Len() != 0 {
+		t.Fatalf("unbounded template: %v, printed %d bytes", err, b.Len())
+	}
+	err = format.Rows(t.Context(), &b, "table {{range 100000000000}}{{.}}{{end}}", "", map[string]string{}, []string{"abcdefgh"})
+	if err == nil || !strings.Contains(err.Error(), "more than 16 MiB") || b.Len() != 0 {
+		t.Fatalf("unbounded rows: %v, printed %d bytes", err, b.Len())
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = format.Template(ctx, &b, "{{range 100000000000}}{{end}}", nil)
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second || b.Len() != 0 {
+		t.Fatalf("a silent loop after its context ended: %v after %s", err, time.Since(start))
+	}
 }

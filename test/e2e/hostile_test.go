@@ -86,6 +86,20 @@ func TestHostileEngineValues(t *testing.T) {
 	if r := e.run("inspect", name); !strings.Contains(r.stdout, "http://user:****@proxy.invalid:3128") {
 		t.Errorf("inspect does not show the masked proxy: %s", r)
 	}
+	// Templates that print without end, or loop without printing: bounded, and Ctrl-C stops them.
+	for _, args := range [][]string{{"ls", "--format", "{{range 100000000000}}xxxxxxxx{{end}}"}, {"inspect", "--format", "{{range 100000000000}}xxxxxxxx{{end}}", name}} {
+		r := e.run(args...)
+		if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "--format: it would print more than 16 MiB") {
+			t.Errorf("machine %v: %s", args[:1], r)
+		}
+	}
+	for _, args := range [][]string{{"ls", "--format", "{{range 100000000000}}{{end}}"}, {"inspect", "--format", "{{range 100000000000}}{{end}}", name}} {
+		start := time.Now()
+		done, stderr := e.interrupt(time.Second, args...)
+		if done || !strings.Contains(stderr, "interrupted") || time.Since(start) > 10*time.Second {
+			t.Errorf("machine %v after Ctrl-C: finished %v after %s: %s", args[:1], done, time.Since(start), stderr)
+		}
+	}
 	// A plan that changes the environment shows it masked.
 	other := "name: " + name + "\ndriver: container\nengine:\n  env: [\"HTTPS_PROXY=http://user:other-" + secret + "@proxy.invalid:3128\"]\nnodes:\n  - name: " + name + "\n    role: manager\n"
 	if err := os.WriteFile(file, []byte(other), 0o644); err != nil {
