@@ -39,6 +39,14 @@ type CreateSpec struct {
 	Progress func(string)
 	// Download, when set, wraps an image download to show its progress.
 	Download imagecache.Progress
+	// Record saves the driver's settings in the machine's record. A driver calls it once it has
+	// named what it will make and before it makes it, so that `machine rm -f` finds all of it
+	// whatever stops the create (a SIGKILL included).
+	Record func() error
+	// Owner is the store the machine belongs to: drivers that label what they make put it
+	// beside the machine's name, so that leftovers are found by their labels and never another
+	// store's machine of the same name.
+	Owner string
 }
 
 // Endpoint is how a host is reached.

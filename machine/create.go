@@ -123,6 +123,13 @@ func (a *API) Create(ctx context.Context, name string, o CreateOptions) (*Host, 
 	if err := a.Store.Reserve(m); err != nil {
 		return nil, err
 	}
+	// Under way for as long as this process runs it: `ls` says Creating, `rm -f` waits its turn.
+	release, err := a.Store.HoldCreate(name)
+	if err != nil {
+		_ = a.Store.Remove(name)
+		return nil, err
+	}
+	defer release()
 	h := &Host{Machine: m, Driver: d, reg: reg, api: a}
 	made := false
 	fail := func(phase string, err error) (*Host, error) {
@@ -177,7 +184,8 @@ func (a *API) Create(ctx context.Context, name string, o CreateOptions) (*Host, 
 
 	say("creating the host")
 	made = true
-	if err := d.Create(ctx, drivers.CreateSpec{Name: name, AuthorizedKey: pubKey, Progress: o.Progress, Download: o.Download}); err != nil {
+	spec := drivers.CreateSpec{Name: name, AuthorizedKey: pubKey, Progress: o.Progress, Download: o.Download, Record: h.Save, Owner: a.owner()}
+	if err := d.Create(ctx, spec); err != nil {
 		return fail("creating the host with the "+d.DriverName()+" driver", err)
 	}
 	if err := h.Save(); err != nil {
@@ -284,23 +292,61 @@ func (a *API) configure(ctx context.Context, o CreateOptions) (drivers.Registrat
 
 // Remove removes the machine's host (through its driver) and its folder. With force, a driver
 // error does not keep the folder.
+//
+// A create under way in another process is not removed (its process is asked to stop first); a
+// record too damaged or too early to name the host has its container host found by the labels
+// the container driver puts on what it makes. Whatever could not be removed is an error, also
+// with force (the record is then removed and the error says what is left).
 func (a *API) Remove(ctx context.Context, name string, force bool) error {
+	if pid, busy := a.Store.CreateUnderWay(name); busy {
+		return fmt.Errorf("machine %q is being created now (process %d): stop that create (Ctrl-C) or wait for it, then remove it", name, pid)
+	}
 	h, err := a.Load(name)
 	if err != nil {
-		if force && a.Store.Exists(name) {
-			return a.Store.Remove(name)
+		if !force || !a.Store.Exists(name) {
+			return err
 		}
-		return err
+		// A damaged record: what the container driver made for it, found by its labels.
+		_, lerr := container.RemoveLeftovers(ctx, container.DefaultEngineHost, name, a.owner())
+		if err := a.Store.Remove(name); err != nil {
+			return errors.Join(err, lerr)
+		}
+		if lerr != nil {
+			return fmt.Errorf("its record was removed, but not all of its host: %w", lerr)
+		}
+		return nil
 	}
+	var hostErr error
 	if h.Driver != nil {
 		if err := h.Driver.Remove(ctx); err != nil {
 			if !force {
 				return fmt.Errorf("removing the host of %q: %w (use -f to remove the machine's record anyway)", name, err)
 			}
-			a.log().Warn("the driver could not remove the host; removing the record anyway", "machine", name, "err", err)
+			hostErr = err
 		}
 	}
-	return a.Store.Remove(name)
+	if hostErr == nil && h.DriverName == container.Name {
+		// A create stopped before its record named the container (an older machine's record).
+		if c, ok := h.Driver.(*container.Driver); ok {
+			_, hostErr = container.RemoveLeftovers(ctx, c.EngineHost, name, a.owner())
+		}
+	}
+	if err := a.Store.Remove(name); err != nil {
+		return errors.Join(err, hostErr)
+	}
+	if hostErr != nil {
+		return fmt.Errorf("its record was removed, but its host could not be (%w): remove that by hand", hostErr)
+	}
+	return nil
+}
+
+// owner names this store on what drivers make (CreateSpec.Owner): its folder.
+func (a *API) owner() string {
+	root, err := filepath.Abs(a.Store.Root)
+	if err != nil {
+		return a.Store.Root
+	}
+	return root
 }
 
 // DriverJSON is the driver's settings, for `machine inspect`.

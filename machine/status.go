@@ -151,6 +151,10 @@ func (a *API) status(ctx context.Context, name string, quick bool) Status {
 	if h.SSH.Host != "" {
 		r.URL, r.dockerHost = h.URL(), h.DockerHost()
 	}
+	if _, busy := a.Store.CreateUnderWay(name); busy && h.State == store.StateCreating {
+		r.State = "Creating" // its create is running in another process
+		return r
+	}
 	if h.State == store.StateCreating || h.State == store.StateFailed || h.Driver == nil {
 		r.State = "Error"
 		r.Error = "create did not finish: remove with `machine rm -f " + name + "`"

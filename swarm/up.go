@@ -93,6 +93,12 @@ func CreateNode(ctx context.Context, api *machine.API, c *Cluster, n ClusterNode
 // and availability are set, networks made, images put on every node. What is already so is left
 // as it is; after a failure, running Up again finishes the job.
 func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
+	// One `up` or `down` of a cluster at a time: a second one is refused, naming the first.
+	release, err := api.Store.LockCluster(c.Name)
+	if err != nil {
+		return err
+	}
+	defer release()
 	managers := c.Managers()
 	if w := QuorumWarning(len(managers)); w != "" && h.Warn != nil {
 		h.Warn(w)
@@ -513,6 +519,11 @@ func liveManager(names []string, alive map[string]State, nodes map[string]*Node)
 // answer are removed from the swarm's list through it. A swarm with nodes that the file does not
 // name is left alone unless Force.
 func Down(ctx context.Context, api *machine.API, c *Cluster, h DownOptions) error {
+	release, err := api.Store.LockCluster(c.Name)
+	if err != nil {
+		return err
+	}
+	defer release()
 	say := func(n, m string) {
 		if h.Progress != nil {
 			h.Progress(n, m)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/machine-tools/machine/drivers/container"
 	"github.com/machine-tools/machine/internal/cliflags"
 	"github.com/machine-tools/machine/internal/format"
+	"github.com/machine-tools/machine/internal/store"
 	"github.com/machine-tools/machine/machine"
 )
 
@@ -242,9 +244,11 @@ func rmCommand() *cli.Command {
 			var last error
 			for _, r := range a.RemoveAll(c.Context, ns, force) {
 				switch {
+				case r.Err != nil && force && errors.As(r.Err, new(*store.NotFoundError)):
+					fmt.Fprintf(c.App.ErrWriter, "Error removing host %q: %v\n", r.Name, r.Err) // nothing to remove: no failure with -f
 				case r.Err != nil:
 					failed, last = append(failed, r.Name), fmt.Errorf("Error removing host %q: %w", r.Name, r.Err)
-					if len(ns) > 1 || force {
+					if len(ns) > 1 {
 						fmt.Fprintln(c.App.ErrWriter, last)
 					}
 				case r.Context:
@@ -253,11 +257,14 @@ func rmCommand() *cli.Command {
 					say(c, "Successfully removed %s", r.Name)
 				}
 			}
+			// Whatever could not be removed is a failure, with -f too (which removes the records).
 			switch {
-			case len(failed) == 0 || force:
+			case len(failed) == 0:
 				return nil
 			case len(ns) == 1:
 				return last
+			case force:
+				return fmt.Errorf("rm -f could not remove all of %s", strings.Join(failed, ", "))
 			}
 			return fmt.Errorf("rm failed for %s (-f removes their records anyway)", strings.Join(failed, ", "))
 		}}

@@ -41,6 +41,7 @@ const DefaultEngineHost = "unix:///var/run/docker.sock"
 const (
 	LabelMachine = "io.machine.name"
 	LabelCreated = "io.machine.created" // a network the driver made (removed with its last host)
+	LabelStore   = "io.machine.store"   // the store whose machine it is (CreateSpec.Owner)
 )
 
 // Privilege modes.
@@ -321,6 +322,11 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 	if d.Volume == "" {
 		d.Volume = spec.Name + "-var-lib-docker"
 	}
+	if spec.Record != nil { // the names in the record before anything of them is made
+		if err := spec.Record(); err != nil {
+			return err
+		}
+	}
 	cli, err := d.Client()
 	if err != nil {
 		return err
@@ -345,7 +351,7 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 	}
 
 	// Run to its end even when interrupted (the engine would finish it anyway), then stop.
-	if _, err := cli.VolumeCreate(context.WithoutCancel(ctx), volume.CreateOptions{Name: d.Volume, Labels: map[string]string{LabelMachine: spec.Name}}); err != nil {
+	if _, err := cli.VolumeCreate(context.WithoutCancel(ctx), volume.CreateOptions{Name: d.Volume, Labels: ownLabels(spec)}); err != nil {
 		return fmt.Errorf("creating volume %s: %w", d.Volume, err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -406,15 +412,22 @@ func (d *Driver) createLocked(ctx context.Context, cli client.APIClient, spec dr
 		}
 	}
 	if pickIP_ {
-		dir := reservations(n.Name)
-		if d.IP, err = pickIP(ctx, cli, n, reserved(dir)); err != nil {
+		if d.IP, err = pickIP(ctx, cli, n, reserved(reservations(n.Name))); err != nil {
 			return err
 		}
-		if err := os.MkdirAll(dir, 0o700); err == nil {
-			p := filepath.Join(dir, d.IP)
-			if os.WriteFile(p, nil, 0o600) == nil {
-				defer os.Remove(p)
-			}
+	}
+	// Marks on every network the container will be on, until it exists: the address taken, and
+	// the network in use (a host removed meanwhile must not remove it under this create).
+	var pending []string
+	if d.IP != "" {
+		pending = append(pending, filepath.Join(reservations(n.Name), d.IP))
+	}
+	for _, x := range append([]string{d.Network}, d.ExtraNetworks...) {
+		pending = append(pending, filepath.Join(reservations(x), "pending-"+spec.Name))
+	}
+	for _, p := range pending {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err == nil && os.WriteFile(p, nil, 0o600) == nil {
+			defer os.Remove(p)
 		}
 	}
 	unlock()
@@ -425,6 +438,18 @@ func (d *Driver) createLocked(ctx context.Context, cli client.APIClient, spec dr
 // reservations is where the addresses being handed out on a network are noted.
 func reservations(network string) string {
 	return filepath.Join(os.TempDir(), "machine-container-ips", network)
+}
+
+// networkPending says whether a create under way (in any process) will put a container on the
+// network: it marked it (reservations) and has not made the container yet.
+func networkPending(network string) bool {
+	ents, _ := os.ReadDir(reservations(network))
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) <= 2*time.Minute {
+			return true
+		}
+	}
+	return false
 }
 
 // reserved lists the addresses reserved in dir; reservations older than two minutes are left by
@@ -475,7 +500,7 @@ func (d *Driver) createContainer(ctx context.Context, cli client.APIClient, spec
 		Hostname:   spec.Name,
 		Env:        env,
 		StopSignal: "SIGRTMIN+3",
-		Labels:     map[string]string{LabelMachine: spec.Name},
+		Labels:     ownLabels(spec),
 		Tty:        true, // systemd wants a console; its output goes to the container log
 	}
 	hc := &container.HostConfig{
@@ -714,7 +739,7 @@ func (d *Driver) Remove(ctx context.Context) error {
 		if err != nil || n.Labels[LabelCreated] != "true" {
 			continue
 		}
-		if len(n.Containers) > 0 || networkInUse(ctx, cli, n) {
+		if len(n.Containers) > 0 || networkPending(n.Name) || networkInUse(ctx, cli, n) {
 			continue
 		}
 		if err := removeNetwork(ctx, cli, n.ID); err != nil {
@@ -722,6 +747,63 @@ func (d *Driver) Remove(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// ownLabels mark what the driver makes for a machine: its name, and the store it belongs to.
+func ownLabels(spec drivers.CreateSpec) map[string]string {
+	l := map[string]string{LabelMachine: spec.Name}
+	if spec.Owner != "" {
+		l[LabelStore] = spec.Owner
+	}
+	return l
+}
+
+// RemoveLeftovers removes what the driver made for the machine name of the store owner (by
+// their labels: containers, then volumes) on the engine at engineHost, and says what it
+// removed: for a record too damaged, or too early, to name them. An engine that does not
+// answer has nothing of ours to remove (nil).
+func RemoveLeftovers(ctx context.Context, engineHost, name, owner string) ([]string, error) {
+	if engineHost == "" {
+		engineHost = DefaultEngineHost
+	}
+	if owner == "" || Ping(ctx, engineHost) != nil {
+		return nil, nil
+	}
+	cli, err := (&Driver{EngineHost: engineHost}).Client()
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	f := filters.NewArgs(filters.Arg("label", LabelMachine+"="+name), filters.Arg("label", LabelStore+"="+owner))
+	var removed []string
+	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !errdefs.IsNotFound(err) {
+			return removed, fmt.Errorf("removing container %s: %w", strings.TrimPrefix(firstOr(c.Names, c.ID), "/"), err)
+		}
+		removed = append(removed, "container "+strings.TrimPrefix(firstOr(c.Names, c.ID), "/"))
+	}
+	vs, err := cli.VolumeList(ctx, volume.ListOptions{Filters: f})
+	if err != nil {
+		return removed, err
+	}
+	for _, v := range vs.Volumes {
+		if err := cli.VolumeRemove(ctx, v.Name, true); err != nil && !errdefs.IsNotFound(err) {
+			return removed, fmt.Errorf("removing volume %s: %w", v.Name, err)
+		}
+		removed = append(removed, "volume "+v.Name)
+	}
+	return removed, nil
+}
+
+func firstOr(list []string, def string) string {
+	if len(list) > 0 {
+		return list[0]
+	}
+	return def
 }
 
 // removeNetwork removes a network no container is listed on. Hosts removed at the same time

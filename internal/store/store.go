@@ -5,6 +5,8 @@
 package store
 
 import (
+	"encoding/hex"
+	"crypto/sha256"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -239,6 +242,73 @@ func (s *Store) Lock(ctx context.Context) (func(), error) {
 	if !ok {
 		return nil, fmt.Errorf("locking the store %s: another machine command holds it", s.Root)
 	}
+	return func() { _ = fl.Unlock() }, nil
+}
+
+// createLock is the file a create holds locked while it runs, in the machine's folder: the
+// kernel lets go of it when the process ends, however it ends.
+const createLock = ".create.lock"
+
+// HoldCreate marks the machine's create as under way for as long as this process runs it: the
+// returned func lets go. CreateUnderWay tells another process.
+func (s *Store) HoldCreate(name string) (func(), error) {
+	fl := flock.New(filepath.Join(s.machineDir(name), createLock))
+	ok, err := fl.TryLock()
+	if err != nil {
+		return nil, fmt.Errorf("marking the create of %q as under way: %w", name, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("machine %q is being created by another process", name)
+	}
+	_ = os.WriteFile(filepath.Join(s.machineDir(name), createLock), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600)
+	return func() {
+		_ = os.Remove(filepath.Join(s.machineDir(name), createLock))
+		_ = fl.Unlock()
+	}, nil
+}
+
+// CreateUnderWay says whether a live process is creating the machine (and which, when known).
+func (s *Store) CreateUnderWay(name string) (pid int, underWay bool) {
+	p := filepath.Join(s.machineDir(name), createLock)
+	if _, err := os.Stat(p); err != nil {
+		return 0, false
+	}
+	fl := flock.New(p)
+	ok, err := fl.TryLock()
+	if err != nil || ok {
+		if ok {
+			_ = fl.Unlock()
+		}
+		return 0, false
+	}
+	b, _ := os.ReadFile(p)
+	pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid, true
+}
+
+// LockCluster keeps a second `swarm up` or `down` of the same cluster from running beside the
+// first: it fails at once, naming the process that holds the cluster. The returned func lets go.
+func (s *Store) LockCluster(name string) (func(), error) {
+	dir := filepath.Join(s.Root, "clusters")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(name)) // any name, one file name
+	p := filepath.Join(dir, hex.EncodeToString(sum[:8])+".lock")
+	fl := flock.New(p)
+	ok, err := fl.TryLock()
+	if err != nil {
+		return nil, fmt.Errorf("locking the cluster %s: %w", name, err)
+	}
+	if !ok {
+		b, _ := os.ReadFile(p)
+		who := "another machine command"
+		if pid := strings.TrimSpace(string(b)); pid != "" {
+			who += " (process " + pid + ")"
+		}
+		return nil, fmt.Errorf("%s is changing the cluster %s now: wait for it to finish, then run this again", who, name)
+	}
+	_ = os.WriteFile(p, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600)
 	return func() { _ = fl.Unlock() }, nil
 }
 
