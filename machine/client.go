@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/machine-tools/machine/internal/safetext"
 	"os"
 	"slices"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/machine-tools/machine/drivers"
 	"github.com/machine-tools/machine/internal/dockerctx"
+	"github.com/machine-tools/machine/internal/safetext"
 	"github.com/machine-tools/machine/internal/shellenv"
 	"github.com/machine-tools/machine/internal/sshclient"
 )

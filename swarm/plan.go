@@ -2,12 +2,12 @@ package swarm
 
 import (
 	"fmt"
-	"github.com/machine-tools/machine/internal/safetext"
 	"io"
 	"maps"
 	"slices"
 	"strings"
 
+	"github.com/machine-tools/machine/internal/safetext"
 	"github.com/machine-tools/machine/machine"
 )
 

@@ -5,9 +5,9 @@
 package store
 
 import (
-	"encoding/hex"
-	"crypto/sha256"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
