@@ -69,6 +69,22 @@ func Field[D Driver, V any](set func(d D, v V)) func(*Settings, any) error {
 	}
 }
 
+// CheckedField is Field with a check of the value first: its error is the option's.
+func CheckedField[D Driver, V any](check func(v V) error, set func(d D, v V)) func(*Settings, any) error {
+	f := Field(set)
+	return func(s *Settings, v any) error {
+		if err := check(v.(V)); err != nil {
+			return &valueError{err}
+		}
+		return f(s, v)
+	}
+}
+
+// valueError is a value a CheckedField refused: Apply names the option and the value in front.
+type valueError struct{ error }
+
+func (e *valueError) Unwrap() error { return e.error }
+
 // Setter is Field for any target: a typed setter of T.
 func Setter[T, V any](set func(t *T, v V)) func(*T, any) error {
 	return func(t *T, v any) error {
@@ -125,6 +141,13 @@ func Apply[T any](opts []Opt[T], t *T, given map[string]any, label func(string) 
 			continue
 		}
 		if err := o.Set(t, v); err != nil {
+			if ve, ok := err.(*valueError); ok {
+				l := label
+				if l == nil {
+					l = func(s string) string { return s }
+				}
+				err = fmt.Errorf("%s %v: %w", l(o.Name), v, ve.error)
+			}
 			errs = append(errs, err)
 		}
 	}

@@ -81,7 +81,7 @@ func (a *API) Create(ctx context.Context, name string, o CreateOptions) (*Host, 
 			o.Progress(s)
 		}
 	}
-	if err := store.ValidateName(name); err != nil {
+	if err := store.ValidateNewName(name); err != nil {
 		return nil, err
 	}
 	if err := provision.CheckEngine(o.Engine, func(n string) string { return "--engine-" + n }); err != nil {

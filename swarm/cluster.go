@@ -365,8 +365,8 @@ func (c *Cluster) Validate(reg drivers.Registry) error {
 		switch {
 		case n.Name == "":
 			errs = append(errs, c.errAt(p, "node %d has no name", i+1))
-		case store.ValidateName(n.Name) != nil:
-			errs = append(errs, c.errAt(p+".name", "invalid node name %q: use letters, digits, dots (not two in a row) and hyphens, starting with a letter or digit, at most 63", n.Name))
+		case store.ValidateNewName(n.Name) != nil:
+			errs = append(errs, c.errAt(p+".name", "invalid node name %q: use letters, digits, dots (not two in a row) and hyphens (not at the start or end of a part), starting with a letter or digit, at most 63", n.Name))
 		case seen[n.Name]:
 			errs = append(errs, c.errAt(p+".name", "node %q is listed twice", n.Name))
 		}

@@ -125,7 +125,7 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 	if limit <= 0 {
 		limit = fanout.DefaultLimit()
 	}
-	// 1. Machines.
+	// 1. Machines: first whether this computer can hold the container hosts to make.
 	var missing []ClusterNode
 	for _, n := range c.Nodes {
 		if api.Exists(n.Name) {
@@ -134,6 +134,9 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 		}
 		missing = append(missing, n)
 	}
+	if err := checkCapacity(c, missing, len(c.Nodes)-len(missing)); err != nil {
+		return err
+	}
 	err = fanout.Each(ctx, missing, limit, nil, func(ctx context.Context, n ClusterNode) error {
 		h.say(n.Name, "creating the machine")
 		if err := CreateNode(ctx, api, c, n, h); err != nil {
@@ -141,6 +144,16 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 		}
 		return nil
 	})
+	if err != nil && ctx.Err() != nil {
+		// One line for all of them, not one "context canceled" a node.
+		made := 0
+		for _, n := range missing {
+			if api.Exists(n.Name) {
+				made++
+			}
+		}
+		return fmt.Errorf("interrupted while making the machines: %d of %d made, the rest not started or undone (run the same `machine swarm up` again to finish): %w", made, len(missing), context.Cause(ctx))
+	}
 	if err != nil {
 		return fmt.Errorf("%w\nthe other machines were kept: run the same `machine swarm up` again to finish", err)
 	}
@@ -666,4 +679,22 @@ func removeDead(ctx context.Context, m *Node, id string) error {
 			return werr
 		}
 	}
+}
+
+// checkCapacity refuses, before any is made, container hosts on this machine's engine that it
+// cannot hold (container.CapacityError); existing counts the file's machines that are there.
+func checkCapacity(c *Cluster, missing []ClusterNode, existing int) error {
+	local := 0
+	for _, n := range missing {
+		if c.DriverName(n) != container.Name {
+			continue
+		}
+		if host, _ := c.NodeOptions(n)["engine-host"].(string); host == "" || strings.HasPrefix(host, "unix://") {
+			local++
+		}
+	}
+	if err := container.CapacityError(local, existing); err != nil {
+		return fmt.Errorf("%s: %w", c.file, err)
+	}
+	return nil
 }

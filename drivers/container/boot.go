@@ -158,3 +158,54 @@ func NeighbourWarning(hosts int) string {
 	}
 	return fmt.Sprintf("%d container hosts may overflow this machine's neighbour table (net.ipv4.neigh.default.gc_thresh3 = %d): hosts would then drop off the network; raise it first: sysctl -w net.ipv4.neigh.default.gc_thresh1=4096 net.ipv4.neigh.default.gc_thresh2=16384 net.ipv4.neigh.default.gc_thresh3=32768", hosts, limit)
 }
+
+// What one container host takes of the machine whose engine runs it, measured (docs/performance.md):
+// memory while a swarm forms and at rest with it (70 to 77 MiB a node from 10 to 100 nodes),
+// and inotify instances (6: its systemd's and its dockerd's).
+const (
+	HostMemoryMiB      = 80
+	HostInotifyHandles = 8
+)
+
+// meminfoPath and inotifyPath are read for CapacityError (tests point them elsewhere).
+var (
+	meminfoPath = "/proc/meminfo"
+	inotifyPath = "/proc/sys/fs/inotify/max_user_instances"
+)
+
+// CapacityError says, with the numbers, when this machine cannot hold hosts more container hosts
+// (their memory against what is available now, their inotify instances against the per-user
+// limit, of which running hosts already use their share); nil when they fit or the limits cannot
+// be read. It is meant for an engine on this machine.
+func CapacityError(hosts, running int) error {
+	if hosts <= 0 {
+		return nil
+	}
+	if avail, ok := memAvailableMiB(); ok && hosts*HostMemoryMiB > avail {
+		return fmt.Errorf("%d more container hosts need about %d MiB (%d MiB each while a swarm forms, measured), and this machine has %d MiB available: make fewer at once, free memory, or put some nodes on another driver", hosts, hosts*HostMemoryMiB, HostMemoryMiB, avail)
+	}
+	if b, err := os.ReadFile(inotifyPath); err == nil {
+		if limit, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && (hosts+running)*HostInotifyHandles > limit {
+			return fmt.Errorf("%d container hosts (%d of them new) need about %d inotify instances (%d each), more than this machine allows a user (fs.inotify.max_user_instances = %d): their systemd would stop as they boot; raise it first: sysctl -w fs.inotify.max_user_instances=8192", hosts+running, hosts, (hosts+running)*HostInotifyHandles, HostInotifyHandles, limit)
+		}
+	}
+	return nil
+}
+
+func memAvailableMiB() (int, bool) {
+	b, err := os.ReadFile(meminfoPath)
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				if kb, err := strconv.Atoi(f[0]); err == nil {
+					return kb / 1024, true
+				}
+			}
+		}
+	}
+	return 0, false
+}

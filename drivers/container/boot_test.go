@@ -34,3 +34,35 @@ func TestNeighbourWarning(t *testing.T) {
 		t.Errorf("unreadable: %q", w)
 	}
 }
+
+// TestCapacityError: hosts that would not fit this machine's memory or inotify limit are refused
+// with the numbers; hosts that fit, or limits that cannot be read, are not.
+func TestCapacityError(t *testing.T) {
+	dir := t.TempDir()
+	mem, ino := filepath.Join(dir, "meminfo"), filepath.Join(dir, "inotify")
+	defer func(m, i string) { meminfoPath, inotifyPath = m, i }(meminfoPath, inotifyPath)
+	meminfoPath, inotifyPath = mem, ino
+	write := func(p, s string) {
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(mem, "MemTotal:       24589188 kB\nMemFree:         1000000 kB\nMemAvailable:    8192000 kB\n")
+	write(ino, "8192\n")
+	if err := CapacityError(50, 0); err != nil {
+		t.Errorf("50 hosts in 8000 MiB: %v", err)
+	}
+	err := CapacityError(1000, 0)
+	if err == nil || !strings.Contains(err.Error(), "1000 more container hosts need about 80000 MiB") || !strings.Contains(err.Error(), "8000 MiB available") {
+		t.Errorf("1000 hosts in 8000 MiB: %v", err)
+	}
+	write(ino, "128\n")
+	err = CapacityError(10, 10)
+	if err == nil || !strings.Contains(err.Error(), "fs.inotify.max_user_instances = 128") || !strings.Contains(err.Error(), "20 container hosts (10 of them new) need about 160") {
+		t.Errorf("20 hosts with 128 inotify instances: %v", err)
+	}
+	meminfoPath, inotifyPath = filepath.Join(dir, "none"), filepath.Join(dir, "none")
+	if err := CapacityError(1000, 0); err != nil {
+		t.Errorf("unreadable limits: %v", err)
+	}
+}

@@ -1,6 +1,10 @@
 package container
 
-import "github.com/machine-tools/machine/drivers"
+import (
+	"fmt"
+
+	"github.com/machine-tools/machine/drivers"
+)
 
 // Registration is the container driver's entry in a registry.
 func Registration() drivers.Registration {
@@ -18,7 +22,12 @@ func Registration() drivers.Registration {
 			{Name: "extra-network", Default: []string(nil), Usage: "another network to attach, for a second NIC (repeatable)",
 				Set: drivers.Field(func(d *Driver, v []string) { d.ExtraNetworks = v })},
 			{Name: "cpu-shares", Default: 0, Usage: "the host's CPU weight under contention, against the engine's other containers (default 1024; swarm up gives container managers 8192)",
-				Set: drivers.Field(func(d *Driver, v int) { d.CPUShares = v })},
+				Set: drivers.CheckedField(func(v int) error {
+					if v != 0 && (v < 2 || v > 262144) {
+						return fmt.Errorf("%d is outside the kernel's CPU weights: give 2 to 262144 (1024 is the engine's default)", v)
+					}
+					return nil
+				}, func(d *Driver, v int) { d.CPUShares = v })},
 			{Name: "image", Default: "", Usage: "a host image of your own (default: the built-in image, built when missing)",
 				Set: drivers.Field(func(d *Driver, v string) { d.Image = v })},
 			{Name: "image-release", Default: DefaultRelease, Usage: "the Debian release of the built-in image: debian-11, debian-12 or debian-13",

@@ -92,6 +92,21 @@ func ValidateName(name string) error {
 	return nil
 }
 
+// ValidateNewName checks the name of a machine to be made: ValidateName, and a host name whose
+// parts neither start nor end with a hyphen (the host would be named otherwise: "web-" became
+// "web"). Machines made before this rule keep their names.
+func ValidateNewName(name string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	for _, part := range strings.Split(name, ".") {
+		if strings.HasPrefix(part, "-") || strings.HasSuffix(part, "-") {
+			return &InvalidNameError{Name: name, Why: "has a part that starts or ends with a hyphen"}
+		}
+	}
+	return nil
+}
+
 // EngineOptions configure dockerd on a host (docker-machine's --engine-* flags).
 type EngineOptions struct {
 	InstallURL         string   `json:"InstallURL,omitempty"`
@@ -325,7 +340,7 @@ func (s *Store) Authority(ctx context.Context) (*certs.Authority, error) {
 // Reserve makes the folder of a new machine and saves its first record. It fails with ErrExists
 // when the name is taken, also when another process reserves it at the same time.
 func (s *Store) Reserve(m *Machine) error {
-	if err := ValidateName(m.Name); err != nil {
+	if err := ValidateNewName(m.Name); err != nil {
 		return err
 	}
 	dir := s.machineDir(m.Name)

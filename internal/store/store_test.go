@@ -93,6 +93,18 @@ func TestValidateName(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+	// A new machine's host name keeps every character: no part ends or starts with a hyphen.
+	for _, bad := range []string{"web-", "web-.lab", "web.-lab", "a.b-"} {
+		if err := ValidateNewName(bad); err == nil || !strings.Contains(err.Error(), "starts or ends with a hyphen") {
+			t.Errorf("%q: %v", bad, err)
+		}
+		if err := ValidateName(bad); err != nil {
+			t.Errorf("an existing machine %q is no longer loaded: %v", bad, err)
+		}
+	}
+	if err := ValidateNewName("node-1.lab"); err != nil {
+		t.Error(err)
+	}
 }
 
 // TestOneCAAcrossProcesses runs several processes that all ask for the store's authority at once:

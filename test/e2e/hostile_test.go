@@ -32,10 +32,12 @@ func TestHostileEngineValues(t *testing.T) {
 		{[]string{"--engine-insecure-registry", "x;y"}, []string{`--engine-insecure-registry "x;y"`, "give host:port"}},
 		{[]string{"--engine-registry-mirror", "https://mirror.example.test\nExecStartPre=/usr/bin/touch /tmp/pwned4"}, []string{"--engine-registry-mirror", "a newline"}},
 		{[]string{"--engine-opt", "tlsverify=false"}, []string{"tlsverify is machine's to set"}},
+		{[]string{"--container-cpu-shares", "262145"}, []string{"--container-cpu-shares", "give 2 to 262144"}},
 	} {
 		r := e.run(append(append([]string{"create", "-d", "container"}, c.args...), name)...)
 		expectOneLineError(t, r, c.wants...)
 	}
+	expectOneLineError(t, e.run("create", "-d", "container", name+"-"), "starts or ends with a hyphen")
 	dir := t.TempDir()
 	file := filepath.Join(dir, "cluster.yml")
 	hostile := "name: " + name + "\ndriver: container\nengine:\n  env:\n    - \"B=x\\nExecStartPre=/usr/bin/touch /tmp/pwned2\\n#\"\nnodes:\n  - name: " + name + "\n    role: manager\n"
