@@ -161,7 +161,7 @@ const (
 	// MaxDepth bounds how deeply collections nest: the YAML parser's memory grows with the square
 	// of the depth (20,000 levels of `[` took 1.3 GB before its own depth error), so deeper files
 	// are refused before they are parsed. A cluster file needs 5.
-	MaxDepth = 64
+	MaxDepth = 16
 )
 
 // nestingDepth finds where a YAML text first nests collections more than max levels deep, by
@@ -276,7 +276,13 @@ func ParseCluster(name string, b []byte) (c *Cluster, err error) {
 	default:
 		return nil, fmt.Errorf("the cluster file has errors:\n%w", errors.Join(errs...))
 	}
-	if err := yaml.UnmarshalWithOptions(b, c, yaml.DisallowUnknownField()); err != nil {
+	// Decoded from the tree already parsed (parsing again would double the memory: the parser
+	// takes about 400 bytes for every byte of YAML).
+	decode := func() error { return yaml.UnmarshalWithOptions(b, c, yaml.DisallowUnknownField()) }
+	if f != nil && len(f.Docs) == 1 && f.Docs[0] != nil && f.Docs[0].Body != nil {
+		decode = func() error { return yaml.NodeToValue(f.Docs[0].Body, c, yaml.DisallowUnknownField()) }
+	}
+	if err := decode(); err != nil {
 		msg := yaml.FormatError(err, false, false)
 		if m := yamlPos.FindStringSubmatch(msg); m != nil {
 			return nil, fmt.Errorf("%s:%s: %s", name, m[1], strings.TrimSpace(strings.SplitN(msg[len(m[0]):], "\n", 2)[0]))

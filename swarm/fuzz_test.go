@@ -36,7 +36,8 @@ func FuzzParseCluster(f *testing.F) {
 			f.Add(b)
 		}
 	}
-	for _, s := range []string{"nodes:\n  ! x\n", "networks: !x\n", "images:\n  ! 0\n", "a: &a [*a]\n", "name: x\nnodes: [{name: 0x1F}]\n"} {
+	for _, s := range []string{"nodes:\n  ! x\n", "networks: !x\n", "images:\n  ! 0\n", "a: &a [*a]\n", "name: x\nnodes: [{name: 0x1F}]\n",
+		"name: x\nnodes: " + strings.Repeat("[", 20) + "\n", "nodes:\n" + strings.Repeat("- ", 20) + "x\n", "name: \"a\\nb\"\n", "name: x # [[[[\n"} {
 		f.Add([]byte(s))
 	}
 	reg := machine.Drivers()

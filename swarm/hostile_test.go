@@ -79,7 +79,7 @@ func TestDeepNestingRefusedCheaply(t *testing.T) {
 		runtime.ReadMemStats(&before)
 		_, err := ParseCluster("f.yml", []byte(in))
 		runtime.ReadMemStats(&after)
-		if err == nil || !strings.Contains(err.Error(), "nest more than 64 levels") {
+		if err == nil || !strings.Contains(err.Error(), "nest more than 16 levels") {
 			t.Errorf("%s: %v", name, err)
 		}
 		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
