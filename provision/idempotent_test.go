@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/machine-tools/machine/internal/runner"
 	rt "github.com/machine-tools/machine/internal/runner/runnertest"
 	"github.com/machine-tools/machine/internal/store"
 )
@@ -191,19 +192,29 @@ func TestReloadOnly(t *testing.T) {
 // not blamed on the engine's configuration; a restart that systemctl reports failed is.
 func TestLostConnectionDuringRestart(t *testing.T) {
 	spec := Spec{Engine: store.EngineOptions{Port: 2376}, CACert: []byte("ca"), ServerCert: []byte("cert"), ServerKey: []byte("key")}
+	// systemctl is-system-running prints the state and exits 1 for any but "running".
+	state := func(s string) rt.Reply {
+		return func(_ *rt.Fake, argv []string, _ io.Reader) ([]byte, error) {
+			return []byte(s + "\n"), &runner.CommandError{Argv: argv, ExitCode: 1, Stdout: []byte(s + "\n")}
+		}
+	}
 	for _, tc := range []struct {
-		reply rt.Reply
-		want  string
+		reply, system rt.Reply
+		want          string
 	}{
-		{func(*rt.Fake, []string, io.Reader) ([]byte, error) { return nil, io.ErrUnexpectedEOF }, "SSH connection to the host was lost"},
-		{rt.Fail(1, "Job for docker.service failed"), "dockerd did not start with the new configuration"},
+		{func(*rt.Fake, []string, io.Reader) ([]byte, error) { return nil, io.ErrUnexpectedEOF }, state("degraded"), "SSH connection to the host was lost"},
+		{rt.Fail(1, "Job for docker.service failed"), state("degraded"), "dockerd did not start with the new configuration"},
+		// The host stopped or removed meanwhile: not blamed on the engine's options.
+		{rt.Fail(1, "Job for docker.service canceled"), state("stopping"), "the host began shutting down while its engine restarted"},
+		{rt.Fail(1, "Job for docker.service canceled"), func(*rt.Fake, []string, io.Reader) ([]byte, error) { return nil, io.ErrUnexpectedEOF }, "the host began shutting down"},
 	} {
 		f := fakeDebianHost(t, rt.New(t))
 		f.AllowUpload = true
 		f.On("mkdir", rt.Contains("mkdir -p"), mark).
 			On("reload", rt.Exactly("sh", "-c", "systemctl daemon-reload"), rt.Output("")).
 			On("restart", restartCmd, tc.reply).
-			On("journal", rt.Prefix("journalctl"), rt.Output("a log line"))
+			On("journal", rt.Prefix("journalctl"), rt.Output("a log line")).
+			On("system", rt.Exactly("systemctl", "is-system-running"), tc.system)
 		_, err := (&Provisioner{R: f}).Run(t.Context(), spec)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("want %q: %v", tc.want, err)

@@ -396,6 +396,11 @@ func (p *Provisioner) engineFailed(ctx context.Context, err error) error {
 		}
 		return fmt.Errorf("the SSH connection to the host was lost while the engine restarted (%v): the engine may be up; run `machine provision` again once SSH answers", err)
 	}
+	// A host going down (stopped or removed meanwhile) stops its engine too: not the options' fault.
+	state, serr := p.out(ctx, "systemctl", "is-system-running") // exits 1 for any state but running
+	if !errors.As(serr, new(*runner.CommandError)) && serr != nil || state == "stopping" {
+		return fmt.Errorf("the host began shutting down while its engine restarted (it was stopped or removed meanwhile): %w", err)
+	}
 	logs, _ := p.out(ctx, "journalctl", "-u", "docker.service", "-n", "15", "--no-pager", "-o", "cat")
 	return fmt.Errorf("dockerd did not start with the new configuration (check --engine-opt and the other engine flags): %w\nlast lines of its log:\n%s", err, logs)
 }

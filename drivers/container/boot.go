@@ -36,12 +36,24 @@ func (d *Driver) CheckBoot(ctx context.Context) error {
 	if ci.State.ExitCode != 0 {
 		what = append(what, fmt.Sprintf("status %d", ci.State.ExitCode))
 	}
-	if tail := logTail(ctx, cli, ci.ID, ci.Config != nil && ci.Config.Tty); tail != "" {
+	tail := logTail(ctx, cli, ci.ID, ci.Config != nil && ci.Config.Tty)
+	if tail != "" {
 		what = append(what, "its last output: "+tail)
 	} else {
 		what = append(what, "no output")
 	}
+	if haltedOnRequest(tail) {
+		// systemd shut down as asked (SIGRTMIN+3: `docker stop`, the engine stopping): no limit
+		// of this machine's is the cause.
+		return fmt.Errorf("the host container %s was stopped while it booted (%s): something stopped it (docker stop, or its engine stopping); create it again", d.ContainerName, strings.Join(what, ", "))
+	}
 	return fmt.Errorf("the host container %s exited while booting (%s): %s", d.ContainerName, strings.Join(what, ", "), bootHint(d.EngineHost))
+}
+
+// haltedOnRequest says whether a host's last output is systemd's orderly halt: it was stopped,
+// it did not fail.
+func haltedOnRequest(tail string) bool {
+	return strings.Contains(tail, "Halting system.") || strings.Contains(tail, "Powering off.") || strings.Contains(tail, "Exiting container.")
 }
 
 // bootHint names the usual cause of a systemd that exits at once in a container. On this

@@ -66,3 +66,15 @@ func TestCapacityError(t *testing.T) {
 		t.Errorf("unreadable limits: %v", err)
 	}
 }
+
+// TestHaltedOnRequest: a host stopped while it booted (its systemd's words, recorded from a
+// `docker stop` during a create here) is not blamed on this machine's limits.
+func TestHaltedOnRequest(t *testing.T) {
+	stopped := "Sending SIGKILL to remaining processes... / All filesystems, swaps, loop devices, MD devices and DM devices detached. / Halting system."
+	if !haltedOnRequest(stopped) {
+		t.Error("an orderly halt not recognised")
+	}
+	if haltedOnRequest("Failed to create /init.scope control group: Read-only file system / Failed to allocate manager object.") || haltedOnRequest("") {
+		t.Error("a failure taken for a halt")
+	}
+}
