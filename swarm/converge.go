@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/errdefs"
 
 	"github.com/machine-tools/machine/internal/fanout"
 	"github.com/machine-tools/machine/internal/wait"
@@ -97,6 +98,16 @@ func converge(ctx context.Context, api *machine.API, c *Cluster, plan []Change, 
 	}
 	if err := roles(ChangeDemote); err != nil {
 		return err
+	}
+	// Old entries of machines that joined again: out of the node list (a manager's demoted first).
+	for _, ch := range plan {
+		if ch.Kind != ChangeStale {
+			continue
+		}
+		h.say(ch.Node, ch.Detail)
+		if err := removeStale(ctx, m, ch.ID); err != nil {
+			return &PhaseError{ch.Node, "removing its old node entry", err}
+		}
 	}
 	// Nodes that left the file (with --prune): drained, out of the swarm, machines removed.
 	for _, ch := range plan {
@@ -332,4 +343,24 @@ func reloadPending(want machine.EngineOptions, mirrors, labels []string) string 
 		}
 	}
 	return ""
+}
+
+// removeStale removes the old node entry id through the manager m (demoted first when it is a
+// manager's), unless it is live again.
+func removeStale(ctx context.Context, m *Node, id string) error {
+	x, _, err := m.Docker.NodeInspectWithRaw(ctx, id)
+	switch {
+	case errdefs.IsNotFound(err):
+		return nil // gone already
+	case err != nil:
+		return err
+	case x.Status.State == swarm.NodeStateReady:
+		return nil
+	}
+	if x.Spec.Role == swarm.NodeRoleManager {
+		if _, err := updateNode(ctx, m, id, func(s *swarm.NodeSpec) bool { s.Role = swarm.NodeRoleWorker; return true }); err != nil {
+			return fmt.Errorf("demoting it: %w", err)
+		}
+	}
+	return m.Docker.NodeRemove(ctx, id, swarm.NodeRemoveOptions{Force: true})
 }

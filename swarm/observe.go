@@ -144,8 +144,12 @@ func Observe(ctx context.Context, a *machine.API, c *Cluster) (obs Observed, via
 			on.Manager, on.Leader = true, x.ManagerStatus.Leader
 			on.Reachable = x.ManagerStatus.Reachability == swarm.ReachabilityReachable
 		}
+		// A machine that joined again: its live entry counts, the old one is stale.
 		if old, dup := obs.Nodes[name]; dup && old.Ready && !on.Ready {
-			continue // a node that left and joined again: the live entry counts
+			obs.Stale = append(obs.Stale, on)
+			continue
+		} else if dup && !old.Ready && on.Ready {
+			obs.Stale = append(obs.Stale, old)
 		}
 		obs.Nodes[name] = on
 	}

@@ -48,6 +48,9 @@ type Observed struct {
 	// Unobserved are the file's machines whose engine could not be read, with the reason: what
 	// the plan says of them is a guess.
 	Unobserved map[string]string
+	// Stale are node entries left behind by a machine that joined again (rebuilt, or out of the
+	// swarm by force): Down, beside the machine's live entry.
+	Stale []ObservedNode
 }
 
 // Complete is nil when every machine of the file that exists was read, else an error naming
@@ -79,6 +82,7 @@ const (
 	ChangeImage        ChangeKind = "image"
 	ChangeRemove       ChangeKind = "remove"
 	ChangeKeep         ChangeKind = "keep" // not in the file; kept (--prune removes it)
+	ChangeStale        ChangeKind = "stale" // an old node entry of a machine that joined again
 )
 
 // Change is one line of a plan.
@@ -88,6 +92,8 @@ type Change struct {
 	Detail string     `json:"detail"`
 	// Restart: applying it restarts the node's engine (it is drained first and rolled).
 	Restart bool `json:"restart,omitempty"`
+	// ID is the swarm node a stale change removes.
+	ID string `json:"id,omitempty"`
 }
 
 // String is the change as one printable line: control characters that came with a label or a
@@ -230,6 +236,10 @@ func Plan(c *Cluster, obs Observed, o PlanOptions) ([]Change, error) {
 		if missing > 0 {
 			add(Change{Kind: ChangeImage, Detail: fmt.Sprintf("image %s to %d node(s)", im.Name, missing)})
 		}
+	}
+	// Old entries of machines that joined again: removed (they count against the quorum).
+	for _, st := range obs.Stale {
+		add(Change{Kind: ChangeStale, Node: st.Machine, ID: st.ID, Detail: "remove its old node entry " + shortID(st.ID) + " (down, left by an earlier join)"})
 	}
 	// Nodes that left the file.
 	for _, name := range slices.Sorted(maps.Keys(obs.Nodes)) {
@@ -383,3 +393,5 @@ func engineChanges(want, have machine.EngineOptions) []string {
 	}
 	return out
 }
+
+func shortID(id string) string { return id[:min(12, len(id))] }

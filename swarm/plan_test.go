@@ -83,6 +83,15 @@ func TestPlan(t *testing.T) {
 		{"the routing mesh back", base + "swarm: {routing-mesh: true}\n", func(o *Observed) { o.Ingress = false }, false, "routing mesh on (ingress network created)"},
 		{"no routing mesh from nothing", strings.Replace(base, "  - {name: m2, role: manager}\n  - {name: m3, role: manager}\n  - {name: w1, labels: {zone: a}}\n  - {name: w2}\n", "", 1) + "swarm: {routing-mesh: false}\n", func(o *Observed) { *o = Observed{} }, false,
 			"m1: create machine (container)\nm1: start the swarm (first manager)\n" + meshOffAtStart + "\nnetwork app created"},
+		{"a rebuilt worker's old entry", base, func(o *Observed) {
+			o.Stale = []ObservedNode{{Machine: "w2", ID: "0123456789abcdef0123", Availability: "active"}}
+		}, false, "w2: remove its old node entry 0123456789ab (down, left by an earlier join)"},
+		{"a label with an escape sequence", strings.Replace(base, "zone: a", "zone: b", 1), func(o *Observed) { o.Nodes["w1"].Labels["zone"] = "\x1b[2Ja" }, false, `w1: label zone \x1b[2Ja→b`},
+		{"an environment variable with a password", base + "engine: {env: [\"HTTPS_PROXY=http://u:pw@proxy:3128\", API_TOKEN=t0k]}\n", func(o *Observed) {
+			for _, n := range []string{"m1", "m2", "m3", "w1"} {
+				delete(o.Engines, n)
+			}
+		}, false, "w2: engine: env HTTPS_PROXY=http://u:****@proxy:3128 added (restarts the engine)\nw2: engine: env API_TOKEN=**** added (restarts the engine)"},
 		{"a node left, kept", strings.Replace(base, "  - {name: w2}\n", "", 1), nil, false, "w2: not in the file (kept; --prune removes it)"},
 		{"a node left, pruned", strings.Replace(base, "  - {name: w2}\n", "", 1), nil, true, "w2: drain and remove node, then its machine"},
 		{"a manager left, pruned", strings.Replace(base, "  - {name: m3, role: manager}\n", "", 1), nil, true, "m3: demote, drain and remove node, then its machine"},

@@ -163,3 +163,48 @@ func TestPausedHost(t *testing.T) {
 		t.Errorf("plan after the host came back: %s", r)
 	}
 }
+
+// TestRebuiltNodeEntry: a machine removed without leaving the swarm and made again by `swarm up`
+// leaves its old node entry Down; the plan names it and `up` removes it.
+func TestRebuiltNodeEntry(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m, w := uniq("e2e-rebuilt-m1"), uniq("e2e-rebuilt-w1")
+	file := filepath.Join(t.TempDir(), "cluster.yml")
+	if err := os.WriteFile(file, []byte("name: "+uniq("e2e-rebuilt")+"\ndriver: container\nnodes:\n  - {name: "+m+", role: manager}\n  - {name: "+w+"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.run("swarm", "down", "-f", file) })
+	e.must("swarm", "up", "-f", file)
+	e.must("rm", "-f", w)
+	e.must("swarm", "up", "-f", file)
+	entries := func() []string {
+		r := e.docker(m, "node", "ls", "--format", "{{.Hostname}} {{.Status}}")
+		var out []string
+		for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			if strings.HasPrefix(l, w+" ") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	// The old entry goes Down once its heartbeats are missed.
+	deadline := time.Now().Add(90 * time.Second)
+	for len(entries()) != 2 || !strings.Contains(strings.Join(entries(), ","), "Down") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no old entry went Down: %v", entries())
+		}
+		time.Sleep(time.Second)
+	}
+	r := e.run("swarm", "plan", "-f", file)
+	if r.code != 2 || !strings.Contains(r.stdout, w+": remove its old node entry") {
+		t.Fatalf("plan with a rebuilt machine's old entry: %s", r)
+	}
+	e.must("swarm", "up", "-f", file)
+	if got := entries(); len(got) != 1 || got[0] != w+" Ready" {
+		t.Errorf("after up: %v", got)
+	}
+	if r := e.run("swarm", "plan", "-f", file); r.code != 0 {
+		t.Errorf("plan after: %s", r)
+	}
+}
