@@ -81,7 +81,7 @@ const (
 	ChangeNetwork      ChangeKind = "network"
 	ChangeImage        ChangeKind = "image"
 	ChangeRemove       ChangeKind = "remove"
-	ChangeKeep         ChangeKind = "keep" // not in the file; kept (--prune removes it)
+	ChangeKeep         ChangeKind = "keep"  // not in the file; kept (--prune removes it)
 	ChangeStale        ChangeKind = "stale" // an old node entry of a machine that joined again
 )
 
