@@ -56,6 +56,9 @@ type Endpoint struct {
 	SSHPort   int      // 22 unless the driver forwards it
 	SSHUser   string   // the user the driver's hosts log in as
 	Addresses []string // every address of the host, for the certificate's SANs
+	// SSHKeyPath is the private key that logs in, where the driver made or took one itself (a
+	// plug-in's); "" for machine's own key.
+	SSHKeyPath string
 }
 
 // Driver makes and manages hosts of one kind. Its exported fields are its configuration, saved

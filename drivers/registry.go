@@ -26,6 +26,9 @@ type Registration struct {
 	// UserKey: the host exists already and the user's own key (or ssh-agent) logs in; no key is
 	// made for it.
 	UserKey bool
+	// Plugin: a docker-machine driver plug-in. Its options are its flags as it names them (no
+	// --NAME- in front), and it makes or takes the host's SSH key itself (Endpoint.SSHKeyPath).
+	Plugin bool
 }
 
 // DefaultSSHWait and DefaultEngineWait apply where a registration gives no figure.

@@ -146,7 +146,7 @@ func (h *Host) Inspect(ctx context.Context) map[string]any {
 	}
 	b, _ := json.Marshal(&m)
 	_ = json.Unmarshal(b, &rec)
-	rec["Driver"] = h.DriverJSON()
+	rec["Driver"] = safetext.MaskSecrets(h.DriverJSON()) // a cloud's token given as a flag
 	rec["URL"] = h.URL()
 	rec["StorePath"] = h.StorePath()
 	if d, ok := h.Driver.(drivers.Describer); ok {

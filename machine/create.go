@@ -14,6 +14,7 @@ import (
 
 	"github.com/machine-tools/machine/drivers"
 	"github.com/machine-tools/machine/drivers/container"
+	"github.com/machine-tools/machine/drivers/plugin"
 	"github.com/machine-tools/machine/internal/fanout"
 	"github.com/machine-tools/machine/internal/fsutil"
 	"github.com/machine-tools/machine/internal/sshclient"
@@ -171,7 +172,7 @@ func (a *API) Create(ctx context.Context, name string, o CreateOptions) (*Host, 
 			_ = fsutil.WriteFileAtomic(h.SSHKeyPath()+".pub", pub, 0o644)
 		}
 		h.SSH.KeyPath = h.SSHKeyPath()
-	} else if !useAgent {
+	} else if !useAgent && !reg.Plugin { // a plug-in makes or takes its host's key itself
 		pub, err := GenerateSSHKey(h.SSHKeyPath(), "machine-"+name)
 		if err != nil {
 			return fail("making the SSH key", err)
@@ -273,7 +274,7 @@ func (a *API) configure(ctx context.Context, o CreateOptions) (drivers.Registrat
 		}
 		name = container.Name
 	}
-	reg, err := a.Drivers.Get(name)
+	reg, err := a.Driver(ctx, name)
 	if err != nil {
 		return reg, drivers.Settings{}, err
 	}
@@ -284,7 +285,7 @@ func (a *API) configure(ctx context.Context, o CreateOptions) (drivers.Registrat
 		}
 		return opt
 	}
-	if err := drivers.Apply(reg.Options, &set, o.DriverOptions, label); err != nil {
+	if err := drivers.Apply(reg.Options, &set, plugin.Canonical(reg, o.DriverOptions), label); err != nil {
 		return reg, set, err
 	}
 	return reg, set, nil
@@ -473,4 +474,18 @@ func (h *Host) pinHostKeys(ctx context.Context, hk drivers.HostKeyReader) (int, 
 	}
 	h.api.log().Debug("host keys read from the host itself, pinned before the first SSH connection", "machine", h.Name, "keys", len(out))
 	return len(out), fsutil.WriteFileAtomic(h.KnownHostsPath(), []byte(strings.Join(out, "\n")+"\n"), 0o600)
+}
+
+// Driver finds a driver by name: a built-in one, else the docker-machine driver plug-in
+// docker-machine-driver-NAME on PATH (started once to read its flags). Neither: docker-machine's
+// words, then the built-in drivers.
+func (a *API) Driver(ctx context.Context, name string) (drivers.Registration, error) {
+	reg, err := a.Drivers.Get(name)
+	if err == nil {
+		return reg, nil
+	}
+	if _, ferr := plugin.Find(name); ferr != nil {
+		return reg, fmt.Errorf("Driver %q not found. Do you have the plugin binary %q accessible in your PATH? (built in: %s)", name, plugin.BinaryName(name), strings.Join(a.Drivers.Names(), ", "))
+	}
+	return plugin.Registration(ctx, name, a.owner())
 }

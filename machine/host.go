@@ -22,6 +22,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/machine-tools/machine/drivers"
+	"github.com/machine-tools/machine/drivers/plugin"
 	"github.com/machine-tools/machine/internal/certs"
 	"github.com/machine-tools/machine/internal/fsutil"
 	"github.com/machine-tools/machine/internal/runner"
@@ -51,7 +52,8 @@ func (a *API) Load(name string) (*Host, error) {
 	}
 	reg, err := a.Drivers.Get(m.DriverName)
 	if err != nil {
-		return nil, fmt.Errorf("machine %q: %w", name, err)
+		// A plug-in's machine: loaded without starting the plug-in (each call starts it).
+		reg = plugin.Loaded(m.DriverName, a.owner())
 	}
 	d := reg.New()
 	if len(m.Driver) > 0 {
@@ -84,6 +86,9 @@ func (h *Host) URL() string {
 // setEndpoint records where the driver says the host is reached.
 func (h *Host) setEndpoint(ep drivers.Endpoint) {
 	h.SSH.Port, h.SSH.User = ep.SSHPort, ep.SSHUser
+	if ep.SSHKeyPath != "" {
+		h.SSH.KeyPath, h.SSH.UseAgent = ep.SSHKeyPath, false
+	}
 	if ep.SSHHost != "" && ep.SSHHost != ep.IP {
 		h.SSH.Host, h.Address = ep.SSHHost, ep.IP
 		return

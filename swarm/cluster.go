@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -14,6 +15,7 @@ import (
 	"github.com/goccy/go-yaml/parser"
 	"github.com/machine-tools/machine/drivers"
 	"github.com/machine-tools/machine/drivers/container"
+	"github.com/machine-tools/machine/drivers/plugin"
 	"github.com/machine-tools/machine/internal/store"
 	"github.com/machine-tools/machine/machine"
 )
@@ -323,12 +325,32 @@ func (c *Cluster) Validate(reg drivers.Registry) error {
 	if c.Name == "" {
 		errs = append(errs, c.errAt("$", "the cluster needs a name"))
 	}
+	// Built-in drivers, and docker-machine driver plug-ins on PATH (each started once for its flags).
+	plugins := map[string]drivers.Registration{}
+	lookup := func(d string) (drivers.Registration, bool) {
+		if r, err := reg.Get(d); err == nil {
+			return r, true
+		}
+		if r, ok := plugins[d]; ok {
+			return r, true
+		}
+		if _, err := plugin.Find(d); err != nil {
+			return drivers.Registration{}, false
+		}
+		r, err := plugin.Registration(context.Background(), d, "")
+		if err != nil {
+			return drivers.Registration{}, false
+		}
+		plugins[d] = r
+		return r, true
+	}
 	known := func(d string) bool {
-		_, err := reg.Get(d)
-		return err == nil
+		_, ok := lookup(d)
+		return ok
 	}
 	checkOpts := func(path, driver string, opts Options) {
-		r, _ := reg.Get(driver)
+		r, _ := lookup(driver)
+		opts = plugin.Canonical(r, opts)
 		for _, k := range sortedKeys(opts) {
 			if err := drivers.CheckOne(r.Options, k, opts[k], nil); err != nil {
 				if errors.Is(err, drivers.ErrUnknownOption) {

@@ -2,13 +2,19 @@ package main
 
 import (
 	"cmp"
+	"context"
+	"errors"
 	"fmt"
+	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/machine-tools/machine/drivers"
 	"github.com/machine-tools/machine/drivers/container"
+	"github.com/machine-tools/machine/drivers/plugin"
 	"github.com/machine-tools/machine/internal/cliflags"
 	bars "github.com/machine-tools/machine/internal/progress"
 	"github.com/machine-tools/machine/internal/store"
@@ -83,6 +89,10 @@ func createCommand() *cli.Command {
 			// An unknown driver: Create says so.
 			if reg, err := a.Drivers.Get(cmp.Or(opts.Driver, container.Name)); err == nil {
 				opts.DriverOptions = cliflags.Given(c, reg.Name, table(reg.Options))
+			} else if reg, ok := c.App.Metadata[pluginKey].(drivers.Registration); ok && reg.Name == opts.Driver {
+				// A plug-in's flags are named as it names them.
+				opts.DriverOptions = cliflags.Given(c, "", table(reg.Options))
+				opts.OptionLabel = func(_, o string) string { return "--" + o }
 			}
 			start := time.Now()
 			h, err := a.Create(c.Context, name, opts)
@@ -94,4 +104,75 @@ func createCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// pluginKey holds, in the app's metadata, the plug-in driver `create -d NAME` names.
+const pluginKey = "plugin"
+
+// withPluginFlags gives `create -d NAME` (and its --help) the flags of the docker-machine driver
+// plug-in NAME when NAME is not built in: the plug-in is started once to tell them, and its flags
+// replace any of the same name (a plug-in serving generic has --generic-ip-address too).
+func withPluginFlags(ctx context.Context, app *cli.App, args []string) error {
+	name := createDriverArg(args)
+	if name == "" {
+		return nil
+	}
+	if _, err := machine.Drivers().Get(name); err == nil {
+		return nil
+	}
+	reg, err := plugin.Registration(ctx, name, "")
+	if errors.Is(err, plugin.ErrNotFound) {
+		return nil // create says so, with docker-machine's words
+	}
+	if err != nil {
+		return err
+	}
+	for _, cmd := range app.Commands {
+		if cmd.Name != "create" {
+			continue
+		}
+		own := cliflags.FromOptions("", name+": ", table(reg.Options))
+		taken := map[string]bool{}
+		for _, f := range own {
+			for _, n := range f.Names() {
+				taken[n] = true
+			}
+		}
+		kept := cmd.Flags[:0:0]
+		for _, f := range cmd.Flags {
+			if !slices.ContainsFunc(f.Names(), func(n string) bool { return taken[n] }) {
+				kept = append(kept, f)
+			}
+		}
+		cmd.Flags = append(kept, own...)
+	}
+	if app.Metadata == nil {
+		app.Metadata = map[string]any{}
+	}
+	app.Metadata[pluginKey] = reg
+	return nil
+}
+
+// createDriverArg is the driver a `create` command line names (-d NAME, --driver=NAME, or
+// MACHINE_DRIVER), "" for any other command.
+func createDriverArg(args []string) string {
+	i := slices.Index(args, "create")
+	if i < 0 {
+		return ""
+	}
+	rest := args[i+1:]
+	for j, a := range rest {
+		if a == "--" {
+			break
+		}
+		for _, f := range []string{"-d", "--driver", "-driver"} {
+			if a == f && j+1 < len(rest) {
+				return rest[j+1]
+			}
+			if v, ok := strings.CutPrefix(a, f+"="); ok {
+				return v
+			}
+		}
+	}
+	return os.Getenv("MACHINE_DRIVER")
 }

@@ -41,7 +41,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		name = progName(args[0])
 	}
 	app := newApp(name, stdin, stdout, stderr)
-	err := app.RunContext(ctx, cliflags.Hoist(app, args))
+	err := withPluginFlags(ctx, app, args)
+	if err == nil {
+		err = app.RunContext(ctx, cliflags.Hoist(app, args))
+	}
 	if err == nil {
 		return 0
 	}

@@ -79,6 +79,32 @@ const Mask = "****"
 // secretName matches variable names whose values are secrets by their name.
 var secretName = regexp.MustCompile(`(?i)(pass(word|wd)?|secret|token|credential|api_?key|access_?key|private_?key|auth)`)
 
+// SecretName says whether a setting's name says its value is a secret (a token, a password, an
+// API or access key).
+func SecretName(name string) bool { return secretName.MatchString(name) }
+
+// MaskSecrets masks, in a JSON-like tree (maps, lists), the values of keys that SecretName says
+// are secrets, and the passwords of URLs anywhere; it returns the tree.
+func MaskSecrets(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, val := range x {
+			if s, ok := val.(string); ok && s != "" && SecretName(k) {
+				x[k] = Mask
+				continue
+			}
+			x[k] = MaskSecrets(val)
+		}
+	case []any:
+		for i := range x {
+			x[i] = MaskSecrets(x[i])
+		}
+	case string:
+		return MaskURL(x)
+	}
+	return v
+}
+
 // MaskEnv shows KEY=VALUE with the value masked when it looks like a credential: the key names
 // one (PASSWORD, TOKEN, SECRET, ...), or the value is a URL with a password
 // (HTTPS_PROXY=http://user:pw@proxy: only the password is masked).

@@ -86,3 +86,17 @@ func FuzzPrintable(f *testing.F) {
 		}
 	})
 }
+
+func TestMaskSecrets(t *testing.T) {
+	tree := map[string]any{"AccessToken": "tok", "APIKey": "k", "Password": "pw", "SSHKeyPath": "/k", "IPAddress": "10.0.0.1",
+		"Proxy": "http://u:pw@p:1", "Nested": map[string]any{"ClientSecret": "s"}, "List": []any{"https://a:b@c"}, "EmptyToken": ""}
+	got := MaskSecrets(tree).(map[string]any)
+	for k, want := range map[string]any{"AccessToken": Mask, "APIKey": Mask, "Password": Mask, "SSHKeyPath": "/k", "IPAddress": "10.0.0.1", "Proxy": "http://u:****@p:1", "EmptyToken": ""} {
+		if got[k] != want {
+			t.Errorf("%s: %v, want %v", k, got[k], want)
+		}
+	}
+	if got["Nested"].(map[string]any)["ClientSecret"] != Mask || got["List"].([]any)[0] != "https://a:****@c" {
+		t.Errorf("nested: %v", got)
+	}
+}
