@@ -139,6 +139,8 @@ func TestPluginFaults(t *testing.T) {
 		t.Errorf("a silent plug-in took %s to be given up on", took)
 	}
 	expectOneLineError(t, e.runWith(path, "", "create", "-d", "chatty", "x1"), `printed "hello, I am not a plug-in" where its address belongs`)
+	// docker-machine's none driver makes no host and has no SSH: machine cannot provision it.
+	expectOneLineError(t, e.runWith(path, "", "create", "-d", "dmnone", "--url", "tcp://127.0.0.1:1", "x1"), "nothing was left behind")
 	// Ctrl-C while the plug-in is started.
 	cmd := exec.Command(machineBin, "create", "-d", "silent", "x1")
 	cmd.Env = append(append(cleanEnv(), "MACHINE_STORAGE_PATH="+e.store), path...)
