@@ -225,7 +225,28 @@ func (c *client) heartbeat() {
 
 // call makes one call, returning when it is answered, when ctx ends or when the plug-in exits.
 func (c *client) call(ctx context.Context, method string, args, reply any) error {
+	return c.callWithGrace(ctx, 0, method, args, reply)
+}
+
+// callWithGrace is call that, when ctx ends first, still waits up to grace for the answer
+// (a Create let finish so that Remove knows what it made), then returns ctx's error.
+func (c *client) callWithGrace(ctx context.Context, grace time.Duration, method string, args, reply any) error {
 	done := c.rpc.Go(c.service+"."+method, args, reply, make(chan *rpc.Call, 1)).Done
+	if grace > 0 {
+		select {
+		case <-ctx.Done():
+			select {
+			case <-done:
+			case <-c.exited:
+			case <-time.After(grace):
+			}
+			return ctx.Err()
+		case call := <-done:
+			done = make(chan *rpc.Call, 1)
+			done <- call
+		case <-c.exited:
+		}
+	}
 	select {
 	case call := <-done:
 		if call.Error == nil {

@@ -92,14 +92,9 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 				return err
 			}
 		}
-		err := c.call(ctx, "Create", struct{}{}, nil)
-		if ctx.Err() != nil && err == ctx.Err() {
-			// Let its Create finish, so that what it made is in its configuration for Remove.
-			gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createGrace)
-			defer cancel()
-			_ = c.call(gctx, "GetVersion", struct{}{}, new(int)) // queued behind Create
-		}
-		return err
+		// Interrupted: its Create is let finish, so that what it made is in its configuration
+		// for the Remove that follows.
+		return c.callWithGrace(ctx, createGrace, "Create", struct{}{}, nil)
 	})
 }
 

@@ -162,3 +162,65 @@ func TestPluginFaults(t *testing.T) {
 		t.Errorf("plug-in processes left: %v", left)
 	}
 }
+
+// TestPluginStoppedInCreate: a plug-in killed in the middle of its Create, and Ctrl-C while a
+// plug-in's Create runs: one line each, the plug-in's Remove called (after its Create finished,
+// for Ctrl-C), no record and no process left. The plug-in is a stand-in whose Create takes a
+// while (test/fakeplugin): docker-machine's own drivers that run here create at once.
+func TestPluginStoppedInCreate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "docker-machine-driver-"+uniq("fake"))
+	if out, err := exec.Command("go", "build", "-o", bin, "../fakeplugin").CombinedOutput(); err != nil {
+		t.Fatalf("building the stand-in plug-in: %v %s", err, out)
+	}
+	driver := strings.TrimPrefix(filepath.Base(bin), "docker-machine-driver-")
+	for _, c := range []struct {
+		name, createTakes string
+		stop              func(cmd *exec.Cmd)
+		want              string
+	}{
+		{"killed", "60s", func(*exec.Cmd) { _ = exec.Command("pkill", "-KILL", "-f", bin).Run() }, "exited during Create"},
+		{"interrupted", "3s", func(cmd *exec.Cmd) { _ = cmd.Process.Signal(syscall.SIGINT) }, "interrupted"},
+	} {
+		notes := t.TempDir()
+		cmd := exec.Command(machineBin, "create", "-d", driver, "x-"+c.name)
+		cmd.Env = append(cleanEnv(), "MACHINE_STORAGE_PATH="+e.store, "PATH="+dir+":"+os.Getenv("PATH"), "FAKEPLUGIN_DIR="+notes, "FAKEPLUGIN_CREATE="+c.createTakes)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if _, err := os.Stat(filepath.Join(notes, "create-started")); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				_ = cmd.Process.Kill()
+				t.Fatalf("%s: the plug-in's Create never started: %s", c.name, stderr.String())
+			}
+		}
+		c.stop(cmd)
+		err := cmd.Wait()
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		if last := lines[len(lines)-1]; err == nil || !strings.Contains(last, c.want) {
+			t.Errorf("%s: %v, last line %q", c.name, err, last)
+		}
+		if _, err := os.Stat(filepath.Join(notes, "removed")); err != nil {
+			t.Errorf("%s: the plug-in's Remove was not called", c.name)
+		}
+		if c.name == "interrupted" {
+			if _, err := os.Stat(filepath.Join(notes, "created")); err != nil {
+				t.Errorf("interrupted: Remove was called before the plug-in's Create had finished")
+			}
+		}
+		if out := e.must("ls", "-q"); strings.TrimSpace(out) != "" {
+			t.Errorf("%s: records left: %q", c.name, out)
+		}
+		time.Sleep(300 * time.Millisecond)
+		if left := pluginProcesses(t, bin); len(left) > 0 {
+			t.Errorf("%s: plug-in processes left: %v", c.name, left)
+		}
+	}
+}
