@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/machine-tools/machine/drivers/generic"
+	"github.com/machine-tools/machine/drivers"
+	"github.com/machine-tools/machine/drivers/plugin"
 	"github.com/machine-tools/machine/internal/fsutil"
 	"github.com/machine-tools/machine/internal/sshclient"
 	"github.com/machine-tools/machine/internal/store"
@@ -54,7 +56,9 @@ func importSSHPort(c dmConfig) int {
 type ImportResult = Result
 
 // ImportDockerMachine takes over the machines of a docker-machine store as generic machines
-// reached over SSH, with their existing certificates. Nothing in the old store is written.
+// reached over SSH, with their existing certificates; the machines of a driver plug-in that is on
+// PATH here stay that plug-in's (stop, start and rm go through it). Nothing in the old store is
+// written.
 func (a *API) ImportDockerMachine(ctx context.Context, from string) ([]ImportResult, error) {
 	ents, err := os.ReadDir(filepath.Join(from, "machines"))
 	if err != nil {
@@ -78,9 +82,11 @@ func (a *API) importOne(ctx context.Context, dir string) (string, error) {
 		return "", err
 	}
 	var c dmConfig
+	var raw struct{ Driver map[string]any }
 	if err := json.Unmarshal(b, &c); err != nil {
 		return "", fmt.Errorf("%s: %w", filepath.Join(dir, "config.json"), err)
 	}
+	_ = json.Unmarshal(b, &raw)
 	if c.Name == "" {
 		c.Name = filepath.Base(dir)
 	}
@@ -114,15 +120,31 @@ func (a *API) importOne(ctx context.Context, dir string) (string, error) {
 	if port == 0 {
 		port = 2376
 	}
+	// A plug-in's machine stays one when its plug-in is on PATH here: its configuration (an
+	// instance ID, a region) goes along, its store path and key moved to this store.
+	var drv drivers.Driver = d
+	driverName, keyName := generic.Name, ""
+	if _, err := a.Drivers.Get(c.DriverName); err != nil && raw.Driver != nil {
+		if _, ferr := plugin.Find(c.DriverName); ferr == nil {
+			keyName = "id_rsa"
+			raw.Driver["StorePath"] = a.owner()
+			raw.Driver["SSHKeyPath"] = filepath.Join(a.owner(), "machines", c.Name, keyName)
+			cfg, err := json.Marshal(raw.Driver)
+			if err != nil {
+				return "", err
+			}
+			drv, driverName = &plugin.Driver{Name: c.DriverName, Config: cfg}, c.DriverName
+		}
+	}
 	eo := c.HostOptions.EngineOptions
-	m := &store.Machine{Name: c.Name, DriverName: generic.Name, State: store.StateCreating,
+	m := &store.Machine{Name: c.Name, DriverName: driverName, State: store.StateCreating,
 		SSH:          store.SSH{Host: d.IPAddress, Port: d.SSHPort, User: d.SSHUser},
 		Engine:       store.EngineOptions{Port: port, Labels: eo.Labels, InsecureRegistries: eo.InsecureRegistry, RegistryMirrors: eo.RegistryMirror, StorageDriver: eo.StorageDriver, Env: eo.Env, Opts: eo.ArbitraryFlags},
 		ImportedFrom: dir + " (" + c.DriverName + " driver)"}
 	if err := a.Store.Reserve(m); err != nil {
 		return "", err
 	}
-	h := &Host{Machine: m, Driver: d, api: a}
+	h := &Host{Machine: m, Driver: drv, api: a}
 	fail := func(err error) (string, error) {
 		_ = a.Store.Remove(c.Name)
 		return "", err
@@ -136,10 +158,14 @@ func (a *API) importOne(ctx context.Context, dir string) (string, error) {
 			return fail(err)
 		}
 	}
-	if err := fsutil.WriteFileAtomic(h.SSHKeyPath(), keyData, 0o600); err != nil {
+	keyPath := h.SSHKeyPath()
+	if keyName != "" { // where the plug-in's configuration says it is
+		keyPath = filepath.Join(m.Dir(), keyName)
+	}
+	if err := fsutil.WriteFileAtomic(keyPath, keyData, 0o600); err != nil {
 		return fail(err)
 	}
-	h.SSH.KeyPath = h.SSHKeyPath()
+	h.SSH.KeyPath = keyPath
 	// docker-machine never pinned host keys: pin the one the host offers now.
 	note := ""
 	addr := net.JoinHostPort(d.IPAddress, strconv.Itoa(d.SSHPort))
