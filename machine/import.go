@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/machine-tools/machine/drivers/generic"
 	"github.com/machine-tools/machine/drivers"
+	"github.com/machine-tools/machine/drivers/generic"
 	"github.com/machine-tools/machine/drivers/plugin"
 	"github.com/machine-tools/machine/internal/fsutil"
 	"github.com/machine-tools/machine/internal/sshclient"
