@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -146,11 +147,55 @@ func (h *Host) Inspect(ctx context.Context) map[string]any {
 	}
 	b, _ := json.Marshal(&m)
 	_ = json.Unmarshal(b, &rec)
-	rec["Driver"] = safetext.MaskSecrets(h.DriverJSON()) // a cloud's token given as a flag
+	driver := h.DriverJSON()
+	if driver == nil {
+		driver = map[string]any{}
+	}
+	h.dockerMachineFields(rec, driver, m.Engine.Env)
+	rec["Driver"] = safetext.MaskSecrets(driver) // a cloud's token given as a flag
 	rec["URL"] = h.URL()
 	rec["StorePath"] = h.StorePath()
 	if d, ok := h.Driver.(drivers.Describer); ok {
 		rec["Host"] = d.Describe(ctx)
 	}
 	return rec
+}
+
+// dockerMachineFields adds to an inspect record the fields of docker-machine 0.16's host JSON
+// that programs driving docker-machine read (GitLab Runner: HostOptions.AuthOptions.StorePath,
+// where ca.pem, cert.pem and key.pem are; scripts: Driver.IPAddress, SSHPort, SSHUser, SSHKeyPath),
+// at their paths and with their meanings. A driver's own fields of the same name stay.
+func (h *Host) dockerMachineFields(rec, driver map[string]any, env []string) {
+	dir := h.StorePath()
+	storeRoot := filepath.Dir(filepath.Dir(dir))
+	certs := filepath.Join(storeRoot, "certs")
+	for k, v := range map[string]any{"IPAddress": h.IP(), "MachineName": h.Name, "SSHUser": h.SSH.User, "SSHPort": h.SSH.Port,
+		"SSHKeyPath": h.SSH.KeyPath, "StorePath": storeRoot} {
+		if _, own := driver[k]; !own {
+			driver[k] = v
+		}
+	}
+	e := h.Engine
+	rec["ConfigVersion"] = 3
+	rec["HostOptions"] = map[string]any{
+		"Driver": h.DriverName, "Memory": 0, "Disk": 0,
+		"EngineOptions": map[string]any{
+			"ArbitraryFlags": nonNil(e.Opts), "Env": nonNil(env), "InsecureRegistry": nonNil(e.InsecureRegistries),
+			"Labels": nonNil(e.Labels), "LogLevel": "", "StorageDriver": e.StorageDriver, "SelinuxEnabled": false,
+			"TLSVerify": true, "RegistryMirror": nonNil(e.RegistryMirrors), "InstallURL": e.InstallURL,
+		},
+		"AuthOptions": map[string]any{
+			"CertDir": certs, "CaCertPath": filepath.Join(certs, "ca.pem"), "CaPrivateKeyPath": filepath.Join(certs, "ca-key.pem"),
+			"CaCertRemotePath": "", "ServerCertPath": h.ServerCertPath(), "ServerKeyPath": h.ServerKeyPath(),
+			"ClientKeyPath": filepath.Join(certs, "key.pem"), "ServerCertRemotePath": "", "ServerKeyRemotePath": "",
+			"ClientCertPath": filepath.Join(certs, "cert.pem"), "ServerCertSANs": nonNil(h.TLSSANs), "StorePath": dir,
+		},
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

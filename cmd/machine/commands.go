@@ -46,6 +46,12 @@ func commands() []*cli.Command {
 			}
 			return say(c, "%s", h.URL())
 		}),
+		// GitLab's docker-machine fork relabels cloud instances; its Runner calls this and reads
+		// "driver does not support labels" as a driver that cannot.
+		oneMachine("update-labels", "Change the labels of a machine's host (no driver here can: the words say so)",
+			[]cli.Flag{&cli.StringSliceFlag{Name: "label", Usage: "key=value (repeatable)"}}, func(c *cli.Context, h *machine.Host) error {
+				return fmt.Errorf("the %s driver does not support labels: its host keeps what it was made with (engine labels: --engine-label at create, or engine.label in a cluster file with swarm up)", h.DriverName)
+			}),
 		oneMachine("status", "Print a machine's state", nil, func(c *cli.Context, h *machine.Host) error {
 			if h.Driver == nil {
 				return say(c, "Error")
