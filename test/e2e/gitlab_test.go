@@ -1,0 +1,101 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/docker/docker/client"
+)
+
+// TestDrivenAsGitLabRunner drives machine as GitLab Runner's docker+machine executor drives
+// docker-machine (its command lines and what it reads, from the list in issue 27): the global
+// --bugsnag-api-token on every call, creates side by side, a machine known to exist by its
+// config.json and inspect, the list by reading the machines folder (DriverName, Driver), config,
+// url, inspect -f '{{.HostOptions.AuthOptions.StorePath}}' and a TLS Docker client built from
+// the files there, provision, stop, update-labels' refusal in the words it looks for, rm -y, rm -f.
+func TestDrivenAsGitLabRunner(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	run := func(args ...string) result {
+		return e.run(append([]string{"--bugsnag-api-token=runner-token"}, args...)...)
+	}
+	p := uniq("e2e-runner")
+	names := []string{p + "-1", p + "-2", p + "-3"}
+	t.Cleanup(func() { e.run(append([]string{"rm", "-f", "-y"}, names...)...) })
+	res := make([]result, len(names))
+	var fns []func()
+	for i, n := range names {
+		fns = append(fns, func() { res[i] = run("create", "--driver", "container", "--engine-label", "runner=yes", n) })
+	}
+	parallel(fns...)
+	for i, r := range res {
+		if r.code != 0 {
+			t.Fatalf("create %s: %s", names[i], r)
+		}
+	}
+	// The list, as the Runner makes it: the folder's config.json files.
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join(e.store, "machines", n, "config.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec struct {
+			DriverName string
+			Driver     map[string]any
+		}
+		if err := json.Unmarshal(b, &rec); err != nil || rec.DriverName != "container" || rec.Driver == nil {
+			t.Errorf("%s's config.json as the Runner reads it: %v %+v", n, err, rec)
+		}
+	}
+	n := names[0]
+	if r := run("inspect", n); r.code != 0 {
+		t.Fatalf("inspect: %s", r)
+	}
+	if r := run("config", n); r.code != 0 || !strings.Contains(r.stdout, "--tlsverify") {
+		t.Errorf("config: %s", r)
+	}
+	url := strings.TrimSpace(run("url", n).stdout)
+	if !strings.HasPrefix(url, "tcp://") {
+		t.Fatalf("url: %q", url)
+	}
+	dir := strings.TrimSpace(run("inspect", n, "-f", "{{.HostOptions.AuthOptions.StorePath}}").stdout)
+	for _, q := range []string{"{{.Driver.IPAddress}}", "{{.Driver.SSHPort}}", "{{.Driver.SSHUser}}", "{{.Driver.SSHKeyPath}}", "{{.HostOptions.EngineOptions.Labels}}"} {
+		if r := run("inspect", "-f", q, n); r.code != 0 || strings.TrimSpace(r.stdout) == "" || strings.Contains(r.stdout, "no value") {
+			t.Errorf("inspect -f %s: %s", q, r)
+		}
+	}
+	if r := run("inspect", "-f", "{{.HostOptions.EngineOptions.Labels}}", n); !strings.Contains(r.stdout, "runner=yes") {
+		t.Errorf("engine labels: %s", r)
+	}
+	// A Docker client from the files in that folder, as the Runner builds it.
+	cli, err := client.NewClientWithOpts(client.WithHost(url), client.WithTLSClientConfig(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")), client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if _, err := cli.Info(context.Background()); err != nil {
+		t.Errorf("a TLS client from %s: %v", dir, err)
+	}
+	if r := run("provision", n); r.code != 0 {
+		t.Errorf("provision: %s", r)
+	}
+	expectOneLineError(t, run("update-labels", "--label", "runner=2", n), "driver does not support labels")
+	if r := run("stop", names[1]); r.code != 0 {
+		t.Errorf("stop: %s", r)
+	}
+	if r := run("rm", "-y", names[1]); r.code != 0 {
+		t.Errorf("rm -y: %s", r)
+	}
+	if r := run("rm", "-f", names[2]); r.code != 0 {
+		t.Errorf("rm -f: %s", r)
+	}
+	if left := leftovers(t, names[1:], nil); len(left) > 0 {
+		t.Errorf("left %v", left)
+	}
+}
