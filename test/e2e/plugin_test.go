@@ -224,3 +224,30 @@ func TestPluginStoppedInCreate(t *testing.T) {
 		}
 	}
 }
+
+// TestPluginVirtualBoxRealVBoxManage: docker-machine's own VirtualBox driver, served as a plug-in,
+// against the real VirtualBox of the VirtualBox tests' image (no kernel driver: no VM can start):
+// its checks and its create run up to startvm, whose failure is one line, and its Remove (called
+// by machine) leaves no VM, disk or record.
+func TestPluginVirtualBoxRealVBoxManage(t *testing.T) {
+	t.Parallel()
+	b := newVBoxBox(t)
+	b.cp(machineBin, b.name+":/usr/local/bin/machine")
+	b.cp(dockerMachine(t), b.name+":/usr/local/bin/docker-machine")
+	setup := `printf '#!/bin/sh\nMACHINE_PLUGIN_DRIVER_NAME=virtualbox exec /usr/local/bin/docker-machine "$@"\n' > /usr/local/bin/docker-machine-driver-dmvirtualbox &&
+chmod +x /usr/local/bin/docker-machine-driver-dmvirtualbox &&
+ip link add vboxnet0 type bridge && ip addr add ` + realVBoxCIDR + ` dev vboxnet0 && ip link set vboxnet0 up &&
+mkdir -p /tmp/iso && echo b2d > /tmp/iso/version && genisoimage -quiet -V b2d-v1 -o /tmp/b2d.iso /tmp/iso`
+	if r := b.sh(setup); r.code != 0 {
+		t.Fatalf("setting up: %s", r)
+	}
+	r := b.sh("machine create -d dmvirtualbox --virtualbox-boot2docker-url file:///tmp/b2d.iso --virtualbox-no-vtx-check --virtualbox-hostonly-cidr " + realVBoxCIDR + " vbp")
+	last := lastLine(r.stderr)
+	if r.code == 0 || !strings.Contains(last, "startvm") {
+		t.Errorf("create through docker-machine's VirtualBox plug-in without the kernel driver: %s", r)
+	}
+	leftovers := `V=/usr/lib/virtualbox/VBoxManage; $V list vms; $V list hdds; machine ls -q; pgrep -fl docker-machine`
+	if r := b.sh(leftovers); strings.TrimSpace(r.stdout) != "" {
+		t.Errorf("left behind after the failed create: %s", r)
+	}
+}

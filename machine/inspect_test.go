@@ -1,0 +1,60 @@
+package machine
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+
+	"github.com/machine-tools/machine/drivers/generic"
+	"github.com/machine-tools/machine/internal/format"
+	"github.com/machine-tools/machine/internal/store"
+)
+
+// TestInspectHasDockerMachineFields: inspect has the fields of docker-machine 0.16's host JSON
+// that programs read, at their paths (GitLab Runner: HostOptions.AuthOptions.StorePath), and
+// docker-machine's template functions work on them; secrets stay masked.
+func TestInspectHasDockerMachineFields(t *testing.T) {
+	root := t.TempDir()
+	a, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &store.Machine{Name: "web1", DriverName: generic.Name, State: store.StateReady, TLSSANs: []string{"web1.example"},
+		SSH:    store.SSH{Host: "203.0.113.5", Port: 2222, User: "ops", KeyPath: filepath.Join(root, "machines", "web1", "id_ed25519")},
+		Engine: store.EngineOptions{Port: 2376, Labels: []string{"zone=a"}, Env: []string{"HTTPS_PROXY=http://u:pw@proxy:3128"}, Opts: []string{"log-level=debug"}}}
+	d, _ := json.Marshal(&generic.Driver{IPAddress: "203.0.113.5", SSHUser: "ops", SSHPort: 2222})
+	m.Driver = d
+	if err := a.Store.Reserve(m); err != nil {
+		t.Fatal(err)
+	}
+	h, err := a.Load("web1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := h.Inspect(t.Context())
+	dir := filepath.Join(root, "machines", "web1")
+	for tmpl, want := range map[string]string{
+		"{{.HostOptions.AuthOptions.StorePath}}":                        dir,
+		"{{.HostOptions.AuthOptions.CaCertPath}}":                       filepath.Join(root, "certs", "ca.pem"),
+		"{{.HostOptions.AuthOptions.ServerCertPath}}":                   filepath.Join(dir, "server.pem"),
+		"{{.HostOptions.AuthOptions.ServerCertSANs}}":                   "[web1.example]",
+		"{{.Driver.IPAddress}} {{.Driver.SSHPort}} {{.Driver.SSHUser}}": "203.0.113.5 2222 ops",
+		"{{.Driver.SSHKeyPath}}":                                        filepath.Join(dir, "id_ed25519"),
+		"{{.Driver.MachineName}} {{.Driver.StorePath}}":                 "web1 " + root,
+		"{{.HostOptions.Driver}} {{.DriverName}} {{.ConfigVersion}}":    "generic generic 3",
+		"{{.HostOptions.EngineOptions.Labels}}":                         "[zone=a]",
+		"{{.HostOptions.EngineOptions.ArbitraryFlags}}":                 "[log-level=debug]",
+		"{{.HostOptions.EngineOptions.TLSVerify}}":                      "true",
+		"{{json .HostOptions.EngineOptions.Env}}":                       `["HTTPS_PROXY=http://u:****@proxy:3128"]`,
+	} {
+		var b bytes.Buffer
+		if err := format.Template(t.Context(), &b, tmpl, rec); err != nil {
+			t.Errorf("%s: %v", tmpl, err)
+			continue
+		}
+		if got := b.String(); got != want+"\n" {
+			t.Errorf("%s = %q, want %q", tmpl, got, want)
+		}
+	}
+}
