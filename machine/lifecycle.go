@@ -197,7 +197,19 @@ type UpgradeResult = provision.UpgradeResult
 // it changed, restarts it with the machine's TLS configuration and waits until it answers over
 // TLS. An engine that is the newest already is left alone.
 func (h *Host) Upgrade(ctx context.Context, progress func(string)) (*UpgradeResult, error) {
-	if err := h.Running(ctx); err != nil {
+	// A stopped machine is started first, as docker-machine's upgrade does.
+	if err := h.Running(ctx); errors.Is(err, ErrNotRunning) {
+		if st, serr := h.Driver.State(ctx); serr == nil && st == drivers.Stopped {
+			if progress != nil {
+				progress("the machine is stopped: starting it first")
+			}
+			if _, err := h.Do(ctx, OpStart, progress); err != nil {
+				return nil, err
+			}
+		} else {
+			return nil, err
+		}
+	} else if err != nil {
 		return nil, err
 	}
 	dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)

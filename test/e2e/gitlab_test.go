@@ -99,3 +99,17 @@ func TestDrivenAsGitLabRunner(t *testing.T) {
 		t.Errorf("left %v", left)
 	}
 }
+
+// TestUpgradeStartsAStoppedMachine: as docker-machine's upgrade, machine's starts a stopped
+// machine first and then upgrades it.
+func TestUpgradeStartsAStoppedMachine(t *testing.T) {
+	e, name := oneContainerMachine(t, "e2e-upstop")
+	e.must("stop", name)
+	r := e.run("upgrade", name)
+	if r.code != 0 || !strings.Contains(r.stderr+r.stdout, "starting it first") {
+		t.Fatalf("upgrade of a stopped machine: %s", r)
+	}
+	if st := strings.TrimSpace(e.must("status", name)); st != "Running" {
+		t.Errorf("status after: %q", st)
+	}
+}
