@@ -59,6 +59,8 @@ type Endpoint struct {
 	// SSHKeyPath is the private key that logs in, where the driver made or took one itself (a
 	// plug-in's); "" for machine's own key.
 	SSHKeyPath string
+	// EnginePort is the engine's TLS port where the driver knows it (none: its URL's).
+	EnginePort int
 }
 
 // Driver makes and manages hosts of one kind. Its exported fields are its configuration, saved

@@ -29,6 +29,20 @@ type Registration struct {
 	// Plugin: a docker-machine driver plug-in. Its options are its flags as it names them (no
 	// --NAME- in front), and it makes or takes the host's SSH key itself (Endpoint.SSHKeyPath).
 	Plugin bool
+	// BareFlags: its options are flags without --NAME- in front (docker-machine's none: --url;
+	// plug-ins name their flags themselves).
+	BareFlags bool
+	// NoSSH: the host is not machine's to reach over SSH (none): nothing is provisioned, and
+	// commands that need SSH say so.
+	NoSSH bool
+}
+
+// FlagPrefix is what the driver's options have in front as flags ("" for BareFlags).
+func (r Registration) FlagPrefix() string {
+	if r.BareFlags {
+		return ""
+	}
+	return r.Name
 }
 
 // DefaultSSHWait and DefaultEngineWait apply where a registration gives no figure.

@@ -20,6 +20,7 @@ import (
 	"github.com/machine-tools/machine/drivers/container"
 	"github.com/machine-tools/machine/drivers/generic"
 	"github.com/machine-tools/machine/drivers/libvirt"
+	"github.com/machine-tools/machine/drivers/none"
 	"github.com/machine-tools/machine/drivers/virtualbox"
 	"github.com/machine-tools/machine/internal/fanout"
 	"github.com/machine-tools/machine/internal/store"
@@ -67,7 +68,7 @@ func DefaultStorePath() string { return store.DefaultRoot() }
 
 // Drivers lists the built-in drivers, in the order help shows them.
 func Drivers() drivers.Registry {
-	return drivers.Registry{container.Registration(), generic.Registration(), libvirt.Registration(), virtualbox.Registration()}
+	return drivers.Registry{container.Registration(), generic.Registration(), libvirt.Registration(), virtualbox.Registration(), none.Registration()}
 }
 
 // List names the machines of the store, sorted.

@@ -197,6 +197,25 @@ func (a *API) Create(ctx context.Context, name string, o CreateOptions) (*Host, 
 		return fail("reading the host's address", err)
 	}
 	h.setEndpoint(ep)
+	if reg.NoSSH {
+		// An engine machine did not make (none): recorded, with the store's client certificate
+		// for env; nothing on it is changed.
+		if ep.EnginePort != 0 {
+			h.Engine.Port = ep.EnginePort
+		}
+		auth, err := a.Store.Authority(ctx)
+		if err == nil {
+			_, err = h.ensureCerts(ctx, auth, false)
+		}
+		if err != nil {
+			return fail("placing the client certificate", err)
+		}
+		h.State, h.LastError = store.StateReady, ""
+		if err := h.Save(); err != nil {
+			return fail("saving its record", err)
+		}
+		return h, nil
+	}
 	if set.SSHUser != "" {
 		h.SSH.User = set.SSHUser
 	}

@@ -158,7 +158,18 @@ func (h *Host) SSHConfig() sshclient.Config {
 
 // Dial opens the machine's SSH connection, retrying until ctx ends.
 func (h *Host) Dial(ctx context.Context) (*sshclient.Client, error) {
+	if err := h.NeedsSSH(); err != nil {
+		return nil, err
+	}
 	return sshclient.Dial(ctx, h.SSHConfig())
+}
+
+// NeedsSSH is an error for a machine machine has no SSH to (the none driver's), naming why.
+func (h *Host) NeedsSSH() error {
+	if h.reg.NoSSH {
+		return fmt.Errorf("machine %q is an engine machine did not make (the %s driver): it has no SSH, so ssh, scp, provision and upgrade cannot reach it", h.Name, h.DriverName)
+	}
+	return nil
 }
 
 // Runner returns a runner for root on the host (through sudo for other users).

@@ -23,6 +23,9 @@ type Stdio struct {
 // with native) the built-in client runs the words as one command line, or a shell when there
 // are none.
 func (h *Host) RunSSH(ctx context.Context, args []string, native bool, stdio Stdio) (int, error) {
+	if err := h.NeedsSSH(); err != nil {
+		return 0, err
+	}
 	if h.SSH.Host == "" {
 		return 0, fmt.Errorf("machine %q has no address: its create did not finish", h.Name)
 	}

@@ -27,8 +27,9 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	return code, o.String(), e.String()
 }
 
-// TestCreateFlagsComeFromTheOptionTables: every driver option is a flag named --DRIVER-OPTION,
-// with its environment variable and default.
+// TestCreateFlagsComeFromTheOptionTables: every driver option is a flag named --DRIVER-OPTION
+// (--OPTION for a driver docker-machine named so: none's --url), with its environment variable
+// and default.
 func TestCreateFlagsComeFromTheOptionTables(t *testing.T) {
 	flags := map[string]cli.Flag{}
 	for _, f := range createCommand().Flags {
@@ -36,8 +37,8 @@ func TestCreateFlagsComeFromTheOptionTables(t *testing.T) {
 	}
 	for _, reg := range machine.Drivers() {
 		for _, o := range reg.Options {
-			if flags[reg.Name+"-"+o.Name] == nil {
-				t.Errorf("no flag --%s-%s", reg.Name, o.Name)
+			if flags[cliflags.Name(reg.FlagPrefix(), o.Name)] == nil {
+				t.Errorf("no flag --%s", cliflags.Name(reg.FlagPrefix(), o.Name))
 			}
 		}
 	}

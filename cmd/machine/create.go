@@ -39,7 +39,7 @@ func engineFlags() []cli.Flag {
 func driverFlags() []cli.Flag {
 	var out []cli.Flag
 	for _, reg := range machine.Drivers() {
-		out = append(out, cliflags.FromOptions(reg.Name, reg.Name+": ", table(reg.Options))...)
+		out = append(out, cliflags.FromOptions(reg.FlagPrefix(), reg.Name+": ", table(reg.Options))...)
 	}
 	return out
 }
@@ -87,12 +87,13 @@ func createCommand() *cli.Command {
 			}
 			opts.Download, _ = bars.ByteBar(c.App.ErrWriter, 0) // each bar ends at its stream's end
 			// An unknown driver: Create says so.
-			if reg, err := a.Drivers.Get(cmp.Or(opts.Driver, container.Name)); err == nil {
-				opts.DriverOptions = cliflags.Given(c, reg.Name, table(reg.Options))
-			} else if reg, ok := c.App.Metadata[pluginKey].(drivers.Registration); ok && reg.Name == opts.Driver {
-				// A plug-in's flags are named as it names them.
-				opts.DriverOptions = cliflags.Given(c, "", table(reg.Options))
-				opts.OptionLabel = func(_, o string) string { return "--" + o }
+			reg, err := a.Drivers.Get(cmp.Or(opts.Driver, container.Name))
+			if p, ok := c.App.Metadata[pluginKey].(drivers.Registration); err != nil && ok && p.Name == opts.Driver {
+				reg, err = p, nil // a plug-in's flags, named as it names them
+			}
+			if err == nil {
+				opts.DriverOptions = cliflags.Given(c, reg.FlagPrefix(), table(reg.Options))
+				opts.OptionLabel = func(_, o string) string { return "--" + cliflags.Name(reg.FlagPrefix(), o) }
 			}
 			start := time.Now()
 			h, err := a.Create(c.Context, name, opts)

@@ -238,7 +238,8 @@ func Registration(ctx context.Context, name, storePath string) (drivers.Registra
 		New: func() drivers.Driver {
 			return &Driver{Name: name, flags: flags, storePath: storePath}
 		},
-		Plugin: true,
+		Plugin:    true,
+		BareFlags: true,
 	}
 	for _, f := range flags {
 		reg.Options = append(reg.Options, option(f))
@@ -277,7 +278,7 @@ func option(f Flag) drivers.Option {
 // Loaded is the driver entry of a plug-in's machine read from the store: no options, and the
 // plug-in is not started until a call needs it.
 func Loaded(name, storePath string) drivers.Registration {
-	return drivers.Registration{Name: name, Plugin: true, New: func() drivers.Driver { return &Driver{Name: name, storePath: storePath} }}
+	return drivers.Registration{Name: name, Plugin: true, BareFlags: true, New: func() drivers.Driver { return &Driver{Name: name, storePath: storePath} }}
 }
 
 // Canonical names options as a plug-in's table does: a cluster file may leave out the driver's

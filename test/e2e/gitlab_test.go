@@ -113,3 +113,35 @@ func TestUpgradeStartsAStoppedMachine(t *testing.T) {
 		t.Errorf("status after: %q", st)
 	}
 }
+
+// TestNoneDriver: docker-machine's none driver: an engine machine did not make, recorded by its
+// URL (here a machine's engine of the same store, whose TLS trusts the store's CA): env and docker
+// over TLS, url, ls, inspect; ssh says in one line that there is none; rm leaves the engine alone.
+func TestNoneDriver(t *testing.T) {
+	e, host := oneContainerMachine(t, "e2e-none-host")
+	url := strings.TrimSpace(e.must("url", host))
+	name := uniq("e2e-none")
+	t.Cleanup(func() { e.run("rm", "-f", "-y", name) })
+	if r := e.run("create", "-d", "none", "--url", url, name); r.code != 0 {
+		t.Fatalf("create -d none: %s", r)
+	}
+	if got := strings.TrimSpace(e.must("url", name)); got != url {
+		t.Errorf("url %q, want %q", got, url)
+	}
+	if d := e.docker(name, "info", "--format", "{{.Name}}"); d.code != 0 || strings.TrimSpace(d.stdout) != host {
+		t.Errorf("docker over TLS through env: %s", d)
+	}
+	if ls := e.run("ls", "--format", "{{.Name}} {{.DriverName}} {{.State}}"); !strings.Contains(ls.stdout, name+" none Running") {
+		t.Errorf("ls: %s", ls)
+	}
+	if r := e.run("inspect", "-f", "{{.Driver.URL}} {{.DriverName}}", name); strings.TrimSpace(r.stdout) != url+" none" {
+		t.Errorf("inspect: %s", r)
+	}
+	expectOneLineError(t, e.run("ssh", name, "true"), "it has no SSH")
+	if r := e.run("rm", "-y", name); r.code != 0 {
+		t.Errorf("rm: %s", r)
+	}
+	if d := e.docker(host, "info", "--format", "{{.Name}}"); d.code != 0 {
+		t.Errorf("the engine after rm of its none record: %s", d)
+	}
+}
