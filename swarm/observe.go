@@ -17,8 +17,11 @@ import (
 )
 
 // ObserveLimit bounds each read of one engine while the cluster is observed: an engine that
-// accepts connections and answers nothing (a paused container, a frozen VM) is named after it.
-const ObserveLimit = 10 * time.Second
+// accepts connections and answers nothing (a paused container, a frozen VM) is named after it
+// (one whose TLS handshake does not complete, after the 10 s of machine.Host.Docker). It is above
+// swarm's own 20 s request timeout: a manager's `docker info` waits for a leader while the swarm
+// elects one (its leader just lost), and that is an answer worth waiting for.
+const ObserveLimit = 25 * time.Second
 
 // Observe reads the live cluster that the file describes: the store's machines and their
 // engine options, and, through the first of the file's managers that answers as one, the
