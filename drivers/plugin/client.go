@@ -283,7 +283,9 @@ type Error struct {
 	Method, Msg string
 }
 
-func (e *Error) Error() string { return e.Msg }
+// Error is the plug-in's words on one line (docker-machine's drivers quote tools' output, newlines
+// and all).
+func (e *Error) Error() string { return drivers.PlainLine(strings.Join(strings.Fields(e.Msg), " ")) }
 
 // close asks the plug-in to exit, and kills it (its process group) when it has not within a grace.
 func (c *client) close() {
