@@ -112,6 +112,8 @@ func commands() []*cli.Command {
 		activeCommand(),
 		completionCommand(),
 		importCommand(),
+		exportCommand(),
+		importMachinesCommand(),
 	}
 }
 

@@ -145,3 +145,42 @@ func TestNoneDriver(t *testing.T) {
 		t.Errorf("the engine after rm of its none record: %s", d)
 	}
 }
+
+// TestExportImportBetweenStores: a machine exported from one store and imported into another (as
+// a next CI job on another computer would): the file is 0600 and holds no CA key; from the second
+// store docker over TLS, ssh and swarm status work; an encrypted export needs its passphrase.
+func TestExportImportBetweenStores(t *testing.T) {
+	e, name := oneContainerMachine(t, "e2e-export")
+	e.must("swarm", "init", name)
+	out := filepath.Join(t.TempDir(), "machines.export")
+	e.must("export", "-o", out, name)
+	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the export file: %v %v", fi, err)
+	}
+	if b, _ := os.ReadFile(out); strings.Contains(string(b), "ca-key") {
+		t.Error("the export names a CA key")
+	}
+	other := newEnv(t)
+	if r := other.run("import", out); r.code != 0 {
+		t.Fatalf("import: %s", r)
+	}
+	if d := other.docker(name, "info", "--format", "{{.Swarm.LocalNodeState}}"); d.code != 0 || strings.TrimSpace(d.stdout) != "active" {
+		t.Errorf("docker over TLS from the second store: %s", d)
+	}
+	if r := other.run("ssh", name, "hostname"); strings.TrimSpace(r.stdout) != name {
+		t.Errorf("ssh from the second store: %s", r)
+	}
+	if r := other.run("swarm", "status", name); r.code != 0 || !strings.Contains(r.stdout, name) {
+		t.Errorf("swarm status from the second store: %s", r)
+	}
+	// Encrypted, with the passphrase on standard input.
+	enc := filepath.Join(t.TempDir(), "machines.age")
+	if r := e.runIn([]byte("correct horse\n"), "export", "--passphrase-stdin", "-o", enc, name); r.code != 0 {
+		t.Fatalf("export --passphrase-stdin: %s", r)
+	}
+	third := newEnv(t)
+	expectOneLineError(t, third.run("import", enc), "the export is encrypted")
+	if r := third.runIn([]byte("correct horse\n"), "import", "--passphrase-stdin", enc); r.code != 0 {
+		t.Errorf("import of the encrypted export: %s", r)
+	}
+}
