@@ -75,6 +75,14 @@ func (h *Host) Save() error {
 		}
 		h.Machine.Driver = b
 	}
+	// docker-machine's ConfigVersion and HostOptions, where programs that read its config.json
+	// look for them (a record of an older version gets them at its next save). The Driver section
+	// stays the driver's own: docker-machine's names there would be read back into it.
+	if h.Dir() != "" {
+		rec := map[string]any{}
+		h.dockerMachineFields(rec, map[string]any{}, h.Engine.Env)
+		h.Machine.ConfigVersion, h.Machine.HostOptions = 3, rec["HostOptions"].(map[string]any)
+	}
 	return h.api.Store.Save(h.Machine)
 }
 

@@ -3,7 +3,9 @@ package machine
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/machine-tools/machine/drivers/generic"
@@ -56,5 +58,42 @@ func TestInspectHasDockerMachineFields(t *testing.T) {
 		if got := b.String(); got != want+"\n" {
 			t.Errorf("%s = %q, want %q", tmpl, got, want)
 		}
+	}
+}
+
+// TestRecordHasHostOptions: config.json has docker-machine's ConfigVersion and HostOptions (for
+// programs that read the file), written at every save; a record without them still loads.
+func TestRecordHasHostOptions(t *testing.T) {
+	a, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := json.Marshal(&generic.Driver{IPAddress: "203.0.113.5", SSHUser: "root", SSHPort: 22})
+	m := &store.Machine{Name: "old", DriverName: generic.Name, State: store.StateReady, Driver: d, SSH: store.SSH{Host: "203.0.113.5", Port: 22, User: "root"}}
+	if err := a.Store.Reserve(m); err != nil { // as an older version wrote it: no HostOptions
+		t.Fatal(err)
+	}
+	h, err := a.Load("old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Save(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(a.Store.Root, "machines", "old", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct {
+		ConfigVersion int
+		HostOptions   struct {
+			Driver      string
+			AuthOptions struct{ StorePath string }
+		}
+		Driver generic.Driver
+	}
+	if err := json.Unmarshal(b, &rec); err != nil || rec.ConfigVersion != 3 || rec.HostOptions.Driver != "generic" ||
+		!strings.HasSuffix(rec.HostOptions.AuthOptions.StorePath, filepath.Join("machines", "old")) || rec.Driver.IPAddress != "203.0.113.5" {
+		t.Errorf("config.json: %v %s", err, b)
 	}
 }

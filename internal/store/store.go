@@ -175,6 +175,11 @@ type Machine struct {
 	Siblings []string `json:"Siblings,omitempty"`
 	// CertHosts are the addresses the server certificate was issued for.
 	CertHosts []string `json:"CertHosts,omitempty"`
+	// ConfigVersion and HostOptions repeat what docker-machine 0.16 kept in its config.json, for
+	// the programs that read that file (GitLab Runner): written on every save from the fields
+	// above, never read back.
+	ConfigVersion int            `json:"ConfigVersion,omitempty"`
+	HostOptions   map[string]any `json:"HostOptions,omitempty"`
 
 	dir string
 }
