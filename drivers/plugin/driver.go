@@ -74,15 +74,7 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 		d.progress = func(s string) { spec.Progress(s) }
 	}
 	d.storePath = spec.Owner
-	base, err := json.Marshal(baseDriver{MachineName: spec.Name, StorePath: d.storePath})
-	if err != nil {
-		return err
-	}
-	d.Config = base
-	return d.session(ctx, func(c *client) error {
-		if err := d.setFlags(ctx, c); err != nil {
-			return err
-		}
+	return d.fresh(ctx, spec.Name, func(c *client) error {
 		var raw []byte
 		if err := c.call(ctx, "GetConfigRaw", struct{}{}, &raw); err == nil && json.Valid(raw) {
 			d.Config = raw
@@ -101,6 +93,17 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 // Validate implements drivers.Validator: the flags and the plug-in's PreCreateCheck, before
 // anything is made.
 func (d *Driver) Validate(ctx context.Context, name string) error {
+	return d.fresh(ctx, name, func(c *client) error {
+		if err := c.call(ctx, "PreCreateCheck", struct{}{}, nil); err != nil {
+			return fmt.Errorf("the %s plug-in's checks: %w", d.Name, err)
+		}
+		return nil
+	})
+}
+
+// fresh runs fn on a plug-in given a new machine's first configuration (its name and this store)
+// and the create flags, as docker-machine's create does.
+func (d *Driver) fresh(ctx context.Context, name string, fn func(c *client) error) error {
 	base, err := json.Marshal(baseDriver{MachineName: name, StorePath: d.storePath})
 	if err != nil {
 		return err
@@ -110,10 +113,7 @@ func (d *Driver) Validate(ctx context.Context, name string) error {
 		if err := d.setFlags(ctx, c); err != nil {
 			return err
 		}
-		if err := c.call(ctx, "PreCreateCheck", struct{}{}, nil); err != nil {
-			return fmt.Errorf("the %s plug-in's checks: %w", d.Name, err)
-		}
-		return nil
+		return fn(c)
 	})
 }
 
