@@ -13,6 +13,7 @@ import (
 	"github.com/docker/docker/errdefs"
 
 	"github.com/machine-tools/machine/internal/fanout"
+	"github.com/machine-tools/machine/internal/wait"
 	"github.com/machine-tools/machine/machine"
 )
 
@@ -123,7 +124,13 @@ func Observe(ctx context.Context, a *machine.API, c *Cluster) (obs Observed, via
 	obs.InSwarm = true
 	rctx, cancel := context.WithTimeout(ctx, ObserveLimit)
 	defer cancel()
-	list, err := via.Docker.NodeList(rctx, swarm.NodeListOptions{})
+	var list []swarm.Node
+	err = settling(ctx, func(ctx context.Context) (err error) {
+		lctx, cancel := context.WithTimeout(ctx, ObserveLimit)
+		defer cancel()
+		list, err = via.Docker.NodeList(lctx, swarm.NodeListOptions{})
+		return err
+	})
 	if err != nil {
 		via.Close()
 		return obs, nil, fmt.Errorf("listing the swarm's nodes through %s: %w", via.Name, err)
@@ -194,4 +201,29 @@ func PlanFor(ctx context.Context, a *machine.API, c *Cluster, o PlanOptions) ([]
 		return nil, fmt.Errorf("reading the live cluster: %w", err)
 	}
 	return Plan(c, obs, o)
+}
+
+// settleLimit bounds how long a manager's swarm-side timeouts are asked through again.
+const settleLimit = time.Minute
+
+// settling runs a manager's call again while the swarm itself answers that it timed out or has
+// no leader yet (gRPC DeadlineExceeded or Unavailable: a manager just lost, an election under
+// way on a loaded host), for settleLimit at most; any other error is returned at once.
+func settling(ctx context.Context, call func(ctx context.Context) error) error {
+	var last error
+	err := wait.Until(ctx, settleLimit, time.Second, func(ctx context.Context) (bool, string, error) {
+		last = call(ctx)
+		switch {
+		case last == nil:
+			return true, "", nil
+		case strings.Contains(last.Error(), "rpc error: code = DeadlineExceeded"), strings.Contains(last.Error(), "rpc error: code = Unavailable"):
+			return false, last.Error(), nil
+		}
+		return false, "", last
+	})
+	var te *wait.TimeoutError
+	if errors.As(err, &te) && last != nil {
+		return last
+	}
+	return err
 }

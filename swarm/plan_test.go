@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -186,5 +187,25 @@ func TestWritePlan(t *testing.T) {
 	WritePlan(&b, []Change{{Kind: ChangeCreate, Node: "w3"}})
 	if !strings.HasPrefix(b.String(), "the plan:\n  ") || strings.Count(b.String(), "\n") != 2 {
 		t.Errorf("a plan of one change: %q", b.String())
+	}
+}
+
+// TestSettling: a manager's swarm-side timeout is asked through again until it answers; any
+// other error at once.
+func TestSettling(t *testing.T) {
+	n := 0
+	err := settling(t.Context(), func(context.Context) error {
+		if n++; n < 3 {
+			return errors.New("Error response from daemon: rpc error: code = DeadlineExceeded desc = context deadline exceeded")
+		}
+		return nil
+	})
+	if err != nil || n != 3 {
+		t.Errorf("after %d calls: %v", n, err)
+	}
+	n = 0
+	err = settling(t.Context(), func(context.Context) error { n++; return errors.New("permission denied") })
+	if err == nil || n != 1 {
+		t.Errorf("another error: %d calls, %v", n, err)
 	}
 }
