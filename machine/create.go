@@ -239,6 +239,9 @@ func (a *API) Create(ctx context.Context, name string, o CreateOptions) (*Host, 
 	bootErr := watchBoot(dctx, cancel, d)
 	cfg := h.SSHConfig()
 	cfg.Pin = true // first contact: keys not known yet are trusted now (generic hosts: TOFU)
+	if reg.Plugin && !h.SSH.InsecureHostKey {
+		say("a plug-in cannot tell its host's SSH key: the key the host offers now is pinned")
+	}
 	if hk, ok := d.(drivers.HostKeyReader); ok && !h.SSH.InsecureHostKey {
 		n, err := h.pinHostKeys(dctx, hk)
 		if err != nil {

@@ -83,6 +83,9 @@ func TestPluginGeneric(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("create through the plug-in: %s", r)
 	}
+	if !strings.Contains(r.stderr, "("+name+") a plug-in cannot tell its host's SSH key: the key the host offers now is pinned") {
+		t.Errorf("the create should say the host key is pinned at first contact: %s", r.stderr)
+	}
 	if !strings.Contains(r.stderr, "("+name+") Importing SSH key...") {
 		t.Errorf("the plug-in's own log should show as progress: %s", r.stderr)
 	}
