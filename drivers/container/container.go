@@ -237,6 +237,9 @@ func (d *Driver) ensureNetwork(ctx context.Context, cli client.APIClient, name, 
 		// then make the network again with that subnet spelt out.
 		resp, err := cli.NetworkCreate(ctx, name, opts)
 		if err != nil {
+			if there, ok := existing(ctx, cli, name, err); ok {
+				return there, nil
+			}
 			return n, fmt.Errorf("creating network %q: %w", name, err)
 		}
 		probe, err := cli.NetworkInspect(ctx, resp.ID, network.InspectOptions{})
@@ -249,6 +252,9 @@ func (d *Driver) ensureNetwork(ctx context.Context, cli client.APIClient, name, 
 	opts.IPAM = &network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet}}}
 	d.say("creating network %s (%s)", name, subnet)
 	if _, err := cli.NetworkCreate(ctx, name, opts); err != nil {
+		if there, ok := existing(ctx, cli, name, err); ok {
+			return there, nil
+		}
 		return n, fmt.Errorf("creating network %q: %w", name, err)
 	}
 	d.CreatedNetworks = append(d.CreatedNetworks, name)
@@ -256,6 +262,23 @@ func (d *Driver) ensureNetwork(ctx context.Context, cli client.APIClient, name, 
 		return n, err
 	}
 	return cli.NetworkInspect(ctx, name, network.InspectOptions{})
+}
+
+// existing is the network a create was refused for because it exists (the engine had not yet
+// listed it, or was finishing another process's removal of it): used as it is when it answers.
+func existing(ctx context.Context, cli client.APIClient, name string, err error) (network.Inspect, bool) {
+	if !strings.Contains(err.Error(), "already exists") {
+		return network.Inspect{}, false
+	}
+	for range 10 {
+		if n, ierr := cli.NetworkInspect(ctx, name, network.InspectOptions{}); ierr == nil {
+			return n, true
+		}
+		if wait.Sleep(ctx, 100*time.Millisecond) != nil {
+			break
+		}
+	}
+	return network.Inspect{}, false
 }
 
 // pickIP returns the lowest address of the network that no container (running or stopped) of the
@@ -364,13 +387,15 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 	pickedIP := d.IP == ""
 	var lastErr error
 	for _, mode := range modes {
-		if err := d.createLocked(ctx, cli, spec, mode, pickedIP); err != nil {
+		release, err := d.createLocked(ctx, cli, spec, mode, pickedIP)
+		if err != nil {
 			return err
 		}
 		if mode == modes[0] {
 			d.say("starting container %s at %s", d.ContainerName, d.IP)
 		}
-		err := cli.ContainerStart(ctx, d.ContainerID, container.StartOptions{})
+		err = cli.ContainerStart(ctx, d.ContainerID, container.StartOptions{})
+		release()
 		if err == nil {
 			d.Privileges = mode
 			rememberMode(d.EngineHost, mode)
@@ -391,10 +416,12 @@ func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error {
 // address (a file the next pick counts as taken) so that the container is created and started
 // outside the lock, side by side with other creates. Once the container exists it holds the
 // address itself and the reservation goes.
-func (d *Driver) createLocked(ctx context.Context, cli client.APIClient, spec drivers.CreateSpec, mode string, pickIP_ bool) error {
+// The marks stay until the caller lets go (release) once the container has started: a created
+// container that has not started is not on the network yet for a remover that lists endpoints.
+func (d *Driver) createLocked(ctx context.Context, cli client.APIClient, spec drivers.CreateSpec, mode string, pickIP_ bool) (release func(), err error) {
 	unlock, err := lockNetworks(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	locked := true
 	defer func() {
@@ -404,20 +431,20 @@ func (d *Driver) createLocked(ctx context.Context, cli client.APIClient, spec dr
 	}()
 	n, err := d.ensureNetwork(ctx, cli, d.Network, d.Subnet)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, x := range d.ExtraNetworks {
 		if _, err := d.ensureNetwork(ctx, cli, x, ""); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if pickIP_ {
 		if d.IP, err = pickIP(ctx, cli, n, reserved(reservations(n.Name))); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	// Marks on every network the container will be on, until it exists: the address taken, and
-	// the network in use (a host removed meanwhile must not remove it under this create).
+	// Marks on every network the container will be on, until it has started: the address taken,
+	// and the network in use (a host removed meanwhile must not remove it under this create).
 	var pending []string
 	if d.IP != "" {
 		pending = append(pending, filepath.Join(reservations(n.Name), d.IP))
@@ -425,14 +452,24 @@ func (d *Driver) createLocked(ctx context.Context, cli client.APIClient, spec dr
 	for _, x := range append([]string{d.Network}, d.ExtraNetworks...) {
 		pending = append(pending, filepath.Join(reservations(x), "pending-"+spec.Name))
 	}
+	var marked []string
 	for _, p := range pending {
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err == nil && os.WriteFile(p, nil, 0o600) == nil {
-			defer os.Remove(p)
+			marked = append(marked, p)
+		}
+	}
+	release = func() {
+		for _, p := range marked {
+			_ = os.Remove(p)
 		}
 	}
 	unlock()
 	locked = false
-	return d.createContainer(ctx, cli, spec, mode)
+	if err := d.createContainer(ctx, cli, spec, mode); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
 }
 
 // reservations is where the addresses being handed out on a network are noted.
