@@ -121,13 +121,10 @@ func (a *API) Create(ctx context.Context, name string, o CreateOptions) (*Host, 
 	if m.Engine.Port == 0 {
 		m.Engine.Port = 2376
 	}
-	if err := a.Store.Reserve(m); err != nil {
-		return nil, err
-	}
-	// Under way for as long as this process runs it: `ls` says Creating, `rm -f` waits its turn.
-	release, err := a.Store.HoldCreate(name)
+	// Under way for as long as this process runs it, from the moment its folder exists: `ls`
+	// says Creating, `rm -f` waits its turn.
+	release, err := a.Store.ReserveHeld(m)
 	if err != nil {
-		_ = a.Store.Remove(name)
 		return nil, err
 	}
 	defer release()

@@ -269,6 +269,44 @@ func (s *Store) Lock(ctx context.Context) (func(), error) {
 // kernel lets go of it when the process ends, however it ends.
 const createLock = ".create.lock"
 
+// ReserveHeld is Reserve with the create marked under way from the moment its folder exists
+// (HoldCreate before the first record is written): no listing ever sees it as a dead create.
+func (s *Store) ReserveHeld(m *Machine) (release func(), err error) {
+	if err := ValidateNewName(m.Name); err != nil {
+		return nil, err
+	}
+	dir := s.machineDir(m.Name)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, &ExistsError{Name: m.Name}
+		}
+		return nil, err
+	}
+	if release, err = s.HoldCreate(m.Name); err != nil {
+		_ = os.RemoveAll(dir)
+		if errors.Is(err, syscall.ENOSPC) {
+			return nil, fmt.Errorf("the store %s is full (%v): free some space there, or point MACHINE_STORAGE_PATH (-s) at another folder", s.Root, err)
+		}
+		return nil, err
+	}
+	m.dir = dir
+	if m.CreatedAt.IsZero() {
+		m.CreatedAt = time.Now().UTC()
+	}
+	if m.State == "" {
+		m.State = StateCreating
+	}
+	if err := s.Save(m); err != nil {
+		release()
+		_ = os.RemoveAll(dir)
+		if errors.Is(err, syscall.ENOSPC) {
+			return nil, fmt.Errorf("the store %s is full (%v): free some space there, or point MACHINE_STORAGE_PATH (-s) at another folder", s.Root, err)
+		}
+		return nil, err
+	}
+	return release, nil
+}
+
 // HoldCreate marks the machine's create as under way for as long as this process runs it: the
 // returned func lets go. CreateUnderWay tells another process.
 func (s *Store) HoldCreate(name string) (func(), error) {
