@@ -15,7 +15,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -454,7 +456,7 @@ func (d *Driver) createLocked(ctx context.Context, cli client.APIClient, spec dr
 	}
 	var marked []string
 	for _, p := range pending {
-		if err := os.MkdirAll(filepath.Dir(p), 0o700); err == nil && os.WriteFile(p, nil, 0o600) == nil {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err == nil && os.WriteFile(p, []byte(strconv.Itoa(os.Getpid())), 0o600) == nil {
 			marked = append(marked, p)
 		}
 	}
@@ -480,11 +482,21 @@ func reservations(network string) string {
 // networkPending says whether a create under way (in any process) will put a container on the
 // network: it marked it (reservations) and has not made the container yet.
 func networkPending(network string) bool {
-	ents, _ := os.ReadDir(reservations(network))
+	dir := reservations(network)
+	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
-		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) <= 2*time.Minute {
-			return true
+		info, err := e.Info()
+		if err != nil || time.Since(info.ModTime()) > 2*time.Minute {
+			continue
 		}
+		// A mark of a process that is gone (killed in its create) holds nothing.
+		if b, err := os.ReadFile(filepath.Join(dir, e.Name())); err == nil && len(b) > 0 {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && syscall.Kill(pid, 0) == syscall.ESRCH {
+				_ = os.Remove(filepath.Join(dir, e.Name()))
+				continue
+			}
+		}
+		return true
 	}
 	return false
 }
