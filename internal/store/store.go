@@ -271,41 +271,7 @@ const createLock = ".create.lock"
 
 // ReserveHeld is Reserve with the create marked under way from the moment its folder exists
 // (HoldCreate before the first record is written): no listing ever sees it as a dead create.
-func (s *Store) ReserveHeld(m *Machine) (release func(), err error) {
-	if err := ValidateNewName(m.Name); err != nil {
-		return nil, err
-	}
-	dir := s.machineDir(m.Name)
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return nil, &ExistsError{Name: m.Name}
-		}
-		return nil, err
-	}
-	if release, err = s.HoldCreate(m.Name); err != nil {
-		_ = os.RemoveAll(dir)
-		if errors.Is(err, syscall.ENOSPC) {
-			return nil, fmt.Errorf("the store %s is full (%v): free some space there, or point MACHINE_STORAGE_PATH (-s) at another folder", s.Root, err)
-		}
-		return nil, err
-	}
-	m.dir = dir
-	if m.CreatedAt.IsZero() {
-		m.CreatedAt = time.Now().UTC()
-	}
-	if m.State == "" {
-		m.State = StateCreating
-	}
-	if err := s.Save(m); err != nil {
-		release()
-		_ = os.RemoveAll(dir)
-		if errors.Is(err, syscall.ENOSPC) {
-			return nil, fmt.Errorf("the store %s is full (%v): free some space there, or point MACHINE_STORAGE_PATH (-s) at another folder", s.Root, err)
-		}
-		return nil, err
-	}
-	return release, nil
-}
+func (s *Store) ReserveHeld(m *Machine) (release func(), err error) { return s.reserve(m, true) }
 
 // HoldCreate marks the machine's create as under way for as long as this process runs it: the
 // returned func lets go. CreateUnderWay tells another process.
@@ -383,15 +349,33 @@ func (s *Store) Authority(ctx context.Context) (*certs.Authority, error) {
 // Reserve makes the folder of a new machine and saves its first record. It fails with ErrExists
 // when the name is taken, also when another process reserves it at the same time.
 func (s *Store) Reserve(m *Machine) error {
+	_, err := s.reserve(m, false)
+	return err
+}
+
+func (s *Store) reserve(m *Machine, hold bool) (release func(), err error) {
 	if err := ValidateNewName(m.Name); err != nil {
-		return err
+		return nil, err
 	}
 	dir := s.machineDir(m.Name)
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return &ExistsError{Name: m.Name}
+			return nil, &ExistsError{Name: m.Name}
+		}
+		return nil, err
+	}
+	full := func(err error) error {
+		if errors.Is(err, syscall.ENOSPC) {
+			return fmt.Errorf("the store %s is full (%v): free some space there, or point MACHINE_STORAGE_PATH (-s) at another folder", s.Root, err)
 		}
 		return err
+	}
+	release = func() {}
+	if hold {
+		if release, err = s.HoldCreate(m.Name); err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, full(err)
+		}
 	}
 	m.dir = dir
 	if m.CreatedAt.IsZero() {
@@ -401,13 +385,11 @@ func (s *Store) Reserve(m *Machine) error {
 		m.State = StateCreating
 	}
 	if err := s.Save(m); err != nil {
+		release()
 		_ = os.RemoveAll(dir) // no record without its folder, no folder without its record
-		if errors.Is(err, syscall.ENOSPC) {
-			return fmt.Errorf("the store %s is full (%v): free some space there, or point MACHINE_STORAGE_PATH (-s) at another folder", s.Root, err)
-		}
-		return err
+		return nil, full(err)
 	}
-	return nil
+	return release, nil
 }
 
 // Save writes the machine's record atomically.
