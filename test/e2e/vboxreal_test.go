@@ -145,13 +145,18 @@ func replayOnStandIn(t *testing.T, transcript string) {
 		r := runCmd(cmd, "")
 		return r.stdout, r.stderr, r.code
 	}
-	// The stand-in's vboxnet0 on the same network as the real run's bridge.
-	for _, argv := range [][]string{{"hostonlyif", "create"}, {"hostonlyif", "ipconfig", "vboxnet0", "--ip", "192.168.231.1", "--netmask", "255.255.255.0"}} {
+	// The real run's bridge lived in its own container; the stand-in's vboxnet0 is a network of
+	// this machine's engine, whose own address pools may hold 192.168.231.0/24 already (the
+	// engine hands out 192.168.0.0/16 in /20s once 172.16.0.0/12 is used up). The stand-in gets a
+	// subnet of this run's own, mapped in every argument and mapped back in every answer.
+	realNet := strings.TrimSuffix(realVBoxCIDR, "1/24")
+	ownNet := fmt.Sprintf("10.213.%d.", os.Getpid()%250)
+	for _, argv := range [][]string{{"hostonlyif", "create"}, {"hostonlyif", "ipconfig", "vboxnet0", "--ip", ownNet + "1", "--netmask", "255.255.255.0"}} {
 		if _, se, code := fake(argv...); code != 0 {
 			t.Fatalf("stand-in %s: %s", strings.Join(argv, " "), se)
 		}
 	}
-	repl := map[string]string{"/root/VirtualBox VMs": home + "/VirtualBox VMs"}
+	repl := map[string]string{"/root/VirtualBox VMs": home + "/VirtualBox VMs", realNet: ownNet}
 	mapArgs := func(args []string) []string {
 		out := make([]string, len(args))
 		for i, a := range args {
@@ -189,6 +194,7 @@ func replayOnStandIn(t *testing.T, transcript string) {
 		}
 		args := mapArgs(c.Args)
 		out, stderr, code := fake(args...)
+		out = strings.ReplaceAll(out, ownNet, realNet)
 		what := "VBoxManage " + strings.Join(c.Args, " ")
 		if (code == 0) != (c.Code == 0) {
 			t.Errorf("%s: the real one exited %d, the stand-in %d: %s", what, c.Code, code, stderr)
