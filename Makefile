@@ -31,7 +31,7 @@ unit:
 FUZZTIME ?= 40000x
 FUZZ      = $(GO) test -run '^$$' -fuzzminimizetime 1000x -fuzz
 fuzz:
-	$(FUZZ) '^FuzzParseCluster$$' -fuzztime $(FUZZTIME) ./swarm/
+	$(FUZZ) '^FuzzParse$$' -fuzztime $(FUZZTIME) ./swarm/cluster/
 	$(FUZZ) '^FuzzParseOSRelease$$' -fuzztime $(FUZZTIME) ./provision/
 	$(FUZZ) '^FuzzValidateName$$' -fuzztime $(FUZZTIME) ./internal/store/
 	$(FUZZ) '^FuzzParse$$' -fuzztime 15000x ./internal/sshconfig/

@@ -14,11 +14,12 @@ import (
 	"github.com/machine-tools/machine/internal/wait"
 	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/provision"
+	"github.com/machine-tools/machine/swarm/cluster"
 )
 
 // converge applies the plan's role changes, engine changes and removals (creates, joins,
 // labels, networks and images are Up's own steps). m is a manager that stays.
-func converge(ctx context.Context, api *machine.API, c *Cluster, plan []Change, m *Node, h UpOptions) error {
+func converge(ctx context.Context, api *machine.API, c *cluster.Cluster, plan []Change, m *Node, h UpOptions) error {
 	open := func(name string) (*Node, string, error) {
 		n, err := OpenNode(api, name)
 		if err != nil {
@@ -71,7 +72,7 @@ func converge(ctx context.Context, api *machine.API, c *Cluster, plan []Change, 
 			continue
 		}
 		liveManager := slices.ContainsFunc(plan, func(d Change) bool { return d.Kind == ChangeDemote && d.Node == ch.Node })
-		if liveManager || slices.ContainsFunc(c.Managers(), func(n ClusterNode) bool { return n.Name == ch.Node }) {
+		if liveManager || slices.ContainsFunc(c.Managers(), func(n cluster.Node) bool { return n.Name == ch.Node }) {
 			managers = append(managers, ch.Node)
 		} else {
 			workers = append(workers, ch.Node)
@@ -190,7 +191,7 @@ func reload(ctx context.Context, api *machine.API, name string, want machine.Eng
 
 // reengine applies the file's engine options to one node, rolled (rollNode): re-provisioned,
 // so that the engine restarts with the new configuration.
-func reengine(ctx context.Context, api *machine.API, c *Cluster, m *Node, name string, want machine.EngineOptions, h UpOptions) error {
+func reengine(ctx context.Context, api *machine.API, c *cluster.Cluster, m *Node, name string, want machine.EngineOptions, h UpOptions) error {
 	var managers []string
 	for _, n := range c.Managers() {
 		managers = append(managers, n.Name)

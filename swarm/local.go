@@ -12,6 +12,7 @@ import (
 
 	"github.com/machine-tools/machine/internal/store"
 	"github.com/machine-tools/machine/machine"
+	"github.com/machine-tools/machine/swarm/cluster"
 )
 
 // LocalNode is "this computer's" engine as a swarm node: DOCKER_HOST (with DOCKER_TLS_VERIFY and
@@ -51,7 +52,7 @@ func localAdvertise(addr string) string {
 // JoinLocal joins the local engine to the manager's swarm (role worker or manager), advertising
 // the address this computer uses to reach the manager, and waits until it is Ready. The token
 // goes only from the manager's API to the local engine's.
-func JoinLocal(ctx context.Context, a *machine.API, manager, role string) (string, error) {
+func JoinLocal(ctx context.Context, a *machine.API, manager string, role cluster.Role) (string, error) {
 	m, err := OpenNode(a, manager)
 	if err != nil {
 		return "", err

@@ -15,6 +15,7 @@ import (
 	"github.com/machine-tools/machine/internal/fanout"
 	"github.com/machine-tools/machine/internal/wait"
 	"github.com/machine-tools/machine/machine"
+	"github.com/machine-tools/machine/swarm/cluster"
 )
 
 // ObserveLimit bounds each read of one engine while the cluster is observed: an engine that
@@ -29,7 +30,7 @@ const ObserveLimit = 25 * time.Second
 // swarm's nodes, networks and which nodes have the file's images. It changes nothing. The
 // file's machines are read at once, each read bounded by ObserveLimit; those that do not answer
 // are in Unobserved. When ctx ends, its error: never an observation made of cancelled reads.
-func Observe(ctx context.Context, a *machine.API, c *Cluster) (obs Observed, via *Node, err error) {
+func Observe(ctx context.Context, a *machine.API, c *cluster.Cluster) (obs Observed, via *Node, err error) {
 	obs = Observed{Machines: map[string]bool{}, Nodes: map[string]ObservedNode{}, Engines: map[string]machine.EngineOptions{},
 		Networks: map[string]bool{}, Images: map[string]map[string]bool{}, Unobserved: map[string]string{}}
 	defer func() {
@@ -111,9 +112,9 @@ func Observe(ctx context.Context, a *machine.API, c *Cluster) (obs Observed, via
 		}
 	}
 	// A manager that answers: the file's managers first, then any machine of the file.
-	for _, role := range []string{"manager", "worker"} {
+	for _, role := range []cluster.Role{cluster.Manager, cluster.Worker} {
 		for i, name := range present {
-			if via == nil && views[i].err == nil && views[i].st.Active && views[i].st.Manager && c.roleOf(name) == role {
+			if n, _ := c.Node(name); via == nil && views[i].err == nil && views[i].st.Active && views[i].st.Manager && n.Role == role {
 				via = views[i].node
 			}
 		}
@@ -175,16 +176,6 @@ func Observe(ctx context.Context, a *machine.API, c *Cluster) (obs Observed, via
 	return obs, via, nil
 }
 
-// roleOf is the file's role of a node ("" when the file does not name it).
-func (c *Cluster) roleOf(name string) string {
-	for _, n := range c.Nodes {
-		if n.Name == name {
-			return n.RoleOrDefault()
-		}
-	}
-	return ""
-}
-
 // plainErr is an error as one line for a listing.
 func plainErr(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
@@ -192,7 +183,7 @@ func plainErr(err error) string {
 
 // PlanFor observes the live cluster and plans the changes that bring it to the file: what
 // `swarm plan` prints and `swarm up` applies.
-func PlanFor(ctx context.Context, a *machine.API, c *Cluster, o PlanOptions) ([]Change, error) {
+func PlanFor(ctx context.Context, a *machine.API, c *cluster.Cluster, o PlanOptions) ([]Change, error) {
 	obs, via, err := Observe(ctx, a, c)
 	if via != nil {
 		via.Close()

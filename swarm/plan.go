@@ -9,6 +9,7 @@ import (
 
 	"github.com/machine-tools/machine/internal/safetext"
 	"github.com/machine-tools/machine/machine"
+	"github.com/machine-tools/machine/swarm/cluster"
 )
 
 // UnmanagedLabelPrefix: node labels whose key starts with it are not the cluster file's to
@@ -139,10 +140,10 @@ func (e *QuorumError) Error() string { return e.Msg }
 // one to the other, in the order Up applies them. It is a pure function: it reads nothing. A plan
 // any of whose steps would leave fewer than a majority of the managers reachable is refused with
 // the arithmetic.
-func Plan(c *Cluster, obs Observed, o PlanOptions) ([]Change, error) {
+func Plan(c *cluster.Cluster, obs Observed, o PlanOptions) ([]Change, error) {
 	var out []Change
 	add := func(ch Change) { out = append(out, ch) }
-	file := map[string]ClusterNode{}
+	file := map[string]cluster.Node{}
 	for _, n := range c.Nodes {
 		file[n.Name] = n
 	}
@@ -154,7 +155,7 @@ func Plan(c *Cluster, obs Observed, o PlanOptions) ([]Change, error) {
 	}
 	for _, n := range c.Nodes {
 		if _, in := obs.Nodes[n.Name]; !in || !obs.InSwarm {
-			detail := "join as " + n.RoleOrDefault()
+			detail := "join as " + string(n.Role)
 			if !obs.InSwarm && n.Name == c.Managers()[0].Name {
 				detail = "start the swarm (first manager)"
 			}
@@ -169,7 +170,7 @@ func Plan(c *Cluster, obs Observed, o PlanOptions) ([]Change, error) {
 		if !in {
 			continue
 		}
-		switch want := n.RoleOrDefault() == "manager"; {
+		switch want := n.Role == cluster.Manager; {
 		case want && !on.Manager:
 			add(Change{Kind: ChangePromote, Node: n.Name, Detail: "promote to manager"})
 		case !want && on.Manager:
@@ -316,7 +317,7 @@ func verb(k ChangeKind) string {
 	return "removing"
 }
 
-func availabilityOf(n ClusterNode) string {
+func availabilityOf(n cluster.Node) string {
 	if n.Availability == "" {
 		return "active"
 	}

@@ -7,15 +7,13 @@ import (
 	"testing"
 
 	"github.com/machine-tools/machine/machine"
+	"github.com/machine-tools/machine/swarm/cluster"
 )
 
-func parse(t *testing.T, y string) *Cluster {
+func parse(t *testing.T, y string) *cluster.Cluster {
 	t.Helper()
-	c, err := ParseCluster("c.yml", []byte(y))
+	c, err := cluster.Parse("c.yml", []byte(y))
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Validate(machine.Drivers()); err != nil {
 		t.Fatal(err)
 	}
 	return c

@@ -20,6 +20,7 @@ import (
 	"github.com/machine-tools/machine/internal/sshclient"
 	"github.com/machine-tools/machine/internal/wait"
 	"github.com/machine-tools/machine/machine"
+	"github.com/machine-tools/machine/swarm/cluster"
 )
 
 // Ports that swarm needs between nodes.
@@ -187,8 +188,8 @@ func nodeAddrs(ctx context.Context, n *Node) ([]Interface, error) {
 
 // JoinOptions are `machine swarm join`'s flags.
 type JoinOptions struct {
-	Role          string // worker (default) or manager
-	AdvertiseAddr string // override for every joiner
+	Role          cluster.Role // Worker when empty
+	AdvertiseAddr string       // override for every joiner
 	ListenAddr    string
 	Progress      func(node, msg string)
 	// Prepared are joiners made ready by Prepare (their state read, SSH open, route to the
@@ -289,24 +290,24 @@ func Join(ctx context.Context, m *Node, nodes []*Node, o JoinOptions) (map[strin
 	}
 	role := o.Role
 	if role == "" {
-		role = "worker"
+		role = cluster.Worker
 	}
-	if role != "worker" && role != "manager" {
-		return nil, fmt.Errorf("--role %q: use worker or manager", role)
+	if _, err := cluster.ParseRole(string(role)); err != nil {
+		return nil, err
 	}
 	sw, err := m.Docker.SwarmInspect(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s: reading the swarm's join tokens: %w", m.Name, err)
 	}
 	token := sw.JoinTokens.Worker
-	if role == "manager" {
+	if role == cluster.Manager {
 		token = sw.JoinTokens.Manager
 	}
 	limit := o.Parallel // workers several at once
 	if limit <= 0 {
 		limit = fanout.DefaultLimit()
 	}
-	if role == "manager" {
+	if role == cluster.Manager {
 		limit = 1 // managers one by one, each Ready before the next
 	}
 	pf := &preflight{m: m}
@@ -329,7 +330,7 @@ func Join(ctx context.Context, m *Node, nodes []*Node, o JoinOptions) (map[strin
 	return results, errors.Join(errs...)
 }
 
-func joinOne(ctx context.Context, m *Node, mst State, maddr, token, role string, n *Node, o JoinOptions, pf *preflight) (string, error) {
+func joinOne(ctx context.Context, m *Node, mst State, maddr, token string, role cluster.Role, n *Node, o JoinOptions, pf *preflight) (string, error) {
 	say := func(s string) {
 		if o.Progress != nil {
 			o.Progress(n.Name, s)
@@ -370,12 +371,12 @@ func joinOne(ctx context.Context, m *Node, mst State, maddr, token, role string,
 	if listen == "" {
 		listen = listenFor(adv)
 	}
-	say("joining as " + role + ", advertising " + adv)
+	say("joining as " + string(role) + ", advertising " + adv)
 	err = n.Docker.SwarmJoin(ctx, swarm.JoinRequest{ListenAddr: listen, AdvertiseAddr: adv, RemoteAddrs: []string{maddr}, JoinToken: token})
 	if err != nil {
 		return "", fmt.Errorf("%s: swarm join (advertising %s): %s", n.Name, adv, redact(err.Error(), token))
 	}
-	if role == "manager" {
+	if role == cluster.Manager {
 		if err := waitReady(ctx, m, n); err != nil {
 			return "", err
 		}
@@ -542,7 +543,7 @@ func Status(ctx context.Context, m *Node) ([]NodeRow, error) {
 }
 
 // JoinToken returns the swarm's join token for a role (shown only when asked for).
-func JoinToken(ctx context.Context, m *Node, role string) (string, error) {
+func JoinToken(ctx context.Context, m *Node, role cluster.Role) (string, error) {
 	if _, _, err := managerAddr(ctx, m); err != nil {
 		return "", err
 	}
@@ -550,13 +551,10 @@ func JoinToken(ctx context.Context, m *Node, role string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	switch role {
-	case "", "worker":
-		return sw.JoinTokens.Worker, nil
-	case "manager":
+	if role == cluster.Manager {
 		return sw.JoinTokens.Manager, nil
 	}
-	return "", fmt.Errorf("--role %q: use worker or manager", role)
+	return sw.JoinTokens.Worker, nil
 }
 
 // updateNode applies change to a node's spec through manager m; nothing is sent when change

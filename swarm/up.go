@@ -21,6 +21,7 @@ import (
 	"github.com/machine-tools/machine/internal/fanout"
 	"github.com/machine-tools/machine/internal/wait"
 	"github.com/machine-tools/machine/machine"
+	"github.com/machine-tools/machine/swarm/cluster"
 )
 
 // UpOptions tune Up. Everything has a default.
@@ -72,7 +73,7 @@ func LocalEngine() (images.Target, error) {
 }
 
 // CreateNode makes one machine of the cluster, as `machine create` with the file's options.
-func CreateNode(ctx context.Context, api *machine.API, c *Cluster, n ClusterNode, o UpOptions) error {
+func CreateNode(ctx context.Context, api *machine.API, c *cluster.Cluster, n cluster.Node, o UpOptions) error {
 	co, err := c.CreateOptions(n)
 	if err != nil {
 		return err
@@ -92,7 +93,7 @@ func CreateNode(ctx context.Context, api *machine.API, c *Cluster, n ClusterNode
 // manager starts the swarm, other managers join one by one and workers all at once, node labels
 // and availability are set, networks made, images put on every node. What is already so is left
 // as it is; after a failure, running Up again finishes the job.
-func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
+func Up(ctx context.Context, api *machine.API, c *cluster.Cluster, h UpOptions) error {
 	// One `up` or `down` of a cluster at a time: a second one is refused, naming the first.
 	release, err := api.Store.LockCluster(c.Name)
 	if err != nil {
@@ -100,10 +101,10 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 	}
 	defer release()
 	managers := c.Managers()
-	if w := QuorumWarning(len(managers)); w != "" && h.Warn != nil {
+	if w := cluster.QuorumWarning(len(managers)); w != "" && h.Warn != nil {
 		h.Warn(w)
 	}
-	if w := container.NeighbourWarning(c.containerNodes()); w != "" && h.Warn != nil {
+	if w := container.NeighbourWarning(c.ContainerNodes()); w != "" && h.Warn != nil {
 		h.Warn(w)
 	}
 	// The plan first: computed from the file and the live cluster, refused before anything
@@ -126,7 +127,7 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 		limit = fanout.DefaultLimit()
 	}
 	// 1. Machines: first whether this computer can hold the container hosts to make.
-	var missing []ClusterNode
+	var missing []cluster.Node
 	for _, n := range c.Nodes {
 		if api.Exists(n.Name) {
 			h.say(n.Name, "machine exists")
@@ -137,7 +138,7 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 	if err := checkCapacity(c, missing, len(c.Nodes)-len(missing)); err != nil {
 		return err
 	}
-	err = fanout.Each(ctx, missing, limit, nil, func(ctx context.Context, n ClusterNode) error {
+	err = fanout.Each(ctx, missing, limit, nil, func(ctx context.Context, n cluster.Node) error {
 		h.say(n.Name, "creating the machine")
 		if err := CreateNode(ctx, api, c, n, h); err != nil {
 			return &PhaseError{n.Name, "create", err}
@@ -236,7 +237,7 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 	}
 	// 3. Labels and availability: each node's as soon as it is in the swarm, while the others
 	// are still joining.
-	spec := map[string]ClusterNode{}
+	spec := map[string]cluster.Node{}
 	for _, n := range c.Nodes {
 		spec[n.Name] = n
 	}
@@ -263,7 +264,7 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 		if !live(m.Name) {
 			continue
 		}
-		if _, err := Join(ctx, first, []*Node{nodes[m.Name]}, JoinOptions{Role: "manager", AdvertiseAddr: m.AdvertiseAddr, Progress: h.Progress, Prepared: prepared, Joined: joined}); err != nil {
+		if _, err := Join(ctx, first, []*Node{nodes[m.Name]}, JoinOptions{Role: cluster.Manager, AdvertiseAddr: m.AdvertiseAddr, Progress: h.Progress, Prepared: prepared, Joined: joined}); err != nil {
 			return &PhaseError{m.Name, "joining as a manager", err}
 		}
 	}
@@ -290,7 +291,7 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 			}
 		}
 		err := fanout.Each(ctx, batches, 0, nil, func(ctx context.Context, b batch) error {
-			_, err := Join(ctx, first, b.nodes, JoinOptions{Role: "worker", AdvertiseAddr: b.adv, Progress: h.Progress, Prepared: prepared, Joined: joined, Parallel: limit})
+			_, err := Join(ctx, first, b.nodes, JoinOptions{Role: cluster.Worker, AdvertiseAddr: b.adv, Progress: h.Progress, Prepared: prepared, Joined: joined, Parallel: limit})
 			return err
 		})
 		if err != nil {
@@ -323,7 +324,7 @@ func Up(ctx context.Context, api *machine.API, c *Cluster, h UpOptions) error {
 
 // putImages puts the file's images on every live node: side-loaded from the local engine
 // (read once for all) or pulled by each.
-func putImages(ctx context.Context, c *Cluster, nodes map[string]*Node, alive map[string]State, h UpOptions) error {
+func putImages(ctx context.Context, c *cluster.Cluster, nodes map[string]*Node, alive map[string]State, h UpOptions) error {
 	var targets []images.Target
 	for _, n := range c.Nodes {
 		if _, ok := alive[n.Name]; ok {
@@ -364,7 +365,7 @@ func Changes(plan []Change) bool {
 	return false
 }
 
-func applySpec(ctx context.Context, m, n *Node, cn ClusterNode, h UpOptions) error {
+func applySpec(ctx context.Context, m, n *Node, cn cluster.Node, h UpOptions) error {
 	st, err := n.Inspect(ctx)
 	if err != nil {
 		return err
@@ -460,7 +461,7 @@ func ensureRoutingMesh(ctx context.Context, m *Node, want, fresh bool, h UpOptio
 	return removed, nil
 }
 
-func ensureNetwork(ctx context.Context, m *Node, nw Network, h UpOptions) error {
+func ensureNetwork(ctx context.Context, m *Node, nw cluster.Network, h UpOptions) error {
 	list, err := m.Docker.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("name", nw.Name))})
 	if err != nil {
 		return err
@@ -531,7 +532,7 @@ func liveManager(names []string, alive map[string]State, nodes map[string]*Node)
 // goes through the first of the file's managers that answers; nodes whose engines do not
 // answer are removed from the swarm's list through it. A swarm with nodes that the file does not
 // name is left alone unless Force.
-func Down(ctx context.Context, api *machine.API, c *Cluster, h DownOptions) error {
+func Down(ctx context.Context, api *machine.API, c *cluster.Cluster, h DownOptions) error {
 	release, err := api.Store.LockCluster(c.Name)
 	if err != nil {
 		return err
@@ -683,7 +684,7 @@ func removeDead(ctx context.Context, m *Node, id string) error {
 
 // checkCapacity refuses, before any is made, container hosts on this machine's engine that it
 // cannot hold (container.CapacityError); existing counts the file's machines that are there.
-func checkCapacity(c *Cluster, missing []ClusterNode, existing int) error {
+func checkCapacity(c *cluster.Cluster, missing []cluster.Node, existing int) error {
 	local := 0
 	for _, n := range missing {
 		if c.DriverName(n) != container.Name {
@@ -694,7 +695,7 @@ func checkCapacity(c *Cluster, missing []ClusterNode, existing int) error {
 		}
 	}
 	if err := container.CapacityError(local, existing); err != nil {
-		return fmt.Errorf("%s: %w", c.file, err)
+		return fmt.Errorf("%s: %w", c.File(), err)
 	}
 	return nil
 }

@@ -10,14 +10,15 @@ import (
 	bars "github.com/machine-tools/machine/internal/progress"
 	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/swarm"
+	"github.com/machine-tools/machine/swarm/cluster"
 )
 
 // loadClusterAPI is the cluster file of -f, checked, and the store.
-func loadClusterAPI(c *cli.Context) (*swarm.Cluster, *machine.API, error) {
+func loadClusterAPI(c *cli.Context) (*cluster.Cluster, *machine.API, error) {
 	if c.String("file") == "" {
 		return nil, nil, fmt.Errorf("name the cluster file with -f FILE (see docs/cluster-file.md)")
 	}
-	cl, err := swarm.Load(c.String("file"))
+	cl, err := cluster.Load(c.String("file"))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/machine-tools/machine/internal/format"
 	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/swarm"
+	"github.com/machine-tools/machine/swarm/cluster"
 )
 
 // printResults prints each node's result (failures are in err), then returns err.
@@ -55,17 +56,21 @@ func swarmCommand() *cli.Command {
 					if mname == "" {
 						return fmt.Errorf("swarm join needs --manager NAME: the machine whose swarm the nodes join")
 					}
+					role, err := cluster.ParseRole(c.String("role"))
+					if err != nil {
+						return fmt.Errorf("--%w", err)
+					}
 					if c.Bool("local") && c.NArg() > 0 {
 						return fmt.Errorf("swarm join --local takes no machine names: the local engine joins")
 					} else if c.Bool("local") {
-						return sayResult(c, "local")(swarm.JoinLocal(c.Context, a, mname, c.String("role")))
+						return sayResult(c, "local")(swarm.JoinLocal(c.Context, a, mname, role))
 					}
 					ns, err := argNames(c)
 					if err != nil {
 						return err
 					}
 					res, err := swarm.JoinMachines(c.Context, a, mname, ns, swarm.JoinOptions{
-						Role: c.String("role"), AdvertiseAddr: c.String("advertise-addr"), ListenAddr: c.String("listen-addr"),
+						Role: role, AdvertiseAddr: c.String("advertise-addr"), ListenAddr: c.String("listen-addr"),
 						Progress: nodeProgress(c),
 					})
 					return printResults(c, ns, res, err)
@@ -120,7 +125,11 @@ func swarmCommand() *cli.Command {
 			onNode("join-token", "Print a swarm's join token (a secret: shown only here)",
 				[]cli.Flag{&cli.StringFlag{Name: "role", Value: "worker", Usage: "worker or manager"}},
 				func(c *cli.Context, node *swarm.Node) error {
-					return sayResult(c, "")(swarm.JoinToken(c.Context, node, c.String("role")))
+					role, err := cluster.ParseRole(c.String("role"))
+					if err != nil {
+						return fmt.Errorf("--%w", err)
+					}
+					return sayResult(c, "")(swarm.JoinToken(c.Context, node, role))
 				}),
 		},
 	}

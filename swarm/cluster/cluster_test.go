@@ -1,4 +1,4 @@
-package swarm
+package cluster
 
 import (
 	"fmt"
@@ -12,11 +12,15 @@ import (
 
 func load(t *testing.T, name string) (*Cluster, error) {
 	t.Helper()
-	c, err := LoadCluster(filepath.Join("..", "testdata", "cluster", name))
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "cluster", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := parse(filepath.Join("..", "..", "testdata", "cluster", name), b)
 	if err != nil {
 		return nil, err
 	}
-	return c, c.Validate(machine.Drivers())
+	return c, c.validate(machine.Drivers())
 }
 
 func TestValidClusterFiles(t *testing.T) {
@@ -88,20 +92,20 @@ func TestQuorumWarning(t *testing.T) {
 // TestEveryUnknownKeyAndNumericNames: every unknown key is named with its line (the decoder
 // stops at the first), and a name that YAML reads as a number (0x1F would become "31") is refused.
 func TestEveryUnknownKeyAndNumericNames(t *testing.T) {
-	_, err := ParseCluster("c.yml", []byte("name: t\nfoo: 1\nnodes:\n  - name: m\n    role: manager\n    baz: 3\nnetworks:\n  - {name: n, color: red}\nbar: 2\n"))
+	_, err := parse("c.yml", []byte("name: t\nfoo: 1\nnodes:\n  - name: m\n    role: manager\n    baz: 3\nnetworks:\n  - {name: n, color: red}\nbar: 2\n"))
 	for _, want := range []string{`c.yml:2: unknown field "foo"`, `c.yml:6: unknown field "baz" in nodes`, `c.yml:8: unknown field "color" in networks`, `c.yml:9: unknown field "bar"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("want %q in: %v", want, err)
 		}
 	}
 	for _, name := range []string{"0x1F", "0o17", "1.50", "+12"} {
-		_, err := ParseCluster("c.yml", []byte("name: t\nnodes:\n  - name: "+name+"\n    role: manager\n"))
+		_, err := parse("c.yml", []byte("name: t\nnodes:\n  - name: "+name+"\n    role: manager\n"))
 		if err == nil || !strings.Contains(err.Error(), `write it in quotes (name: "`+name+`")`) {
 			t.Errorf("name %s: %v", name, err)
 		}
 	}
 	for _, ok := range []string{`"0x1F"`, "12", "1e3"} { // quoted; a number that reads the same; a string to YAML
-		if _, err := ParseCluster("c.yml", []byte("name: t\nnodes:\n  - name: "+ok+"\n    role: manager\n")); err != nil {
+		if _, err := parse("c.yml", []byte("name: t\nnodes:\n  - name: "+ok+"\n    role: manager\n")); err != nil {
 			t.Errorf("name %s: %v", ok, err)
 		}
 	}
@@ -110,7 +114,7 @@ func TestEveryUnknownKeyAndNumericNames(t *testing.T) {
 // TestEngineVersionMinKey: the cluster file's engine section takes version-min (from the engine's
 // option table), checked as a version.
 func TestEngineVersionMinKey(t *testing.T) {
-	c, err := ParseCluster("v.yml", []byte("name: v\ndriver: container\nengine:\n  version-min: \"24.0\"\nnodes:\n  - name: v1\n    role: manager\n"))
+	c, err := parse("v.yml", []byte("name: v\ndriver: container\nengine:\n  version-min: \"24.0\"\nnodes:\n  - name: v1\n    role: manager\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,5 +128,26 @@ func TestEngineVersionMinKey(t *testing.T) {
 	}
 	if _, err := Load(bad); err == nil || !strings.Contains(err.Error(), "version-min") || !strings.Contains(err.Error(), "not a version") {
 		t.Errorf("a bad minimum: %v", err)
+	}
+}
+
+// TestVersion: `version: 1` is read; another version is refused with its line, not read by guess.
+func TestVersion(t *testing.T) {
+	body := "name: v\ndriver: container\nnodes:\n  - name: v1\n    role: manager\n  - name: v2\n"
+	for _, head := range []string{"", "version: 1\n"} {
+		c, err := Parse("v.yml", []byte(head+body))
+		if err != nil {
+			t.Fatalf("%q: %v", head, err)
+		}
+		if c.Nodes[1].Role != Worker || len(c.Workers()) != 1 || len(c.Managers()) != 1 {
+			t.Errorf("roles read as %q, %q", c.Nodes[0].Role, c.Nodes[1].Role)
+		}
+	}
+	_, err := Parse("v.yml", []byte("version: 2\n"+body))
+	if err == nil || !strings.Contains(err.Error(), "v.yml:1: version 2: this machine reads version 1") {
+		t.Errorf("version 2: %v", err)
+	}
+	if _, err := ParseRole("boss"); err == nil || err.Error() != `role "boss": use manager or worker` {
+		t.Errorf("ParseRole: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package swarm
+package cluster
 
 import (
 	"runtime"
@@ -22,7 +22,7 @@ func TestClusterFileValuesAreOneLine(t *testing.T) {
 		head + node + "images: [\"busybox\\u202e\"]\n":                                            "holds the control character U+202E",
 		head + "engine:\n  registry-mirror: [\"https://m.example\\n\"]\n" + node:                  "holds a newline",
 	} {
-		_, err := ParseCluster("f.yml", []byte(in))
+		_, err := parse("f.yml", []byte(in))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q:\n got %v\nwant %q", in, err, want)
 		}
@@ -47,18 +47,18 @@ func TestClusterEngineValuesChecked(t *testing.T) {
 		"opt: [\"storage-driver=vfs\"]\n  storage-driver: overlay2": "give it once",
 	} {
 		in := "name: c\ndriver: container\nengine:\n  " + engine + "\nnodes: [{name: m1, role: manager}]\n"
-		c, err := ParseCluster("f.yml", []byte(in))
+		c, err := parse("f.yml", []byte(in))
 		if err == nil {
-			err = c.Validate(machine.Drivers())
+			err = c.validate(machine.Drivers())
 		}
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s:\n got %v\nwant %q", engine, err, want)
 		}
 	}
 	ok := "name: c\ndriver: container\nengine:\n  env: [\"P=$HOME\", \"Q=100%\", \"HTTPS_PROXY=http://u:p@proxy:3128\"]\n  opt: [\"label=a=b\", \"log-level=debug\"]\n  insecure-registry: [\"10.0.0.0/8\", \"reg.local:5000\", \"[fd00::1]:5000\"]\nnodes: [{name: m1, role: manager}]\n"
-	c, err := ParseCluster("f.yml", []byte(ok))
+	c, err := parse("f.yml", []byte(ok))
 	if err == nil {
-		err = c.Validate(machine.Drivers())
+		err = c.validate(machine.Drivers())
 	}
 	if err != nil {
 		t.Fatalf("a plain file is refused: %v", err)
@@ -77,7 +77,7 @@ func TestDeepNestingRefusedCheaply(t *testing.T) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		_, err := ParseCluster("f.yml", []byte(in))
+		_, err := parse("f.yml", []byte(in))
 		runtime.ReadMemStats(&after)
 		if err == nil || !strings.Contains(err.Error(), "nest more than 16 levels") {
 			t.Errorf("%s: %v", name, err)
@@ -88,7 +88,7 @@ func TestDeepNestingRefusedCheaply(t *testing.T) {
 	}
 	// Brackets inside quoted values and comments do not count.
 	in := "name: x # [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\ndriver: container\nnodes: [{name: m1, role: manager, labels: {a: \"" + strings.Repeat("[", 70) + "\", b: '" + strings.Repeat("{", 70) + "'}}]\n"
-	if _, err := ParseCluster("f.yml", []byte(in)); err != nil && strings.Contains(err.Error(), "nest") {
+	if _, err := parse("f.yml", []byte(in)); err != nil && strings.Contains(err.Error(), "nest") {
 		t.Errorf("quoted brackets counted: %v", err)
 	}
 	if l := nestingDepth([]byte("a:\n  - - - [[x]]\n"), 4); l != 2 {

@@ -1,4 +1,4 @@
-package swarm
+package cluster
 
 import (
 	"os"
@@ -20,17 +20,17 @@ func TestBadYAMLIsAnError(t *testing.T) {
 		"":                         "the cluster file is empty",
 		strings.Repeat("#", 2<<20): "more than a cluster file's",
 	} {
-		_, err := ParseCluster("f.yml", []byte(in))
+		_, err := parse("f.yml", []byte(in))
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), "f.yml") {
 			t.Errorf("%.30q: %v (want %q, and the file's name)", in, err, want)
 		}
 	}
 }
 
-// FuzzParseCluster: no input crashes the parser or the validation; make fuzz runs it for a
+// FuzzParse: no input crashes the parser or the validation; make fuzz runs it for a
 // fixed time with the corpus of testdata/cluster and testdata/fuzz.
-func FuzzParseCluster(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("..", "testdata", "cluster", "*.yml"))
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "cluster", "*.yml"))
 	for _, p := range files {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(b)
@@ -42,11 +42,11 @@ func FuzzParseCluster(f *testing.F) {
 	}
 	reg := machine.Drivers()
 	f.Fuzz(func(t *testing.T, b []byte) {
-		c, err := ParseCluster("f.yml", b)
+		c, err := parse("f.yml", b)
 		if err != nil {
 			return
 		}
-		_ = c.Validate(reg)
+		_ = c.validate(reg)
 		for _, n := range c.Nodes {
 			_, _ = c.CreateOptions(n)
 		}
