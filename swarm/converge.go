@@ -15,6 +15,7 @@ import (
 	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/provision"
 	"github.com/machine-tools/machine/swarm/cluster"
+	"github.com/machine-tools/machine/swarm/preflight"
 )
 
 // converge applies the plan's role changes, engine changes and removals (creates, joins,
@@ -282,7 +283,7 @@ func waitBack(ctx context.Context, m *Node, name, id string) error {
 			last = "state " + string(node.Status.State)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s is not Ready after 90s (%s): %s", name, last, PortsHelp)
+			return fmt.Errorf("%s is not Ready after 90s (%s): %s", name, last, preflight.PortsHelp)
 		}
 		if err := wait.Sleep(ctx, 500*time.Millisecond); err != nil {
 			return err

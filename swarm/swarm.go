@@ -21,10 +21,8 @@ import (
 	"github.com/machine-tools/machine/internal/wait"
 	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/swarm/cluster"
+	"github.com/machine-tools/machine/swarm/preflight"
 )
-
-// Ports that swarm needs between nodes.
-const PortsHelp = "swarm needs 2377/tcp (managers), 7946/tcp+udp and 4789/udp between all nodes"
 
 // Node is a machine with its engine client, opened for swarm work.
 type Node struct {
@@ -310,8 +308,8 @@ func Join(ctx context.Context, m *Node, nodes []*Node, o JoinOptions) (map[strin
 	if role == cluster.Manager {
 		limit = 1 // managers one by one, each Ready before the next
 	}
-	pf := &preflight{m: m}
-	defer pf.close()
+	pf := preflight.NewManager(m.Name, m.Dial)
+	defer pf.Close()
 	msgs, errs := fanout.Map(ctx, nodes, limit, func(ctx context.Context, n *Node) (string, error) {
 		msg, err := joinOne(ctx, m, mst, maddr, token, role, n, o, pf)
 		if err == nil && o.Joined != nil {
@@ -330,7 +328,7 @@ func Join(ctx context.Context, m *Node, nodes []*Node, o JoinOptions) (map[strin
 	return results, errors.Join(errs...)
 }
 
-func joinOne(ctx context.Context, m *Node, mst State, maddr, token string, role cluster.Role, n *Node, o JoinOptions, pf *preflight) (string, error) {
+func joinOne(ctx context.Context, m *Node, mst State, maddr, token string, role cluster.Role, n *Node, o JoinOptions, pf *preflight.Manager) (string, error) {
 	say := func(s string) {
 		if o.Progress != nil {
 			o.Progress(n.Name, s)
@@ -357,7 +355,7 @@ func joinOne(ctx context.Context, m *Node, mst State, maddr, token string, role 
 	}
 	// Can the node reach the manager's swarm ports? Asked from the node itself.
 	say("checking from " + n.Name + " that " + mhost + " answers on 2377/tcp, 7946/tcp+udp and 4789/udp")
-	if err := pf.check(ctx, p.c, n.Name, p.src, mhost); err != nil {
+	if err := pf.Check(ctx, preflight.End{SSH: p.c, Name: n.Name, Addr: p.src}, mhost); err != nil {
 		return "", err
 	}
 	if p.srcErr != nil && o.AdvertiseAddr == "" {
@@ -405,7 +403,7 @@ func waitReady(ctx context.Context, m, n *Node) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s joined but is not Ready after 60s (state %s): %s", n.Name, node.Status.State, PortsHelp)
+			return fmt.Errorf("%s joined but is not Ready after 60s (state %s): %s", n.Name, node.Status.State, preflight.PortsHelp)
 		}
 		if err := wait.Sleep(ctx, 500*time.Millisecond); err != nil {
 			return fmt.Errorf("%s joined; waiting for it to be Ready: %w", n.Name, err)

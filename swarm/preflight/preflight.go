@@ -1,10 +1,13 @@
-package swarm
+// Package preflight checks, before a node joins a swarm, that the ports a swarm needs are open
+// between it and a manager: TCP dialled by the node's sshd, UDP sent by the node and looked for
+// on the manager (its connection tracking, or its counters). Each blocked port is an error that
+// says which way and how to open it.
+package preflight
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strconv"
@@ -15,8 +18,17 @@ import (
 
 	"github.com/machine-tools/machine/internal/runner"
 	"github.com/machine-tools/machine/internal/sshclient"
-	"github.com/machine-tools/machine/machine"
 )
+
+// PortsHelp says which ports a swarm needs.
+const PortsHelp = "swarm needs 2377/tcp (managers), 7946/tcp+udp and 4789/udp between all nodes"
+
+// End is one end of a check: a node's SSH connection, its name and the address it is reached at.
+type End struct {
+	SSH  *sshclient.Client
+	Name string
+	Addr string
+}
 
 // Port is one port a swarm needs between its nodes.
 type Port struct {
@@ -55,25 +67,26 @@ func (e *UnreachableError) Error() string { return e.msg }
 const udpSendScript = `command -v bash >/dev/null || exit 42
 exec bash -c 'a=$1 n=$2; shift 2; for p in "$@"; do exec 3>/dev/udp/$a/$p || exit 43; i=0; while [ $i -lt $n ]; do printf x >&3 2>/dev/null; i=$((i+1)); done; done' bash "$@"`
 
-// udpProbes is how many datagrams a UDP check sends, as fast as bash writes them; at least a
+// Probes is how many datagrams a UDP check sends, as fast as bash writes them; at least a
 // tenth must be counted: such a burst overflows queues on the way (measured here: 28 to 45% of an
 // open port's datagrams counted, 0 of a dropped one). Other traffic only adds to the count, and
 // would need 100 datagrams in the check's tenth of a second to hide a blocked port.
-const udpProbes = 1000
+const Probes = 1000
 
 // udpFlowProbes is a burst's size towards a host known to track flows: one datagram that gets
 // in makes the flow.
 const udpFlowProbes = 20
 
-// checkPorts checks from's reach to to's address on ports. TCP is dialled by from's sshd; UDP
+// Ports checks from's reach to to's address on ports. TCP is dialled by from's sshd; UDP
 // datagrams are sent by from and looked for on to: a new flow from from in its connection
 // tracking (which confirms only what its firewall let in), or, when it tracks nothing, its UDP
-// counters (which a dropped datagram never reaches). With to nil, UDP is not checked. together:
+// counters (which a dropped datagram never reaches). With to.SSH nil, UDP is not checked. together:
 // the UDP ports in one burst, which only a host known to track flows can tell apart (its
 // counters are the host's, one port at a time). tracked: every UDP port was judged by a flow
 // (then other senders' checks against to may run at the same time: a flow names its sender).
-// probes is each burst's size (udpProbes, or udpFlowProbes for a host known to track flows).
-func checkPorts(ctx context.Context, from *sshclient.Client, fromName, fromAddr string, to *sshclient.Client, toName, toAddr string, ports []Port, together bool, probes int) (tracked bool, err error) {
+// probes is each burst's size (Probes, or udpFlowProbes for a host known to track flows).
+func Ports(ctx context.Context, from, to End, ports []Port, together bool, probes int) (tracked bool, err error) {
+	fromName, fromAddr, toName, toAddr := from.Name, from.Addr, to.Name, to.Addr
 	var errs []error
 	blocked := func(p Port, detail string) {
 		errs = append(errs, &BlockedError{Port: p, From: fromName, FromAddr: fromAddr, To: toName, ToAddr: toAddr, Detail: detail})
@@ -81,7 +94,7 @@ func checkPorts(ctx context.Context, from *sshclient.Client, fromName, fromAddr 
 	var groups [][]Port
 	for i, p := range ports {
 		if p.Proto != "tcp" {
-			if to == nil {
+			if to.SSH == nil {
 				continue
 			}
 			if together && len(groups) > 0 {
@@ -92,7 +105,7 @@ func checkPorts(ctx context.Context, from *sshclient.Client, fromName, fromAddr 
 			continue
 		}
 		dctx, cancel := context.WithTimeout(ctx, 4*time.Second)
-		c, err := from.Conn().DialContext(dctx, "tcp", net.JoinHostPort(toAddr, strconv.Itoa(p.Number)))
+		c, err := from.SSH.Conn().DialContext(dctx, "tcp", net.JoinHostPort(toAddr, strconv.Itoa(p.Number)))
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -113,7 +126,7 @@ func checkPorts(ctx context.Context, from *sshclient.Client, fromName, fromAddr 
 		var details map[Port]string
 		for try := 0; try < 3 && len(pending) > 0; try++ {
 			var flows bool
-			details, flows, err = udpTry(ctx, from, fromName, fromAddr, to, toName, toAddr, pending, probes)
+			details, flows, err = udpTry(ctx, from, to, pending, probes)
 			if errors.Is(err, errNoBash) {
 				return false, oneLine(errs) // no bash on the node: UDP is not checked
 			} else if err != nil {
@@ -140,8 +153,9 @@ var errNoBash = errors.New("no bash on the node")
 // udpTry sends one burst from from to each of to's ports and says, for those where too little
 // of it arrived, how much did; tracked: the receiver's connection tracking judged them all
 // (not its counters).
-func udpTry(ctx context.Context, from *sshclient.Client, fromName, fromAddr string, to *sshclient.Client, toName, toAddr string, ports []Port, probes int) (details map[Port]string, tracked bool, err error) {
-	before, err := udpReceived(ctx, to)
+func udpTry(ctx context.Context, from, to End, ports []Port, probes int) (details map[Port]string, tracked bool, err error) {
+	fromName, fromAddr, toName, toAddr := from.Name, from.Addr, to.Name, to.Addr
+	before, err := udpReceived(ctx, to.SSH)
 	if err != nil {
 		return nil, false, fmt.Errorf("%s: reading its UDP counters: %w", toName, err)
 	}
@@ -149,14 +163,14 @@ func udpTry(ctx context.Context, from *sshclient.Client, fromName, fromAddr stri
 	for _, p := range ports {
 		argv = append(argv, strconv.Itoa(p.Number))
 	}
-	if _, err := from.Run(ctx, nil, argv...); err != nil {
+	if _, err := from.SSH.Run(ctx, nil, argv...); err != nil {
 		var ce *runner.CommandError
 		if errors.As(err, &ce) && ce.ExitCode == 42 {
 			return nil, false, errNoBash
 		}
 		return nil, false, fmt.Errorf("%s: sending UDP to %s: %w", fromName, toAddr, err)
 	}
-	after, err := udpReceived(ctx, to)
+	after, err := udpReceived(ctx, to.SSH)
 	if err != nil {
 		return nil, false, fmt.Errorf("%s: reading its UDP counters: %w", toName, err)
 	}
@@ -249,13 +263,13 @@ func udpReceived(ctx context.Context, c *sshclient.Client) (udpCounts, error) {
 	if err != nil && len(out) == 0 {
 		return udpCounts{}, err
 	}
-	return ParseUDPCounts(string(out)), nil
+	return parseUDPCounts(string(out)), nil
 }
 
-// ParseUDPCounts reads /proc/net/snmp's Udp lines and /proc/net/snmp6's Udp6 ones, the local
+// parseUDPCounts reads /proc/net/snmp's Udp lines and /proc/net/snmp6's Udp6 ones, the local
 // ports of /proc/net/udp and udp6 (a socket on :: takes IPv4 too), and the UDP flows of
 // /proc/net/nf_conntrack, each after its "--- NAME" line.
-func ParseUDPCounts(out string) udpCounts {
+func parseUDPCounts(out string) udpCounts {
 	fam := func() udpFamily { return udpFamily{Bound: map[int]bool{}, Flows: map[string]bool{}} }
 	u := udpCounts{V4: fam(), V6: fam()}
 	var header []string
@@ -332,163 +346,70 @@ func shortErr(err error) string {
 	return s
 }
 
-// preflight checks joiners' reach to one manager over one SSH connection to it. UDP checks
-// judged by the host's counters run one at a time (the counters are the host's); once the
-// manager's connection tracking has judged one (a flow names its sender), the rest run at once.
-type preflight struct {
-	m       *Node
+// Manager checks joiners' reach to one manager over one SSH connection to it (opened at the
+// first check; without it, UDP is not checked). UDP checks judged by the manager's counters run
+// one at a time (the counters are the host's); once its connection tracking has judged one (a
+// flow names its sender), the rest run at once.
+type Manager struct {
+	name    string
+	dial    func(context.Context) (*sshclient.Client, error)
 	once    sync.Once
 	mc      *sshclient.Client
 	mu      sync.Mutex
 	tracked atomic.Bool
 }
 
-func (pf *preflight) check(ctx context.Context, from *sshclient.Client, fromName, fromAddr, mhost string) error {
+// NewManager checks joiners against the manager of that name, reached over SSH with dial.
+func NewManager(name string, dial func(context.Context) (*sshclient.Client, error)) *Manager {
+	return &Manager{name: name, dial: dial}
+}
+
+// Check checks from's reach to the manager at maddr: 2377/tcp and the data ports.
+func (pf *Manager) Check(ctx context.Context, from End, maddr string) error {
 	pf.once.Do(func() {
 		dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()
-		pf.mc, _ = pf.m.Dial(dctx) // without it, UDP is not checked
+		pf.mc, _ = pf.dial(dctx) // without it, UDP is not checked
 	})
-	if fromAddr == "" {
-		fromAddr = "its route source unknown"
+	if from.Addr == "" {
+		from.Addr = "its route source unknown"
 	}
+	to := End{SSH: pf.mc, Name: pf.name, Addr: maddr}
 	ports := []Port{ManagerPort, DataPorts[0]}
 	if pf.mc != nil {
 		ports = append(ports, DataPorts[1:]...)
 	}
 	if pf.tracked.Load() {
-		_, err := checkPorts(ctx, from, fromName, fromAddr, pf.mc, pf.m.Name, mhost, ports, true, udpFlowProbes)
+		_, err := Ports(ctx, from, to, ports, true, udpFlowProbes)
 		return err
 	}
 	pf.mu.Lock()
 	if pf.tracked.Load() { // judged by another check while this one waited
 		pf.mu.Unlock()
-		_, err := checkPorts(ctx, from, fromName, fromAddr, pf.mc, pf.m.Name, mhost, ports, true, udpFlowProbes)
+		_, err := Ports(ctx, from, to, ports, true, udpFlowProbes)
 		return err
 	}
 	defer pf.mu.Unlock()
 	// The first check of a manager: all UDP ports in one burst; when its connection tracking
 	// did not judge them, again one port at a time, by its counters.
-	tracked, err := checkPorts(ctx, from, fromName, fromAddr, pf.mc, pf.m.Name, mhost, ports, true, udpProbes)
+	tracked, err := Ports(ctx, from, to, ports, true, Probes)
 	var unreachable *UnreachableError
 	if !tracked && pf.mc != nil && ctx.Err() == nil && !errors.As(err, &unreachable) {
-		_, err = checkPorts(ctx, from, fromName, fromAddr, pf.mc, pf.m.Name, mhost, ports, false, udpProbes)
+		_, err = Ports(ctx, from, to, ports, false, Probes)
 	}
 	pf.tracked.Store(tracked)
 	return err
 }
 
-func (pf *preflight) close() {
+// Close closes the connection to the manager.
+func (pf *Manager) Close() {
 	if pf.mc != nil {
 		pf.mc.Close()
 	}
 }
 
-// CheckResult is what `machine swarm check` found between one node and the manager.
-type CheckResult struct {
-	Node    string   `json:"node"`
-	Addr    string   `json:"addr"`
-	Blocked []string `json:"blocked,omitempty"` // each: which port, which way, and the fix
-}
-
-// Check checks, between the manager and every other node of its swarm that is a machine of
-// the store, the ports a swarm needs: the manager's 2377/tcp and the data ports from the node,
-// and the data ports from the manager. One node at a time (UDP is counted by the receiver).
-func Check(ctx context.Context, a *machine.API, manager string) (CheckReport, error) {
-	names, err := Members(ctx, a, manager)
-	if err != nil {
-		return nil, err
-	}
-	m, err := OpenNode(a, manager)
-	if err != nil {
-		return nil, err
-	}
-	defer m.Close()
-	mc, maddr, err := checkEnd(ctx, m)
-	if err != nil {
-		return nil, err
-	}
-	defer mc.Close()
-	var out CheckReport
-	for _, name := range names {
-		if name == manager {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return out, err
-		}
-		n, err := OpenNode(a, name)
-		if err != nil {
-			return out, err
-		}
-		nc, naddr, err := checkEnd(ctx, n)
-		n.Close()
-		if err != nil {
-			out = append(out, CheckResult{Node: name, Blocked: []string{err.Error()}})
-			continue
-		}
-		r := CheckResult{Node: name, Addr: naddr}
-		_, toManager := checkPorts(ctx, nc, name, naddr, mc, manager, maddr, append([]Port{ManagerPort}, DataPorts...), false, udpProbes)
-		_, fromManager := checkPorts(ctx, mc, manager, maddr, nc, name, naddr, DataPorts, false, udpProbes)
-		for _, err := range []error{toManager, fromManager} {
-			r.Blocked = append(r.Blocked, unjoin(err)...)
-		}
-		nc.Close()
-		out = append(out, r)
-	}
-	return out, nil
-}
-
-// CheckReport is what Check found, a result per node.
-type CheckReport []CheckResult
-
-// Err is nil when every port is open both ways, else how many are blocked.
-func (r CheckReport) Err(manager string) error {
-	blocked := 0
-	for _, n := range r {
-		blocked += len(n.Blocked)
-	}
-	if blocked > 0 {
-		return fmt.Errorf("%d blocked port(s) between %s and its swarm's nodes", blocked, manager)
-	}
-	return nil
-}
-
-// WriteLines prints a line per node that is reached on every port, and one per blocked port.
-func (r CheckReport) WriteLines(w io.Writer, manager string) error {
-	for _, n := range r {
-		if len(n.Blocked) == 0 {
-			fmt.Fprintf(w, "(%s) ok: %s reaches %s on 2377/tcp, 7946/tcp+udp, 4789/udp, and back on 7946/tcp+udp, 4789/udp\n", n.Node, n.Node, manager)
-		}
-		for _, b := range n.Blocked {
-			if _, err := fmt.Fprintf(w, "(%s) blocked: %s\n", n.Node, b); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// checkEnd is a node's SSH connection and swarm address.
-func checkEnd(ctx context.Context, n *Node) (*sshclient.Client, string, error) {
-	st, err := n.Inspect(ctx)
-	if err != nil {
-		return nil, "", err
-	}
-	addr := st.Addr
-	if addr == "" {
-		addr = n.IP()
-	}
-	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	c, err := n.Dial(dctx)
-	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", n.Name, err)
-	}
-	return c, addr, nil
-}
-
-func unjoin(err error) []string {
+// Lines are an error of Ports as lines, one a blocked port.
+func Lines(err error) []string {
 	if err == nil {
 		return nil
 	}

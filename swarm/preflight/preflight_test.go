@@ -1,7 +1,6 @@
-package swarm
+package preflight
 
 import (
-	"strings"
 	"testing"
 )
 
@@ -28,7 +27,7 @@ ipv6     10 udp      17 29 src=fd00:0077:0001:0000:0000:0000:0000:0003 dst=fd00:
 `
 
 func TestParseUDPCounts(t *testing.T) {
-	u := ParseUDPCounts(snmpOut)
+	u := parseUDPCounts(snmpOut)
 	if u.V4.Delivered != 1200+2 || u.V4.NoPorts != 34 || u.V6.Delivered != 40 || u.V6.NoPorts != 3 {
 		t.Errorf("got %+v", u)
 	}
@@ -43,7 +42,7 @@ func TestParseUDPCounts(t *testing.T) {
 	if !u.V4.Bound[7946] || !u.V6.Bound[7946] || u.V4.Bound[53] {
 		t.Errorf("ports %v %v", u.V4.Bound, u.V6.Bound)
 	}
-	none := ParseUDPCounts("")
+	none := parseUDPCounts("")
 	if arrived, ok := newFlow(none, u, "172.21.0.3", "172.21.0.2", 4789); !arrived || !ok {
 		t.Errorf("the flow to 4789 from .3: %v %v (%v)", arrived, ok, u.V4.Flows)
 	}
@@ -56,27 +55,8 @@ func TestParseUDPCounts(t *testing.T) {
 	if arrived, ok := newFlow(none, u, "172.21.0.3", "172.21.0.2", 7946); arrived || !ok {
 		t.Error("no flow to 7946: not arrived, but told")
 	}
-	v4only := ParseUDPCounts("--- conntrack\nipv4     2 udp      17 29 src=1.1.1.1 dst=2.2.2.2 sport=1 dport=2 mark=0\n")
+	v4only := parseUDPCounts("--- conntrack\nipv4     2 udp      17 29 src=1.1.1.1 dst=2.2.2.2 sport=1 dport=2 mark=0\n")
 	if _, ok := newFlow(none, v4only, "fd00::3", "fd00::2", 7946); ok {
 		t.Error("a host that tracks no IPv6 flows: the counters tell")
-	}
-}
-
-func TestCheckReportLines(t *testing.T) {
-	r := CheckReport{{Node: "w1", Addr: "10.0.0.3"}, {Node: "w2", Blocked: []string{"w2 cannot reach m on 7946/udp", "m cannot reach w2 on 4789/udp"}}}
-	var b strings.Builder
-	if err := r.WriteLines(&b, "m"); err != nil {
-		t.Fatal(err)
-	}
-	want := "(w1) ok: w1 reaches m on 2377/tcp, 7946/tcp+udp, 4789/udp, and back on 7946/tcp+udp, 4789/udp\n" +
-		"(w2) blocked: w2 cannot reach m on 7946/udp\n(w2) blocked: m cannot reach w2 on 4789/udp\n"
-	if b.String() != want {
-		t.Errorf("lines:\n%s\nwant:\n%s", b.String(), want)
-	}
-	if err := r.Err("m"); err == nil || err.Error() != "2 blocked port(s) between m and its swarm's nodes" {
-		t.Errorf("Err = %v", err)
-	}
-	if err := r[:1].Err("m"); err != nil {
-		t.Errorf("nothing blocked: Err = %v", err)
 	}
 }
