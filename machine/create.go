@@ -57,14 +57,14 @@ func (e *PreCreateError) Unwrap() error { return e.Err }
 // ErrNoLocalEngine is a create with no driver named and no local Docker engine to default to.
 var ErrNoLocalEngine = errors.New("no --driver given and no local Docker engine answers")
 
-// Phase names where a create stopped.
-type PhaseError struct {
+// CreateError is a create that stopped: in which phase, and whether something is left.
+type CreateError struct {
 	Machine, Phase string
 	Err            error
 	Left           bool // something is left that `machine rm -f` removes
 }
 
-func (e *PhaseError) Error() string {
+func (e *CreateError) Error() string {
 	tail := "; nothing was left behind"
 	if e.Left {
 		tail = fmt.Sprintf("; remove what is left with `machine rm -f %s`", e.Machine)
@@ -72,7 +72,7 @@ func (e *PhaseError) Error() string {
 	return fmt.Sprintf("creating %q failed while %s: %v%s", e.Machine, e.Phase, e.Err, tail)
 }
 
-func (e *PhaseError) Unwrap() error { return e.Err }
+func (e *CreateError) Unwrap() error { return e.Err }
 
 // Create makes, reaches and provisions a new machine. When it fails after the record was made,
 // it removes what it made; if that fails too, the record stays for `machine rm -f`.
@@ -146,9 +146,9 @@ func (a *API) Create(ctx context.Context, name string, o CreateOptions) (*Host, 
 		if rerr != nil {
 			h.State, h.LastError = store.StateFailed, err.Error()
 			_ = h.Save()
-			return nil, &PhaseError{Machine: name, Phase: phase, Err: err, Left: true}
+			return nil, &CreateError{Machine: name, Phase: phase, Err: err, Left: true}
 		}
-		return nil, &PhaseError{Machine: name, Phase: phase, Err: err}
+		return nil, &CreateError{Machine: name, Phase: phase, Err: err}
 	}
 	if err := h.Save(); err != nil {
 		return fail("saving its record", err)

@@ -95,7 +95,7 @@ func TestFailedCreateRollsBack(t *testing.T) {
 	a := openTest(t, fakeRegistry(closedPort(t)))
 	for _, opts := range []map[string]any{nil, {"fail": "disk full"}} {
 		_, err := a.Create(t.Context(), "f1", CreateOptions{Driver: "fake", DriverOptions: opts})
-		var pe *PhaseError
+		var pe *CreateError
 		if !errors.As(err, &pe) || pe.Left || !strings.Contains(err.Error(), "nothing was left behind") {
 			t.Fatalf("options %v: %v", opts, err)
 		}

@@ -19,10 +19,11 @@ import (
 )
 
 // converge applies the plan's role changes, engine changes and removals (creates, joins,
-// labels, networks and images are Up's own steps). m is a manager that stays.
-func converge(ctx context.Context, api *machine.API, c *cluster.Cluster, plan []Change, m *Node, h UpOptions) error {
+// labels, networks and images are Up's own steps). m is a manager that stays; openNode opens a
+// machine's engine.
+func converge(ctx context.Context, api *machine.API, c *cluster.Cluster, plan []Change, m *Node, h UpOptions, openNode func(string) (*Node, error)) error {
 	open := func(name string) (*Node, string, error) {
-		n, err := OpenNode(api, name)
+		n, err := openNode(name)
 		if err != nil {
 			return nil, "", err
 		}
@@ -90,7 +91,7 @@ func converge(ctx context.Context, api *machine.API, c *cluster.Cluster, plan []
 	for _, batch := range batches {
 		errs := make(chan error, len(batch))
 		for _, name := range batch {
-			go func() { errs <- reengine(ctx, api, c, m, name, want, h) }()
+			go func() { errs <- reengine(ctx, api, c, m, name, want, h, openNode) }()
 		}
 		for range batch {
 			if err := <-errs; err != nil {
@@ -108,7 +109,7 @@ func converge(ctx context.Context, api *machine.API, c *cluster.Cluster, plan []
 		}
 		h.say(ch.Node, ch.Detail)
 		if err := removeStale(ctx, m, ch.ID); err != nil {
-			return &PhaseError{ch.Node, "removing its old node entry", err}
+			return &StepError{ch.Node, "removing its old node entry", err}
 		}
 	}
 	// Nodes that left the file (with --prune): drained, out of the swarm, machines removed.
@@ -119,7 +120,7 @@ func converge(ctx context.Context, api *machine.API, c *cluster.Cluster, plan []
 		h.say(ch.Node, ch.Detail)
 		n, id, err := open(ch.Node)
 		if err != nil {
-			return &PhaseError{ch.Node, "remove", err}
+			return &StepError{ch.Node, "remove", err}
 		}
 		if _, err := updateNode(ctx, m, id, func(s *swarm.NodeSpec) bool { s.Availability = swarm.NodeAvailabilityDrain; return true }); err == nil {
 			waitDrained(ctx, m, id)
@@ -127,12 +128,12 @@ func converge(ctx context.Context, api *machine.API, c *cluster.Cluster, plan []
 		res, err := Leave(ctx, []*Node{n}, m)
 		n.Close()
 		if err != nil {
-			return &PhaseError{ch.Node, "leaving the swarm", err}
+			return &StepError{ch.Node, "leaving the swarm", err}
 		}
 		h.say(ch.Node, res[ch.Node])
 		if api.Exists(ch.Node) {
 			if err := api.Remove(ctx, ch.Node, false); err != nil {
-				return &PhaseError{ch.Node, "removing the machine", err}
+				return &StepError{ch.Node, "removing the machine", err}
 			}
 			h.say(ch.Node, "machine removed")
 		}
@@ -160,7 +161,7 @@ func reload(ctx context.Context, api *machine.API, name string, want machine.Eng
 	}
 	res, err := hst.Reprovision(ctx, machine.ProvisionOptions{AllowReload: true, Progress: func(s string) { h.say(name, s) }})
 	if err != nil {
-		return &PhaseError{name, "reloading the engine", err}
+		return &StepError{name, "reloading the engine", err}
 	}
 	cli, err := hst.DockerClient(ctx)
 	if err != nil {
@@ -182,7 +183,7 @@ func reload(ctx context.Context, api *machine.API, name string, want machine.Eng
 		}
 		return true, "", nil
 	}); err != nil {
-		return &PhaseError{name, "reloading the engine", err}
+		return &StepError{name, "reloading the engine", err}
 	}
 	if res.Reloaded {
 		h.say(name, "engine configuration reloaded (no restart), checked with docker info")
@@ -192,12 +193,12 @@ func reload(ctx context.Context, api *machine.API, name string, want machine.Eng
 
 // reengine applies the file's engine options to one node, rolled (rollNode): re-provisioned,
 // so that the engine restarts with the new configuration.
-func reengine(ctx context.Context, api *machine.API, c *cluster.Cluster, m *Node, name string, want machine.EngineOptions, h UpOptions) error {
+func reengine(ctx context.Context, api *machine.API, c *cluster.Cluster, m *Node, name string, want machine.EngineOptions, h UpOptions, openNode func(string) (*Node, error)) error {
 	var managers []string
 	for _, n := range c.Managers() {
 		managers = append(managers, n.Name)
 	}
-	via, done := driver(ctx, api, m, name, managers)
+	via, done := speaker(ctx, m, name, managers, openNode)
 	defer done()
 	hst, err := api.Load(name)
 	if err != nil {
@@ -210,7 +211,7 @@ func reengine(ctx context.Context, api *machine.API, c *cluster.Cluster, m *Node
 	st, err := n.Inspect(ctx)
 	n.Close()
 	if err != nil {
-		return &PhaseError{name, "engine change", err}
+		return &StepError{name, "engine change", err}
 	}
 	say := func(s string) { h.say(name, s) }
 	return rollNode(ctx, via, name, st.NodeID, say, func() error {
@@ -219,7 +220,7 @@ func reengine(ctx context.Context, api *machine.API, c *cluster.Cluster, m *Node
 		}
 		say("re-provisioning with the new engine options")
 		if _, err := hst.Reprovision(ctx, machine.ProvisionOptions{Progress: say}); err != nil {
-			return &PhaseError{name, "re-provisioning", err}
+			return &StepError{name, "re-provisioning", err}
 		}
 		return nil
 	})
@@ -300,12 +301,12 @@ func changeRole(ctx context.Context, api *machine.API, m *Node, ch Change, h UpO
 	}
 	n, id, err := open(ch.Node)
 	if err != nil {
-		return &PhaseError{ch.Node, string(ch.Kind), err}
+		return &StepError{ch.Node, string(ch.Kind), err}
 	}
 	defer n.Close()
 	h.say(ch.Node, ch.Detail)
 	if m.Name == ch.Node {
-		return &PhaseError{ch.Node, string(ch.Kind), fmt.Errorf("the manager the swarm is driven through cannot demote itself: list another manager first in the file")}
+		return &StepError{ch.Node, string(ch.Kind), fmt.Errorf("the manager the swarm is driven through cannot demote itself: list another manager first in the file")}
 	}
 	_, err = updateNode(ctx, m, id, func(s *swarm.NodeSpec) bool {
 		if s.Role == role {
@@ -318,7 +319,7 @@ func changeRole(ctx context.Context, api *machine.API, m *Node, ch Change, h UpO
 		err = waitRole(ctx, m, n, id, role)
 	}
 	if err != nil {
-		return &PhaseError{ch.Node, string(ch.Kind), err}
+		return &StepError{ch.Node, string(ch.Kind), err}
 	}
 	return nil
 }

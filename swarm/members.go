@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
-	"github.com/machine-tools/machine/internal/fanout"
 	"github.com/machine-tools/machine/machine"
 )
 
@@ -73,29 +71,13 @@ func FindManager(ctx context.Context, a *machine.API, skip []string) string {
 	if err != nil {
 		return ""
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	var candidates []string
-	for _, n := range all {
-		if !slices.Contains(skip, n) {
-			candidates = append(candidates, n)
-		}
+	all = slices.DeleteFunc(all, func(n string) bool { return slices.Contains(skip, n) })
+	m := findManager(ctx, all, opener(a)) // sorted: the first manager by name
+	if m == nil {
+		return ""
 	}
-	isManager, _ := fanout.Map(ctx, candidates, 0, func(ctx context.Context, n string) (bool, error) {
-		node, err := OpenNode(a, n)
-		if err != nil {
-			return false, nil
-		}
-		defer node.Close()
-		st, err := node.Inspect(ctx)
-		return err == nil && st.Active && st.Manager, nil
-	})
-	for i, n := range candidates { // sorted: the first manager by name
-		if isManager[i] {
-			return n
-		}
-	}
-	return ""
+	m.Close()
+	return m.Name
 }
 
 // OpenNodes opens the engines of the named machines; done closes them all.

@@ -25,49 +25,89 @@ import (
 // elects one (its leader just lost), and that is an answer worth waiting for.
 const ObserveLimit = 25 * time.Second
 
+// observation is one reading of the live cluster: what the plan is made from, and what Up goes
+// on with (the file's machines opened once, the swarm state of those that answered, the manager
+// the swarm was read through). close closes every node.
+type observation struct {
+	Observed
+	nodes   map[string]*Node // the file's machines that exist, opened
+	openErr map[string]error // those that could not be opened
+	states  map[string]State // those whose engine answered
+	via     *Node            // nil: no node answered as a manager
+}
+
+func (o *observation) close() {
+	for _, n := range o.nodes {
+		n.Close()
+	}
+}
+
 // Observe reads the live cluster that the file describes: the store's machines and their
 // engine options, and, through the first of the file's managers that answers as one, the
 // swarm's nodes, networks and which nodes have the file's images. It changes nothing. The
 // file's machines are read at once, each read bounded by ObserveLimit; those that do not answer
 // are in Unobserved. When ctx ends, its error: never an observation made of cancelled reads.
-func Observe(ctx context.Context, a *machine.API, c *cluster.Cluster) (obs Observed, via *Node, err error) {
-	obs = Observed{Machines: map[string]bool{}, Nodes: map[string]ObservedNode{}, Engines: map[string]machine.EngineOptions{},
-		Networks: map[string]bool{}, Images: map[string]map[string]bool{}, Unobserved: map[string]string{}}
+// via, when not nil, is the manager read through, open: the caller closes it.
+func Observe(ctx context.Context, a *machine.API, c *cluster.Cluster) (Observed, *Node, error) {
+	ob, err := observe(ctx, a, c, opener(a))
+	if err != nil {
+		return Observed{}, nil, err
+	}
+	for name, n := range ob.nodes {
+		if n != ob.via {
+			n.Close()
+			delete(ob.nodes, name)
+		}
+	}
+	return ob.Observed, ob.via, nil
+}
+
+// opener opens the store's machines' engines (what tests give fake engines instead of).
+func opener(a *machine.API) func(string) (*Node, error) {
+	return func(name string) (*Node, error) { return OpenNode(a, name) }
+}
+
+func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(string) (*Node, error)) (ob *observation, err error) {
+	ob = &observation{Observed: Observed{Machines: map[string]bool{}, Nodes: map[string]ObservedNode{}, Engines: map[string]machine.EngineOptions{},
+		Networks: map[string]bool{}, Images: map[string]map[string]bool{}, Unobserved: map[string]string{}},
+		nodes: map[string]*Node{}, openErr: map[string]error{}, states: map[string]State{}}
 	defer func() {
 		if ctx.Err() != nil {
-			if via != nil {
-				via.Close()
-			}
-			obs, via, err = Observed{}, nil, fmt.Errorf("observing the cluster: %w", context.Cause(ctx))
+			err = fmt.Errorf("observing the cluster: %w", context.Cause(ctx))
+		}
+		if err != nil {
+			ob.close()
+			ob = nil
 		}
 	}()
 	names, err := a.List()
 	if err != nil {
-		return obs, nil, err
+		return ob, err
 	}
 	for _, n := range names {
-		obs.Machines[n] = true
+		ob.Machines[n] = true
 		if h, err := a.Load(n); err == nil {
-			obs.Engines[n] = h.Engine
+			ob.Engines[n] = h.Engine
 		}
 	}
 	// Every machine of the file at once: its swarm state, and which of the file's images it has.
 	type seen struct {
-		node   *Node
-		st     State
-		images map[string]bool
-		err    error
+		node    *Node
+		st      State
+		images  map[string]bool
+		err     error
+		openErr error
 	}
 	var present []string
 	for _, n := range c.Nodes {
-		if obs.Machines[n.Name] {
+		if ob.Machines[n.Name] {
 			present = append(present, n.Name)
 		}
 	}
 	views, _ := fanout.Map(ctx, present, 0, func(ctx context.Context, name string) (seen, error) {
-		node, err := OpenNode(a, name)
+		node, err := open(name)
 		if err != nil {
-			return seen{err: err}, nil
+			return seen{err: err, openErr: err}, nil
 		}
 		v := seen{node: node, images: map[string]bool{}}
 		rctx, cancel := context.WithTimeout(ctx, ObserveLimit)
@@ -88,41 +128,37 @@ func Observe(ctx context.Context, a *machine.API, c *cluster.Cluster) (obs Obser
 		}
 		return v, nil
 	})
-	defer func() {
-		for _, v := range views {
-			if v.node != nil && v.node != via {
-				v.node.Close()
-			}
+	for i, name := range present {
+		if views[i].node != nil {
+			ob.nodes[name] = views[i].node
 		}
-	}()
+	}
 	if ctx.Err() != nil {
-		return obs, nil, ctx.Err()
+		return ob, ctx.Err()
 	}
 	for i, name := range present {
 		v := views[i]
+		if v.openErr != nil {
+			ob.openErr[name] = v.openErr
+		}
 		if v.err != nil {
-			obs.Unobserved[name] = plainErr(v.err)
+			ob.Unobserved[name] = plainErr(v.err)
 			continue
 		}
+		ob.states[name] = v.st
 		for im := range v.images {
-			if obs.Images[im] == nil {
-				obs.Images[im] = map[string]bool{}
+			if ob.Images[im] == nil {
+				ob.Images[im] = map[string]bool{}
 			}
-			obs.Images[im][name] = true
+			ob.Images[im][name] = true
 		}
 	}
-	// A manager that answers: the file's managers first, then any machine of the file.
-	for _, role := range []cluster.Role{cluster.Manager, cluster.Worker} {
-		for i, name := range present {
-			if n, _ := c.Node(name); via == nil && views[i].err == nil && views[i].st.Active && views[i].st.Manager && n.Role == role {
-				via = views[i].node
-			}
-		}
+	ob.via = liveManager(c, ob.states, ob.nodes)
+	if ob.via == nil {
+		return ob, nil
 	}
-	if via == nil {
-		return obs, nil, nil
-	}
-	obs.InSwarm = true
+	via := ob.via
+	ob.InSwarm = true
 	rctx, cancel := context.WithTimeout(ctx, ObserveLimit)
 	defer cancel()
 	var list []swarm.Node
@@ -133,13 +169,11 @@ func Observe(ctx context.Context, a *machine.API, c *cluster.Cluster) (obs Obser
 		return err
 	})
 	if err != nil {
-		via.Close()
-		return obs, nil, fmt.Errorf("listing the swarm's nodes through %s: %w", via.Name, err)
+		return ob, fmt.Errorf("listing the swarm's nodes through %s: %w", via.Name, err)
 	}
 	machineOf, err := machineFinder(a)
 	if err != nil {
-		via.Close()
-		return obs, nil, err
+		return ob, err
 	}
 	for _, x := range list {
 		name := machineOf(x.Status.Addr, x.Description.Hostname)
@@ -156,42 +190,28 @@ func Observe(ctx context.Context, a *machine.API, c *cluster.Cluster) (obs Obser
 			on.Reachable = x.ManagerStatus.Reachability == swarm.ReachabilityReachable
 		}
 		// A machine that joined again: its live entry counts, the old one is stale.
-		if old, dup := obs.Nodes[name]; dup && old.Ready && !on.Ready {
-			obs.Stale = append(obs.Stale, on)
+		if old, dup := ob.Nodes[name]; dup && old.Ready && !on.Ready {
+			ob.Stale = append(ob.Stale, on)
 			continue
 		} else if dup && !old.Ready && on.Ready {
-			obs.Stale = append(obs.Stale, old)
+			ob.Stale = append(ob.Stale, old)
 		}
-		obs.Nodes[name] = on
+		ob.Nodes[name] = on
 	}
 	nets, err := via.Docker.NetworkList(rctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("driver", "overlay"))})
 	if err != nil {
-		via.Close()
-		return obs, nil, fmt.Errorf("listing the swarm's networks through %s: %w", via.Name, err)
+		return ob, fmt.Errorf("listing the swarm's networks through %s: %w", via.Name, err)
 	}
 	for _, n := range nets {
-		obs.Networks[n.Name] = true
-		obs.Ingress = obs.Ingress || n.Ingress
+		ob.Networks[n.Name] = true
+		ob.Ingress = ob.Ingress || n.Ingress
 	}
-	return obs, via, nil
+	return ob, nil
 }
 
 // plainErr is an error as one line for a listing.
 func plainErr(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
-}
-
-// PlanFor observes the live cluster and plans the changes that bring it to the file: what
-// `swarm plan` prints and `swarm up` applies.
-func PlanFor(ctx context.Context, a *machine.API, c *cluster.Cluster, o PlanOptions) ([]Change, error) {
-	obs, via, err := Observe(ctx, a, c)
-	if via != nil {
-		via.Close()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading the live cluster: %w", err)
-	}
-	return Plan(c, obs, o)
 }
 
 // settleLimit bounds how long a manager's swarm-side timeouts are asked through again.

@@ -2,31 +2,22 @@ package swarm
 
 import (
 	"context"
+	"slices"
 
 	"github.com/docker/docker/api/types/swarm"
 
-	"github.com/machine-tools/machine/machine"
 )
 
-// driver returns the manager that speaks for the swarm while node restarts: m, or, when m is
-// that node, the first of candidates that answers as a manager (m when none does). done closes
-// what was opened.
-func driver(ctx context.Context, a *machine.API, m *Node, node string, candidates []string) (*Node, func()) {
+// speaker is the manager that speaks for the swarm while node restarts: m, or, when m is that
+// node, the first of candidates that answers as a manager (m when none does). done closes what
+// was opened.
+func speaker(ctx context.Context, m *Node, node string, candidates []string, open func(string) (*Node, error)) (*Node, func()) {
 	if m.Name != node {
 		return m, func() {}
 	}
-	for _, name := range candidates {
-		if name == node {
-			continue
-		}
-		o, err := OpenNode(a, name)
-		if err != nil {
-			continue
-		}
-		if st, err := o.Inspect(ctx); err == nil && st.Manager {
-			return o, o.Close
-		}
-		o.Close()
+	others := slices.DeleteFunc(slices.Clone(candidates), func(n string) bool { return n == node })
+	if o := findManager(ctx, others, open); o != nil {
+		return o, o.Close
 	}
 	return m, func() {}
 }
@@ -38,7 +29,7 @@ func driver(ctx context.Context, a *machine.API, m *Node, node string, candidate
 func rollNode(ctx context.Context, via *Node, name, id string, say func(string), work func() error) error {
 	node, _, err := via.Docker.NodeInspectWithRaw(ctx, id)
 	if err != nil {
-		return &PhaseError{name, "reading its node", err}
+		return &StepError{name, "reading its node", err}
 	}
 	before := node.Spec.Availability
 	drain := via.Name != name && before != swarm.NodeAvailabilityDrain
@@ -46,7 +37,7 @@ func rollNode(ctx context.Context, via *Node, name, id string, say func(string),
 		waitDrained(ctx, via, "") // every task runs before another node is taken out
 		say("draining (its tasks move to other nodes)")
 		if _, err := updateNode(ctx, via, id, func(s *swarm.NodeSpec) bool { s.Availability = swarm.NodeAvailabilityDrain; return true }); err != nil {
-			return &PhaseError{name, "draining", err}
+			return &StepError{name, "draining", err}
 		}
 		waitDrained(ctx, via, id)
 	} else if via.Name == name {
@@ -56,11 +47,11 @@ func rollNode(ctx context.Context, via *Node, name, id string, say func(string),
 		return err
 	}
 	if err := waitBack(ctx, via, name, id); err != nil {
-		return &PhaseError{name, "coming back after its engine restart", err}
+		return &StepError{name, "coming back after its engine restart", err}
 	}
 	if drain {
 		if _, err := updateNode(ctx, via, id, func(s *swarm.NodeSpec) bool { s.Availability = before; return true }); err != nil {
-			return &PhaseError{name, "restoring its availability " + string(before), err}
+			return &StepError{name, "restoring its availability " + string(before), err}
 		}
 		say("back to " + string(before))
 	}

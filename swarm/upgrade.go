@@ -107,11 +107,11 @@ func RollingUpgrade(ctx context.Context, a *machine.API, manager string, o Upgra
 			return out, err
 		}
 		progress := func(msg string) { say(s.Machine, msg) }
-		via, done := driver(ctx, a, m, s.Machine, managers)
+		via, done := speaker(ctx, m, s.Machine, managers, opener(a))
 		err = rollNode(ctx, via, s.Machine, s.NodeID, progress, func() error {
 			res, err := h.Upgrade(ctx, progress)
 			if err != nil {
-				return &PhaseError{s.Machine, "upgrading", err}
+				return &StepError{s.Machine, "upgrading", err}
 			}
 			out[s.Machine] = res
 			progress(machine.UpgradeSummary(res))

@@ -1,0 +1,102 @@
+package swarm
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+
+	"github.com/machine-tools/machine/internal/wait"
+	"github.com/machine-tools/machine/swarm/cluster"
+)
+
+// settleIngress waits (10 s at most) until m lists no ingress network, 2 s after its removal at
+// the earliest: the removal leaves the swarm's store at once, but a manager's engine may still
+// make its own sandbox of the network in the next second, and list it until it is torn down
+// again; a plan made then would see a routing mesh.
+func settleIngress(ctx context.Context, m *Node, removed time.Time) error {
+	for time.Since(removed) < 10*time.Second {
+		if i, err := ingressNetwork(ctx, m); err != nil || (i == nil && time.Since(removed) > 2*time.Second) {
+			return nil
+		}
+		if err := wait.Sleep(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ingressNetwork is the swarm's ingress network as m lists it (nil: none).
+func ingressNetwork(ctx context.Context, m *Node) (*network.Summary, error) {
+	list, err := m.Docker.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("driver", "overlay"))})
+	if err != nil {
+		return nil, err
+	}
+	for i := range list {
+		if list[i].Ingress {
+			return &list[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// ensureRoutingMesh makes the swarm's ingress network exist, or not. fresh: the swarm has just
+// started, and its leader makes the ingress network shortly after: waited for (5 s at most) so
+// that it is removed before any node joins.
+// removed is when it was removed (zero: it was not).
+func ensureRoutingMesh(ctx context.Context, m *Node, want, fresh bool, h UpOptions) (removed time.Time, err error) {
+	var ingress *network.Summary
+	for start := time.Now(); ; {
+		var err error
+		if ingress, err = ingressNetwork(ctx, m); err != nil {
+			return removed, err
+		}
+		if ingress != nil || want || !fresh || time.Since(start) > 5*time.Second {
+			break
+		}
+		if err := wait.Sleep(ctx, 100*time.Millisecond); err != nil {
+			return removed, err
+		}
+	}
+	switch {
+	case want && ingress == nil:
+		if _, err := m.Docker.NetworkCreate(ctx, "ingress", network.CreateOptions{Driver: "overlay", Ingress: true}); err != nil {
+			return removed, fmt.Errorf("creating the ingress network: %w", err)
+		}
+		h.say(m.Name, "routing mesh on: ingress network created")
+	case !want && ingress != nil:
+		if err := m.Docker.NetworkRemove(ctx, ingress.ID); err != nil {
+			return removed, fmt.Errorf("removing the ingress network (a service that publishes a port in ingress mode keeps it: publish with mode=host, or set swarm: {routing-mesh: true}): %w", err)
+		}
+		removed = time.Now()
+		h.say(m.Name, "routing mesh off: ingress network removed (published ports need mode=host)")
+	}
+	return removed, nil
+}
+
+func ensureNetwork(ctx context.Context, m *Node, nw cluster.Network, h UpOptions) error {
+	list, err := m.Docker.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("name", nw.Name))})
+	if err != nil {
+		return err
+	}
+	for _, x := range list {
+		if x.Name == nw.Name {
+			if x.Driver != "overlay" || x.Scope != "swarm" {
+				return fmt.Errorf("a %s network named %q exists on %s: rename it or the cluster's network", x.Driver, nw.Name, m.Name)
+			}
+			h.say(m.Name, "network "+nw.Name+" exists")
+			return nil
+		}
+	}
+	opts := network.CreateOptions{Driver: "overlay", Attachable: nw.Attachable, Labels: map[string]string{"io.machine.cluster": "true"}}
+	if nw.Subnet != "" {
+		opts.IPAM = &network.IPAM{Config: []network.IPAMConfig{{Subnet: nw.Subnet}}}
+	}
+	if _, err := m.Docker.NetworkCreate(ctx, nw.Name, opts); err != nil {
+		return err
+	}
+	h.say(m.Name, "network "+nw.Name+" created")
+	return nil
+}
