@@ -15,7 +15,6 @@ import (
 	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/provision"
 	"github.com/machine-tools/machine/swarm/cluster"
-	"github.com/machine-tools/machine/swarm/preflight"
 )
 
 // converge applies the plan's role changes, engine changes and removals (creates, joins,
@@ -88,16 +87,14 @@ func converge(ctx context.Context, api *machine.API, c *cluster.Cluster, plan []
 	for _, mg := range managers {
 		batches = append(batches, []string{mg})
 	}
-	for _, batch := range batches {
-		errs := make(chan error, len(batch))
-		for _, name := range batch {
-			go func() { errs <- reengine(ctx, api, c, m, name, want, h, openNode) }()
-		}
-		for range batch {
-			if err := <-errs; err != nil {
-				return fmt.Errorf("%w (the roll-out stopped there: the nodes after it were not touched)", err)
-			}
-		}
+	var names []string
+	for _, n := range c.Managers() {
+		names = append(names, n.Name)
+	}
+	if err := roll(ctx, m, names, batches, openNode, h.say, func(ctx context.Context, name string, say func(string)) error {
+		return reengine(ctx, api, name, want, say)
+	}); err != nil {
+		return err
 	}
 	if err := roles(ChangeDemote); err != nil {
 		return err
@@ -193,37 +190,22 @@ func reload(ctx context.Context, api *machine.API, name string, want machine.Eng
 
 // reengine applies the file's engine options to one node, rolled (rollNode): re-provisioned,
 // so that the engine restarts with the new configuration.
-func reengine(ctx context.Context, api *machine.API, c *cluster.Cluster, m *Node, name string, want machine.EngineOptions, h UpOptions, openNode func(string) (*Node, error)) error {
-	var managers []string
-	for _, n := range c.Managers() {
-		managers = append(managers, n.Name)
-	}
-	via, done := speaker(ctx, m, name, managers, openNode)
-	defer done()
+
+// reengine gives a node's machine the file's engine options and provisions it again (its
+// engine restarts): the work of a roll.
+func reengine(ctx context.Context, api *machine.API, name string, want machine.EngineOptions, say func(string)) error {
 	hst, err := api.Load(name)
 	if err != nil {
 		return err
 	}
-	n, err := Open(hst)
-	if err != nil {
+	if err := setEngine(hst, want); err != nil {
 		return err
 	}
-	st, err := n.Inspect(ctx)
-	n.Close()
-	if err != nil {
-		return &StepError{name, "engine change", err}
+	say("re-provisioning with the new engine options")
+	if _, err := hst.Reprovision(ctx, machine.ProvisionOptions{Progress: say}); err != nil {
+		return &StepError{name, "re-provisioning", err}
 	}
-	say := func(s string) { h.say(name, s) }
-	return rollNode(ctx, via, name, st.NodeID, say, func() error {
-		if err := setEngine(hst, want); err != nil {
-			return err
-		}
-		say("re-provisioning with the new engine options")
-		if _, err := hst.Reprovision(ctx, machine.ProvisionOptions{Progress: say}); err != nil {
-			return &StepError{name, "re-provisioning", err}
-		}
-		return nil
-	})
+	return nil
 }
 
 // waitRole waits (a minute at most) until the manager sees the node Ready in its new role: a
@@ -260,31 +242,6 @@ func waitRole(ctx context.Context, m, n *Node, id string, role swarm.NodeRole) e
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s is not Ready as a %s after 60s (%s)", name, role, last)
-		}
-		if err := wait.Sleep(ctx, 500*time.Millisecond); err != nil {
-			return err
-		}
-	}
-}
-
-// waitBack waits (90 s at most) until the manager m sees the node Ready again after its engine
-// restarted (and reachable, for a manager). m may be the node itself: its API errors while its
-// engine restarts and its raft starts are waited out.
-func waitBack(ctx context.Context, m *Node, name, id string) error {
-	deadline := time.Now().Add(90 * time.Second)
-	last := ""
-	for {
-		node, _, err := m.Docker.NodeInspectWithRaw(ctx, id)
-		switch {
-		case err != nil:
-			last = err.Error()
-		case node.Status.State == swarm.NodeStateReady && (node.ManagerStatus == nil || node.ManagerStatus.Reachability == swarm.ReachabilityReachable):
-			return nil
-		default:
-			last = "state " + string(node.Status.State)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s is not Ready after 90s (%s): %s", name, last, preflight.PortsHelp)
 		}
 		if err := wait.Sleep(ctx, 500*time.Millisecond); err != nil {
 			return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/swarm"
+	"github.com/machine-tools/machine/swarm/cluster"
 )
 
 // A cluster file brought up and down through the API, as `machine swarm up` and `down` do.
@@ -27,7 +28,7 @@ func ExampleUp() {
 		fmt.Println(err)
 		return
 	}
-	cl, err := swarm.Load(file)
+	cl, err := cluster.Load(file)
 	if err != nil {
 		fmt.Println(err)
 		return

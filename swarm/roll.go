@@ -2,10 +2,15 @@ package swarm
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"time"
 
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/machine-tools/machine/internal/wait"
+	"github.com/machine-tools/machine/swarm/preflight"
 )
 
 // speaker is the manager that speaks for the swarm while node restarts: m, or, when m is that
@@ -20,6 +25,41 @@ func speaker(ctx context.Context, m *Node, node string, candidates []string, ope
 		return o, o.Close
 	}
 	return m, func() {}
+}
+
+// roll takes batches of nodes out of service in turn, each node of a batch at once through
+// rollNode while work runs on it; a batch starts when the one before is back. It stops at the
+// first node that fails: the nodes after it are not touched. m is the manager the swarm is
+// driven through; managers are those that may speak for it while m itself restarts.
+func roll(ctx context.Context, m *Node, managers []string, batches [][]string, open func(string) (*Node, error), say func(node, msg string), work func(ctx context.Context, name string, say func(string)) error) error {
+	for _, batch := range batches {
+		errs := make(chan error, len(batch))
+		for _, name := range batch {
+			go func() { errs <- rollOne(ctx, m, managers, name, open, say, work) }()
+		}
+		for range batch {
+			if err := <-errs; err != nil {
+				return fmt.Errorf("%w (the roll-out stopped there: the nodes after it were not touched)", err)
+			}
+		}
+	}
+	return nil
+}
+
+func rollOne(ctx context.Context, m *Node, managers []string, name string, open func(string) (*Node, error), say func(node, msg string), work func(ctx context.Context, name string, say func(string)) error) error {
+	via, done := speaker(ctx, m, name, managers, open)
+	defer done()
+	n, err := open(name)
+	if err != nil {
+		return err
+	}
+	st, err := n.Inspect(ctx)
+	n.Close()
+	if err != nil {
+		return &StepError{name, "engine change", err}
+	}
+	sayNode := func(s string) { say(name, s) }
+	return rollNode(ctx, via, name, st.NodeID, sayNode, func() error { return work(ctx, name, sayNode) })
 }
 
 // rollNode takes one node out of service through the manager via while work runs (its engine
@@ -56,4 +96,70 @@ func rollNode(ctx context.Context, via *Node, name, id string, say func(string),
 		say("back to " + string(before))
 	}
 	return nil
+}
+
+// backLimit bounds how long a node is given to be Ready again after its engine restarted.
+var backLimit = 90 * time.Second
+
+// waitBack waits (90 s at most) until the manager m sees the node Ready again after its engine
+// restarted (and reachable, for a manager). m may be the node itself: its API errors while its
+// engine restarts and its raft starts are waited out.
+func waitBack(ctx context.Context, m *Node, name, id string) error {
+	deadline := time.Now().Add(backLimit)
+	last := ""
+	for {
+		node, _, err := m.Docker.NodeInspectWithRaw(ctx, id)
+		switch {
+		case err != nil:
+			last = err.Error()
+		case node.Status.State == swarm.NodeStateReady && (node.ManagerStatus == nil || node.ManagerStatus.Reachability == swarm.ReachabilityReachable):
+			return nil
+		default:
+			last = "state " + string(node.Status.State)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s is not Ready after %s (%s): %s", name, backLimit, last, preflight.PortsHelp)
+		}
+		if err := wait.Sleep(ctx, 500*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// waitDrained waits (a minute at most) until no task runs on the node and every task that
+// should run elsewhere runs (the drained node's tasks have started on other nodes), so that the
+// next step never takes out a second copy of a service while the first is still moving.
+// With id "", it waits only for the swarm to settle: done before a drain, so that a task still
+// starting elsewhere is not the only copy left when the drained node's copy stops.
+func waitDrained(ctx context.Context, m *Node, id string) {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		tasks, err := m.Docker.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("desired-state", "running"))})
+		settled := err == nil
+		running := map[string]uint64{} // by service
+		for _, tk := range tasks {
+			if (id != "" && tk.NodeID == id) || tk.Status.State != swarm.TaskStateRunning {
+				settled = false
+			} else {
+				running[tk.ServiceID]++
+			}
+		}
+		// A replica being replaced may have no task yet: count the running ones against what
+		// each replicated service asks for.
+		if settled {
+			services, err := m.Docker.ServiceList(ctx, swarm.ServiceListOptions{})
+			settled = err == nil
+			for _, sv := range services {
+				if r := sv.Spec.Mode.Replicated; r != nil && r.Replicas != nil && running[sv.ID] < *r.Replicas {
+					settled = false
+				}
+			}
+		}
+		if settled {
+			return
+		}
+		if wait.Sleep(ctx, 500*time.Millisecond) != nil {
+			return
+		}
+	}
 }

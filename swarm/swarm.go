@@ -246,6 +246,9 @@ func prepare(ctx context.Context, n *Node, mhost string) *Prepared {
 	if p.st, p.err = n.Inspect(ctx); p.err != nil || p.st.Active {
 		return p
 	}
+	if n.NeedsSSH() != nil {
+		return p // an engine machine did not make (the none driver): no SSH to look from
+	}
 	if p.c, p.err = n.Dial(ctx); p.err != nil {
 		return p
 	}
@@ -353,24 +356,37 @@ func joinOne(ctx context.Context, m *Node, mst State, maddr, token string, role 
 		}
 		return "", fmt.Errorf("%s is in %s, not in %s's swarm %s: run `machine swarm leave %s` first", n.Name, st.swarmName(), m.Name, short(mst.ClusterID), n.Name)
 	}
-	// Can the node reach the manager's swarm ports? Asked from the node itself.
-	say("checking from " + n.Name + " that " + mhost + " answers on 2377/tcp, 7946/tcp+udp and 4789/udp")
-	if err := pf.Check(ctx, preflight.End{SSH: p.c, Name: n.Name, Addr: p.src}, mhost); err != nil {
-		return "", err
-	}
-	if p.srcErr != nil && o.AdvertiseAddr == "" {
-		return "", fmt.Errorf("%s: %w", n.Name, p.srcErr)
-	}
-	adv, err := ChooseAdvertise(o.AdvertiseAddr, p.src, p.ifs)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", n.Name, err)
+	var adv string
+	if p.c == nil {
+		// No SSH to the node (the none driver): its ports are not checked from it, and it
+		// advertises the address its engine is reached at, or the one given.
+		say("no SSH to " + n.Name + ": its swarm ports are not checked from it")
+		if adv = o.AdvertiseAddr; adv == "" {
+			adv = n.IP()
+		}
+		if net.ParseIP(adv) == nil {
+			return "", fmt.Errorf("%s: advertise address %q: give an IP address (an interface name is looked up over SSH, which %s has not)", n.Name, adv, n.Name)
+		}
+	} else {
+		// Can the node reach the manager's swarm ports? Asked from the node itself.
+		say("checking from " + n.Name + " that " + mhost + " answers on 2377/tcp, 7946/tcp+udp and 4789/udp")
+		if err := pf.Check(ctx, preflight.End{SSH: p.c, Name: n.Name, Addr: p.src}, mhost); err != nil {
+			return "", err
+		}
+		if p.srcErr != nil && o.AdvertiseAddr == "" {
+			return "", fmt.Errorf("%s: %w", n.Name, p.srcErr)
+		}
+		var err error
+		if adv, err = ChooseAdvertise(o.AdvertiseAddr, p.src, p.ifs); err != nil {
+			return "", fmt.Errorf("%s: %w", n.Name, err)
+		}
 	}
 	listen := o.ListenAddr
 	if listen == "" {
 		listen = listenFor(adv)
 	}
 	say("joining as " + string(role) + ", advertising " + adv)
-	err = n.Docker.SwarmJoin(ctx, swarm.JoinRequest{ListenAddr: listen, AdvertiseAddr: adv, RemoteAddrs: []string{maddr}, JoinToken: token})
+	err := n.Docker.SwarmJoin(ctx, swarm.JoinRequest{ListenAddr: listen, AdvertiseAddr: adv, RemoteAddrs: []string{maddr}, JoinToken: token})
 	if err != nil {
 		return "", fmt.Errorf("%s: swarm join (advertising %s): %s", n.Name, adv, redact(err.Error(), token))
 	}

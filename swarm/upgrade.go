@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
+	"sync"
 
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
 
-	"github.com/machine-tools/machine/internal/wait"
 	"github.com/machine-tools/machine/machine"
 )
 
@@ -101,64 +99,25 @@ func RollingUpgrade(ctx context.Context, a *machine.API, manager string, o Upgra
 		}
 	}
 	out := map[string]*machine.UpgradeResult{}
+	var mu sync.Mutex
+	var batches [][]string
 	for _, s := range steps {
-		h, err := a.Load(s.Machine)
-		if err != nil {
-			return out, err
-		}
-		progress := func(msg string) { say(s.Machine, msg) }
-		via, done := speaker(ctx, m, s.Machine, managers, opener(a))
-		err = rollNode(ctx, via, s.Machine, s.NodeID, progress, func() error {
-			res, err := h.Upgrade(ctx, progress)
-			if err != nil {
-				return &StepError{s.Machine, "upgrading", err}
-			}
-			out[s.Machine] = res
-			progress(machine.UpgradeSummary(res))
-			return nil
-		})
-		done()
-		if err != nil {
-			return out, fmt.Errorf("%w (the nodes after it were not touched)", err)
-		}
+		batches = append(batches, []string{s.Machine}) // one node at a time
 	}
-	return out, nil
-}
-
-// waitDrained waits (a minute at most) until no task runs on the node and every task that
-// should run elsewhere runs (the drained node's tasks have started on other nodes), so that the
-// next step never takes out a second copy of a service while the first is still moving.
-// With id "", it waits only for the swarm to settle: done before a drain, so that a task still
-// starting elsewhere is not the only copy left when the drained node's copy stops.
-func waitDrained(ctx context.Context, m *Node, id string) {
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		tasks, err := m.Docker.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("desired-state", "running"))})
-		settled := err == nil
-		running := map[string]uint64{} // by service
-		for _, tk := range tasks {
-			if (id != "" && tk.NodeID == id) || tk.Status.State != swarm.TaskStateRunning {
-				settled = false
-			} else {
-				running[tk.ServiceID]++
-			}
+	err = roll(ctx, m, managers, batches, opener(a), say, func(ctx context.Context, name string, progress func(string)) error {
+		h, err := a.Load(name)
+		if err != nil {
+			return err
 		}
-		// A replica being replaced may have no task yet: count the running ones against what
-		// each replicated service asks for.
-		if settled {
-			services, err := m.Docker.ServiceList(ctx, swarm.ServiceListOptions{})
-			settled = err == nil
-			for _, sv := range services {
-				if r := sv.Spec.Mode.Replicated; r != nil && r.Replicas != nil && running[sv.ID] < *r.Replicas {
-					settled = false
-				}
-			}
+		res, err := h.Upgrade(ctx, progress)
+		if err != nil {
+			return &StepError{name, "upgrading", err}
 		}
-		if settled {
-			return
-		}
-		if wait.Sleep(ctx, 500*time.Millisecond) != nil {
-			return
-		}
-	}
+		mu.Lock()
+		out[name] = res
+		mu.Unlock()
+		progress(machine.UpgradeSummary(res))
+		return nil
+	})
+	return out, err
 }

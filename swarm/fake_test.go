@@ -1,0 +1,439 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/api/types/system"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/errdefs"
+
+	"github.com/machine-tools/machine/machine"
+	"github.com/machine-tools/machine/swarm/cluster"
+)
+
+// fakeSwarm is the swarm that fake engines share: what real managers keep in raft, as far as
+// Up, Down, converge and roll read and change it. Its rules are those the real engines showed in
+// the end-to-end tests: a node joins with a role's token, an update names the version it read,
+// a node that is in a swarm cannot init or join another.
+type fakeSwarm struct {
+	mu       sync.Mutex
+	id       string
+	nodes    map[string]*swarm.Node // by node ID
+	engineOf map[string]string      // node ID → machine
+	networks []network.Summary
+	seq      int
+	changes  []string // every call that changed the swarm, in order
+}
+
+func newFakeSwarm() *fakeSwarm {
+	return &fakeSwarm{nodes: map[string]*swarm.Node{}, engineOf: map[string]string{}}
+}
+
+func (s *fakeSwarm) changed(format string, a ...any) {
+	s.changes = append(s.changes, fmt.Sprintf(format, a...))
+}
+
+// nodeOf is the node ID of a machine's engine ("" when it is in no swarm).
+func (s *fakeSwarm) nodeOf(machine string) string {
+	for id, m := range s.engineOf {
+		if m == machine {
+			return id
+		}
+	}
+	return ""
+}
+
+// fakeEngine is one machine's engine. Only what swarm calls is answered: anything else panics
+// on the nil APIClient, which names the call.
+type fakeEngine struct {
+	client.APIClient
+	sw   *fakeSwarm
+	name string
+	ip   string
+	// down: the engine does not answer; failJoin: so many joins fail before one succeeds;
+	// notBack: after a drain, the node is never Ready again (its engine did not come back).
+	down     bool
+	failJoin int
+	notBack  bool
+}
+
+var errDown = errors.New("Cannot connect to the Docker daemon: connection refused")
+
+func (e *fakeEngine) Close() error { return nil }
+
+func (e *fakeEngine) Info(ctx context.Context) (system.Info, error) {
+	e.sw.mu.Lock()
+	defer e.sw.mu.Unlock()
+	if e.down {
+		return system.Info{}, errDown
+	}
+	info := system.Info{Name: e.name}
+	id := e.sw.nodeOf(e.name)
+	if id == "" {
+		info.Swarm.LocalNodeState = swarm.LocalNodeStateInactive
+		return info, nil
+	}
+	n := e.sw.nodes[id]
+	info.Swarm.LocalNodeState = swarm.LocalNodeStateActive
+	info.Swarm.NodeID, info.Swarm.NodeAddr = id, n.Status.Addr
+	info.Swarm.ControlAvailable = n.Spec.Role == swarm.NodeRoleManager
+	if info.Swarm.ControlAvailable {
+		info.Swarm.Cluster = &swarm.ClusterInfo{ID: e.sw.id}
+	}
+	for _, m := range e.sw.nodes {
+		if m.ManagerStatus != nil {
+			info.Swarm.RemoteManagers = append(info.Swarm.RemoteManagers, swarm.Peer{NodeID: m.ID, Addr: m.ManagerStatus.Addr})
+		}
+	}
+	return info, nil
+}
+
+func (e *fakeEngine) ImageInspect(ctx context.Context, ref string, _ ...client.ImageInspectOption) (image.InspectResponse, error) {
+	return image.InspectResponse{}, errdefs.NotFound(fmt.Errorf("No such image: %s", ref))
+}
+
+// manager is the engine's node when it is an active manager (the API of a worker refuses swarm
+// calls).
+func (e *fakeEngine) manager() (*swarm.Node, error) {
+	if e.down {
+		return nil, errDown
+	}
+	id := e.sw.nodeOf(e.name)
+	if id == "" || e.sw.nodes[id].Spec.Role != swarm.NodeRoleManager {
+		return nil, errdefs.Unavailable(errors.New("This node is not a swarm manager."))
+	}
+	return e.sw.nodes[id], nil
+}
+
+func (e *fakeEngine) addNode(role swarm.NodeRole, adv string) string {
+	e.sw.seq++
+	id := fmt.Sprintf("node%02d%s", e.sw.seq, strings.Repeat("x", 20))
+	n := &swarm.Node{ID: id, Spec: swarm.NodeSpec{Role: role, Availability: swarm.NodeAvailabilityActive},
+		Description: swarm.NodeDescription{Hostname: e.name}, Status: swarm.NodeStatus{State: swarm.NodeStateReady, Addr: adv}}
+	n.Version.Index = uint64(e.sw.seq)
+	if role == swarm.NodeRoleManager {
+		n.ManagerStatus = &swarm.ManagerStatus{Reachability: swarm.ReachabilityReachable, Addr: adv + ":2377", Leader: len(e.sw.nodes) == 0}
+	}
+	e.sw.nodes[id], e.sw.engineOf[id] = n, e.name
+	return id
+}
+
+func (e *fakeEngine) SwarmInit(ctx context.Context, req swarm.InitRequest) (string, error) {
+	e.sw.mu.Lock()
+	defer e.sw.mu.Unlock()
+	if e.down {
+		return "", errDown
+	}
+	if e.sw.nodeOf(e.name) != "" {
+		return "", errors.New("This node is already part of a swarm.")
+	}
+	e.sw.id = "cluster0123456789abcdef"
+	id := e.addNode(swarm.NodeRoleManager, req.AdvertiseAddr)
+	e.sw.networks = append(e.sw.networks, network.Summary{Name: "ingress", ID: "ingress0", Driver: "overlay", Scope: "swarm", Ingress: true})
+	e.sw.changed("init %s advertising %s", e.name, req.AdvertiseAddr)
+	return id, nil
+}
+
+func (e *fakeEngine) SwarmInspect(ctx context.Context) (swarm.Swarm, error) {
+	e.sw.mu.Lock()
+	defer e.sw.mu.Unlock()
+	if _, err := e.manager(); err != nil {
+		return swarm.Swarm{}, err
+	}
+	return swarm.Swarm{ClusterInfo: swarm.ClusterInfo{ID: e.sw.id}, JoinTokens: swarm.JoinTokens{Worker: "SWMTKN-1-worker", Manager: "SWMTKN-1-manager"}}, nil
+}
+
+func (e *fakeEngine) SwarmJoin(ctx context.Context, req swarm.JoinRequest) error {
+	e.sw.mu.Lock()
+	defer e.sw.mu.Unlock()
+	if e.down {
+		return errDown
+	}
+	if e.failJoin > 0 {
+		e.failJoin--
+		return errors.New("Error response from daemon: Timeout was reached before node joined.")
+	}
+	if e.sw.nodeOf(e.name) != "" {
+		return errors.New("This node is already part of a swarm.")
+	}
+	role := swarm.NodeRoleWorker
+	switch req.JoinToken {
+	case "SWMTKN-1-manager":
+		role = swarm.NodeRoleManager
+	case "SWMTKN-1-worker":
+	default:
+		return errors.New("invalid join token")
+	}
+	e.addNode(role, req.AdvertiseAddr)
+	e.sw.changed("join %s as %s advertising %s", e.name, role, req.AdvertiseAddr)
+	return nil
+}
+
+func (e *fakeEngine) SwarmLeave(ctx context.Context, force bool) error {
+	e.sw.mu.Lock()
+	defer e.sw.mu.Unlock()
+	if e.down {
+		return errDown
+	}
+	id := e.sw.nodeOf(e.name)
+	if id == "" {
+		return errors.New("This node is not part of a swarm")
+	}
+	delete(e.sw.engineOf, id)
+	e.sw.nodes[id].Status.State = swarm.NodeStateDown
+	if e.sw.nodes[id].ManagerStatus != nil {
+		delete(e.sw.nodes, id) // a manager that leaves is taken out of raft
+	}
+	e.sw.changed("leave %s", e.name)
+	return nil
+}
+
+func (e *fakeEngine) NodeList(ctx context.Context, _ swarm.NodeListOptions) ([]swarm.Node, error) {
+	e.sw.mu.Lock()
+	defer e.sw.mu.Unlock()
+	if _, err := e.manager(); err != nil {
+		return nil, err
+	}
+	var out []swarm.Node
+	for _, id := range slicesSorted(e.sw.nodes) {
+		out = append(out, copyNode(e.sw.nodes[id]))
+	}
+	return out, nil
+}
+
+func (e *fakeEngine) NodeInspectWithRaw(ctx context.Context, id string) (swarm.Node, []byte, error) {
+	e.sw.mu.Lock()
+	defer e.sw.mu.Unlock()
+	if _, err := e.manager(); err != nil {
+		return swarm.Node{}, nil, err
+	}
+	n, ok := e.sw.nodes[id]
+	if !ok {
+		return swarm.Node{}, nil, errdefs.NotFound(fmt.Errorf("node %s not found", id))
+	}
+	return copyNode(n), nil, nil
+}
+
+func (e *fakeEngine) NodeUpdate(ctx context.Context, id string, v swarm.Version, spec swarm.NodeSpec) error {
+	e.sw.mu.Lock()
+	defer e.sw.mu.Unlock()
+	if _, err := e.manager(); err != nil {
+		return err
+	}
+	n, ok := e.sw.nodes[id]
+	if !ok {
+		return errdefs.NotFound(fmt.Errorf("node %s not found", id))
+	}
+	if v.Index != n.Version.Index {
+		return errors.New("rpc error: code = Unknown desc = update out of sequence")
+	}
+	e.sw.seq++
+	n.Version.Index = uint64(e.sw.seq)
+	if spec.Role != n.Spec.Role {
+		if spec.Role == swarm.NodeRoleManager {
+			n.ManagerStatus = &swarm.ManagerStatus{Reachability: swarm.ReachabilityReachable, Addr: n.Status.Addr + ":2377"}
+		} else {
+			n.ManagerStatus = nil
+		}
+		e.sw.changed("role %s %s", e.sw.engineOf[id], spec.Role)
+	}
+	if spec.Availability != n.Spec.Availability {
+		e.sw.changed("availability %s %s", e.sw.engineOf[id], spec.Availability)
+		if spec.Availability == swarm.NodeAvailabilityDrain && e.engine(id) != nil && e.engine(id).notBack {
+			n.Status.State = swarm.NodeStateDown
+		}
+	}
+	if !mapsEqual(spec.Labels, n.Spec.Labels) {
+		e.sw.changed("labels %s %v", e.sw.engineOf[id], spec.Labels)
+	}
+	n.Spec = spec
+	return nil
+}
+
+// engines lets a node's update find its engine (to play one that does not come back).
+var engines = map[*fakeSwarm]map[string]*fakeEngine{}
+
+func (e *fakeEngine) engine(id string) *fakeEngine { return engines[e.sw][e.sw.engineOf[id]] }
+
+func (e *fakeEngine) NodeRemove(ctx context.Context, id string, _ swarm.NodeRemoveOptions) error {
+	e.sw.mu.Lock()
+	defer e.sw.mu.Unlock()
+	if _, err := e.manager(); err != nil {
+		return err
+	}
+	if _, ok := e.sw.nodes[id]; !ok {
+		return errdefs.NotFound(fmt.Errorf("node %s not found", id))
+	}
+	e.sw.changed("remove node of %s", e.sw.engineOf[id])
+	delete(e.sw.nodes, id)
+	delete(e.sw.engineOf, id)
+	return nil
+}
+
+func (e *fakeEngine) NetworkList(ctx context.Context, _ network.ListOptions) ([]network.Summary, error) {
+	e.sw.mu.Lock()
+	defer e.sw.mu.Unlock()
+	if e.down {
+		return nil, errDown
+	}
+	if e.sw.nodeOf(e.name) == "" {
+		return nil, nil
+	}
+	return slices.Clone(e.sw.networks), nil
+}
+
+func (e *fakeEngine) NetworkCreate(ctx context.Context, name string, o network.CreateOptions) (network.CreateResponse, error) {
+	e.sw.mu.Lock()
+	defer e.sw.mu.Unlock()
+	if _, err := e.manager(); err != nil {
+		return network.CreateResponse{}, err
+	}
+	id := fmt.Sprintf("net%d", len(e.sw.networks))
+	e.sw.networks = append(e.sw.networks, network.Summary{Name: name, ID: id, Driver: o.Driver, Scope: "swarm", Ingress: o.Ingress, Attachable: o.Attachable})
+	e.sw.changed("network %s", name)
+	return network.CreateResponse{ID: id}, nil
+}
+
+func (e *fakeEngine) NetworkRemove(ctx context.Context, id string) error {
+	e.sw.mu.Lock()
+	defer e.sw.mu.Unlock()
+	if _, err := e.manager(); err != nil {
+		return err
+	}
+	e.sw.networks = slices.DeleteFunc(e.sw.networks, func(n network.Summary) bool { return n.ID == id })
+	e.sw.changed("remove network %s", id)
+	return nil
+}
+
+func copyNode(n *swarm.Node) swarm.Node {
+	c := *n
+	if n.ManagerStatus != nil {
+		ms := *n.ManagerStatus
+		c.ManagerStatus = &ms
+	}
+	return c
+}
+
+func slicesSorted(m map[string]*swarm.Node) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// fakeCluster is a store whose machines are engines machine did not make (the none driver: no
+// SSH, so nothing but their engines is reached), each engine a fake of one shared swarm.
+type fakeCluster struct {
+	api     *machine.API
+	sw      *fakeSwarm
+	engines map[string]*fakeEngine
+}
+
+func newFakeCluster(t *testing.T) *fakeCluster {
+	t.Helper()
+	api, err := machine.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeCluster{api: api, sw: newFakeSwarm(), engines: map[string]*fakeEngine{}}
+	engines[f.sw] = f.engines
+	t.Cleanup(func() { delete(engines, f.sw) })
+	return f
+}
+
+// file is a cluster file of none-driver machines at 10.99.0.N, the first managers managers.
+func (f *fakeCluster) file(t *testing.T, managers int, names ...string) *cluster.Cluster {
+	t.Helper()
+	y := "name: fake\ndriver: none\nnodes:\n"
+	for i, n := range names {
+		y += fmt.Sprintf("  - name: %s\n    driver-options: {url: \"tcp://10.99.0.%d:2376\"}\n", n, i+1)
+		if i < managers {
+			y += "    role: manager\n"
+		}
+		if _, ok := f.engines[n]; !ok {
+			f.engines[n] = &fakeEngine{sw: f.sw, name: n, ip: fmt.Sprintf("10.99.0.%d", i+1)}
+		}
+	}
+	c, err := cluster.Parse("fake.yml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// open opens a machine of the store with its fake engine.
+func (f *fakeCluster) open(name string) (*Node, error) {
+	h, err := f.api.Load(name)
+	if err != nil {
+		return nil, err
+	}
+	e := f.engines[name]
+	if e == nil {
+		return nil, fmt.Errorf("no fake engine for %s", name)
+	}
+	return &Node{Host: h, Docker: e}, nil
+}
+
+// up runs `swarm up` of c on the fake engines; the plan it made and the progress lines are kept.
+func (f *fakeCluster) up(ctx context.Context, c *cluster.Cluster, o UpOptions) (plan []Change, err error) {
+	r := newRun(f.api, c)
+	o.OnPlan = func(p []Change) { plan = p }
+	r.up, r.open = o, f.open
+	return plan, r.do(ctx, upSteps)
+}
+
+func (f *fakeCluster) down(ctx context.Context, c *cluster.Cluster, o DownOptions) error {
+	r := newRun(f.api, c)
+	r.down, r.open = o, f.open
+	return r.do(ctx, downSteps)
+}
+
+// roles is the swarm's nodes as "machine:role:availability", sorted.
+func (f *fakeCluster) roles() []string {
+	f.sw.mu.Lock()
+	defer f.sw.mu.Unlock()
+	var out []string
+	for id, n := range f.sw.nodes {
+		out = append(out, fmt.Sprintf("%s:%s:%s", f.sw.engineOf[id], n.Spec.Role, n.Spec.Availability))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (f *fakeCluster) changes() []string {
+	f.sw.mu.Lock()
+	defer f.sw.mu.Unlock()
+	return slices.Clone(f.sw.changes)
+}
+
+// The swarm runs no services here: a drain has nothing to move.
+func (e *fakeEngine) TaskList(ctx context.Context, _ swarm.TaskListOptions) ([]swarm.Task, error) {
+	return nil, nil
+}
+
+func (e *fakeEngine) ServiceList(ctx context.Context, _ swarm.ServiceListOptions) ([]swarm.Service, error) {
+	return nil, nil
+}

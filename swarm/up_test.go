@@ -1,0 +1,205 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestUpFreshCluster: a fresh 3+2 cluster from nothing: the first manager starts the swarm, the
+// other managers join one by one, the workers after them, each advertising its own address.
+func TestUpFreshCluster(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeCluster(t)
+	c := f.file(t, 3, "m1", "m2", "m3", "w1", "w2")
+	plan, err := f.up(ctx, c, UpOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan) == 0 || !Changes(plan) {
+		t.Fatalf("a fresh cluster's plan: %v", plan)
+	}
+	want := []string{"m1:manager:active", "m2:manager:active", "m3:manager:active", "w1:worker:active", "w2:worker:active"}
+	if got := f.roles(); !slices.Equal(got, want) {
+		t.Fatalf("swarm after up: %v, want %v", got, want)
+	}
+	ch := f.changes()
+	if len(ch) < 5 || ch[0] != "init m1 advertising 10.99.0.1" || ch[1] != "join m2 as manager advertising 10.99.0.2" || ch[2] != "join m3 as manager advertising 10.99.0.3" {
+		t.Errorf("order of the work: %q", ch)
+	}
+	for _, w := range []string{"w1", "w2"} {
+		if i := slices.Index(ch, "join "+w+" as worker advertising 10.99.0."+map[string]string{"w1": "4", "w2": "5"}[w]); i < 3 {
+			t.Errorf("%s joined at %d (before the managers, or not at all): %q", w, i, ch)
+		}
+	}
+	for _, n := range c.Nodes {
+		if !f.api.Exists(n.Name) {
+			t.Errorf("machine %s was not made", n.Name)
+		}
+	}
+}
+
+// TestUpAgainChangesNothing: a second up of the same file plans nothing and changes nothing.
+func TestUpAgainChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeCluster(t)
+	c := f.file(t, 3, "m1", "m2", "m3", "w1", "w2")
+	if _, err := f.up(ctx, c, UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(f.changes())
+	plan, err := f.up(ctx, c, UpOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if Changes(plan) {
+		t.Errorf("the second plan: %v", plan)
+	}
+	if after := f.changes(); len(after) != before {
+		t.Errorf("the second up changed: %q", after[before:])
+	}
+}
+
+// TestUpFailureHalfWayThenFinish: a worker whose join fails stops the run with its name and the
+// way on; the same up again finishes, without redoing what was done.
+func TestUpFailureHalfWayThenFinish(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeCluster(t)
+	c := f.file(t, 1, "m1", "w1", "w2")
+	f.engines["w2"].failJoin = 1
+	_, err := f.up(ctx, c, UpOptions{})
+	if err == nil || !strings.Contains(err.Error(), "w2: swarm join") || !strings.Contains(err.Error(), "run the same `machine swarm up` again to finish") {
+		t.Fatalf("a failed join: %v", err)
+	}
+	if got := f.roles(); !slices.Equal(got, []string{"m1:manager:active", "w1:worker:active"}) {
+		t.Fatalf("after the failure: %v", got)
+	}
+	plan, err := f.up(ctx, c, UpOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan) != 1 || plan[0].Node != "w2" || plan[0].Kind != ChangeJoin {
+		t.Errorf("the second plan: %v, want w2's join only", plan)
+	}
+	if got := f.roles(); !slices.Equal(got, []string{"m1:manager:active", "w1:worker:active", "w2:worker:active"}) {
+		t.Errorf("after the second up: %v", got)
+	}
+	if n := strings.Count(strings.Join(f.changes(), "\n"), "init "); n != 1 {
+		t.Errorf("the swarm was started %d times", n)
+	}
+}
+
+// TestUpRefusesLosingQuorum: with one of three managers down, a file that demotes another is
+// refused before anything changes.
+func TestUpRefusesLosingQuorum(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeCluster(t)
+	c := f.file(t, 3, "m1", "m2", "m3", "w1")
+	if _, err := f.up(ctx, c, UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.sw.mu.Lock()
+	f.sw.nodes[f.sw.nodeOf("m3")].ManagerStatus.Reachability = "unreachable"
+	f.sw.mu.Unlock()
+	before := len(f.changes())
+	fewer := f.file(t, 1, "m1", "m2", "m3", "w1") // m2 and m3 workers
+	_, err := f.up(ctx, fewer, UpOptions{})
+	var qe *QuorumError
+	if !errors.As(err, &qe) {
+		t.Fatalf("demoting with a manager unreachable: %v", err)
+	}
+	if after := f.changes(); len(after) != before {
+		t.Errorf("a refused up changed: %q", after[before:])
+	}
+}
+
+// TestUpSkipsADownNode with nothing to do, and stops at one that has something: named, with the fix.
+func TestUpSkipsADownNode(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeCluster(t)
+	c := f.file(t, 1, "m1", "w1", "w2")
+	if _, err := f.up(ctx, c, UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.engines["w2"].down = true
+	var said []string
+	c = f.file(t, 1, "m1", "w1", "w2")
+	c.Nodes[1].Labels = map[string]string{"zone": "a"} // a change, for another node
+	if _, err := f.up(ctx, c, UpOptions{Progress: func(n, m string) { said = append(said, n+": "+m) }}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(said, "w2: its engine does not answer: skipped (the plan has nothing for it)") {
+		t.Errorf("a node that is down with nothing to do: %q", said)
+	}
+	labelled := f.file(t, 1, "m1", "w1", "w2")
+	labelled.Nodes[2].Labels = map[string]string{"zone": "b"}
+	_, err := f.up(ctx, labelled, UpOptions{})
+	if err == nil || !strings.Contains(err.Error(), "w2: ") || !strings.Contains(err.Error(), "machine start w2") {
+		t.Errorf("a change for a node that is down: %v", err)
+	}
+}
+
+// TestDownKeepsQuorumToTheEnd: workers leave first, then managers one by one, the one gone
+// through last; the machines are removed.
+func TestDownKeepsQuorumToTheEnd(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeCluster(t)
+	c := f.file(t, 3, "m1", "m2", "m3", "w1", "w2")
+	if _, err := f.up(ctx, c, UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(f.changes())
+	if err := f.down(ctx, c, DownOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var leaves []string
+	for _, ch := range f.changes()[before:] {
+		if name, ok := strings.CutPrefix(ch, "leave "); ok {
+			leaves = append(leaves, name)
+		}
+	}
+	if len(leaves) != 5 || !slices.Contains(leaves[:2], "w1") || !slices.Contains(leaves[:2], "w2") || !slices.Equal(leaves[2:], []string{"m3", "m2", "m1"}) {
+		t.Errorf("the order of leaving: %v", leaves)
+	}
+	for _, n := range c.Nodes {
+		if f.api.Exists(n.Name) {
+			t.Errorf("machine %s is left", n.Name)
+		}
+	}
+}
+
+// TestRollStopsAtTheNodeThatDoesNotComeBack: a roll over w1 then w2, where w1 is not Ready
+// again after its restart, stops at w1, names it, and never touches w2.
+func TestRollStopsAtTheNodeThatDoesNotComeBack(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeCluster(t)
+	c := f.file(t, 1, "m1", "w1", "w2")
+	if _, err := f.up(ctx, c, UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer func(d time.Duration) { backLimit = d }(backLimit)
+	backLimit = time.Second
+	f.engines["w1"].notBack = true
+	m, err := f.open("m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(f.changes())
+	var worked []string
+	err = roll(ctx, m, []string{"m1"}, [][]string{{"w1"}, {"w2"}}, f.open, func(string, string) {}, func(ctx context.Context, name string, say func(string)) error {
+		worked = append(worked, name)
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "w1: coming back after its engine restart: w1 is not Ready after 1s") || !strings.Contains(err.Error(), "the nodes after it were not touched") {
+		t.Fatalf("the roll: %v", err)
+	}
+	if !slices.Equal(worked, []string{"w1"}) {
+		t.Errorf("work ran on %v", worked)
+	}
+	if got := f.changes()[before:]; !slices.Equal(got, []string{"availability w1 drain"}) {
+		t.Errorf("the roll changed %q: only w1's drain", got)
+	}
+}
