@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -212,41 +213,34 @@ func reengine(ctx context.Context, api *machine.API, name string, want machine.E
 // promoted one reachable as a manager, a demoted one with no manager status left (its demotion
 // done), so that the next change does not count on a manager that is half gone.
 func waitRole(ctx context.Context, m, n *Node, id string, role swarm.NodeRole) error {
-	name := n.Name
-	deadline := time.Now().Add(60 * time.Second)
-	last := ""
-	for {
+	err := wait.Until(ctx, 60*time.Second, 500*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 		node, _, err := m.Docker.NodeInspectWithRaw(ctx, id)
-		if err == nil {
-			done := node.Spec.Role == role && node.Status.State == swarm.NodeStateReady
-			if role == swarm.NodeRoleManager {
-				done = done && node.ManagerStatus != nil && node.ManagerStatus.Reachability == swarm.ReachabilityReachable
-			} else {
-				// ... and the node itself has let go of its manager state: an engine restart
-				// before that brings it back as a manager that the swarm no longer counts.
-				done = done && node.ManagerStatus == nil
-				if done {
-					st, ierr := n.Inspect(ctx)
-					done = ierr == nil && !st.Manager
-				}
-			}
-			if done {
-				return nil
-			}
-			last = fmt.Sprintf("state %s", node.Status.State)
-			if node.ManagerStatus != nil {
-				last += ", manager " + string(node.ManagerStatus.Reachability)
-			}
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		done := node.Spec.Role == role && node.Status.State == swarm.NodeStateReady
+		if role == swarm.NodeRoleManager {
+			done = done && node.ManagerStatus != nil && node.ManagerStatus.Reachability == swarm.ReachabilityReachable
 		} else {
-			last = err.Error()
+			// ... and the node itself has let go of its manager state: an engine restart
+			// before that brings it back as a manager that the swarm no longer counts.
+			done = done && node.ManagerStatus == nil
+			if done {
+				st, ierr := n.Inspect(ctx)
+				done = ierr == nil && !st.Manager
+			}
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s is not Ready as a %s after 60s (%s)", name, role, last)
+		last := fmt.Sprintf("state %s", node.Status.State)
+		if node.ManagerStatus != nil {
+			last += ", manager " + string(node.ManagerStatus.Reachability)
 		}
-		if err := wait.Sleep(ctx, 500*time.Millisecond); err != nil {
-			return err
-		}
+		return done, last, nil
+	})
+	var te *wait.TimeoutError
+	if errors.As(err, &te) {
+		return fmt.Errorf("%s is not Ready as a %s after %s (%s)", n.Name, role, te.After, te.Last)
 	}
+	return err
 }
 
 // changeRole promotes or demotes one node through the manager m and waits until it is Ready in

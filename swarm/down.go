@@ -7,12 +7,10 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/machine-tools/machine/internal/fanout"
-	"github.com/machine-tools/machine/internal/wait"
 	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/swarm/cluster"
 )
@@ -186,17 +184,8 @@ func removeDead(ctx context.Context, m *Node, id string) error {
 	}); err != nil {
 		return fmt.Errorf("demoting it through %s: %w", m.Name, err)
 	}
-	var last error
-	err := wait.Until(ctx, 30*time.Second, time.Second, func(ctx context.Context) (bool, string, error) {
-		last = m.Docker.NodeRemove(ctx, id, swarm.NodeRemoveOptions{Force: true})
-		if last == nil || strings.Contains(last.Error(), "not found") {
-			return true, "", nil
-		}
-		return false, last.Error(), nil
-	})
-	var te *wait.TimeoutError
-	if errors.As(err, &te) {
-		return fmt.Errorf("through %s: %w", m.Name, last)
+	if err := removeNode(ctx, m, id); err != nil {
+		return fmt.Errorf("through %s: %w", m.Name, err)
 	}
-	return err
+	return nil
 }

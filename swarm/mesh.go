@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -17,15 +18,17 @@ import (
 // make its own sandbox of the network in the next second, and list it until it is torn down
 // again; a plan made then would see a routing mesh.
 func settleIngress(ctx context.Context, m *Node, removed time.Time) error {
-	for time.Since(removed) < 10*time.Second {
-		if i, err := ingressNetwork(ctx, m); err != nil || (i == nil && time.Since(removed) > 2*time.Second) {
-			return nil
-		}
-		if err := wait.Sleep(ctx, 100*time.Millisecond); err != nil {
-			return err
-		}
+	if err := wait.Sleep(ctx, 2*time.Second-time.Since(removed)); err != nil {
+		return err
 	}
-	return nil
+	err := wait.Until(ctx, 10*time.Second-time.Since(removed), 100*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+		i, err := ingressNetwork(ctx, m)
+		return err != nil || i == nil, "", nil
+	})
+	if ctx.Err() != nil {
+		return err
+	}
+	return nil // a timeout: the plan is made all the same
 }
 
 // ingressNetwork is the swarm's ingress network as m lists it (nil: none).
@@ -48,17 +51,14 @@ func ingressNetwork(ctx context.Context, m *Node) (*network.Summary, error) {
 // removed is when it was removed (zero: it was not).
 func ensureRoutingMesh(ctx context.Context, m *Node, want, fresh bool, h UpOptions) (removed time.Time, err error) {
 	var ingress *network.Summary
-	for start := time.Now(); ; {
+	err = wait.Until(ctx, 5*time.Second, 100*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 		var err error
-		if ingress, err = ingressNetwork(ctx, m); err != nil {
-			return removed, err
-		}
-		if ingress != nil || want || !fresh || time.Since(start) > 5*time.Second {
-			break
-		}
-		if err := wait.Sleep(ctx, 100*time.Millisecond); err != nil {
-			return removed, err
-		}
+		ingress, err = ingressNetwork(ctx, m)
+		return ingress != nil || want || !fresh, "", err
+	})
+	var te *wait.TimeoutError
+	if err != nil && !errors.As(err, &te) {
+		return removed, err
 	}
 	switch {
 	case want && ingress == nil:

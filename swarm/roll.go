@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -105,25 +106,21 @@ var backLimit = 90 * time.Second
 // restarted (and reachable, for a manager). m may be the node itself: its API errors while its
 // engine restarts and its raft starts are waited out.
 func waitBack(ctx context.Context, m *Node, name, id string) error {
-	deadline := time.Now().Add(backLimit)
-	last := ""
-	for {
+	err := wait.Until(ctx, backLimit, 500*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 		node, _, err := m.Docker.NodeInspectWithRaw(ctx, id)
 		switch {
 		case err != nil:
-			last = err.Error()
+			return false, err.Error(), nil
 		case node.Status.State == swarm.NodeStateReady && (node.ManagerStatus == nil || node.ManagerStatus.Reachability == swarm.ReachabilityReachable):
-			return nil
-		default:
-			last = "state " + string(node.Status.State)
+			return true, "", nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s is not Ready after %s (%s): %s", name, backLimit, last, preflight.PortsHelp)
-		}
-		if err := wait.Sleep(ctx, 500*time.Millisecond); err != nil {
-			return err
-		}
+		return false, "state " + string(node.Status.State), nil
+	})
+	var te *wait.TimeoutError
+	if errors.As(err, &te) {
+		return fmt.Errorf("%s is not Ready after %s (%s): %s", name, te.After, te.Last, preflight.PortsHelp)
 	}
+	return err
 }
 
 // waitDrained waits (a minute at most) until no task runs on the node and every task that
@@ -132,8 +129,7 @@ func waitBack(ctx context.Context, m *Node, name, id string) error {
 // With id "", it waits only for the swarm to settle: done before a drain, so that a task still
 // starting elsewhere is not the only copy left when the drained node's copy stops.
 func waitDrained(ctx context.Context, m *Node, id string) {
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
+	_ = wait.Until(ctx, 2*time.Minute, 500*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 		tasks, err := m.Docker.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("desired-state", "running"))})
 		settled := err == nil
 		running := map[string]uint64{} // by service
@@ -155,11 +151,6 @@ func waitDrained(ctx context.Context, m *Node, id string) {
 				}
 			}
 		}
-		if settled {
-			return
-		}
-		if wait.Sleep(ctx, 500*time.Millisecond) != nil {
-			return
-		}
-	}
+		return settled, "", nil
+	})
 }

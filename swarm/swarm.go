@@ -15,6 +15,7 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
+	"github.com/docker/docker/errdefs"
 
 	"github.com/machine-tools/machine/internal/fanout"
 	"github.com/machine-tools/machine/internal/sshclient"
@@ -412,19 +413,19 @@ func waitReady(ctx context.Context, m, n *Node) error {
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	err = wait.Until(ctx, 60*time.Second, 500*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 		node, _, err := m.Docker.NodeInspectWithRaw(ctx, st.NodeID)
-		if err == nil && node.Status.State == swarm.NodeStateReady && (node.ManagerStatus == nil || node.ManagerStatus.Reachability == swarm.ReachabilityReachable) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s joined but is not Ready after 60s (state %s): %s", n.Name, node.Status.State, preflight.PortsHelp)
-		}
-		if err := wait.Sleep(ctx, 500*time.Millisecond); err != nil {
-			return fmt.Errorf("%s joined; waiting for it to be Ready: %w", n.Name, err)
-		}
+		ready := err == nil && node.Status.State == swarm.NodeStateReady && (node.ManagerStatus == nil || node.ManagerStatus.Reachability == swarm.ReachabilityReachable)
+		return ready, "state " + string(node.Status.State), nil
+	})
+	var te *wait.TimeoutError
+	switch {
+	case errors.As(err, &te):
+		return fmt.Errorf("%s joined but is not Ready after %s (%s): %s", n.Name, te.After, te.Last, preflight.PortsHelp)
+	case err != nil:
+		return fmt.Errorf("%s joined; waiting for it to be Ready: %w", n.Name, err)
 	}
+	return nil
 }
 
 func redact(s, secret string) string {
@@ -500,20 +501,11 @@ func leaveOne(ctx context.Context, n, via *Node) (string, error) {
 		return "", fmt.Errorf("%s: leaving: %w", n.Name, err)
 	}
 	if mgr != nil {
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			// The node has left: removing it by force does not wait for it to be marked down.
-			err := mgr.Docker.NodeRemove(ctx, st.NodeID, swarm.NodeRemoveOptions{Force: true})
-			if err == nil || strings.Contains(err.Error(), "not found") {
-				return "left, and removed from the manager's node list", nil
-			}
-			if time.Now().After(deadline) {
-				return "", fmt.Errorf("%s left, but %s did not remove it from the node list: %w", n.Name, mgr.Name, err)
-			}
-			if werr := wait.Sleep(ctx, time.Second); werr != nil {
-				return "", fmt.Errorf("%s left; removing it from %s's node list: %w", n.Name, mgr.Name, werr)
-			}
+		// The node has left: removing it by force does not wait for it to be marked down.
+		if err := removeNode(ctx, mgr, st.NodeID); err != nil {
+			return "", fmt.Errorf("%s left, but %s did not remove it from the node list: %w", n.Name, mgr.Name, err)
 		}
+		return "left, and removed from the manager's node list", nil
 	}
 	return "left (no manager named to remove it from the node list: `machine swarm leave --manager M`)", nil
 }
@@ -606,4 +598,23 @@ func listenFor(adv string) string {
 		return "[::]:2377"
 	}
 	return "0.0.0.0:2377"
+}
+
+// removeNode takes a node out of the swarm's list through manager m, by force; one already gone
+// is fine. The swarm may refuse for a while (a manager just demoted, a node just left): asked
+// again for 30 s, then its last refusal.
+func removeNode(ctx context.Context, m *Node, id string) error {
+	var last error
+	err := wait.Until(ctx, 30*time.Second, time.Second, func(ctx context.Context) (bool, string, error) {
+		last = m.Docker.NodeRemove(ctx, id, swarm.NodeRemoveOptions{Force: true})
+		if last == nil || errdefs.IsNotFound(last) || strings.Contains(last.Error(), "not found") {
+			return true, "", nil
+		}
+		return false, last.Error(), nil
+	})
+	var te *wait.TimeoutError
+	if errors.As(err, &te) {
+		return last
+	}
+	return err
 }

@@ -404,7 +404,7 @@ func putImages(ctx context.Context, c *cluster.Cluster, nodes map[string]*Node, 
 			continue
 		}
 		// The Docker config's credentials for the image's registry, as `machine pull` sends them.
-		auth, err := registryAuth(im.Name, "", "")
+		auth, err := images.RegistryAuth(im.Name, "", "")
 		if err != nil {
 			return fmt.Errorf("pulling %s: %w", im.Name, err)
 		}

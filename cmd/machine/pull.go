@@ -8,8 +8,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/machine-tools/machine/images"
 	"github.com/machine-tools/machine/internal/format"
 	bars "github.com/machine-tools/machine/internal/progress"
+	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/swarm"
 )
 
@@ -48,10 +50,7 @@ func pullCommand() *cli.Command {
 				password = strings.TrimRight(string(b), "\r\n")
 			}
 			lines := bars.NewNodeLines(c.App.ErrWriter, names, !c.Bool("json"), nodeProgress(c))
-			d, err := swarm.Distribute(c.Context, a, c.Args().Slice(), swarm.DistributeOptions{
-				Nodes: names, FromLocal: c.Bool("from-local"), From: c.String("from"),
-				Username: c.String("username"), Password: password, Progress: lines.Say,
-			})
+			d, err := distribute(c, a, names, images.DistributeOptions{Username: c.String("username"), Password: password, Progress: lines.Say})
 			all, notes := d.Results, d.Notes
 			lines.Wait()
 			if err != nil && len(all) == 0 {
@@ -70,4 +69,35 @@ func pullCommand() *cli.Command {
 			return errors.Join(format.Table(c.App.Writer, []string{"NODE", "IMAGE", "ID", "DIGEST", "RESULT"}, rows), err)
 		},
 	}
+}
+
+// distribute opens the nodes' engines and the source's (the local engine's for --from-local, a
+// machine's for --from) and puts the images on every node.
+func distribute(c *cli.Context, a *machine.API, names []string, o images.DistributeOptions) (images.Distribution, error) {
+	nodes, done, err := swarm.OpenNodes(a, names)
+	if err != nil {
+		return images.Distribution{}, err
+	}
+	defer done()
+	var targets []images.Target
+	for _, n := range nodes {
+		targets = append(targets, images.Target{Name: n.Name, Client: n.Docker})
+	}
+	switch {
+	case c.String("from") != "":
+		src, err := swarm.OpenNode(a, c.String("from"))
+		if err != nil {
+			return images.Distribution{}, err
+		}
+		defer src.Close()
+		o.Source, o.SourceName = src.Docker, c.String("from")
+	case c.Bool("from-local"):
+		local, err := swarm.LocalEngine()
+		if err != nil {
+			return images.Distribution{}, err
+		}
+		defer local.Client.Close()
+		o.Source, o.SourceName = local.Client, "the local engine"
+	}
+	return images.Distribute(c.Context, targets, c.Args().Slice(), o)
 }
