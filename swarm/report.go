@@ -156,3 +156,41 @@ func (r Report) WriteTable(w io.Writer) error {
 	_, err := fmt.Fprintln(w)
 	return err
 }
+
+// NodeRow is one node of `machine swarm status`.
+type NodeRow struct {
+	ID            string
+	Hostname      string
+	Role          string
+	Status        string
+	Availability  string
+	ManagerStatus string
+	Addr          string
+	EngineVersion string
+	Labels        map[string]string
+	CertExpiry    string `json:",omitempty"` // the node's swarm TLS certificate's expiry (RFC 3339)
+}
+
+// Status lists the swarm's nodes as the manager sees them.
+func Status(ctx context.Context, m *Node) ([]NodeRow, error) {
+	if _, _, err := managerAddr(ctx, m); err != nil {
+		return nil, err
+	}
+	nodes, err := m.Docker.NodeList(ctx, swarm.NodeListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var rows []NodeRow
+	for _, x := range nodes {
+		r := NodeRow{ID: short(x.ID), Hostname: x.Description.Hostname, Role: string(x.Spec.Role), Status: string(x.Status.State),
+			Availability: string(x.Spec.Availability), Addr: x.Status.Addr, EngineVersion: x.Description.Engine.EngineVersion, Labels: x.Spec.Labels}
+		if x.ManagerStatus != nil {
+			r.ManagerStatus = string(x.ManagerStatus.Reachability)
+			if x.ManagerStatus.Leader {
+				r.ManagerStatus = "leader"
+			}
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/docker/docker/api/types/swarm"
-
 	"github.com/machine-tools/machine/drivers/container"
 	"github.com/machine-tools/machine/images"
 	"github.com/machine-tools/machine/internal/fanout"
@@ -423,38 +421,6 @@ func Changes(plan []Change) bool {
 		}
 	}
 	return false
-}
-
-func applySpec(ctx context.Context, m, n *Node, cn cluster.Node, h UpOptions) error {
-	st, err := n.Inspect(ctx)
-	if err != nil {
-		return err
-	}
-	said := false
-	_, err = updateNode(ctx, m, st.NodeID, func(spec *swarm.NodeSpec) bool {
-		changed := false
-		if want := availabilityOf(cn); string(spec.Availability) != want {
-			spec.Availability = swarm.NodeAvailability(want)
-			changed = true
-		}
-		if len(labelChanges(cn.Labels, spec.Labels)) > 0 {
-			labels := map[string]string{}
-			for k, v := range spec.Labels {
-				if strings.HasPrefix(k, UnmanagedLabelPrefix) {
-					labels[k] = v // not the file's: kept
-				}
-			}
-			maps.Copy(labels, cn.Labels)
-			spec.Labels = labels
-			changed = true
-		}
-		if changed && !said {
-			h.say(cn.Name, "setting node labels and availability")
-			said = true
-		}
-		return changed
-	})
-	return err
 }
 
 // checkCapacity refuses, before any is made, container hosts on this machine's engine that it

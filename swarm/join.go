@@ -1,7 +1,3 @@
-// Package swarm puts machines into a Docker swarm (swarm mode) through the Docker API: init with
-// the machine's own address, joins that advertise the address each node really reaches the
-// manager from, managers one at a time and workers side by side, and leaves that keep quorum.
-// Join tokens travel only between the client and the engines' TLS APIs.
 package swarm
 
 import (
@@ -14,80 +10,13 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
-	"github.com/docker/docker/client"
-	"github.com/docker/docker/errdefs"
 
 	"github.com/machine-tools/machine/internal/fanout"
 	"github.com/machine-tools/machine/internal/sshclient"
 	"github.com/machine-tools/machine/internal/wait"
-	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/swarm/cluster"
 	"github.com/machine-tools/machine/swarm/preflight"
 )
-
-// Node is a machine with its engine client, opened for swarm work.
-type Node struct {
-	*machine.Host
-	Docker client.APIClient
-}
-
-// Open opens a machine's engine.
-func Open(h *machine.Host) (*Node, error) {
-	cli, err := h.Docker()
-	if err != nil {
-		return nil, err
-	}
-	return &Node{Host: h, Docker: cli}, nil
-}
-
-// OpenNode loads the machine name from api and opens its engine.
-func OpenNode(api *machine.API, name string) (*Node, error) {
-	h, err := api.Load(name)
-	if err != nil {
-		return nil, err
-	}
-	return Open(h)
-}
-
-// Close closes the engine client.
-func (n *Node) Close() { n.Docker.Close() }
-
-// State is a node's view of its swarm.
-type State struct {
-	Active    bool
-	Manager   bool
-	ClusterID string
-	NodeID    string
-	Addr      string
-	Managers  []string // the managers the node knows (how a worker names its swarm)
-}
-
-// Inspect reads a node's swarm state.
-func (n *Node) Inspect(ctx context.Context) (State, error) {
-	info, err := n.Docker.Info(ctx)
-	if err != nil {
-		return State{}, fmt.Errorf("%s: %w", n.Name, err)
-	}
-	s := State{NodeID: info.Swarm.NodeID, Addr: info.Swarm.NodeAddr}
-	for _, p := range info.Swarm.RemoteManagers {
-		s.Managers = append(s.Managers, p.Addr)
-	}
-	switch info.Swarm.LocalNodeState {
-	case swarm.LocalNodeStateActive:
-		s.Active = true
-		s.Manager = info.Swarm.ControlAvailable
-		if info.Swarm.Cluster != nil {
-			s.ClusterID = info.Swarm.Cluster.ID
-		}
-	case swarm.LocalNodeStateLocked:
-		return s, fmt.Errorf("%s: the swarm is locked on this node: unlock it with `docker swarm unlock` (through machine env %s)", n.Name, n.Name)
-	case swarm.LocalNodeStatePending:
-		return s, fmt.Errorf("%s: a swarm join is still pending on this node", n.Name)
-	case swarm.LocalNodeStateError:
-		return s, fmt.Errorf("%s: the node's swarm state is in error: %s", n.Name, info.Swarm.Error)
-	}
-	return s, nil
-}
 
 // InitOptions are `machine swarm init`'s flags.
 type InitOptions struct {
@@ -154,22 +83,6 @@ func initAlready(ctx context.Context, n *Node) (string, error, bool) {
 		return fmt.Sprintf("already a manager of swarm %s (advertising %s)", short(st.ClusterID), st.Addr), nil, true
 	}
 	return "", fmt.Errorf("%s is a worker of %s: it cannot start a swarm of its own (run `machine swarm leave %s` first)", n.Name, st.swarmName(), n.Name), true
-}
-
-// swarmName names the node's swarm: by its ID where the node knows it (managers), else by its
-// managers' addresses (workers).
-func (s State) swarmName() string {
-	if s.ClusterID != "" {
-		return "swarm " + short(s.ClusterID)
-	}
-	return "the swarm managed at " + strings.Join(s.Managers, ", ")
-}
-
-func short(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }
 
 func nodeAddrs(ctx context.Context, n *Node) ([]Interface, error) {
@@ -435,119 +348,6 @@ func redact(s, secret string) string {
 	return strings.ReplaceAll(s, secret, "[join token]")
 }
 
-// Leave takes nodes out of their swarm: a manager is demoted first (while others remain), the
-// node leaves, and the manager removes it from its list.
-func Leave(ctx context.Context, nodes []*Node, via *Node) (map[string]string, error) {
-	results := map[string]string{}
-	var errs []error
-	for _, n := range nodes {
-		msg, err := leaveOne(ctx, n, via)
-		if err != nil {
-			errs = append(errs, err)
-			results[n.Name] = "failed: " + err.Error()
-			continue
-		}
-		results[n.Name] = msg
-	}
-	return results, errors.Join(errs...)
-}
-
-func leaveOne(ctx context.Context, n, via *Node) (string, error) {
-	st, err := n.Inspect(ctx)
-	if err != nil {
-		return "", err
-	}
-	if !st.Active {
-		return "already out of any swarm", nil
-	}
-	mgr := via
-	if mgr == nil || mgr.Name == n.Name {
-		mgr = nil
-	}
-	if st.Manager {
-		nodes, err := n.Docker.NodeList(ctx, swarm.NodeListOptions{})
-		if err != nil {
-			return "", err
-		}
-		managers := 0
-		for _, x := range nodes {
-			if x.Spec.Role == swarm.NodeRoleManager {
-				managers++
-			}
-		}
-		if managers <= 1 {
-			// The last manager: the swarm ends with it.
-			if err := n.Docker.SwarmLeave(ctx, true); err != nil {
-				return "", fmt.Errorf("%s: leaving: %w", n.Name, err)
-			}
-			return "left; it was the last manager, so the swarm is gone", nil
-		}
-		demote := func(spec *swarm.NodeSpec) bool {
-			if spec.Role == swarm.NodeRoleWorker {
-				return false
-			}
-			spec.Role = swarm.NodeRoleWorker
-			return true
-		}
-		if _, err := updateNode(ctx, n, st.NodeID, demote); err != nil {
-			return "", fmt.Errorf("%s: demoting before it leaves: %w", n.Name, err)
-		}
-		// Let the demotion settle before the node leaves.
-		if err := wait.Sleep(ctx, 2*time.Second); err != nil {
-			return "", fmt.Errorf("%s: demoted; %w", n.Name, err)
-		}
-	}
-	if err := n.Docker.SwarmLeave(ctx, false); err != nil {
-		return "", fmt.Errorf("%s: leaving: %w", n.Name, err)
-	}
-	if mgr != nil {
-		// The node has left: removing it by force does not wait for it to be marked down.
-		if err := removeNode(ctx, mgr, st.NodeID); err != nil {
-			return "", fmt.Errorf("%s left, but %s did not remove it from the node list: %w", n.Name, mgr.Name, err)
-		}
-		return "left, and removed from the manager's node list", nil
-	}
-	return "left (no manager named to remove it from the node list: `machine swarm leave --manager M`)", nil
-}
-
-// NodeRow is one node of `machine swarm status`.
-type NodeRow struct {
-	ID            string
-	Hostname      string
-	Role          string
-	Status        string
-	Availability  string
-	ManagerStatus string
-	Addr          string
-	EngineVersion string
-	Labels        map[string]string
-	CertExpiry    string `json:",omitempty"` // the node's swarm TLS certificate's expiry (RFC 3339)
-}
-
-// Status lists the swarm's nodes as the manager sees them.
-func Status(ctx context.Context, m *Node) ([]NodeRow, error) {
-	if _, _, err := managerAddr(ctx, m); err != nil {
-		return nil, err
-	}
-	nodes, err := m.Docker.NodeList(ctx, swarm.NodeListOptions{})
-	if err != nil {
-		return nil, err
-	}
-	var rows []NodeRow
-	for _, x := range nodes {
-		r := NodeRow{ID: short(x.ID), Hostname: x.Description.Hostname, Role: string(x.Spec.Role), Status: string(x.Status.State),
-			Availability: string(x.Spec.Availability), Addr: x.Status.Addr, EngineVersion: x.Description.Engine.EngineVersion, Labels: x.Spec.Labels}
-		if x.ManagerStatus != nil {
-			r.ManagerStatus = string(x.ManagerStatus.Reachability)
-			if x.ManagerStatus.Leader {
-				r.ManagerStatus = "leader"
-			}
-		}
-		rows = append(rows, r)
-	}
-	return rows, nil
-}
-
 // JoinToken returns the swarm's join token for a role (shown only when asked for).
 func JoinToken(ctx context.Context, m *Node, role cluster.Role) (string, error) {
 	if _, _, err := managerAddr(ctx, m); err != nil {
@@ -563,30 +363,6 @@ func JoinToken(ctx context.Context, m *Node, role cluster.Role) (string, error) 
 	return sw.JoinTokens.Worker, nil
 }
 
-// updateNode applies change to a node's spec through manager m; nothing is sent when change
-// leaves the spec as it was (changed is false then). A node that has just joined, or just changed
-// role, is still being updated by the swarm itself: an update against the version read a moment
-// before can be refused as out of sequence, so it is read again and retried.
-func updateNode(ctx context.Context, m *Node, id string, change func(*swarm.NodeSpec) bool) (changed bool, err error) {
-	for attempt := 1; ; attempt++ {
-		node, _, err := m.Docker.NodeInspectWithRaw(ctx, id)
-		if err != nil {
-			return false, err
-		}
-		spec := node.Spec
-		if !change(&spec) {
-			return false, nil
-		}
-		err = m.Docker.NodeUpdate(ctx, node.ID, node.Version, spec)
-		if err == nil || attempt == 10 || !strings.Contains(err.Error(), "out of sequence") {
-			return err == nil, err
-		}
-		if err := wait.Sleep(ctx, time.Duration(attempt)*20*time.Millisecond); err != nil {
-			return false, err
-		}
-	}
-}
-
 // listenFor is the swarm listen address that serves adv: all IPv4 addresses, or all addresses of
 // both families for an IPv6 one.
 func listenFor(adv string) string {
@@ -598,23 +374,4 @@ func listenFor(adv string) string {
 		return "[::]:2377"
 	}
 	return "0.0.0.0:2377"
-}
-
-// removeNode takes a node out of the swarm's list through manager m, by force; one already gone
-// is fine. The swarm may refuse for a while (a manager just demoted, a node just left): asked
-// again for 30 s, then its last refusal.
-func removeNode(ctx context.Context, m *Node, id string) error {
-	var last error
-	err := wait.Until(ctx, 30*time.Second, time.Second, func(ctx context.Context) (bool, string, error) {
-		last = m.Docker.NodeRemove(ctx, id, swarm.NodeRemoveOptions{Force: true})
-		if last == nil || errdefs.IsNotFound(last) || strings.Contains(last.Error(), "not found") {
-			return true, "", nil
-		}
-		return false, last.Error(), nil
-	})
-	var te *wait.TimeoutError
-	if errors.As(err, &te) {
-		return last
-	}
-	return err
 }

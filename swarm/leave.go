@@ -1,0 +1,87 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/machine-tools/machine/internal/wait"
+)
+
+// Leave takes nodes out of their swarm: a manager is demoted first (while others remain), the
+// node leaves, and the manager removes it from its list.
+func Leave(ctx context.Context, nodes []*Node, via *Node) (map[string]string, error) {
+	results := map[string]string{}
+	var errs []error
+	for _, n := range nodes {
+		msg, err := leaveOne(ctx, n, via)
+		if err != nil {
+			errs = append(errs, err)
+			results[n.Name] = "failed: " + err.Error()
+			continue
+		}
+		results[n.Name] = msg
+	}
+	return results, errors.Join(errs...)
+}
+
+func leaveOne(ctx context.Context, n, via *Node) (string, error) {
+	st, err := n.Inspect(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !st.Active {
+		return "already out of any swarm", nil
+	}
+	mgr := via
+	if mgr == nil || mgr.Name == n.Name {
+		mgr = nil
+	}
+	if st.Manager {
+		nodes, err := n.Docker.NodeList(ctx, swarm.NodeListOptions{})
+		if err != nil {
+			return "", err
+		}
+		managers := 0
+		for _, x := range nodes {
+			if x.Spec.Role == swarm.NodeRoleManager {
+				managers++
+			}
+		}
+		if managers <= 1 {
+			// The last manager: the swarm ends with it.
+			if err := n.Docker.SwarmLeave(ctx, true); err != nil {
+				return "", fmt.Errorf("%s: leaving: %w", n.Name, err)
+			}
+			return "left; it was the last manager, so the swarm is gone", nil
+		}
+		demote := func(spec *swarm.NodeSpec) bool {
+			if spec.Role == swarm.NodeRoleWorker {
+				return false
+			}
+			spec.Role = swarm.NodeRoleWorker
+			return true
+		}
+		if _, err := updateNode(ctx, n, st.NodeID, demote); err != nil {
+			return "", fmt.Errorf("%s: demoting before it leaves: %w", n.Name, err)
+		}
+		// Let the demotion settle before the node leaves.
+		if err := wait.Sleep(ctx, 2*time.Second); err != nil {
+			return "", fmt.Errorf("%s: demoted; %w", n.Name, err)
+		}
+	}
+	if err := n.Docker.SwarmLeave(ctx, false); err != nil {
+		return "", fmt.Errorf("%s: leaving: %w", n.Name, err)
+	}
+	if mgr != nil {
+		// The node has left: removing it by force does not wait for it to be marked down.
+		if err := removeNode(ctx, mgr, st.NodeID); err != nil {
+			return "", fmt.Errorf("%s left, but %s did not remove it from the node list: %w", n.Name, mgr.Name, err)
+		}
+		return "left, and removed from the manager's node list", nil
+	}
+	return "left (no manager named to remove it from the node list: `machine swarm leave --manager M`)", nil
+}
