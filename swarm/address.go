@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// RouteSource parses `ip -o route get ADDR` and returns the source address the kernel would use.
-func RouteSource(out string) (string, error) {
+// routeSource parses `ip -o route get ADDR` and returns the source address the kernel would use.
+func routeSource(out string) (string, error) {
 	f := strings.Fields(out)
 	for i := 0; i+1 < len(f); i++ {
 		if f[i] == "src" {
@@ -20,16 +20,16 @@ func RouteSource(out string) (string, error) {
 	return "", fmt.Errorf("route lookup gave no source address: %q", strings.TrimSpace(out))
 }
 
-// Interface is one address of a host's interface (IPv4, or IPv6 of global scope).
-type Interface struct {
+// iface is one address of a host's interface (IPv4, or IPv6 of global scope).
+type iface struct {
 	Name string
 	Addr string
 }
 
-// ParseAddrs parses `ip -o addr show`: IPv4 addresses, and IPv6 ones of global scope (not
+// parseAddrs parses `ip -o addr show`: IPv4 addresses, and IPv6 ones of global scope (not
 // link-local ones, which need a zone, nor ::1).
-func ParseAddrs(out string) []Interface {
-	var ifs []Interface
+func parseAddrs(out string) []iface {
+	var ifs []iface
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
 		// 2: eth0    inet 172.19.0.2/16 brd ... scope global eth0
@@ -41,7 +41,7 @@ func ParseAddrs(out string) []Interface {
 			if (f[i] == "inet" || f[i] == "inet6") && len(f) > 1 {
 				name := strings.TrimSuffix(f[1], ":")
 				addr := strings.Split(f[i+1], "/")[0]
-				ifs = append(ifs, Interface{Name: name, Addr: addr})
+				ifs = append(ifs, iface{Name: name, Addr: addr})
 				break
 			}
 		}
@@ -49,10 +49,10 @@ func ParseAddrs(out string) []Interface {
 	return ifs
 }
 
-// ChooseAdvertise picks a node's advertise address: an explicit override (an address of the node
+// chooseAdvertise picks a node's advertise address: an explicit override (an address of the node
 // or one of its interfaces' names) wins; otherwise the source address the node's kernel uses to
 // reach the manager, which must be one of the node's own addresses.
-func ChooseAdvertise(override, routeSrc string, ifs []Interface) (string, error) {
+func chooseAdvertise(override, routeSrc string, ifs []iface) (string, error) {
 	if override != "" {
 		if _, err := netip.ParseAddr(override); err == nil {
 			for _, i := range ifs {
@@ -77,7 +77,7 @@ func ChooseAdvertise(override, routeSrc string, ifs []Interface) (string, error)
 	return "", fmt.Errorf("the node reaches the manager from %s, which is not one of its interfaces (%s): pass --advertise-addr", routeSrc, describe(ifs))
 }
 
-func describe(ifs []Interface) string {
+func describe(ifs []iface) string {
 	var s []string
 	for _, i := range ifs {
 		s = append(s, i.Name+"="+i.Addr)

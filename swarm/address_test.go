@@ -18,31 +18,31 @@ const twoNICAddrs = `1: lo    inet 127.0.0.1/8 scope host lo\       valid_lft fo
 `
 
 func TestChooseAdvertiseTwoNICs(t *testing.T) {
-	ifs := ParseAddrs(twoNICAddrs)
+	ifs := parseAddrs(twoNICAddrs)
 	if len(ifs) != 4 || ifs[2].Name != "eth1" || ifs[2].Addr != "192.168.99.101" {
 		t.Fatalf("parsed %+v", ifs)
 	}
-	src, err := RouteSource("192.168.99.100 dev eth1 src 192.168.99.101 uid 0 \\    cache ")
+	src, err := routeSource("192.168.99.100 dev eth1 src 192.168.99.101 uid 0 \\    cache ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := ChooseAdvertise("", src, ifs)
+	got, err := chooseAdvertise("", src, ifs)
 	if err != nil || got != "192.168.99.101" {
 		t.Fatalf("ChooseAdvertise = %q, %v: want the host-only address", got, err)
 	}
-	if got, _ := ChooseAdvertise("eth0", src, ifs); got != "10.0.2.15" {
+	if got, _ := chooseAdvertise("eth0", src, ifs); got != "10.0.2.15" {
 		t.Errorf("an interface override gave %q", got)
 	}
-	if got, _ := ChooseAdvertise("10.0.2.15", src, ifs); got != "10.0.2.15" {
+	if got, _ := chooseAdvertise("10.0.2.15", src, ifs); got != "10.0.2.15" {
 		t.Errorf("an address override gave %q", got)
 	}
-	if _, err := ChooseAdvertise("10.9.9.9", src, ifs); err == nil || !strings.Contains(err.Error(), "eth1=192.168.99.101") {
+	if _, err := chooseAdvertise("10.9.9.9", src, ifs); err == nil || !strings.Contains(err.Error(), "eth1=192.168.99.101") {
 		t.Errorf("a foreign override should be refused, listing the node's addresses: %v", err)
 	}
-	if _, err := ChooseAdvertise("", "10.8.0.1", ifs); err == nil {
+	if _, err := chooseAdvertise("", "10.8.0.1", ifs); err == nil {
 		t.Error("a route source the node does not have must be refused")
 	}
-	if _, err := RouteSource("unreachable 10.1.1.1"); err == nil {
+	if _, err := routeSource("unreachable 10.1.1.1"); err == nil {
 		t.Error("no src must be an error")
 	}
 }
@@ -51,12 +51,12 @@ func TestChooseAdvertiseTwoNICs(t *testing.T) {
 // on every VM) and host-only (192.168.99.101) NICs, the swarm layer's choice is the host-only
 // address, from the guest's own route to the manager.
 func TestSwarmAdvertiseOnRecordedTwoNICGuest(t *testing.T) {
-	ifs := ParseAddrs(recorded(t, "guest-ip-addr.txt"))
-	src, err := RouteSource(recorded(t, "guest-ip-route-get.txt"))
+	ifs := parseAddrs(recorded(t, "guest-ip-addr.txt"))
+	src, err := routeSource(recorded(t, "guest-ip-route-get.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := ChooseAdvertise("", src, ifs)
+	got, err := chooseAdvertise("", src, ifs)
 	if err != nil || got != "192.168.99.101" {
 		t.Errorf("advertise %q, %v; interfaces %+v", got, err, ifs)
 	}
@@ -86,19 +86,19 @@ const dualStackAddrs = `1: lo    inet 127.0.0.1/8 scope host lo\       valid_lft
 // TestAdvertiseIPv6: a node that reaches its manager over IPv6 advertises its global IPv6
 // address (not the link-local one), and listens on both families.
 func TestAdvertiseIPv6(t *testing.T) {
-	ifs := ParseAddrs(dualStackAddrs)
-	want := []Interface{{"lo", "127.0.0.1"}, {"eth0", "192.168.64.2"}, {"eth0", "fd00:77:1::2"}}
+	ifs := parseAddrs(dualStackAddrs)
+	want := []iface{{"lo", "127.0.0.1"}, {"eth0", "192.168.64.2"}, {"eth0", "fd00:77:1::2"}}
 	if len(ifs) != len(want) || ifs[2] != want[2] || ifs[1] != want[1] {
 		t.Fatalf("parsed %+v, want %+v", ifs, want)
 	}
-	src, err := RouteSource("fd00:77:1::3 from :: dev eth0 proto kernel src fd00:77:1::2 metric 256 pref medium")
+	src, err := routeSource("fd00:77:1::3 from :: dev eth0 proto kernel src fd00:77:1::2 metric 256 pref medium")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := ChooseAdvertise("", src, ifs); err != nil || got != "fd00:77:1::2" {
+	if got, err := chooseAdvertise("", src, ifs); err != nil || got != "fd00:77:1::2" {
 		t.Errorf("ChooseAdvertise = %q, %v", got, err)
 	}
-	if got, _ := ChooseAdvertise("eth0", src, ifs); got != "192.168.64.2" {
+	if got, _ := chooseAdvertise("eth0", src, ifs); got != "192.168.64.2" {
 		t.Errorf("an interface override picks its IPv4 address first: %q", got)
 	}
 	for adv, want := range map[string]string{"fd00:77:1::2": "[::]:2377", "[fd00::1]:2377": "[::]:2377", "10.0.0.2": "0.0.0.0:2377", "eth0": "0.0.0.0:2377"} {

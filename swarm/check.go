@@ -22,7 +22,7 @@ type CheckResult struct {
 // the store, the ports a swarm needs: the manager's 2377/tcp and the data ports from the node,
 // and the data ports from the manager. One node at a time (UDP is counted by the receiver).
 func Check(ctx context.Context, a *machine.API, manager string) (CheckReport, error) {
-	names, err := Members(ctx, a, manager)
+	names, err := members(ctx, a, manager)
 	if err != nil {
 		return nil, err
 	}

@@ -170,7 +170,7 @@ func reload(ctx context.Context, api *machine.API, name string, want machine.Eng
 	// loaded host the first docker info still shows the old configuration. Wait until it shows
 	// the new one.
 	if err := wait.Until(ctx, reloadWait, 200*time.Millisecond, func(ctx context.Context) (bool, string, error) {
-		ictx, cancel := context.WithTimeout(ctx, ObserveLimit)
+		ictx, cancel := context.WithTimeout(ctx, observeLimit)
 		defer cancel()
 		info, err := cli.Info(ictx)
 		if err != nil {

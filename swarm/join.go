@@ -37,7 +37,7 @@ func Init(ctx context.Context, n *Node, o InitOptions) (string, error) {
 	} else if net.ParseIP(adv) == nil {
 		ifs, err := nodeAddrs(ctx, n)
 		if err == nil {
-			adv, err = ChooseAdvertise(adv, "", ifs)
+			adv, err = chooseAdvertise(adv, "", ifs)
 		}
 		if err != nil {
 			if msg, aerr, ok := initAlready(ctx, n); ok {
@@ -85,7 +85,7 @@ func initAlready(ctx context.Context, n *Node) (string, error, bool) {
 	return "", fmt.Errorf("%s is a worker of %s: it cannot start a swarm of its own (run `machine swarm leave %s` first)", n.Name, st.swarmName(), n.Name), true
 }
 
-func nodeAddrs(ctx context.Context, n *Node) ([]Interface, error) {
+func nodeAddrs(ctx context.Context, n *Node) ([]iface, error) {
 	c, err := n.Dial(ctx)
 	if err != nil {
 		return nil, err
@@ -95,7 +95,7 @@ func nodeAddrs(ctx context.Context, n *Node) ([]Interface, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: listing its addresses: %w", n.Name, err)
 	}
-	return ParseAddrs(string(out)), nil
+	return parseAddrs(string(out)), nil
 }
 
 // JoinOptions are `machine swarm join`'s flags.
@@ -104,9 +104,9 @@ type JoinOptions struct {
 	AdvertiseAddr string       // override for every joiner
 	ListenAddr    string
 	Progress      func(node, msg string)
-	// Prepared are joiners made ready by Prepare (their state read, SSH open, route to the
+	// ready are joiners made ready by prepareAll (their state read, SSH open, route to the
 	// manager looked up) while the manager was still starting the swarm.
-	Prepared map[string]*Prepared
+	ready map[string]*readyJoiner
 	// Joined, when set, is called as soon as a node is in the swarm (joined now or already),
 	// from the goroutine that joined it: what follows a join need not wait for the others.
 	Joined func(n *Node, msg string)
@@ -116,21 +116,21 @@ type JoinOptions struct {
 	Parallel int
 }
 
-// Prepared is a joiner made ready for a join to a manager at one address.
-type Prepared struct {
+// readyJoiner is a joiner made ready for a join to a manager at one address.
+type readyJoiner struct {
 	node      *Node
 	mhost     string
 	st        State
 	c         *sshclient.Client
 	src       string
 	srcErr    error
-	ifs       []Interface
+	ifs       []iface
 	err       error
 	closeOnce sync.Once
 }
 
 // Close closes the joiner's SSH connection.
-func (p *Prepared) Close() {
+func (p *readyJoiner) Close() {
 	p.closeOnce.Do(func() {
 		if p.c != nil {
 			p.c.Close()
@@ -141,12 +141,12 @@ func (p *Prepared) Close() {
 // routeScript prints a node's route to $1, a separator, and its addresses: one session.
 const routeScript = `ip -o route get "$1" && echo --- && ip -o addr show`
 
-// Prepare makes joiners ready for a join to the manager at mhost, all at once: reads their
+// prepareAll makes joiners ready for a join to the manager at mhost, all at once: reads their
 // swarm state, opens their SSH connections and looks up the source address of their route to
 // the manager. It runs while the manager starts the swarm; Join finishes the work.
-func Prepare(ctx context.Context, nodes []*Node, mhost string) map[string]*Prepared {
-	ps, _ := fanout.Map(ctx, nodes, 0, func(ctx context.Context, n *Node) (*Prepared, error) { return prepare(ctx, n, mhost), nil })
-	out := map[string]*Prepared{}
+func prepareAll(ctx context.Context, nodes []*Node, mhost string) map[string]*readyJoiner {
+	ps, _ := fanout.Map(ctx, nodes, 0, func(ctx context.Context, n *Node) (*readyJoiner, error) { return prepare(ctx, n, mhost), nil })
+	out := map[string]*readyJoiner{}
 	for i, n := range nodes {
 		if ps[i] != nil {
 			out[n.Name] = ps[i]
@@ -155,8 +155,8 @@ func Prepare(ctx context.Context, nodes []*Node, mhost string) map[string]*Prepa
 	return out
 }
 
-func prepare(ctx context.Context, n *Node, mhost string) *Prepared {
-	p := &Prepared{node: n, mhost: mhost}
+func prepare(ctx context.Context, n *Node, mhost string) *readyJoiner {
+	p := &readyJoiner{node: n, mhost: mhost}
 	if p.st, p.err = n.Inspect(ctx); p.err != nil || p.st.Active {
 		return p
 	}
@@ -172,8 +172,8 @@ func prepare(ctx context.Context, n *Node, mhost string) *Prepared {
 		return p
 	}
 	route, addrs, _ := strings.Cut(string(out), "\n---\n")
-	p.src, p.srcErr = RouteSource(route)
-	p.ifs = ParseAddrs(addrs)
+	p.src, p.srcErr = routeSource(route)
+	p.ifs = parseAddrs(addrs)
 	return p
 }
 
@@ -252,7 +252,7 @@ func joinOne(ctx context.Context, m *Node, mst State, maddr, token string, role 
 		}
 	}
 	mhost, _, _ := net.SplitHostPort(maddr)
-	p := o.Prepared[n.Name]
+	p := o.ready[n.Name]
 	if p == nil || p.mhost != mhost || p.err != nil {
 		if p != nil {
 			p.Close()
@@ -291,7 +291,7 @@ func joinOne(ctx context.Context, m *Node, mst State, maddr, token string, role 
 			return "", fmt.Errorf("%s: %w", n.Name, p.srcErr)
 		}
 		var err error
-		if adv, err = ChooseAdvertise(o.AdvertiseAddr, p.src, p.ifs); err != nil {
+		if adv, err = chooseAdvertise(o.AdvertiseAddr, p.src, p.ifs); err != nil {
 			return "", fmt.Errorf("%s: %w", n.Name, err)
 		}
 	}

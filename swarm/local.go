@@ -15,9 +15,9 @@ import (
 	"github.com/machine-tools/machine/swarm/cluster"
 )
 
-// LocalNode is "this computer's" engine as a swarm node: DOCKER_HOST (with DOCKER_TLS_VERIFY and
+// localNode is "this computer's" engine as a swarm node: DOCKER_HOST (with DOCKER_TLS_VERIFY and
 // DOCKER_CERT_PATH), or the default socket.
-func LocalNode(ctx context.Context) (*Node, error) {
+func localNode(ctx context.Context) (*Node, error) {
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return nil, fmt.Errorf("the local engine: %w", err)
@@ -62,7 +62,7 @@ func JoinLocal(ctx context.Context, a *machine.API, manager string, role cluster
 	if err != nil {
 		return "", err
 	}
-	l, err := LocalNode(ctx)
+	l, err := localNode(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -98,13 +98,13 @@ func JoinLocal(ctx context.Context, a *machine.API, manager string, role cluster
 // manager, then removed from manager's node list (manager "": the first manager found among the
 // store's machines).
 func LeaveLocal(ctx context.Context, a *machine.API, manager string) (string, error) {
-	l, err := LocalNode(ctx)
+	l, err := localNode(ctx)
 	if err != nil {
 		return "", err
 	}
 	defer l.Close()
 	if manager == "" {
-		manager = FindManager(ctx, a, nil)
+		manager = findAnyManager(ctx, a, nil)
 	}
 	var via *Node
 	if manager != "" {

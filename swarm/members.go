@@ -10,9 +10,9 @@ import (
 	"github.com/machine-tools/machine/machine"
 )
 
-// Members maps the swarm's nodes (as the manager lists them) to machines of the store, by
+// members maps the swarm's nodes (as the manager lists them) to machines of the store, by
 // address or host name.
-func Members(ctx context.Context, a *machine.API, manager string) ([]string, error) {
+func members(ctx context.Context, a *machine.API, manager string) ([]string, error) {
 	m, err := OpenNode(a, manager)
 	if err != nil {
 		return nil, err
@@ -64,9 +64,9 @@ func machineFinder(a *machine.API) (func(addr, hostname string) string, error) {
 	}, nil
 }
 
-// FindManager looks among the store's machines, at once, for a manager that is not one of
+// findAnyManager looks among the store's machines, at once, for a manager that is not one of
 // skip; "" when there is none.
-func FindManager(ctx context.Context, a *machine.API, skip []string) string {
+func findAnyManager(ctx context.Context, a *machine.API, skip []string) string {
 	all, err := a.List()
 	if err != nil {
 		return ""
@@ -117,7 +117,7 @@ func SelectNodes(ctx context.Context, a *machine.API, nodes []string, manager st
 	case manager == "":
 		return nil, errors.New("name the machines with --nodes a,b,c or --swarm MANAGER")
 	}
-	return Members(ctx, a, manager)
+	return members(ctx, a, manager)
 }
 
 // JoinMachines joins the named machines to manager's swarm (Join over the store's machines).
@@ -139,7 +139,7 @@ func LeaveMachines(ctx context.Context, a *machine.API, names []string, manager 
 	}
 	defer done()
 	if manager == "" {
-		manager = FindManager(ctx, a, names)
+		manager = findAnyManager(ctx, a, names)
 	}
 	var via *Node
 	if manager != "" {

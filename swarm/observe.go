@@ -18,12 +18,12 @@ import (
 	"github.com/machine-tools/machine/swarm/cluster"
 )
 
-// ObserveLimit bounds each read of one engine while the cluster is observed: an engine that
+// observeLimit bounds each read of one engine while the cluster is observed: an engine that
 // accepts connections and answers nothing (a paused container, a frozen VM) is named after it
 // (one whose TLS handshake does not complete, after the 10 s of machine.Host.Docker). It is above
 // swarm's own 20 s request timeout: a manager's `docker info` waits for a leader while the swarm
 // elects one (its leader just lost), and that is an answer worth waiting for.
-const ObserveLimit = 25 * time.Second
+const observeLimit = 25 * time.Second
 
 // observation is one reading of the live cluster: what the plan is made from, and what Up goes
 // on with (the file's machines opened once, the swarm state of those that answered, the manager
@@ -110,7 +110,7 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 			return seen{err: err, openErr: err}, nil
 		}
 		v := seen{node: node, images: map[string]bool{}}
-		rctx, cancel := context.WithTimeout(ctx, ObserveLimit)
+		rctx, cancel := context.WithTimeout(ctx, observeLimit)
 		defer cancel()
 		if v.st, v.err = node.Inspect(rctx); v.err == nil {
 			for _, im := range c.Images {
@@ -124,7 +124,7 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 			}
 		}
 		if v.err != nil && errors.Is(rctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
-			v.err = fmt.Errorf("its engine did not answer within %s", ObserveLimit)
+			v.err = fmt.Errorf("its engine did not answer within %s", observeLimit)
 		}
 		return v, nil
 	})
@@ -159,11 +159,11 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 	}
 	via := ob.via
 	ob.InSwarm = true
-	rctx, cancel := context.WithTimeout(ctx, ObserveLimit)
+	rctx, cancel := context.WithTimeout(ctx, observeLimit)
 	defer cancel()
 	var list []swarm.Node
 	err = settling(ctx, func(ctx context.Context) (err error) {
-		lctx, cancel := context.WithTimeout(ctx, ObserveLimit)
+		lctx, cancel := context.WithTimeout(ctx, observeLimit)
 		defer cancel()
 		list, err = via.Docker.NodeList(lctx, swarm.NodeListOptions{})
 		return err

@@ -35,8 +35,8 @@ type Report struct {
 	Nodes    []NodeRow `json:"nodes"`
 }
 
-// NewReport sums up the rows of Status.
-func NewReport(rows []NodeRow) Report {
+// newReport sums up the rows of Status.
+func newReport(rows []NodeRow) Report {
 	r := Report{Nodes: rows}
 	versions := map[string]bool{}
 	for _, n := range rows {
@@ -62,9 +62,9 @@ func NewReport(rows []NodeRow) Report {
 // nodeCertPath is where an engine keeps its swarm node certificate.
 const nodeCertPath = "/var/lib/docker/swarm/certificates/swarm-node.crt"
 
-// CertExpiry reads each node's swarm TLS certificate over SSH (machines of the store only), at
+// readCertExpiry reads each node's swarm TLS certificate over SSH (machines of the store only), at
 // most five seconds a node, all at once, and sets the rows' CertExpiry.
-func CertExpiry(ctx context.Context, a *machine.API, rows []NodeRow) {
+func readCertExpiry(ctx context.Context, a *machine.API, rows []NodeRow) {
 	machineOf, err := machineFinder(a)
 	if err != nil {
 		return
@@ -132,9 +132,9 @@ func StatusReport(ctx context.Context, a *machine.API, manager string, certs boo
 		return Report{}, err
 	}
 	slices.SortFunc(rows, func(x, y NodeRow) int { return strings.Compare(x.Hostname, y.Hostname) })
-	rep := NewReport(rows)
+	rep := newReport(rows)
 	if certs {
-		CertExpiry(ctx, a, rep.Nodes)
+		readCertExpiry(ctx, a, rep.Nodes)
 	}
 	return rep, nil
 }

@@ -43,7 +43,7 @@ type run struct {
 	// while the swarm starts, the two pieces of work that overlap others (the images, each
 	// node's labels and availability), and when the routing mesh was removed.
 	firstAdv    string
-	prepared    map[string]*Prepared
+	prepared    map[string]*readyJoiner
 	images      func() error
 	specs       *specs
 	meshRemoved time.Time

@@ -58,8 +58,8 @@ func LocalEngine() (images.Target, error) {
 	return images.Target{Name: "local", Client: cli}, err
 }
 
-// CreateNode makes one machine of the cluster, as `machine create` with the file's options.
-func CreateNode(ctx context.Context, api *machine.API, c *cluster.Cluster, n cluster.Node, o UpOptions) error {
+// createNode makes one machine of the cluster, as `machine create` with the file's options.
+func createNode(ctx context.Context, api *machine.API, c *cluster.Cluster, n cluster.Node, o UpOptions) error {
 	co, err := c.CreateOptions(n)
 	if err != nil {
 		return err
@@ -160,7 +160,7 @@ func (r *run) createMachines(ctx context.Context) error {
 	}
 	err := fanout.Each(ctx, missing, r.limit(), nil, func(ctx context.Context, n cluster.Node) error {
 		r.up.say(n.Name, "creating the machine")
-		if err := CreateNode(ctx, r.api, r.c, n, r.up); err != nil {
+		if err := createNode(ctx, r.api, r.c, n, r.up); err != nil {
 			return r.fail(n.Name, err)
 		}
 		return nil
@@ -212,7 +212,7 @@ func (r *run) reach(ctx context.Context) error {
 		}
 		for _, ch := range r.plan {
 			if ch.Node == n.Name && ch.Kind != ChangeKeep {
-				return &StepError{n.Name, ch.Detail, fmt.Errorf("its engine does not answer within %s: start it (`machine start %s`), or take it out of the file", ObserveLimit, n.Name)}
+				return &StepError{n.Name, ch.Detail, fmt.Errorf("its engine does not answer within %s: start it (`machine start %s`), or take it out of the file", observeLimit, n.Name)}
 			}
 		}
 		r.up.say(n.Name, "its engine does not answer: skipped (the plan has nothing for it)")
@@ -248,8 +248,8 @@ func (r *run) initSwarm(ctx context.Context) error {
 			joiners = append(joiners, r.nodes[n.Name])
 		}
 	}
-	ready := make(chan map[string]*Prepared, 1)
-	go func() { ready <- Prepare(ctx, joiners, expect) }()
+	ready := make(chan map[string]*readyJoiner, 1)
+	go func() { ready <- prepareAll(ctx, joiners, expect) }()
 	msg, err := Init(ctx, r.first, InitOptions{AdvertiseAddr: r.firstAdv})
 	r.prepared = <-ready
 	r.later = append(r.later, func() error {
@@ -290,7 +290,7 @@ func (r *run) joinManagers(ctx context.Context) error {
 		if !r.live(m.Name) {
 			continue
 		}
-		if _, err := Join(ctx, r.first, []*Node{r.nodes[m.Name]}, JoinOptions{Role: cluster.Manager, AdvertiseAddr: m.AdvertiseAddr, Progress: r.up.Progress, Prepared: r.prepared, Joined: r.specs.joined}); err != nil {
+		if _, err := Join(ctx, r.first, []*Node{r.nodes[m.Name]}, JoinOptions{Role: cluster.Manager, AdvertiseAddr: m.AdvertiseAddr, Progress: r.up.Progress, ready: r.prepared, Joined: r.specs.joined}); err != nil {
 			return r.fail(m.Name, err)
 		}
 	}
@@ -319,7 +319,7 @@ func (r *run) joinWorkers(ctx context.Context) error {
 		batches = append([]batch{{plain, ""}}, batches...)
 	}
 	err := fanout.Each(ctx, batches, 0, nil, func(ctx context.Context, b batch) error {
-		_, err := Join(ctx, r.first, b.nodes, JoinOptions{Role: cluster.Worker, AdvertiseAddr: b.adv, Progress: r.up.Progress, Prepared: r.prepared, Joined: r.specs.joined, Parallel: r.limit()})
+		_, err := Join(ctx, r.first, b.nodes, JoinOptions{Role: cluster.Worker, AdvertiseAddr: b.adv, Progress: r.up.Progress, ready: r.prepared, Joined: r.specs.joined, Parallel: r.limit()})
 		return err
 	})
 	if err != nil {

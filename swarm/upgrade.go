@@ -11,25 +11,25 @@ import (
 	"github.com/machine-tools/machine/machine"
 )
 
-// UpgradeStep is one node of a rolling upgrade, in the order it is taken.
-type UpgradeStep struct {
+// upgradeStep is one node of a rolling upgrade, in the order it is taken.
+type upgradeStep struct {
 	Machine, NodeID string
 	Manager, Leader bool
 	Availability    swarm.NodeAvailability
 }
 
-// PlanUpgrade orders a swarm's nodes for a rolling upgrade: workers first, then the managers
+// planUpgrade orders a swarm's nodes for a rolling upgrade: workers first, then the managers
 // that do not lead, the leader last (one leadership change at most). It refuses a plan that
 // would take a manager down while too few others are reachable to keep a majority.
-func PlanUpgrade(nodes []swarm.Node, machineOf func(addr, hostname string) string) ([]UpgradeStep, error) {
-	var steps, managers []UpgradeStep
+func planUpgrade(nodes []swarm.Node, machineOf func(addr, hostname string) string) ([]upgradeStep, error) {
+	var steps, managers []upgradeStep
 	total, reachable := 0, 0
 	for _, n := range nodes {
 		name := machineOf(n.Status.Addr, n.Description.Hostname)
 		if name == "" {
 			return nil, fmt.Errorf("swarm node %s (%s) is not a machine of this store: upgrade it yourself, or take it out of the swarm first", n.Description.Hostname, n.Status.Addr)
 		}
-		st := UpgradeStep{Machine: name, NodeID: n.ID, Availability: n.Spec.Availability}
+		st := upgradeStep{Machine: name, NodeID: n.ID, Availability: n.Spec.Availability}
 		if n.ManagerStatus != nil {
 			st.Manager, st.Leader = true, n.ManagerStatus.Leader
 			total++
@@ -41,7 +41,7 @@ func PlanUpgrade(nodes []swarm.Node, machineOf func(addr, hostname string) strin
 		}
 		steps = append(steps, st)
 	}
-	slices.SortStableFunc(managers, func(a, b UpgradeStep) int {
+	slices.SortStableFunc(managers, func(a, b upgradeStep) int {
 		if a.Leader == b.Leader {
 			return 0
 		}
@@ -88,7 +88,7 @@ func RollingUpgrade(ctx context.Context, a *machine.API, manager string, o Upgra
 	if err != nil {
 		return nil, err
 	}
-	steps, err := PlanUpgrade(list, machineOf)
+	steps, err := planUpgrade(list, machineOf)
 	if err != nil {
 		return nil, err
 	}

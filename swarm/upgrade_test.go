@@ -25,7 +25,7 @@ func TestPlanUpgrade(t *testing.T) {
 		node("m3", "10.0.0.3", true, false, swarm.ReachabilityReachable),
 		node("w2", "10.0.0.5", false, false, ""),
 	}
-	steps, err := PlanUpgrade(nodes, byAddr)
+	steps, err := planUpgrade(nodes, byAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,11 +38,11 @@ func TestPlanUpgrade(t *testing.T) {
 	}
 	// One of three managers down: taking another would leave 1 of 3.
 	nodes[2].ManagerStatus.Reachability = swarm.ReachabilityUnreachable
-	if _, err := PlanUpgrade(nodes, byAddr); err == nil || !strings.Contains(err.Error(), "3 managers, 2 reachable: upgrading one would leave 1 of 3") {
+	if _, err := planUpgrade(nodes, byAddr); err == nil || !strings.Contains(err.Error(), "3 managers, 2 reachable: upgrading one would leave 1 of 3") {
 		t.Errorf("quorum: %v", err)
 	}
 	// A node that is not a machine of the store.
-	if _, err := PlanUpgrade(nodes, func(string, string) string { return "" }); err == nil || !strings.Contains(err.Error(), "not a machine of this store") {
+	if _, err := planUpgrade(nodes, func(string, string) string { return "" }); err == nil || !strings.Contains(err.Error(), "not a machine of this store") {
 		t.Errorf("unknown node: %v", err)
 	}
 }
