@@ -6,7 +6,7 @@
 //	api, err := machine.Open(machine.DefaultStorePath())
 //	h, err := api.Create(ctx, "n1", machine.CreateOptions{Driver: "container"})
 //	defer api.Remove(context.WithoutCancel(ctx), "n1", true)
-//	cli, err := h.DockerClient(ctx) // a client.APIClient over verified TLS
+//	cli, err := h.Docker() // a client.APIClient over verified TLS
 //
 // The package swarm forms swarms of such machines; see docs/library.md.
 package machine

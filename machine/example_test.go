@@ -31,7 +31,7 @@ func ExampleAPI_Create() {
 		return
 	}
 	defer api.Remove(ctx, name, true)
-	cli, err := h.DockerClient(ctx)
+	cli, err := h.Docker()
 	if err != nil {
 		fmt.Println(err)
 		return

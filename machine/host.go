@@ -205,23 +205,13 @@ func (h *Host) TLSConfig() (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
-// DockerClient opens the machine's engine over TLS, verifying its certificate, as the Docker
-// API's client interface (the API version is negotiated with the engine on first use).
-func (h *Host) DockerClient(ctx context.Context) (client.APIClient, error) {
-	cli, err := h.Docker()
-	if err != nil {
-		return nil, err
-	}
-	cli.NegotiateAPIVersion(ctx)
-	return cli, nil
-}
-
 // EngineAnswerLimit bounds the wait for the head of an engine's answer to any request (its body
 // may stream for longer: a pull's progress, an image load's). The engine's slowest answers
 // come well within it (a swarm join gives up after 20 s).
 const EngineAnswerLimit = 60 * time.Second
 
-// Docker opens the machine's engine over TLS, verifying its certificate.
+// Docker opens the machine's engine over TLS, verifying its certificate (through the SSH jump
+// hosts, when the machine has them). The API version is negotiated with the engine on first use.
 func (h *Host) Docker() (*client.Client, error) {
 	tc, err := h.TLSConfig()
 	if err != nil {

@@ -161,7 +161,7 @@ func reload(ctx context.Context, api *machine.API, name string, want machine.Eng
 	if err != nil {
 		return &StepError{name, "reloading the engine", err}
 	}
-	cli, err := hst.DockerClient(ctx)
+	cli, err := hst.Docker()
 	if err != nil {
 		return err
 	}

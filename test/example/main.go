@@ -63,7 +63,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cli, err := h.DockerClient(ctx) // over verified TLS
+	cli, err := h.Docker() // over verified TLS
 	if err != nil {
 		return err
 	}
