@@ -74,14 +74,10 @@ func (e *CreateError) Error() string {
 
 func (e *CreateError) Unwrap() error { return e.Err }
 
-// Create makes, reaches and provisions a new machine. When it fails after the record was made,
-// it removes what it made; if that fails too, the record stays for `machine rm -f`.
+// Create makes, reaches and provisions a new machine: its checks first (nothing is made when
+// one fails), then createSteps. When a step fails after the record was made, what was made is
+// removed; if that fails too, the record stays for `machine rm -f`.
 func (a *API) Create(ctx context.Context, name string, o CreateOptions) (*Host, error) {
-	say := func(s string) {
-		if o.Progress != nil {
-			o.Progress(s)
-		}
-	}
 	if err := store.ValidateNewName(name); err != nil {
 		return nil, err
 	}
@@ -106,13 +102,11 @@ func (a *API) Create(ctx context.Context, name string, o CreateOptions) (*Host, 
 			return nil, interrupted(&PreCreateError{Err: err})
 		}
 	}
-	sshKey := set.SSHKey
-	if sshKey != "" {
-		if _, err := os.Stat(sshKey); err != nil {
-			return nil, fmt.Errorf("the SSH key %s cannot be read (%v): pass the path of a private key", sshKey, err)
+	if set.SSHKey != "" {
+		if _, err := os.Stat(set.SSHKey); err != nil {
+			return nil, fmt.Errorf("the SSH key %s cannot be read (%v): pass the path of a private key", set.SSHKey, err)
 		}
 	}
-	useAgent := reg.UserKey && sshKey == ""
 	d := set.Driver
 	m := &store.Machine{Name: name, DriverName: d.DriverName(), Engine: o.Engine, TLSSANs: o.TLSSANs}
 	if set.EnginePort != 0 {
@@ -128,156 +122,250 @@ func (a *API) Create(ctx context.Context, name string, o CreateOptions) (*Host, 
 		return nil, err
 	}
 	defer release()
-	h := &Host{Machine: m, Driver: d, reg: reg, api: a}
-	made := false
-	fail := func(phase string, err error) (*Host, error) {
-		if errors.Is(ctx.Err(), context.Canceled) {
-			err = fmt.Errorf("%w (interrupted)", err)
+	c := &creation{a: a, o: o, reg: reg, set: set, h: &Host{Machine: m, Driver: d, reg: reg, api: a}}
+	defer func() {
+		if c.ssh != nil {
+			c.ssh.Close()
 		}
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		defer cancel()
-		var rerr error
-		if made {
-			rerr = d.Remove(cctx)
+	}()
+	for _, st := range createSteps {
+		if err := st.do(c, ctx); err != nil {
+			phase := st.name
+			var pe *phaseErr
+			if errors.As(err, &pe) {
+				phase, err = pe.phase, pe.err
+			}
+			return nil, c.fail(ctx, phase, err)
 		}
-		if rerr == nil {
-			rerr = a.Store.Remove(name)
+		if c.done {
+			break
 		}
-		if rerr != nil {
-			h.State, h.LastError = store.StateFailed, err.Error()
-			_ = h.Save()
-			return nil, &CreateError{Machine: name, Phase: phase, Err: err, Left: true}
-		}
-		return nil, &CreateError{Machine: name, Phase: phase, Err: err}
 	}
-	if err := h.Save(); err != nil {
-		return fail("saving its record", err)
-	}
+	return c.h, nil
+}
 
-	// The SSH key.
-	pubKey := ""
+// creation is one create under way: what its steps share.
+type creation struct {
+	a      *API
+	o      CreateOptions
+	reg    drivers.Registration
+	set    drivers.Settings
+	h      *Host
+	made   bool              // the driver was asked to make the host: Remove undoes it
+	pubKey string            // the key the host lets in
+	ssh    *sshclient.Client // the first connection, for the provisioning
+	done   bool              // no step is left (an engine machine did not make)
+}
+
+// A createStep is one named step of a create; its name is the phase a CreateError names (a
+// step whose error is a phaseErr names a finer one).
+type createStep struct {
+	name string
+	do   func(c *creation, ctx context.Context) error
+}
+
+type phaseErr struct {
+	phase string
+	err   error
+}
+
+func (e *phaseErr) Error() string { return e.phase + ": " + e.err.Error() }
+
+// createSteps are what a create does after its checks, in order.
+var createSteps = []createStep{
+	{"saving its record", (*creation).save},
+	{"making the SSH key", (*creation).sshKey},
+	{"creating the host", (*creation).createHost},
+	{"saving its record", (*creation).save},
+	{"reading the host's address", (*creation).endpoint},
+	{"placing the client certificate", (*creation).engineOnly}, // the none driver's last step
+	{"recording how SSH reaches the host", (*creation).recordSSH},
+	{"saving its record", (*creation).save},
+	{"connecting over SSH", (*creation).connect}, // booting and the host's keys on the way
+	{"reading the host's address", (*creation).probeAddress},
+	{"provisioning", (*creation).provision},
+	{"saving its record", (*creation).ready},
+}
+
+func (c *creation) say(s string) {
+	if c.o.Progress != nil {
+		c.o.Progress(s)
+	}
+}
+
+// fail undoes what was made (the host, then the record) and names the phase; when the undoing
+// fails, the record stays, Failed, for `machine rm -f`.
+func (c *creation) fail(ctx context.Context, phase string, err error) error {
+	h, name := c.h, c.h.Name
+	if errors.Is(ctx.Err(), context.Canceled) {
+		err = fmt.Errorf("%w (interrupted)", err)
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	var rerr error
+	if c.made {
+		rerr = h.Driver.Remove(cctx)
+	}
+	if rerr == nil {
+		rerr = c.a.Store.Remove(name)
+	}
+	if rerr != nil {
+		h.State, h.LastError = store.StateFailed, err.Error()
+		_ = h.Save()
+		return &CreateError{Machine: name, Phase: phase, Err: err, Left: true}
+	}
+	return &CreateError{Machine: name, Phase: phase, Err: err}
+}
+
+func (c *creation) save(ctx context.Context) error { return c.h.Save() }
+
+// sshKey gives the machine its SSH key: the one given (copied), none (the agent's, for drivers
+// that take the user's key), the plug-in's own, or a new one.
+func (c *creation) sshKey(ctx context.Context) error {
+	h, sshKey := c.h, c.set.SSHKey
+	useAgent := c.reg.UserKey && sshKey == ""
 	if sshKey != "" {
 		b, err := os.ReadFile(sshKey)
 		if err != nil {
-			return fail("reading the SSH key", err)
+			return &phaseErr{"reading the SSH key", err}
 		}
 		if err := fsutil.WriteFileAtomic(h.SSHKeyPath(), b, 0o600); err != nil {
-			return fail("copying the SSH key", err)
+			return &phaseErr{"copying the SSH key", err}
 		}
 		if pub, err := os.ReadFile(sshKey + ".pub"); err == nil {
-			pubKey = string(pub)
+			c.pubKey = string(pub)
 			_ = fsutil.WriteFileAtomic(h.SSHKeyPath()+".pub", pub, 0o644)
 		}
 		h.SSH.KeyPath = h.SSHKeyPath()
-	} else if !useAgent && !reg.Plugin { // a plug-in makes or takes its host's key itself
-		pub, err := GenerateSSHKey(h.SSHKeyPath(), "machine-"+name)
+	} else if !useAgent && !c.reg.Plugin { // a plug-in makes or takes its host's key itself
+		pub, err := GenerateSSHKey(h.SSHKeyPath(), "machine-"+h.Name)
 		if err != nil {
-			return fail("making the SSH key", err)
+			return err
 		}
-		pubKey = pub
+		c.pubKey = pub
 		h.SSH.KeyPath = h.SSHKeyPath()
 	}
 	h.SSH.UseAgent = useAgent
-	h.SSH.InsecureHostKey = o.InsecureHostKey
+	h.SSH.InsecureHostKey = c.o.InsecureHostKey
+	return nil
+}
 
-	say("creating the host")
-	made = true
-	spec := drivers.CreateSpec{Name: name, AuthorizedKey: pubKey, Progress: o.Progress, Download: o.Download, Record: h.Save, Owner: a.owner()}
+func (c *creation) createHost(ctx context.Context) error {
+	c.say("creating the host")
+	c.made = true
+	h, d := c.h, c.h.Driver
+	spec := drivers.CreateSpec{Name: h.Name, AuthorizedKey: c.pubKey, Progress: c.o.Progress, Download: c.o.Download, Record: h.Save, Owner: c.a.owner()}
 	if err := d.Create(ctx, spec); err != nil {
-		return fail("creating the host with the "+d.DriverName()+" driver", err)
+		return &phaseErr{"creating the host with the " + d.DriverName() + " driver", err}
 	}
-	if err := h.Save(); err != nil {
-		return fail("saving its record", err)
-	}
-	ep, err := d.Endpoint(ctx)
-	if err != nil {
-		return fail("reading the host's address", err)
-	}
-	h.setEndpoint(ep)
-	if reg.NoSSH {
-		// An engine machine did not make (none): recorded, with the store's client certificate
-		// for env; nothing on it is changed.
-		if ep.EnginePort != 0 {
-			h.Engine.Port = ep.EnginePort
-		}
-		auth, err := a.Store.Authority(ctx)
-		if err == nil {
-			_, err = h.ensureCerts(ctx, auth, false)
-		}
-		if err != nil {
-			return fail("placing the client certificate", err)
-		}
-		h.State, h.LastError = store.StateReady, ""
-		if err := h.Save(); err != nil {
-			return fail("saving its record", err)
-		}
-		return h, nil
-	}
-	if set.SSHUser != "" {
-		h.SSH.User = set.SSHUser
-	}
-	if err := h.applySSH(set); err != nil {
-		return fail("recording how SSH reaches the host", err)
-	}
-	if err := h.Save(); err != nil {
-		return fail("saving its record", err)
-	}
+	return nil
+}
 
+func (c *creation) endpoint(ctx context.Context) error {
+	ep, err := c.h.Driver.Endpoint(ctx)
+	if err != nil {
+		return err
+	}
+	c.h.setEndpoint(ep)
+	if c.reg.NoSSH && ep.EnginePort != 0 {
+		c.h.Engine.Port = ep.EnginePort
+	}
+	return nil
+}
+
+// engineOnly finishes an engine machine did not make (the none driver): recorded, with the
+// store's client certificate for env; nothing on it is changed.
+func (c *creation) engineOnly(ctx context.Context) error {
+	if !c.reg.NoSSH {
+		return nil
+	}
+	auth, err := c.a.Store.Authority(ctx)
+	if err == nil {
+		_, err = c.h.ensureCerts(ctx, auth, false)
+	}
+	if err != nil {
+		return err
+	}
+	c.h.State, c.h.LastError = store.StateReady, ""
+	if err := c.h.Save(); err != nil {
+		return &phaseErr{"saving its record", err}
+	}
+	c.done = true
+	return nil
+}
+
+func (c *creation) recordSSH(ctx context.Context) error {
+	if c.set.SSHUser != "" {
+		c.h.SSH.User = c.set.SSHUser
+	}
+	return c.h.applySSH(c.set)
+}
+
+// connect waits for the host's SSH (while the driver watches the boot), pins its host keys
+// (read from the driver where it can tell them, else those offered now) and connects.
+func (c *creation) connect(ctx context.Context) error {
+	h, d := c.h, c.h.Driver
 	via := ""
 	if n := len(h.SSH.Jumps); n > 0 {
 		via = fmt.Sprintf(" via %s@%s", h.SSH.Jumps[n-1].User, net.JoinHostPort(h.SSH.Jumps[n-1].Host, strconv.Itoa(h.SSH.Jumps[n-1].Port)))
 	}
-	say(fmt.Sprintf("waiting for SSH at %s%s", net.JoinHostPort(h.SSH.Host, strconv.Itoa(h.SSH.Port)), via))
-	wait := o.SSHWait
+	c.say(fmt.Sprintf("waiting for SSH at %s%s", net.JoinHostPort(h.SSH.Host, strconv.Itoa(h.SSH.Port)), via))
+	wait := c.o.SSHWait
 	if wait == 0 {
-		wait = reg.SSHWaitOrDefault()
+		wait = c.reg.SSHWaitOrDefault()
 	}
 	dctx, cancel := context.WithTimeout(ctx, wait)
 	bootErr := watchBoot(dctx, cancel, d)
 	cfg := h.SSHConfig()
 	cfg.Pin = true // first contact: keys not known yet are trusted now (generic hosts: TOFU)
-	if reg.Plugin && !h.SSH.InsecureHostKey {
-		say("a plug-in cannot tell its host's SSH key: the key the host offers now is pinned")
+	if c.reg.Plugin && !h.SSH.InsecureHostKey {
+		c.say("a plug-in cannot tell its host's SSH key: the key the host offers now is pinned")
 	}
 	if hk, ok := d.(drivers.HostKeyReader); ok && !h.SSH.InsecureHostKey {
 		n, err := h.pinHostKeys(dctx, hk)
 		if err != nil {
 			cancel()
 			if berr := <-bootErr; berr != nil {
-				return fail("booting", berr)
+				return &phaseErr{"booting", berr}
 			}
-			return fail("reading the host's SSH keys", err)
+			return &phaseErr{"reading the host's SSH keys", err}
 		}
 		cfg.Pin = n == 0
 	}
-	c, err := sshclient.Dial(dctx, cfg)
+	cl, err := sshclient.Dial(dctx, cfg)
 	cancel()
 	if err := <-bootErr; err != nil {
-		if c != nil {
-			c.Close()
+		if cl != nil {
+			cl.Close()
 		}
-		return fail("booting", err)
+		return &phaseErr{"booting", err}
 	}
 	if err != nil {
-		return fail("connecting over SSH", err)
+		return err
 	}
-	defer c.Close()
-	if _, ok := d.(drivers.AddressProber); ok {
-		say("reading the host's address")
-		if err := h.ProbeAddress(ctx, c); err != nil {
-			return fail("reading the host's address", err)
+	c.ssh = cl
+	return nil
+}
+
+func (c *creation) probeAddress(ctx context.Context) error {
+	if _, ok := c.h.Driver.(drivers.AddressProber); ok {
+		c.say("reading the host's address")
+		if err := c.h.ProbeAddress(ctx, c.ssh); err != nil {
+			return err
 		}
 	}
-	h.learnSiblings(ctx, c)
-	if _, err := h.Provision(ctx, c, ProvisionOptions{Progress: o.Progress}); err != nil {
-		return fail("provisioning", err)
-	}
-	h.State = store.StateReady
-	h.LastError = ""
-	if err := h.Save(); err != nil {
-		return fail("saving its record", err)
-	}
-	return h, nil
+	c.h.learnSiblings(ctx, c.ssh)
+	return nil
+}
+
+func (c *creation) provision(ctx context.Context) error {
+	_, err := c.h.Provision(ctx, c.ssh, ProvisionOptions{Progress: c.o.Progress})
+	return err
+}
+
+func (c *creation) ready(ctx context.Context) error {
+	c.h.State, c.h.LastError = store.StateReady, ""
+	return c.h.Save()
 }
 
 // configure finds the driver and applies its options (given ones, and the defaults).
