@@ -203,3 +203,36 @@ func TestRollStopsAtTheNodeThatDoesNotComeBack(t *testing.T) {
 		t.Errorf("the roll changed %q: only w1's drain", got)
 	}
 }
+
+// TestUpConvergesRoles: a file that swaps a manager and a worker promotes the worker first and
+// demotes the manager after, each Ready in its new role before the next change.
+func TestUpConvergesRoles(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeCluster(t)
+	c := f.file(t, 3, "m1", "m2", "m3", "w1")
+	if _, err := f.up(ctx, c, UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	swapped := f.file(t, 3, "m1", "m2", "w1", "m3") // w1 third: a manager now; m3 a worker
+	before := len(f.changes())
+	plan, err := f.up(ctx, swapped, UpOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, ch := range plan {
+		if ch.Kind != ChangeKeep {
+			kinds = append(kinds, string(ch.Kind)+" "+ch.Node)
+		}
+	}
+	if !slices.Equal(kinds, []string{"promote w1", "demote m3"}) {
+		t.Errorf("the plan: %q", kinds)
+	}
+	if got := f.changes()[before:]; !slices.Equal(got, []string{"role w1 manager", "role m3 worker"}) {
+		t.Errorf("the changes: %q", got)
+	}
+	want := []string{"m1:manager:active", "m2:manager:active", "m3:worker:active", "w1:manager:active"}
+	if got := f.roles(); !slices.Equal(got, want) {
+		t.Errorf("after the swap: %v", got)
+	}
+}
