@@ -115,6 +115,16 @@ func (r *run) observe(ctx context.Context) error {
 	if w := container.NeighbourWarning(r.c.ContainerNodes()); w != "" && r.up.Warn != nil {
 		r.up.Warn(w)
 	}
+	return r.reobserve(ctx)
+}
+
+// reobserve reads the live cluster (again, after a restore or a recover: what was read before
+// is closed).
+func (r *run) reobserve(ctx context.Context) error {
+	for _, n := range r.nodes {
+		n.Close()
+	}
+	r.nodes, r.ob = map[string]*Node{}, nil
 	ob, err := observe(ctx, r.api, r.c, r.open)
 	if err != nil {
 		return fmt.Errorf("reading the live cluster: %w", err)

@@ -1,0 +1,167 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSwarmBackupRestore: a 3-manager + 2-worker swarm holding a replicated service on an overlay
+// network, a global service, a secret and a config read by a task, and node labels is backed up
+// (from a manager that is not the leader, the service never below its replicas minus one); a
+// restore over it is refused; every host is removed; the restore on new hosts at other
+// addresses brings back the services with their tasks running, the secret's and the config's
+// content inside a task, the network and the labels; the plan then has nothing to change.
+func TestSwarmBackupRestore(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := uniq("e2e-bk")
+	img := "machine-e2e/" + p + ":1"
+	localImage(t, img)
+	names := []string{p + "-m1", p + "-m2", p + "-m3", p + "-w1", p + "-w2"}
+	m1, m2, w1 := names[0], names[1], names[3]
+	net := p + "-net"
+	t.Cleanup(func() { e.run(append([]string{"rm", "-f", "-y"}, names...)...) })
+	// The hosts' network is the test's own: made again on another subnet for the restore.
+	mkNet := func(subnet string) {
+		_ = exec.Command("docker", "network", "rm", net).Run()
+		if out, err := exec.Command("docker", "network", "create", "--subnet", subnet, net).CombinedOutput(); err != nil {
+			t.Fatalf("docker network create: %v %s", err, out)
+		}
+	}
+	t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", net).Run() })
+	octet := os.Getpid()%200 + 20
+	mkNet(fmt.Sprintf("10.238.%d.0/24", octet))
+	file := filepath.Join(t.TempDir(), "cluster.yml")
+	content := fmt.Sprintf(`name: %s
+driver: container
+driver-options: {network: %s}
+nodes:
+  - {name: %s, role: manager}
+  - {name: %s, role: manager}
+  - {name: %s, role: manager}
+  - {name: %s, labels: {zone: a}}
+  - {name: %s, labels: {zone: b}}
+networks:
+  - {name: appnet, attachable: true}
+images:
+  - {name: %s, source: local}
+`, p, net, names[0], names[1], names[2], names[3], names[4], img)
+	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.run("swarm", "up", "-f", file); r.code != 0 {
+		t.Fatalf("swarm up: %s", r)
+	}
+	mustDocker := func(node, stdin string, args ...string) string {
+		t.Helper()
+		r := e.dockerWith(nil, stdin, node, args...)
+		if r.code != 0 {
+			t.Fatalf("docker %s on %s: %s", strings.Join(args, " "), node, r)
+		}
+		return strings.TrimSpace(r.stdout)
+	}
+	mustDocker(m1, "the secret of "+p, "secret", "create", "s1", "-")
+	mustDocker(m1, "the config of "+p, "config", "create", "c1", "-")
+	mustDocker(m1, "", "service", "create", "-q", "--detach", "--name", "app", "--replicas", "2", "--network", "appnet", "--endpoint-mode", "dnsrr",
+		"--secret", "s1", "--config", "source=c1,target=/c1", "--constraint", "node.role==worker", img, "sleep", "3600")
+	mustDocker(m1, "", "service", "create", "-q", "--detach", "--name", "g", "--mode", "global", "--endpoint-mode", "dnsrr", img, "sleep", "3600")
+	running := func(node, service string) int {
+		r := e.docker(node, "service", "ps", service, "--filter", "desired-state=running", "--format", "{{.CurrentState}}")
+		return strings.Count(r.stdout, "Running")
+	}
+	waitRunning := func(node string, want map[string]int) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			ok := true
+			for s, n := range want {
+				ok = ok && running(node, s) == n
+			}
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("on %s: app %d running, g %d running; want %v", node, running(node, "app"), running(node, "g"), want)
+			}
+			time.Sleep(time.Second)
+		}
+	}
+	waitRunning(m1, map[string]int{"app": 2, "g": 5})
+	mustDocker(m1, "", "node", "update", "--label-add", "local.team=blue", w1) // a label outside the file
+
+	// The backup, the service sampled through another manager meanwhile.
+	out := filepath.Join(t.TempDir(), "swarm.backup")
+	stop, lowest := make(chan struct{}), make(chan int, 1)
+	go func() {
+		low := 2
+		for {
+			select {
+			case <-stop:
+				lowest <- low
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			if n := running(m1, "app"); n < low {
+				low = n
+			}
+		}
+	}()
+	r := e.run("swarm", "backup", "-f", file, "-o", out)
+	close(stop)
+	if r.code != 0 {
+		t.Fatalf("swarm backup: %s", r)
+	}
+	if low := <-lowest; low < 1 {
+		t.Errorf("during the backup the service had %d running tasks (replicas 2)", low)
+	}
+	if !strings.Contains(r.stdout, "2 services, 1 secrets, 1 configs") || !strings.Contains(r.stdout, "3 managers, 2 workers") {
+		t.Errorf("backup: %s", r)
+	}
+	st, err := os.Stat(out)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("the backup file: %v %v", st, err)
+	}
+	// Over the live swarm: refused, nothing changed.
+	expectOneLineError(t, e.run("swarm", "restore", "-f", file, out), "is up", "pass --force")
+
+	// Every host gone; the network made again on another subnet: the hosts come back elsewhere.
+	if r := e.run("rm", "-f", "-y", names[0], names[1], names[2], names[3], names[4]); r.code != 0 {
+		t.Fatalf("rm: %s", r)
+	}
+	mkNet(fmt.Sprintf("10.239.%d.0/24", octet))
+	r = e.run("swarm", "restore", "-f", file, out)
+	if r.code != 0 {
+		t.Fatalf("swarm restore: %s", r)
+	}
+	if ip := strings.TrimSpace(e.must("ip", m1)); !strings.HasPrefix(ip, fmt.Sprintf("10.239.%d.", octet)) {
+		t.Fatalf("the restored manager is at %s, not on the new subnet", ip)
+	}
+	expectNodes(t, e, m1, map[string]string{names[0]: "manager", names[1]: "manager", names[2]: "manager", names[3]: "worker", names[4]: "worker"})
+	waitRunning(m2, map[string]int{"app": 2, "g": 5})
+	// The secret and the config, read inside one of app's tasks.
+	where := strings.Fields(mustDocker(m1, "", "service", "ps", "app", "--filter", "desired-state=running", "--format", "{{.Node}}"))
+	if len(where) == 0 {
+		t.Fatal("no running task of app")
+	}
+	id := mustDocker(where[0], "", "ps", "-q", "--filter", "label=com.docker.swarm.service.name=app")
+	id = strings.Fields(id)[0]
+	if got := mustDocker(where[0], "", "exec", id, "cat", "/run/secrets/s1", "/c1"); got != "the secret of "+p+"the config of "+p {
+		t.Errorf("inside the task: %q", got)
+	}
+	if got := mustDocker(m1, "", "network", "ls", "--filter", "name=appnet", "--format", "{{.Name}} {{.Driver}}"); got != "appnet overlay" {
+		t.Errorf("the network: %q", got)
+	}
+	if got := mustDocker(m1, "", "node", "inspect", w1, "--format", `{{.Spec.Labels.zone}} {{index .Spec.Labels "local.team"}}`); got != "a blue" {
+		t.Errorf("w1's label zone: %q", got)
+	}
+	if r := e.run("swarm", "plan", "-f", file); r.code != 0 {
+		t.Errorf("the plan after the restore: %s", r)
+	}
+}
