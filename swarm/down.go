@@ -181,7 +181,8 @@ func removeDead(ctx context.Context, m *Node, id string) error {
 		}
 		spec.Role = swarm.NodeRoleWorker
 		return true
-	}); err != nil {
+	}); err != nil && !strings.Contains(err.Error(), "can't find manager in raft memberlist") {
+		// (a manager of a cluster forced anew is out of raft already: it is removed as it is)
 		return fmt.Errorf("demoting it through %s: %w", m.Name, err)
 	}
 	if err := removeNode(ctx, m, id); err != nil {

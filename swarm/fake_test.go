@@ -203,6 +203,18 @@ func (e *fakeEngine) NodeList(ctx context.Context, _ swarm.NodeListOptions) ([]s
 	if _, err := e.manager(); err != nil {
 		return nil, err
 	}
+	total, up := 0, 0
+	for id, n := range e.sw.nodes {
+		if n.ManagerStatus != nil {
+			total++
+			if eng := engines[e.sw][e.sw.engineOf[id]]; eng != nil && !eng.down {
+				up++
+			}
+		}
+	}
+	if up < total/2+1 {
+		return nil, errors.New("Error response from daemon: rpc error: code = Unknown desc = The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online.")
+	}
 	var out []swarm.Node
 	for _, id := range slicesSorted(e.sw.nodes) {
 		out = append(out, copyNode(e.sw.nodes[id]))

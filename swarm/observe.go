@@ -159,6 +159,9 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 	}
 	via := ob.via
 	ob.InSwarm = true
+	if lost := quorumLost(ctx, c, ob.states, via); lost != nil {
+		return ob, lost
+	}
 	rctx, cancel := context.WithTimeout(ctx, observeLimit)
 	defer cancel()
 	var list []swarm.Node
@@ -168,6 +171,9 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 		list, err = via.Docker.NodeList(lctx, swarm.NodeListOptions{})
 		return err
 	})
+	if noLeader(err) {
+		return ob, &QuorumLostError{Total: len(ob.states[via.Name].Managers), Reachable: []string{via.Name}, File: c.File()}
+	}
 	if err != nil {
 		return ob, fmt.Errorf("listing the swarm's nodes through %s: %w", via.Name, err)
 	}

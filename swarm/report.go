@@ -177,6 +177,10 @@ func Status(ctx context.Context, m *Node) ([]NodeRow, error) {
 		return nil, err
 	}
 	nodes, err := m.Docker.NodeList(ctx, swarm.NodeListOptions{})
+	if noLeader(err) {
+		st, _ := m.Inspect(ctx)
+		return nil, &QuorumLostError{Total: len(st.Managers), Reachable: []string{m.Name}}
+	}
 	if err != nil {
 		return nil, err
 	}

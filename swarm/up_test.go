@@ -236,3 +236,24 @@ func TestUpConvergesRoles(t *testing.T) {
 		t.Errorf("after the swap: %v", got)
 	}
 }
+
+// TestQuorumLostIsSaid: with two of three managers gone, up says so at once, naming them and
+// the way out, instead of failing on the first call the swarm cannot answer.
+func TestQuorumLostIsSaid(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeCluster(t)
+	c := f.file(t, 3, "m1", "m2", "m3", "w1")
+	if _, err := f.up(ctx, c, UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.engines["m2"].down, f.engines["m3"].down = true, true
+	_, err := f.up(ctx, c, UpOptions{})
+	var lost *QuorumLostError
+	if !errors.As(err, &lost) || !strings.Contains(err.Error(), "quorum lost: 2 of 3 managers unreachable (m2, m3)") || !strings.Contains(err.Error(), "machine swarm recover -f fake.yml") {
+		t.Fatalf("up with quorum lost: %v", err)
+	}
+	f.engines["m3"].down = false
+	if _, err := f.up(ctx, c, UpOptions{}); errors.As(err, &lost) {
+		t.Errorf("two of three managers answer: %v", err)
+	}
+}
