@@ -76,3 +76,21 @@ func swarmRestoreCommand() *cli.Command {
 		},
 	}
 }
+
+func swarmRecoverCommand() *cli.Command {
+	return &cli.Command{
+		Name: "recover", Usage: "Quorum lost: force a new cluster on the best surviving manager, then bring the file's managers and workers back",
+		Flags: []cli.Flag{fileFlag, parallelFlag},
+		Action: func(c *cli.Context) error {
+			cl, a, err := loadClusterAPI(c)
+			if err != nil {
+				return err
+			}
+			if err := swarm.Recover(c.Context, a, cl, upOptions(c)); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "cluster %s is recovered and up: %d manager(s), %d worker(s)\n", cl.Name, len(cl.Managers()), len(cl.Workers()))
+			return nil
+		},
+	}
+}

@@ -165,3 +165,77 @@ images:
 		t.Errorf("the plan after the restore: %s", r)
 	}
 }
+
+// TestSwarmRecover: two of three manager hosts killed: plan and status say the quorum is lost
+// within seconds; recover with the quorum intact is refused; recover forces a new cluster on the
+// survivor, makes the lost managers again from the file and joins them; the global service's
+// task on the worker runs throughout; the plan then has nothing to change.
+func TestSwarmRecover(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := uniq("e2e-rc")
+	img := "machine-e2e/" + p + ":1"
+	localImage(t, img)
+	m1, m2, m3, w1 := p+"-m1", p+"-m2", p+"-m3", p+"-w1"
+	t.Cleanup(func() { e.run("rm", "-f", "-y", m1, m2, m3, w1) })
+	file := filepath.Join(t.TempDir(), "cluster.yml")
+	content := fmt.Sprintf(`name: %s
+driver: container
+driver-options: {network: %s-net}
+nodes:
+  - {name: %s, role: manager}
+  - {name: %s, role: manager}
+  - {name: %s, role: manager}
+  - {name: %s}
+images:
+  - {name: %s, source: local}
+`, p, p, m1, m2, m3, w1, img)
+	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.run("swarm", "up", "-f", file); r.code != 0 {
+		t.Fatalf("swarm up: %s", r)
+	}
+	expectOneLineError(t, e.run("swarm", "recover", "-f", file), "has its quorum", "nothing to recover")
+	if r := e.docker(m1, "service", "create", "-q", "--detach", "--name", "g", "--mode", "global", "--endpoint-mode", "dnsrr", img, "sleep", "3600"); r.code != 0 {
+		t.Fatalf("service create: %s", r)
+	}
+	task := func() string {
+		r := e.docker(w1, "ps", "-q", "--filter", "label=com.docker.swarm.service.name=g")
+		return strings.TrimSpace(r.stdout)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for task() == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("g's task never ran on the worker")
+		}
+		time.Sleep(time.Second)
+	}
+	before := task()
+	for _, h := range []string{m2, m3} {
+		if out, err := exec.Command("docker", "kill", h).CombinedOutput(); err != nil {
+			t.Fatalf("docker kill %s: %v %s", h, err, out)
+		}
+	}
+	start := time.Now()
+	r := e.run("swarm", "plan", "-f", file)
+	if r.code == 0 || !strings.Contains(r.stderr, "quorum lost: 2 of 3 managers unreachable ("+m2+", "+m3+")") || !strings.Contains(r.stderr, "machine swarm recover") {
+		t.Fatalf("plan with quorum lost: %s", r)
+	}
+	if took := time.Since(start); took > 40*time.Second {
+		t.Errorf("plan took %s to say the quorum is lost", took)
+	}
+	if r := e.run("swarm", "status", m1); r.code == 0 || !strings.Contains(r.stderr, "quorum lost") {
+		t.Errorf("status with quorum lost: %s", r)
+	}
+	if r := e.run("swarm", "recover", "-f", file); r.code != 0 {
+		t.Fatalf("swarm recover: %s", r)
+	}
+	expectNodes(t, e, m1, map[string]string{m1: "manager", m2: "manager", m3: "manager", w1: "worker"})
+	if after := task(); after != before {
+		t.Errorf("g's task on the worker was replaced (%s, then %s): it should run throughout", before, after)
+	}
+	if r := e.run("swarm", "plan", "-f", file); r.code != 0 {
+		t.Errorf("the plan after recover: %s", r)
+	}
+}

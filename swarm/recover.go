@@ -1,0 +1,203 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/machine-tools/machine/internal/wait"
+	"github.com/machine-tools/machine/machine"
+	"github.com/machine-tools/machine/swarm/cluster"
+)
+
+// Recover brings back a swarm that lost its quorum: a new cluster is forced on the surviving
+// manager with the most recent state (its raft index), advertising its address of today; the
+// other survivors leave the old cluster, the managers that are gone are taken out of the node
+// list and their machines made again from the file; then the file is brought up as `swarm up`
+// does (managers joined one at a time, each Ready before the next). Services keep their specs
+// and their tasks on the nodes that survived. Without a lost quorum it changes nothing and says
+// why. After a failure, the same recover again finishes.
+func Recover(ctx context.Context, api *machine.API, c *cluster.Cluster, o UpOptions) error {
+	r := newRun(api, c)
+	r.up = o
+	rc := &recovery{run: r}
+	steps := []step{
+		{"observe", rc.observe},
+		{"choosing the survivor", rc.choose},
+		{"forcing a new cluster", rc.force},
+		{"the other survivors leave", rc.othersLeave},
+		{"removing the managers that are gone", rc.removeGone},
+		{"making the lost managers again", rc.remake},
+		{"observe again", func(r *run, ctx context.Context) error { return r.reobserve(ctx) }},
+	}
+	steps = append(steps, upSteps[1:]...)
+	return r.do(ctx, steps)
+}
+
+type recovery struct {
+	*run
+	lost     *QuorumLostError
+	survivor *Node
+	others   []string // other managers that answered: they leave the old cluster and join again
+	gone     []string // the file's managers whose engines do not answer
+}
+
+func (rc *recovery) observe(r *run, ctx context.Context) error {
+	_, err := observe(ctx, r.api, r.c, r.open)
+	if err == nil {
+		return fmt.Errorf("the swarm of %s has its quorum: nothing to recover (`machine swarm plan -f %s` says what is missing, `swarm up` brings it back)", r.c.Name, r.c.File())
+	}
+	var lost *QuorumLostError
+	if !errors.As(err, &lost) {
+		// A recover run again after its new cluster was forced: the survivor leads a cluster
+		// of its own, which has its quorum; the rest is `swarm up`'s.
+		return fmt.Errorf("reading the live cluster: %w", err)
+	}
+	rc.lost = lost
+	// The file's machines, opened and read again (observe closes what it read on an error).
+	for _, n := range r.c.Nodes {
+		if !r.api.Exists(n.Name) {
+			continue
+		}
+		o, err := r.open(n.Name)
+		if err != nil {
+			return &StepError{n.Name, "opening its engine", err}
+		}
+		r.nodes[n.Name] = o
+	}
+	r.alive = probe(ctx, r.nodes)
+	return nil
+}
+
+// choose picks the surviving manager with the most recent raft state (the highest index of its
+// raft log, read over SSH; the file's order between equals).
+func (rc *recovery) choose(r *run, ctx context.Context) error {
+	best, bestIndex := "", int64(-1)
+	for _, name := range order(r.c) {
+		st, ok := r.alive[name]
+		if n, _ := r.c.Node(name); n.Role == cluster.Manager && (!ok || !st.Active || !st.Manager) {
+			rc.gone = append(rc.gone, name)
+			continue
+		}
+		if !ok || !st.Active || !st.Manager {
+			continue
+		}
+		idx := raftIndex(ctx, r.nodes[name])
+		if idx > bestIndex {
+			best, bestIndex = name, idx
+		}
+	}
+	if best == "" {
+		return fmt.Errorf("no manager of %s answers: nothing to recover from; `machine swarm restore -f %s BACKUP` brings the swarm back from a backup", r.c.Name, r.c.File())
+	}
+	rc.survivor = r.nodes[best]
+	for _, name := range order(r.c) {
+		if st, ok := r.alive[name]; ok && st.Active && st.Manager && name != best {
+			rc.others = append(rc.others, name)
+		}
+	}
+	r.up.say(best, fmt.Sprintf("the surviving manager with the most recent state (raft index %d)", max(bestIndex, 0)))
+	return nil
+}
+
+// raftIndex is the highest raft index a manager's log names: the start index of its newest WAL
+// segment or its newest snapshot's index (file names hold them in hex); -1 when unread.
+func raftIndex(ctx context.Context, n *Node) int64 {
+	c, err := n.Dial(ctx)
+	if err != nil {
+		return -1
+	}
+	defer c.Close()
+	out, err := machine.Runner(c).Run(ctx, nil, "sh", "-c", "ls /var/lib/docker/swarm/raft/wal-v3-encrypted /var/lib/docker/swarm/raft/snap-v3-encrypted 2>/dev/null")
+	if err != nil && len(out) == 0 {
+		return -1
+	}
+	best := int64(-1)
+	for _, f := range strings.Fields(string(out)) {
+		name := strings.TrimSuffix(strings.TrimSuffix(f, ".wal"), ".snap")
+		if _, idx, ok := strings.Cut(name, "-"); ok && name != f {
+			if v, err := strconv.ParseInt(idx, 16, 64); err == nil && v > best {
+				best = v
+			}
+		}
+	}
+	return best
+}
+
+func (rc *recovery) force(r *run, ctx context.Context) error {
+	n := rc.survivor
+	adv := n.IP()
+	if fn, _ := r.c.Node(n.Name); net.ParseIP(fn.AdvertiseAddr) != nil {
+		adv = fn.AdvertiseAddr
+	}
+	r.up.say(n.Name, "forcing a new cluster of one, advertising "+adv)
+	if _, err := n.Docker.SwarmInit(ctx, swarm.InitRequest{ForceNewCluster: true, AdvertiseAddr: adv, ListenAddr: listenFor(adv)}); err != nil {
+		return r.fail(n.Name, err)
+	}
+	return wait.Until(ctx, 2*time.Minute, 500*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+		_, err := n.Docker.NodeList(ctx, swarm.NodeListOptions{})
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		return true, "", nil
+	})
+}
+
+func (rc *recovery) othersLeave(r *run, ctx context.Context) error {
+	for _, name := range rc.others {
+		r.up.say(name, "leaving the old cluster (it joins the new one again)")
+		if err := r.nodes[name].Docker.SwarmLeave(ctx, true); err != nil {
+			return r.fail(name, err)
+		}
+	}
+	return nil
+}
+
+// removeGone takes every manager but the survivor out of the node list through it (the new
+// cluster has one member): the file's managers join it afresh.
+func (rc *recovery) removeGone(r *run, ctx context.Context) error {
+	m := rc.survivor
+	self, err := m.Inspect(ctx)
+	if err != nil {
+		return r.fail(m.Name, err)
+	}
+	list, err := m.Docker.NodeList(ctx, swarm.NodeListOptions{})
+	if err != nil {
+		return r.fail(m.Name, err)
+	}
+	for _, x := range list {
+		if x.ID == self.NodeID || x.ManagerStatus == nil {
+			continue
+		}
+		r.up.say(x.Description.Hostname, "out of the node list (a manager of the old cluster)")
+		if err := removeDead(ctx, m, x.ID); err != nil {
+			return r.fail(x.Description.Hostname, err)
+		}
+	}
+	return nil
+}
+
+// remake removes the machines of the managers that are gone: the steps of `swarm up` that
+// follow make them again from the file, and join them.
+func (rc *recovery) remake(r *run, ctx context.Context) error {
+	for _, name := range rc.gone {
+		if !r.api.Exists(name) {
+			continue
+		}
+		r.up.say(name, "its engine does not answer: the machine is removed, to be made again from the file")
+		if n := r.nodes[name]; n != nil {
+			n.Close()
+			delete(r.nodes, name)
+		}
+		if err := r.api.Remove(ctx, name, true); err != nil {
+			return r.fail(name, err)
+		}
+	}
+	return nil
+}
