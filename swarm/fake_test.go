@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
@@ -31,11 +33,12 @@ type fakeSwarm struct {
 	engineOf map[string]string      // node ID → machine
 	networks []network.Summary
 	seq      int
-	changes  []string // every call that changed the swarm, in order
+	changes  []string        // every call that changed the swarm, in order
+	outRaft  map[string]bool // managers a forced new cluster left out of raft
 }
 
 func newFakeSwarm() *fakeSwarm {
-	return &fakeSwarm{nodes: map[string]*swarm.Node{}, engineOf: map[string]string{}}
+	return &fakeSwarm{nodes: map[string]*swarm.Node{}, engineOf: map[string]string{}, outRaft: map[string]bool{}}
 }
 
 func (s *fakeSwarm) changed(format string, a ...any) {
@@ -59,6 +62,9 @@ type fakeEngine struct {
 	sw   *fakeSwarm
 	name string
 	ip   string
+	// killed: when the host was killed (down since); a machine made again after it gets a
+	// fresh engine.
+	killed time.Time
 	// down: the engine does not answer; failJoin: so many joins fail before one succeeds;
 	// notBack: after a drain, the node is never Ready again (its engine did not come back).
 	down     bool
@@ -133,6 +139,17 @@ func (e *fakeEngine) SwarmInit(ctx context.Context, req swarm.InitRequest) (stri
 	if e.down {
 		return "", errDown
 	}
+	if self := e.sw.nodeOf(e.name); self != "" && req.ForceNewCluster {
+		for id, n := range e.sw.nodes {
+			if id != self && n.ManagerStatus != nil {
+				e.sw.outRaft[id] = true
+				n.ManagerStatus.Reachability, n.ManagerStatus.Leader = swarm.ReachabilityUnreachable, false
+			}
+		}
+		e.sw.nodes[self].ManagerStatus.Leader = true
+		e.sw.changed("force new cluster on %s advertising %s", e.name, req.AdvertiseAddr)
+		return self, nil
+	}
 	if e.sw.nodeOf(e.name) != "" {
 		return "", errors.New("This node is already part of a swarm.")
 	}
@@ -205,7 +222,7 @@ func (e *fakeEngine) NodeList(ctx context.Context, _ swarm.NodeListOptions) ([]s
 	}
 	total, up := 0, 0
 	for id, n := range e.sw.nodes {
-		if n.ManagerStatus != nil {
+		if n.ManagerStatus != nil && !e.sw.outRaft[id] {
 			total++
 			if eng := engines[e.sw][e.sw.engineOf[id]]; eng != nil && !eng.down {
 				up++
@@ -250,6 +267,9 @@ func (e *fakeEngine) NodeUpdate(ctx context.Context, id string, v swarm.Version,
 	}
 	e.sw.seq++
 	n.Version.Index = uint64(e.sw.seq)
+	if spec.Role != n.Spec.Role && e.sw.outRaft[id] {
+		return errors.New("rpc error: code = NotFound desc = can't find manager in raft memberlist")
+	}
 	if spec.Role != n.Spec.Role {
 		if spec.Role == swarm.NodeRoleManager {
 			n.ManagerStatus = &swarm.ManagerStatus{Reachability: swarm.ReachabilityReachable, Addr: n.Status.Addr + ":2377"}
@@ -406,6 +426,16 @@ func (f *fakeCluster) open(name string) (*Node, error) {
 	if e == nil {
 		return nil, fmt.Errorf("no fake engine for %s", name)
 	}
+	if st, err := os.Stat(h.CertPath()); err == nil && !e.killed.IsZero() && st.ModTime().After(e.killed) {
+		// The machine was made again: a new host, in no swarm.
+		f.sw.mu.Lock()
+		if id := f.sw.nodeOf(name); id != "" {
+			delete(f.sw.engineOf, id)
+		}
+		f.sw.mu.Unlock()
+		e = &fakeEngine{sw: f.sw, name: name, ip: e.ip}
+		f.engines[name] = e
+	}
 	return &Node{Host: h, Docker: e}, nil
 }
 
@@ -448,4 +478,9 @@ func (e *fakeEngine) TaskList(ctx context.Context, _ swarm.TaskListOptions) ([]s
 
 func (e *fakeEngine) ServiceList(ctx context.Context, _ swarm.ServiceListOptions) ([]swarm.Service, error) {
 	return nil, nil
+}
+
+// kill makes a machine's host gone: its engine no longer answers.
+func (f *fakeCluster) kill(name string) {
+	f.engines[name].down, f.engines[name].killed = true, time.Now()
 }

@@ -26,6 +26,10 @@ import (
 func Recover(ctx context.Context, api *machine.API, c *cluster.Cluster, o UpOptions) error {
 	r := newRun(api, c)
 	r.up = o
+	return recoverWith(ctx, r)
+}
+
+func recoverWith(ctx context.Context, r *run) error {
 	rc := &recovery{run: r}
 	steps := []step{
 		{"observe", rc.observe},
@@ -89,7 +93,7 @@ func (rc *recovery) choose(r *run, ctx context.Context) error {
 			continue
 		}
 		idx := raftIndex(ctx, r.nodes[name])
-		if idx > bestIndex {
+		if best == "" || idx > bestIndex {
 			best, bestIndex = name, idx
 		}
 	}

@@ -257,3 +257,46 @@ func TestQuorumLostIsSaid(t *testing.T) {
 		t.Errorf("two of three managers answer: %v", err)
 	}
 }
+
+// TestRecover: two of three managers killed: recover forces a new cluster on the survivor,
+// makes the lost managers again and joins them; the worker stays in the swarm as it was. With the
+// quorum intact recover refuses.
+func TestRecover(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeCluster(t)
+	c := f.file(t, 3, "m1", "m2", "m3", "w1")
+	if _, err := f.up(ctx, c, UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	recover := func() error {
+		r := newRun(f.api, c)
+		r.open = f.open
+		return recoverWith(ctx, r)
+	}
+	if err := recover(); err == nil || !strings.Contains(err.Error(), "has its quorum: nothing to recover") {
+		t.Fatalf("recover with the quorum intact: %v", err)
+	}
+	f.sw.mu.Lock()
+	w1 := f.sw.nodeOf("w1")
+	f.sw.mu.Unlock()
+	time.Sleep(10 * time.Millisecond)
+	f.kill("m2")
+	f.kill("m3")
+	before := len(f.changes())
+	if err := recover(); err != nil {
+		t.Fatal(err)
+	}
+	ch := f.changes()[before:]
+	if len(ch) == 0 || ch[0] != "force new cluster on m1 advertising 10.99.0.1" {
+		t.Errorf("the first change: %q", ch)
+	}
+	want := []string{"m1:manager:active", "m2:manager:active", "m3:manager:active", "w1:worker:active"}
+	if got := f.roles(); !slices.Equal(got, want) {
+		t.Errorf("after recover: %v", got)
+	}
+	f.sw.mu.Lock()
+	defer f.sw.mu.Unlock()
+	if f.sw.nodeOf("w1") != w1 {
+		t.Error("the worker joined again: it should have stayed")
+	}
+}
