@@ -235,13 +235,13 @@ func (d *Driver) ensureNetwork(ctx context.Context, cli client.APIClient, name, 
 	whole := ctx
 	ctx = context.WithoutCancel(ctx)
 	if subnet == "" {
-		// Fixed addresses need a subnet the user configured: let the engine choose a free one,
-		// then make the network again with that subnet spelt out.
-		resp, err := cli.NetworkCreate(ctx, name, opts)
+		// Fixed addresses need a subnet the user configured: let the engine choose a free one
+		// for a probe network of another name (another create looking for the network by its
+		// name must never find the probe, which has no configured subnet), then make the
+		// network with that subnet spelt out.
+		probeName := fmt.Sprintf("%s-subnet-probe-%d-%d", name, os.Getpid(), time.Now().UnixNano())
+		resp, err := cli.NetworkCreate(ctx, probeName, opts)
 		if err != nil {
-			if there, ok := existing(ctx, cli, name, err); ok {
-				return there, nil
-			}
 			return n, fmt.Errorf("creating network %q: %w", name, err)
 		}
 		probe, err := cli.NetworkInspect(ctx, resp.ID, network.InspectOptions{})
