@@ -40,6 +40,9 @@ type BackupInfo struct {
 	SwarmID       string    `json:"swarm_id"`
 	Machine       string    `json:"machine"` // the manager copied
 	NodeID        string    `json:"node_id"`
+	// Addr is that manager's raft address (host:port): the address the restored manager must
+	// have, for other managers to join it (a lone manager's raft address does not change).
+	Addr string `json:"addr"`
 	Managers      []string  `json:"managers"`
 	Workers       []string  `json:"workers"`
 	Services      int       `json:"services"`
@@ -191,6 +194,13 @@ func (b *backup) read(r *run, ctx context.Context) error {
 		return r.fail(m.Name, err)
 	}
 	b.info.SwarmID, b.info.Autolock = sw.ID, sw.Spec.EncryptionConfig.AutoLockManagers
+	node, _, err := m.Docker.NodeInspectWithRaw(ctx, b.info.NodeID)
+	if err != nil {
+		return r.fail(m.Name, err)
+	}
+	if node.ManagerStatus != nil {
+		b.info.Addr = node.ManagerStatus.Addr
+	}
 	services, err := m.Docker.ServiceList(ctx, swarm.ServiceListOptions{})
 	if err != nil {
 		return r.fail(m.Name, err)

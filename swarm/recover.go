@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/docker/docker/api/types/swarm"
 
-	"github.com/machine-tools/machine/internal/wait"
 	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/swarm/cluster"
 )
@@ -135,22 +132,7 @@ func raftIndex(ctx context.Context, n *Node) int64 {
 }
 
 func (rc *recovery) force(r *run, ctx context.Context) error {
-	n := rc.survivor
-	adv := n.IP()
-	if fn, _ := r.c.Node(n.Name); net.ParseIP(fn.AdvertiseAddr) != nil {
-		adv = fn.AdvertiseAddr
-	}
-	r.up.say(n.Name, "forcing a new cluster of one, advertising "+adv)
-	if _, err := n.Docker.SwarmInit(ctx, swarm.InitRequest{ForceNewCluster: true, AdvertiseAddr: adv, ListenAddr: listenFor(adv)}); err != nil {
-		return r.fail(n.Name, err)
-	}
-	return wait.Until(ctx, 2*time.Minute, 500*time.Millisecond, func(ctx context.Context) (bool, string, error) {
-		_, err := n.Docker.NodeList(ctx, swarm.NodeListOptions{})
-		if err != nil {
-			return false, err.Error(), nil
-		}
-		return true, "", nil
-	})
+	return r.forceNewCluster(ctx, rc.survivor)
 }
 
 func (rc *recovery) othersLeave(r *run, ctx context.Context) error {
@@ -176,8 +158,8 @@ func (rc *recovery) removeGone(r *run, ctx context.Context) error {
 		return r.fail(m.Name, err)
 	}
 	for _, x := range list {
-		if x.ID == self.NodeID || x.ManagerStatus == nil {
-			continue
+		if x.ID == self.NodeID || x.Spec.Role != swarm.NodeRoleManager {
+			continue // (a manager out of raft after the forced cluster has no manager status)
 		}
 		r.up.say(x.Description.Hostname, "out of the node list (a manager of the old cluster)")
 		if err := removeDead(ctx, m, x.ID); err != nil {

@@ -83,6 +83,9 @@ func (rs *restore) observe(r *run, ctx context.Context) error {
 		return err
 	}
 	rs.target = rs.o.Onto
+	if n, ok := r.c.Node(rs.info.Machine); rs.target == "" && ok && n.Role == cluster.Manager {
+		rs.target = n.Name // the backup's own manager, made again
+	}
 	if rs.target == "" {
 		rs.target = r.c.Managers()[0].Name
 	}
@@ -122,8 +125,11 @@ func (rs *restore) restored(ctx context.Context) bool {
 }
 
 func (rs *restore) makeTarget(r *run, ctx context.Context) error {
-	if rs.target == "" || r.nodes[rs.target] != nil {
+	if rs.target == "" {
 		return nil
+	}
+	if n := r.nodes[rs.target]; n != nil {
+		return rs.sameAddress(n)
 	}
 	n, _ := r.c.Node(rs.target)
 	if !r.api.Exists(n.Name) {
@@ -137,7 +143,23 @@ func (rs *restore) makeTarget(r *run, ctx context.Context) error {
 		return r.fail(n.Name, err)
 	}
 	r.nodes[n.Name] = o
-	return nil
+	return rs.sameAddress(o)
+}
+
+// sameAddress refuses, before anything is placed, a target whose address is not the backup's
+// manager's: the swarm's raft keeps that address for its one manager after the new cluster is
+// forced (swarmkit changes a manager's raft address only through another manager), and the other
+// managers could not join it.
+func (rs *restore) sameAddress(n *Node) error {
+	if rs.info.Addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(rs.info.Addr)
+	if err != nil || host == n.IP() {
+		return nil
+	}
+	return rs.run.fail(n.Name, fmt.Errorf("the backup's manager %s was at %s, %s is at %s: the restored swarm would keep %s as its manager's raft address and no other manager could join it; restore onto a host at %s (with --onto, or the driver's address option for %s)",
+		rs.info.Machine, host, n.Name, n.IP(), host, host, n.Name))
 }
 
 // leaveLive takes the file's live nodes out of the swarm they are in (forced: there may be no
@@ -267,27 +289,7 @@ func (rs *restore) forceNewCluster(r *run, ctx context.Context) error {
 	if rs.target == "" {
 		return nil
 	}
-	n := r.nodes[rs.target]
-	adv := r.c.Managers()[0].AdvertiseAddr
-	if fn, _ := r.c.Node(rs.target); fn.AdvertiseAddr != "" {
-		adv = fn.AdvertiseAddr
-	}
-	if net.ParseIP(adv) == nil {
-		adv = n.IP()
-	}
-	rs.say(n.Name, "forcing a new cluster of one, advertising "+adv)
-	_, err := n.Docker.SwarmInit(ctx, swarm.InitRequest{ForceNewCluster: true, AdvertiseAddr: adv, ListenAddr: listenFor(adv)})
-	if err != nil {
-		return r.fail(n.Name, err)
-	}
-	// A manager whose list answers: the swarm's store is loaded.
-	return wait.Until(ctx, 2*time.Minute, 500*time.Millisecond, func(ctx context.Context) (bool, string, error) {
-		_, err := n.Docker.NodeList(ctx, swarm.NodeListOptions{})
-		if err != nil {
-			return false, err.Error(), nil
-		}
-		return true, "", nil
-	})
+	return r.forceNewCluster(ctx, r.nodes[rs.target])
 }
 
 // removeOld takes every node of the backup's swarm but the target out of the node list: their

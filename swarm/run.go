@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 	"time"
 
+	"github.com/docker/docker/api/types/swarm"
+
 	"github.com/machine-tools/machine/internal/fanout"
+	"github.com/machine-tools/machine/internal/wait"
 	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/swarm/cluster"
 )
@@ -175,4 +179,24 @@ func findManager(ctx context.Context, names []string, open func(string) (*Node, 
 		}
 	}
 	return m
+}
+
+// forceNewCluster makes n the one manager of the swarm it holds (a restored state, the survivor
+// of a lost quorum), advertising the file's address for it or its host's address of today, and
+// waits until its swarm's store answers.
+func (r *run) forceNewCluster(ctx context.Context, n *Node) error {
+	adv := n.IP()
+	if fn, _ := r.c.Node(n.Name); net.ParseIP(fn.AdvertiseAddr) != nil {
+		adv = fn.AdvertiseAddr
+	}
+	r.up.say(n.Name, "forcing a new cluster of one, advertising "+adv)
+	if _, err := n.Docker.SwarmInit(ctx, swarm.InitRequest{ForceNewCluster: true, AdvertiseAddr: adv, ListenAddr: listenFor(adv)}); err != nil {
+		return r.fail(n.Name, err)
+	}
+	return wait.Until(ctx, 2*time.Minute, 500*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+		if _, err := n.Docker.NodeList(ctx, swarm.NodeListOptions{}); err != nil {
+			return false, err.Error(), nil
+		}
+		return true, "", nil
+	})
 }

@@ -15,9 +15,11 @@ import (
 // TestSwarmBackupRestore: a 3-manager + 2-worker swarm holding a replicated service on an overlay
 // network, a global service, a secret and a config read by a task, and node labels is backed up
 // (from a manager that is not the leader, the service never below its replicas minus one); a
-// restore over it is refused; every host is removed; the restore on new hosts at other
-// addresses brings back the services with their tasks running, the secret's and the config's
-// content inside a task, the network and the labels; the plan then has nothing to change.
+// restore over it is refused; every host is removed; a restore onto a host at another address
+// than the backup's manager is refused before anything is placed (the swarm's raft would keep the
+// old address); the restore on new hosts at the file's addresses brings back the services with
+// their tasks running, the secret's and the config's content inside a task, the network and the
+// labels; the plan then has nothing to change.
 func TestSwarmBackupRestore(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -28,31 +30,29 @@ func TestSwarmBackupRestore(t *testing.T) {
 	m1, m2, w1 := names[0], names[1], names[3]
 	net := p + "-net"
 	t.Cleanup(func() { e.run(append([]string{"rm", "-f", "-y"}, names...)...) })
-	// The hosts' network is the test's own: made again on another subnet for the restore.
-	mkNet := func(subnet string) {
-		_ = exec.Command("docker", "network", "rm", net).Run()
-		if out, err := exec.Command("docker", "network", "create", "--subnet", subnet, net).CombinedOutput(); err != nil {
-			t.Fatalf("docker network create: %v %s", err, out)
-		}
+	// The hosts' network is the test's own: it outlives them.
+	octet := os.Getpid()%200 + 20
+	if out, err := exec.Command("docker", "network", "create", "--subnet", fmt.Sprintf("10.238.%d.0/24", octet), net).CombinedOutput(); err != nil {
+		t.Fatalf("docker network create: %v %s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", net).Run() })
-	octet := os.Getpid()%200 + 20
-	mkNet(fmt.Sprintf("10.238.%d.0/24", octet))
 	file := filepath.Join(t.TempDir(), "cluster.yml")
+	// The hosts' addresses are the file's: the new hosts of the restore have them again.
+	ip := func(i int) string { return fmt.Sprintf("10.238.%d.%d", octet, 11+i) }
 	content := fmt.Sprintf(`name: %s
 driver: container
 driver-options: {network: %s}
 nodes:
-  - {name: %s, role: manager}
-  - {name: %s, role: manager}
-  - {name: %s, role: manager}
-  - {name: %s, labels: {zone: a}}
-  - {name: %s, labels: {zone: b}}
+  - {name: %s, role: manager, driver-options: {ip: %s}}
+  - {name: %s, role: manager, driver-options: {ip: %s}}
+  - {name: %s, role: manager, driver-options: {ip: %s}}
+  - {name: %s, labels: {zone: a}, driver-options: {ip: %s}}
+  - {name: %s, labels: {zone: b}, driver-options: {ip: %s}}
 networks:
   - {name: appnet, attachable: true}
 images:
   - {name: %s, source: local}
-`, p, net, names[0], names[1], names[2], names[3], names[4], img)
+`, p, net, names[0], ip(0), names[1], ip(1), names[2], ip(2), names[3], ip(3), names[4], ip(4), img)
 	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -131,17 +131,27 @@ images:
 	// Over the live swarm: refused, nothing changed.
 	expectOneLineError(t, e.run("swarm", "restore", "-f", file, out), "is up", "pass --force")
 
-	// Every host gone; the network made again on another subnet: the hosts come back elsewhere.
+	// Every host gone. The backup came from a manager that was not the leader (m1 led).
+	var from string
+	for _, n := range names[:3] {
+		if strings.Contains(r.stdout, " from "+n+" ") {
+			from = n
+		}
+	}
+	if from == "" || from == m1 {
+		t.Errorf("the backup was taken from %q: want a manager that is not the leader %s", from, m1)
+	}
 	if r := e.run("rm", "-f", "-y", names[0], names[1], names[2], names[3], names[4]); r.code != 0 {
 		t.Fatalf("rm: %s", r)
 	}
-	mkNet(fmt.Sprintf("10.239.%d.0/24", octet))
+	onto := m1
+	if from == m1 {
+		onto = m2
+	}
+	expectOneLineError(t, e.run("swarm", "restore", "-f", file, "--onto", onto, out), "no other manager could join it", "restore onto a host at")
 	r = e.run("swarm", "restore", "-f", file, out)
 	if r.code != 0 {
 		t.Fatalf("swarm restore: %s", r)
-	}
-	if ip := strings.TrimSpace(e.must("ip", m1)); !strings.HasPrefix(ip, fmt.Sprintf("10.239.%d.", octet)) {
-		t.Fatalf("the restored manager is at %s, not on the new subnet", ip)
 	}
 	expectNodes(t, e, m1, map[string]string{names[0]: "manager", names[1]: "manager", names[2]: "manager", names[3]: "worker", names[4]: "worker"})
 	waitRunning(m2, map[string]int{"app": 2, "g": 5})
