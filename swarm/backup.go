@@ -131,7 +131,9 @@ func (b *backup) choose(r *run, ctx context.Context) error {
 			continue
 		}
 		total++
-		if !n.Reachable {
+		// Reachable as the swarm sees it, and answering now (the swarm takes a few seconds
+		// to see a manager gone).
+		if _, alive := r.alive[name]; !n.Reachable || !alive {
 			down = append(down, name)
 			continue
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/machine-tools/machine/internal/fsutil"
 	"github.com/machine-tools/machine/internal/runner"
 	"github.com/machine-tools/machine/internal/wait"
 	"github.com/machine-tools/machine/machine"
@@ -62,7 +64,11 @@ func Restore(ctx context.Context, api *machine.API, c *cluster.Cluster, path str
 		steps = append(steps, s)
 	}
 	steps = append(steps, step{"restoring labels set outside the file", rs.relabel})
-	return r.do(ctx, steps)
+	if err := r.do(ctx, steps); err != nil {
+		return err
+	}
+	_ = os.Remove(rs.markPath()) // done: a restore of it again is one over a live swarm
+	return nil
 }
 
 type restore struct {
@@ -95,15 +101,13 @@ func (rs *restore) observe(r *run, ctx context.Context) error {
 	if r.ob.via == nil {
 		return nil
 	}
-	// A swarm is up. When it is the backup's swarm as restored before (the same ID, with the
-	// target its manager), the restore was done: what is left is bringing the rest up.
+	// A swarm is up. When this backup was restored on the target before (a restore that
+	// stopped after its new cluster was forced), what is left is bringing the rest up.
 	st := r.alive[r.ob.via.Name]
-	if sw, err := r.ob.via.Docker.SwarmInspect(ctx); err == nil && sw.ID == rs.info.SwarmID {
-		if tst, ok := r.alive[rs.target]; ok && tst.Active && tst.Manager && rs.restored(ctx) {
-			rs.say(rs.target, "the backup's swarm is up here already: bringing the rest of the file up")
-			rs.target = "" // the placing steps are skipped
-			return nil
-		}
+	if b, err := os.ReadFile(rs.markPath()); err == nil && !rs.o.Force && strings.TrimSpace(string(b)) == rs.target && rs.restored(ctx) {
+		rs.say(rs.target, "this backup is restored here already: bringing the rest of the file up")
+		rs.target = "" // the placing steps are skipped
+		return nil
 	}
 	if !rs.o.Force {
 		services, _ := r.ob.via.Docker.ServiceList(ctx, swarm.ServiceListOptions{})
@@ -113,8 +117,14 @@ func (rs *restore) observe(r *run, ctx context.Context) error {
 	return nil
 }
 
-// restored says whether the target runs the backup's swarm as a restore left it: a cluster forced
-// from the backup's node, which lists no reachable manager but itself and its joiners.
+// markPath is where a restore notes that its new cluster was forced, for the one backup (its
+// state's checksum) onto the one machine (the file's content): a restore run again goes on from
+// there, while a swarm that is merely up is not mistaken for one restored.
+func (rs *restore) markPath() string {
+	return filepath.Join(rs.run.api.Store.Root, "clusters", "restored-"+rs.info.StateSHA256[:min(16, len(rs.info.StateSHA256))])
+}
+
+// restored says whether the target runs the backup's node (its swarm state the backup's).
 func (rs *restore) restored(ctx context.Context) bool {
 	n := rs.run.nodes[rs.target]
 	if n == nil {
@@ -289,7 +299,13 @@ func (rs *restore) forceNewCluster(r *run, ctx context.Context) error {
 	if rs.target == "" {
 		return nil
 	}
-	return r.forceNewCluster(ctx, r.nodes[rs.target])
+	if err := r.forceNewCluster(ctx, r.nodes[rs.target]); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(rs.markPath()), 0o700); err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(rs.markPath(), []byte(rs.target+"\n"), 0o600)
 }
 
 // removeOld takes every node of the backup's swarm but the target out of the node list: their

@@ -222,11 +222,15 @@ images:
 		time.Sleep(time.Second)
 	}
 	before := task()
-	for _, h := range []string{m2, m3} {
+	kill := func(h string) {
 		if out, err := exec.Command("docker", "kill", h).CombinedOutput(); err != nil {
 			t.Fatalf("docker kill %s: %v %s", h, err, out)
 		}
 	}
+	// One of three managers gone: a backup would stop a second one, and is refused.
+	kill(m3)
+	expectOneLineError(t, e.run("swarm", "backup", "-f", file, "-o", filepath.Join(t.TempDir(), "b")), "stopping one for the copy would leave 1 of 3", "start "+m3+" first")
+	kill(m2)
 	start := time.Now()
 	r := e.run("swarm", "plan", "-f", file)
 	if r.code == 0 || !strings.Contains(r.stderr, "quorum lost: 2 of 3 managers unreachable ("+m2+", "+m3+")") || !strings.Contains(r.stderr, "machine swarm recover") {
