@@ -113,11 +113,13 @@ images:
 			}
 		}
 	}()
+	began := time.Now()
 	r := e.run("swarm", "backup", "-f", file, "-o", out)
 	close(stop)
 	if r.code != 0 {
 		t.Fatalf("swarm backup: %s", r)
 	}
+	t.Logf("backup in %s: %s", time.Since(began).Round(100*time.Millisecond), strings.TrimSpace(r.stdout))
 	if low := <-lowest; low < 1 {
 		t.Errorf("during the backup the service had %d running tasks (replicas 2)", low)
 	}
@@ -149,10 +151,12 @@ images:
 		onto = m2
 	}
 	expectOneLineError(t, e.run("swarm", "restore", "-f", file, "--onto", onto, out), "no other manager could join it", "restore onto a host at")
+	began = time.Now()
 	r = e.run("swarm", "restore", "-f", file, out)
 	if r.code != 0 {
 		t.Fatalf("swarm restore: %s", r)
 	}
+	t.Logf("restore onto 5 new hosts in %s", time.Since(began).Round(100*time.Millisecond))
 	expectNodes(t, e, m1, map[string]string{names[0]: "manager", names[1]: "manager", names[2]: "manager", names[3]: "worker", names[4]: "worker"})
 	waitRunning(m2, map[string]int{"app": 2, "g": 5})
 	// The secret and the config, read inside one of app's tasks.
@@ -162,7 +166,7 @@ images:
 	}
 	id := mustDocker(where[0], "", "ps", "-q", "--filter", "label=com.docker.swarm.service.name=app")
 	id = strings.Fields(id)[0]
-	if got := mustDocker(where[0], "", "exec", id, "cat", "/run/secrets/s1", "/c1"); got != "the secret of "+p+"the config of "+p {
+	if got := mustDocker(where[0], "", "exec", id, "busybox", "cat", "/run/secrets/s1", "/c1"); got != "the secret of "+p+"the config of "+p {
 		t.Errorf("inside the task: %q", got)
 	}
 	if got := mustDocker(m1, "", "network", "ls", "--filter", "name=appnet", "--format", "{{.Name}} {{.Driver}}"); got != "appnet overlay" {
@@ -236,15 +240,18 @@ images:
 	if r.code == 0 || !strings.Contains(r.stderr, "quorum lost: 2 of 3 managers unreachable ("+m2+", "+m3+")") || !strings.Contains(r.stderr, "machine swarm recover") {
 		t.Fatalf("plan with quorum lost: %s", r)
 	}
-	if took := time.Since(start); took > 40*time.Second {
+	took := time.Since(start).Round(100 * time.Millisecond)
+	if took > 40*time.Second {
 		t.Errorf("plan took %s to say the quorum is lost", took)
 	}
 	if r := e.run("swarm", "status", m1); r.code == 0 || !strings.Contains(r.stderr, "quorum lost") {
 		t.Errorf("status with quorum lost: %s", r)
 	}
+	began := time.Now()
 	if r := e.run("swarm", "recover", "-f", file); r.code != 0 {
 		t.Fatalf("swarm recover: %s", r)
 	}
+	t.Logf("plan said the quorum was lost in %s; recover took %s", took, time.Since(began).Round(100*time.Millisecond))
 	expectNodes(t, e, m1, map[string]string{m1: "manager", m2: "manager", m3: "manager", w1: "worker"})
 	if after := task(); after != before {
 		t.Errorf("g's task on the worker was replaced (%s, then %s): it should run throughout", before, after)
