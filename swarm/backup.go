@@ -35,14 +35,14 @@ const BackupFormat = 1
 // which node, what the swarm had, and the checksum of the state that follows (swarm.tar.gz: the
 // manager's /var/lib/docker/swarm, with the swarm's CA key and its raft encryption key).
 type BackupInfo struct {
-	Format        int       `json:"format"`
-	Cluster       string    `json:"cluster"`
-	SwarmID       string    `json:"swarm_id"`
-	Machine       string    `json:"machine"` // the manager copied
-	NodeID        string    `json:"node_id"`
+	Format  int    `json:"format"`
+	Cluster string `json:"cluster"`
+	SwarmID string `json:"swarm_id"`
+	Machine string `json:"machine"` // the manager copied
+	NodeID  string `json:"node_id"`
 	// Addr is that manager's raft address (host:port): the address the restored manager must
 	// have, for other managers to join it (a lone manager's raft address does not change).
-	Addr string `json:"addr"`
+	Addr          string    `json:"addr"`
 	Managers      []string  `json:"managers"`
 	Workers       []string  `json:"workers"`
 	Services      int       `json:"services"`
