@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/machine-tools/machine/internal/fsutil"
 	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/swarm/cluster"
 )
@@ -28,6 +31,20 @@ func Recover(ctx context.Context, api *machine.API, c *cluster.Cluster, o UpOpti
 
 func recoverWith(ctx context.Context, r *run) error {
 	rc := &recovery{run: r}
+	if err := r.do(ctx, recoverSteps(rc)); err != nil {
+		return err
+	}
+	_ = os.Remove(rc.markPath()) // done: recovering it again needs a quorum lost again
+	return nil
+}
+
+// markPath is where a recover notes that it began: run again after an interrupt, once its new
+// cluster has its quorum, it goes on with what is left instead of refusing.
+func (rc *recovery) markPath() string {
+	return filepath.Join(rc.api.Store.Root, "clusters", "recovering-"+rc.c.Name)
+}
+
+func recoverSteps(rc *recovery) []step {
 	steps := []step{
 		{"observe", rc.observe},
 		{"choosing the survivor", rc.choose},
@@ -37,12 +54,12 @@ func recoverWith(ctx context.Context, r *run) error {
 		{"making the lost managers again", rc.remake},
 		{"observe again", func(r *run, ctx context.Context) error { return r.reobserve(ctx) }},
 	}
-	steps = append(steps, upSteps[1:]...)
-	return r.do(ctx, steps)
+	return append(steps, upSteps[1:]...)
 }
 
 type recovery struct {
 	*run
+	resumed  bool // a recover run again after its new cluster was forced
 	lost     *QuorumLostError
 	survivor *Node
 	others   []string // other managers that answered: they leave the old cluster and join again
@@ -50,8 +67,16 @@ type recovery struct {
 }
 
 func (rc *recovery) observe(r *run, ctx context.Context) error {
-	_, err := observe(ctx, r.api, r.c, r.open)
+	ob, err := observe(ctx, r.api, r.c, r.open)
 	if err == nil {
+		if _, begun := os.Stat(rc.markPath()); begun == nil {
+			// A recover that was interrupted after its new cluster was forced: the rest is
+			// bringing the file up.
+			r.ob, r.nodes, r.alive = ob, ob.nodes, ob.states
+			rc.resumed = true
+			return nil
+		}
+		ob.close()
 		return fmt.Errorf("the swarm of %s has its quorum: nothing to recover (`machine swarm plan -f %s` says what is missing, `swarm up` brings it back)", r.c.Name, r.c.File())
 	}
 	var lost *QuorumLostError
@@ -86,6 +111,12 @@ func (rc *recovery) choose(r *run, ctx context.Context) error {
 			rc.gone = append(rc.gone, name)
 			continue
 		}
+		if rc.resumed { // the new cluster's manager
+			if rc.survivor == nil {
+				rc.survivor = liveManager(r.c, r.alive, r.nodes)
+			}
+			continue
+		}
 		if !ok || !st.Active || !st.Manager {
 			continue
 		}
@@ -93,6 +124,12 @@ func (rc *recovery) choose(r *run, ctx context.Context) error {
 		if best == "" || idx > bestIndex {
 			best, bestIndex = name, idx
 		}
+	}
+	if rc.resumed {
+		if rc.survivor == nil {
+			return fmt.Errorf("no manager of %s answers: run `machine swarm recover -f %s` when one does", r.c.Name, r.c.File())
+		}
+		return nil
 	}
 	if best == "" {
 		return fmt.Errorf("no manager of %s answers: nothing to recover from; `machine swarm restore -f %s BACKUP` brings the swarm back from a backup", r.c.Name, r.c.File())
@@ -132,10 +169,22 @@ func raftIndex(ctx context.Context, n *Node) int64 {
 }
 
 func (rc *recovery) force(r *run, ctx context.Context) error {
+	if rc.resumed {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(rc.markPath()), 0o700); err != nil {
+		return err
+	}
+	if err := fsutil.WriteFileAtomic(rc.markPath(), []byte(rc.survivor.Name+"\n"), 0o600); err != nil {
+		return err
+	}
 	return r.forceNewCluster(ctx, rc.survivor)
 }
 
 func (rc *recovery) othersLeave(r *run, ctx context.Context) error {
+	if rc.resumed {
+		return nil
+	}
 	for _, name := range rc.others {
 		r.up.say(name, "leaving the old cluster (it joins the new one again)")
 		if err := r.nodes[name].Docker.SwarmLeave(ctx, true); err != nil {
@@ -159,8 +208,12 @@ func (rc *recovery) removeGone(r *run, ctx context.Context) error {
 	}
 	for _, x := range list {
 		if x.ID == self.NodeID || x.Spec.Role != swarm.NodeRoleManager {
-			continue // (a manager out of raft after the forced cluster has no manager status)
+			continue
 		}
+		if x.ManagerStatus != nil && x.ManagerStatus.Reachability == swarm.ReachabilityReachable {
+			continue // joined the new cluster (a recover run again)
+		}
+		// (a manager out of raft after the forced cluster has no manager status)
 		r.up.say(x.Description.Hostname, "out of the node list (a manager of the old cluster)")
 		if err := removeDead(ctx, m, x.ID); err != nil {
 			return r.fail(x.Description.Hostname, err)

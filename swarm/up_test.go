@@ -300,3 +300,44 @@ func TestRecover(t *testing.T) {
 		t.Error("the worker joined again: it should have stayed")
 	}
 }
+
+// TestRecoverInterruptedThenAgain: a recover interrupted once its new cluster is forced (the
+// swarm has its quorum again) is finished by the same recover run again, not refused.
+func TestRecoverInterruptedThenAgain(t *testing.T) {
+	f := newFakeCluster(t)
+	c := f.file(t, 3, "m1", "m2", "m3", "w1")
+	if _, err := f.up(context.Background(), c, UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	f.kill("m2")
+	f.kill("m3")
+	ctx, cancel := context.WithCancel(context.Background())
+	r := newRun(f.api, c)
+	r.open = f.open
+	r.up.Progress = func(node, msg string) {
+		if strings.HasPrefix(msg, "forcing a new cluster") {
+			cancel()
+		}
+	}
+	if err := recoverWith(ctx, r); err == nil {
+		t.Fatal("the interrupted recover returned no error")
+	}
+	if ch := f.changes(); !slices.Contains(ch, "force new cluster on m1 advertising 10.99.0.1") {
+		t.Fatalf("the interrupt came before the new cluster: %q", ch)
+	}
+	r = newRun(f.api, c)
+	r.open = f.open
+	if err := recoverWith(context.Background(), r); err != nil {
+		t.Fatalf("recover again: %v", err)
+	}
+	want := []string{"m1:manager:active", "m2:manager:active", "m3:manager:active", "w1:worker:active"}
+	if got := f.roles(); !slices.Equal(got, want) {
+		t.Errorf("after recover again: %v", got)
+	}
+	r = newRun(f.api, c)
+	r.open = f.open
+	if err := recoverWith(context.Background(), r); err == nil || !strings.Contains(err.Error(), "has its quorum") {
+		t.Errorf("a third recover, with nothing to recover: %v", err)
+	}
+}
