@@ -86,19 +86,7 @@ func (rc *recovery) observe(r *run, ctx context.Context) error {
 		return fmt.Errorf("reading the live cluster: %w", err)
 	}
 	rc.lost = lost
-	// The file's machines, opened and read again (observe closes what it read on an error).
-	for _, n := range r.c.Nodes {
-		if !r.api.Exists(n.Name) {
-			continue
-		}
-		o, err := r.open(n.Name)
-		if err != nil {
-			return &StepError{n.Name, "opening its engine", err}
-		}
-		r.nodes[n.Name] = o
-	}
-	r.alive = probe(ctx, r.nodes)
-	return nil
+	return r.openAll(ctx)
 }
 
 // choose picks the surviving manager with the most recent raft state (the highest index of its

@@ -3,6 +3,7 @@ package swarm
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -85,7 +86,15 @@ type restore struct {
 func (rs *restore) say(node, msg string) { rs.run.up.say(node, msg) }
 
 func (rs *restore) observe(r *run, ctx context.Context) error {
-	if err := r.reobserve(ctx); err != nil {
+	var lost *QuorumLostError
+	if err := r.reobserve(ctx); errors.As(err, &lost) {
+		// A swarm without its quorum (a restore interrupted after the state was placed, or a
+		// swarm lost): not a healthy one to keep; restored over.
+		if err := r.openAll(ctx); err != nil {
+			return err
+		}
+		r.ob = nil
+	} else if err != nil {
 		return err
 	}
 	rs.target = rs.o.Onto
@@ -98,7 +107,7 @@ func (rs *restore) observe(r *run, ctx context.Context) error {
 	if n, ok := r.c.Node(rs.target); !ok || n.Role != cluster.Manager {
 		return fmt.Errorf("%s is not a manager of %s: restore onto one of its managers (--onto)", rs.target, r.c.File())
 	}
-	if r.ob.via == nil {
+	if r.ob == nil || r.ob.via == nil {
 		return nil
 	}
 	// A swarm is up. When this backup was restored on the target before (a restore that
