@@ -159,7 +159,7 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 	}
 	via := ob.via
 	ob.InSwarm = true
-	if lost := quorumLost(ctx, c, ob.states, via); lost != nil {
+	if lost := quorumLost(ctx, c, ob.states, ob.nodes, via); lost != nil {
 		return ob, lost
 	}
 	rctx, cancel := context.WithTimeout(ctx, observeLimit)

@@ -3,6 +3,7 @@ package swarm
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -41,8 +42,10 @@ func noLeader(err error) bool {
 
 // quorumLost tells, from the states already read, whether the swarm that via manages has lost
 // its quorum: the managers via knows, against those of the file that answered as managers of
-// the same swarm; a short list call through via confirms it (nil: the swarm has a leader).
-func quorumLost(ctx context.Context, c *cluster.Cluster, states map[string]State, via *Node) *QuorumLostError {
+// the same swarm. When every manager the swarm has is a machine of the file, that count is the
+// answer (the swarm itself may go on answering for the seconds its election takes); when some
+// are not, a short list call through via confirms it. nil: the swarm has its quorum.
+func quorumLost(ctx context.Context, c *cluster.Cluster, states map[string]State, nodes map[string]*Node, via *Node) *QuorumLostError {
 	vst := states[via.Name]
 	total := len(vst.Managers)
 	var reachable, gone []string
@@ -57,10 +60,24 @@ func quorumLost(ctx context.Context, c *cluster.Cluster, states map[string]State
 	if total == 0 || len(reachable) >= total/2+1 {
 		return nil
 	}
+	lost := &QuorumLostError{Total: total, Reachable: reachable, Gone: gone, File: c.File()}
+	ips := map[string]bool{}
+	for _, n := range nodes {
+		ips[n.IP()] = true
+	}
+	known := true
+	for _, a := range vst.Managers {
+		if host, _, err := net.SplitHostPort(a); err != nil || !ips[host] {
+			known = false
+		}
+	}
+	if known {
+		return lost
+	}
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if _, err := via.Docker.NodeList(lctx, swarm.NodeListOptions{}); err == nil {
 		return nil // managers outside the file make up the majority
 	}
-	return &QuorumLostError{Total: total, Reachable: reachable, Gone: gone, File: c.File()}
+	return lost
 }
