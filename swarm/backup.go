@@ -203,19 +203,7 @@ func (b *backup) read(r *run, ctx context.Context) error {
 	if node.ManagerStatus != nil {
 		b.info.Addr = node.ManagerStatus.Addr
 	}
-	services, err := m.Docker.ServiceList(ctx, swarm.ServiceListOptions{})
-	if err != nil {
-		return r.fail(m.Name, err)
-	}
-	secrets, err := m.Docker.SecretList(ctx, swarm.SecretListOptions{})
-	if err != nil {
-		return r.fail(m.Name, err)
-	}
-	configs, err := m.Docker.ConfigList(ctx, swarm.ConfigListOptions{})
-	if err != nil {
-		return r.fail(m.Name, err)
-	}
-	nets, err := m.Docker.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("scope", "swarm"))})
+	held, err := countHeld(ctx, m)
 	if err != nil {
 		return r.fail(m.Name, err)
 	}
@@ -223,7 +211,7 @@ func (b *backup) read(r *run, ctx context.Context) error {
 	if err != nil {
 		return r.fail(m.Name, err)
 	}
-	b.info.Services, b.info.Secrets, b.info.Configs, b.info.Networks, b.info.EngineVersion = len(services), len(secrets), len(configs), len(nets), v.Version
+	b.info.Services, b.info.Secrets, b.info.Configs, b.info.Networks, b.info.EngineVersion = held.Services, held.Secrets, held.Configs, held.Networks, v.Version
 	if b.info.Autolock {
 		// The unlock key in force, beside the backup and not in it: the key is what keeps the
 		// raft keys in the state locked at rest, so whoever holds both holds the swarm; kept in
@@ -241,6 +229,35 @@ func (b *backup) read(r *run, ctx context.Context) error {
 	}
 	r.later = append(r.later, func() error { return b.ssh.Close() })
 	return nil
+}
+
+// held is what a swarm holds, counted: what a backup records and a restore checks.
+type held struct{ Services, Secrets, Configs, Networks int }
+
+func (h held) String() string {
+	return fmt.Sprintf("%d services, %d secrets, %d configs, %d networks", h.Services, h.Secrets, h.Configs, h.Networks)
+}
+
+// countHeld counts, through manager m, the swarm's services, secrets, configs and swarm-scoped
+// networks.
+func countHeld(ctx context.Context, m *Node) (held, error) {
+	services, err := m.Docker.ServiceList(ctx, swarm.ServiceListOptions{})
+	if err != nil {
+		return held{}, err
+	}
+	secrets, err := m.Docker.SecretList(ctx, swarm.SecretListOptions{})
+	if err != nil {
+		return held{}, err
+	}
+	configs, err := m.Docker.ConfigList(ctx, swarm.ConfigListOptions{})
+	if err != nil {
+		return held{}, err
+	}
+	nets, err := m.Docker.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("scope", "swarm"))})
+	if err != nil {
+		return held{}, err
+	}
+	return held{len(services), len(secrets), len(configs), len(nets)}, nil
 }
 
 // engineStop and engineStart stop and start the engine (and, with systemd, the socket that

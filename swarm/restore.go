@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/machine-tools/machine/internal/fsutil"
@@ -390,28 +388,14 @@ func (rs *restore) check(r *run, ctx context.Context) error {
 	if name == "" {
 		return nil
 	}
-	m := r.nodes[name]
-	services, err := m.Docker.ServiceList(ctx, swarm.ServiceListOptions{})
+	got, err := countHeld(ctx, r.nodes[name])
 	if err != nil {
 		return r.fail(name, err)
 	}
-	secrets, err := m.Docker.SecretList(ctx, swarm.SecretListOptions{})
-	if err != nil {
-		return r.fail(name, err)
-	}
-	configs, err := m.Docker.ConfigList(ctx, swarm.ConfigListOptions{})
-	if err != nil {
-		return r.fail(name, err)
-	}
-	nets, err := m.Docker.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("scope", "swarm"))})
-	if err != nil {
-		return r.fail(name, err)
-	}
-	got := fmt.Sprintf("%d services, %d secrets, %d configs, %d networks", len(services), len(secrets), len(configs), len(nets))
-	want := fmt.Sprintf("%d services, %d secrets, %d configs, %d networks", rs.info.Services, rs.info.Secrets, rs.info.Configs, rs.info.Networks)
+	want := held{rs.info.Services, rs.info.Secrets, rs.info.Configs, rs.info.Networks}
 	if got != want {
 		return r.fail(name, fmt.Errorf("the restored swarm holds %s, the backup %s", got, want))
 	}
-	rs.say(name, "the swarm holds what the backup did: "+got)
+	rs.say(name, "the swarm holds what the backup did: "+got.String())
 	return nil
 }
