@@ -30,6 +30,7 @@ import (
 	"github.com/machine-tools/machine/internal/cidata"
 	"github.com/machine-tools/machine/internal/fsutil"
 	"github.com/machine-tools/machine/internal/imagecache"
+	"github.com/machine-tools/machine/internal/wait"
 )
 
 // Name is the driver's name.
@@ -106,8 +107,27 @@ func (d *Driver) vbm(ctx context.Context, args ...string) (string, error) {
 		}
 		d.run = ExecRunner{Path: p}
 	}
-	return d.run.Run(ctx, args...)
+	// VBoxManage reaches VirtualBox through VBoxSVC, which it starts on demand and which exits a
+	// few seconds after its last client: a call that comes while it exits (or before it is up,
+	// on a loaded host) fails with "Failed to create the VirtualBox object!" although nothing is
+	// wrong (seen here: a create right after another VBoxManage client). That answer, and only
+	// it, is asked again, for a few seconds.
+	for attempt := 1; ; attempt++ {
+		out, err := d.run.Run(ctx, args...)
+		if err == nil || attempt == vboxSVCAttempts || !strings.Contains(err.Error(), "Failed to create the VirtualBox object") {
+			return out, err
+		}
+		if werr := wait.Sleep(ctx, vboxSVCPause); werr != nil {
+			return out, err
+		}
+	}
 }
+
+// vboxSVCAttempts bounds the calls made while VBoxSVC is starting or exiting, vboxSVCPause
+// apart.
+const vboxSVCAttempts = 5
+
+var vboxSVCPause = time.Second
 
 func (d *Driver) timing() (poll, stop, addr time.Duration) {
 	poll, stop, addr = d.poll, d.stopTimeout, d.addressTimeout

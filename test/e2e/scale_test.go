@@ -49,7 +49,10 @@ func TestSwarmScale30(t *testing.T) {
 	if d := e.docker(m, "service", "create", "--detach", "--mode", "global", "--endpoint-mode", "dnsrr", "--network", p+"-app", "--name", p+"-g", img, "sleep", "3600"); d.code != 0 {
 		t.Fatalf("a global service: %s", d)
 	}
-	deadline := time.Now().Add(3 * time.Minute)
+	// Not a speed bound (docs/performance.md has the figures): 27 workers' engines attach their
+	// task to the overlay network on two cores; 3 minutes was enough in three CI runs and not in
+	// a fourth (9 tasks still Starting, none failed).
+	deadline := time.Now().Add(8 * time.Minute)
 	for {
 		d := e.docker(m, "service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}} {{.CurrentState}}", p+"-g")
 		running := strings.Count(d.stdout, " Running ")
@@ -57,7 +60,7 @@ func TestSwarmScale30(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the global service runs on %d of 30 nodes after 3 minutes:\n%s", running, d.stdout)
+			t.Fatalf("the global service runs on %d of 30 nodes after 8 minutes:\n%s", running, d.stdout)
 		}
 		time.Sleep(2 * time.Second)
 	}
