@@ -52,9 +52,8 @@ func recoverSteps(rc *recovery) []step {
 		{"the other survivors leave", rc.othersLeave},
 		{"removing the managers that are gone", rc.removeGone},
 		{"making the lost managers again", rc.remake},
-		{"observe again", func(r *run, ctx context.Context) error { return r.reobserve(ctx) }},
 	}
-	return append(steps, upSteps[1:]...)
+	return append(steps, thenUp...)
 }
 
 type recovery struct {

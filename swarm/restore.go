@@ -57,11 +57,8 @@ func Restore(ctx context.Context, api *machine.API, c *cluster.Cluster, path str
 		{"forcing a new cluster", rs.forceNewCluster},
 		{"removing the old swarm's other nodes", rs.removeOld},
 		{"checking what the swarm holds", rs.check},
-		{"observe again", func(r *run, ctx context.Context) error { return r.reobserve(ctx) }},
 	}
-	for _, s := range upSteps[1:] { // the rest of the file, as swarm up brings it (observed again above)
-		steps = append(steps, s)
-	}
+	steps = append(steps, thenUp...)
 	steps = append(steps, step{"restoring labels set outside the file", rs.relabel})
 	if err := r.do(ctx, steps); err != nil {
 		return err

@@ -108,6 +108,10 @@ var upSteps = []step{
 	{"ingress settles", (*run).settleIngress},
 }
 
+// thenUp is what a restore or a recover ends with: the live cluster read again, then the rest
+// of the file brought up as swarm up brings it.
+var thenUp = append([]step{{"observe again", (*run).reobserve}}, upSteps[1:]...)
+
 func (r *run) observe(ctx context.Context) error {
 	if w := cluster.QuorumWarning(len(r.c.Managers())); w != "" && r.up.Warn != nil {
 		r.up.Warn(w)
