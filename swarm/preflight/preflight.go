@@ -57,7 +57,7 @@ func (e *BlockedError) Error() string {
 		e.From, e.FromAddr, e.To, e.ToAddr, e.Port, e.Port.What, e.Detail, e.To, e.Port.Proto, e.Port.Number, e.Port)
 }
 
-// UnreachableError: a node cannot reach the manager's 2377/tcp (no other port is checked then).
+// UnreachableError is a node that cannot reach the manager's 2377/tcp (no other port is checked then).
 type UnreachableError struct{ msg string }
 
 func (e *UnreachableError) Error() string { return e.msg }
