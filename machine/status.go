@@ -151,9 +151,20 @@ func (a *API) status(ctx context.Context, name string, quick bool) Status {
 	if h.SSH.Host != "" {
 		r.URL, r.dockerHost = h.URL(), h.DockerHost()
 	}
-	if _, busy := a.Store.CreateUnderWay(name); busy && h.State == store.StateCreating {
-		r.State = "Creating" // its create is running in another process
-		return r
+	if h.State == store.StateCreating {
+		if _, busy := a.Store.CreateUnderWay(name); busy {
+			r.State = "Creating" // its create is running in another process
+			return r
+		}
+		// Not under way now: either it died, or it finished between the load and the question
+		// (it saves its last state before it lets go). Read the record again to tell which.
+		if again, err := a.Load(name); err == nil {
+			h = again
+			r.Labels = h.Engine.Labels
+			if h.SSH.Host != "" {
+				r.URL, r.dockerHost = h.URL(), h.DockerHost()
+			}
+		}
 	}
 	if h.State == store.StateCreating || h.State == store.StateFailed || h.Driver == nil {
 		r.State = "Error"

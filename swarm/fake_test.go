@@ -35,10 +35,13 @@ type fakeSwarm struct {
 	seq      int
 	changes  []string        // every call that changed the swarm, in order
 	outRaft  map[string]bool // managers a forced new cluster left out of raft
+	// unknownFor: nodes a forced new cluster inherited, "unknown" for this many more inspects
+	// (as a real agent reconnects after its backoff)
+	unknownFor map[string]int
 }
 
 func newFakeSwarm() *fakeSwarm {
-	return &fakeSwarm{nodes: map[string]*swarm.Node{}, engineOf: map[string]string{}, outRaft: map[string]bool{}}
+	return &fakeSwarm{nodes: map[string]*swarm.Node{}, engineOf: map[string]string{}, outRaft: map[string]bool{}, unknownFor: map[string]int{}}
 }
 
 func (s *fakeSwarm) changed(format string, a ...any) {
@@ -145,6 +148,10 @@ func (e *fakeEngine) SwarmInit(ctx context.Context, req swarm.InitRequest) (stri
 				e.sw.outRaft[id] = true
 				n.ManagerStatus.Reachability, n.ManagerStatus.Leader = swarm.ReachabilityUnreachable, false
 			}
+			if id != self && n.ManagerStatus == nil && n.Status.State == swarm.NodeStateReady {
+				n.Status.State = swarm.NodeStateUnknown
+				e.sw.unknownFor[id] = 3
+			}
 		}
 		e.sw.nodes[self].ManagerStatus.Leader = true
 		e.sw.changed("force new cluster on %s advertising %s", e.name, req.AdvertiseAddr)
@@ -248,6 +255,14 @@ func (e *fakeEngine) NodeInspectWithRaw(ctx context.Context, id string) (swarm.N
 	n, ok := e.sw.nodes[id]
 	if !ok {
 		return swarm.Node{}, nil, errdefs.NotFound(fmt.Errorf("node %s not found", id))
+	}
+	if k, ok := e.sw.unknownFor[id]; ok {
+		if k <= 1 {
+			delete(e.sw.unknownFor, id)
+			n.Status.State = swarm.NodeStateReady
+		} else {
+			e.sw.unknownFor[id] = k - 1
+		}
 	}
 	return copyNode(n), nil, nil
 }

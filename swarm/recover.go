@@ -53,7 +53,8 @@ func recoverSteps(rc *recovery) []step {
 		{"removing the managers that are gone", rc.removeGone},
 		{"making the lost managers again", rc.remake},
 	}
-	return append(steps, thenUp...)
+	steps = append(steps, thenUp...)
+	return append(steps, step{"the nodes that stayed report to the new cluster", rc.reported})
 }
 
 type recovery struct {
@@ -222,6 +223,26 @@ func (rc *recovery) remake(r *run, ctx context.Context) error {
 			delete(r.nodes, name)
 		}
 		if err := r.api.Remove(ctx, name, true); err != nil {
+			return r.fail(name, err)
+		}
+	}
+	return nil
+}
+
+// reported waits until every node of the file in the swarm is Ready on the new cluster: a
+// forced cluster marks the nodes it inherits "unknown" until their agents, which were talking
+// to managers that are gone, find the survivor (they back off between tries).
+func (rc *recovery) reported(r *run, ctx context.Context) error {
+	m := liveManager(r.c, r.alive, r.nodes)
+	if m == nil {
+		return nil // nothing to ask: swarm up's steps said why
+	}
+	for _, name := range order(r.c) {
+		n := r.nodes[name]
+		if n == nil || n == m {
+			continue
+		}
+		if err := waitReady(ctx, m, n); err != nil {
 			return r.fail(name, err)
 		}
 	}

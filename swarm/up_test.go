@@ -1,6 +1,8 @@
 package swarm
 
 import (
+	"github.com/docker/docker/api/types/swarm"
+
 	"context"
 	"errors"
 	"slices"
@@ -298,6 +300,9 @@ func TestRecover(t *testing.T) {
 	defer f.sw.mu.Unlock()
 	if f.sw.nodeOf("w1") != w1 {
 		t.Error("the worker joined again: it should have stayed")
+	}
+	if st := f.sw.nodes[w1].Status.State; st != swarm.NodeStateReady {
+		t.Errorf("recover returned with the worker %s on the new cluster: it should wait until it reports", st)
 	}
 }
 
