@@ -16,6 +16,7 @@ import (
 	"github.com/machine-tools/machine/internal/format"
 	"github.com/machine-tools/machine/internal/store"
 	"github.com/machine-tools/machine/machine"
+	"github.com/machine-tools/machine/swarm"
 )
 
 // commands are machine's commands, in the order its help lists them.
@@ -250,7 +251,9 @@ func rmCommand() *cli.Command {
 			}
 			var failed []string
 			var last error
-			for _, r := range a.RemoveAll(c.Context, ns, force) {
+			// Swarm members also leave their swarms' lists (through a manager that stays).
+			removed, notes := swarm.RemoveMachines(c.Context, a, ns, force)
+			for _, r := range removed {
 				switch {
 				case r.Err != nil && force && errors.As(r.Err, new(*store.NotFoundError)):
 					fmt.Fprintf(c.App.ErrWriter, "Error removing host %q: %v\n", r.Name, r.Err) // nothing to remove: no failure with -f
@@ -264,6 +267,9 @@ func rmCommand() *cli.Command {
 				default:
 					say(c, "Successfully removed %s", r.Name)
 				}
+			}
+			for _, n := range notes {
+				fmt.Fprintln(c.App.ErrWriter, n)
 			}
 			// Whatever could not be removed is a failure, with -f too (which removes the records).
 			switch {

@@ -38,17 +38,27 @@ func TestCleanupIsTrue(t *testing.T) {
 		}
 	}
 
-	// A damaged record: its container and volume are found by their labels.
-	dmg := base + "-dmg"
-	e.must("create", "-d", "container", dmg)
+	// A damaged record of a swarm worker: its container and volume are found by their labels,
+	// its node entry by its name in the swarm of the store's manager. A worker removed as usual
+	// leaves the swarm's list too.
+	dmg, mgr, wk := base+"-dmg", base+"-mgr", base+"-wk"
+	createHosts(t, e, base+"-net", nil, dmg, mgr, wk)
+	e.must("swarm", "init", mgr)
+	e.must("swarm", "join", "--manager", mgr, dmg, wk)
 	if err := os.WriteFile(filepath.Join(e.store, "machines", dmg, "config.json"), []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if r := e.run("rm", "-f", dmg); r.code != 0 {
+	if r := e.run("rm", "-f", dmg); r.code != 0 || !strings.Contains(r.stderr, "("+dmg+") its node was removed from the swarm's list through "+mgr) {
 		t.Errorf("rm -f of a damaged record: %s", r)
 	}
 	if left := leftovers(t, []string{dmg}, nil); len(left) > 0 {
 		t.Errorf("rm -f of a damaged record left %v", left)
+	}
+	if r := e.run("rm", "-y", wk); r.code != 0 || !strings.Contains(r.stderr, "("+wk+") its node was removed from the swarm's list through "+mgr) {
+		t.Errorf("rm of a worker: %s", r)
+	}
+	if got := nodeTable(t, e, mgr); len(got) != 1 || !strings.HasPrefix(got[0], mgr+" ") {
+		t.Errorf("the swarm's list after both were removed: %q", got)
 	}
 
 	// A store that cannot be written: rm says so and exits non-zero.
