@@ -109,7 +109,7 @@ type backup struct {
 }
 
 func (b *backup) observe(r *run, ctx context.Context) error {
-	ob, err := observe(ctx, r.api, r.c, r.open)
+	ob, err := observe(ctx, r.api, r.c, r.open, true)
 	if err != nil {
 		return fmt.Errorf("reading the live cluster: %w", err)
 	}

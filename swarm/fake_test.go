@@ -38,6 +38,11 @@ type fakeSwarm struct {
 	// unknownFor: nodes a forced new cluster inherited, "unknown" for this many more inspects
 	// (as a real agent reconnects after its backoff)
 	unknownFor map[string]int
+	// autolock: managers are locked when their engine restarts; key is the unlock key, keys
+	// counts the keys it has had.
+	autolock bool
+	key      string
+	keys     int
 }
 
 func newFakeSwarm() *fakeSwarm {
@@ -73,6 +78,10 @@ type fakeEngine struct {
 	down     bool
 	failJoin int
 	notBack  bool
+	// locked: restarted with autolock on; knows is the unlock key this manager was last given
+	// (a manager down during a rotation still needs the old one).
+	locked bool
+	knows  string
 }
 
 var errDown = errors.New("Cannot connect to the Docker daemon: connection refused")
@@ -86,6 +95,10 @@ func (e *fakeEngine) Info(ctx context.Context) (system.Info, error) {
 		return system.Info{}, errDown
 	}
 	info := system.Info{Name: e.name}
+	if e.locked {
+		info.Swarm.LocalNodeState = swarm.LocalNodeStateLocked
+		return info, nil
+	}
 	id := e.sw.nodeOf(e.name)
 	if id == "" {
 		info.Swarm.LocalNodeState = swarm.LocalNodeStateInactive
@@ -115,6 +128,9 @@ func (e *fakeEngine) ImageInspect(ctx context.Context, ref string, _ ...client.I
 func (e *fakeEngine) manager() (*swarm.Node, error) {
 	if e.down {
 		return nil, errDown
+	}
+	if e.locked {
+		return nil, errdefs.Unavailable(errors.New("Swarm is encrypted and needs to be unlocked before it can be used."))
 	}
 	id := e.sw.nodeOf(e.name)
 	if id == "" || e.sw.nodes[id].Spec.Role != swarm.NodeRoleManager {
@@ -161,6 +177,9 @@ func (e *fakeEngine) SwarmInit(ctx context.Context, req swarm.InitRequest) (stri
 		return "", errors.New("This node is already part of a swarm.")
 	}
 	e.sw.id = "cluster0123456789abcdef"
+	if req.AutoLockManagers {
+		e.sw.setAutolock(true)
+	}
 	id := e.addNode(swarm.NodeRoleManager, req.AdvertiseAddr)
 	e.sw.networks = append(e.sw.networks, network.Summary{Name: "ingress", ID: "ingress0", Driver: "overlay", Scope: "swarm", Ingress: true})
 	e.sw.changed("init %s advertising %s", e.name, req.AdvertiseAddr)
@@ -173,7 +192,82 @@ func (e *fakeEngine) SwarmInspect(ctx context.Context) (swarm.Swarm, error) {
 	if _, err := e.manager(); err != nil {
 		return swarm.Swarm{}, err
 	}
-	return swarm.Swarm{ClusterInfo: swarm.ClusterInfo{ID: e.sw.id}, JoinTokens: swarm.JoinTokens{Worker: "SWMTKN-1-worker", Manager: "SWMTKN-1-manager"}}, nil
+	sw := swarm.Swarm{ClusterInfo: swarm.ClusterInfo{ID: e.sw.id}, JoinTokens: swarm.JoinTokens{Worker: "SWMTKN-1-worker", Manager: "SWMTKN-1-manager"}}
+	sw.Spec.EncryptionConfig.AutoLockManagers = e.sw.autolock
+	return sw, nil
+}
+
+// setAutolock turns autolock on or off; a new key when it goes on. Every manager that is up
+// learns the key.
+func (s *fakeSwarm) setAutolock(on bool) {
+	s.autolock = on
+	if on && s.key == "" {
+		s.rotate()
+	}
+	if !on {
+		s.key = ""
+	}
+	s.changed("autolock %v", on)
+}
+
+func (s *fakeSwarm) rotate() {
+	s.keys++
+	s.key = fmt.Sprintf("SWMKEY-1-fake%d", s.keys)
+	for _, e := range engines[s] {
+		if !e.down && !e.locked {
+			e.knows = s.key
+		}
+	}
+}
+
+func (e *fakeEngine) SwarmUpdate(ctx context.Context, v swarm.Version, spec swarm.Spec, flags swarm.UpdateFlags) error {
+	e.sw.mu.Lock()
+	defer e.sw.mu.Unlock()
+	if _, err := e.manager(); err != nil {
+		return err
+	}
+	if spec.EncryptionConfig.AutoLockManagers != e.sw.autolock {
+		e.sw.setAutolock(spec.EncryptionConfig.AutoLockManagers)
+	}
+	if flags.RotateManagerUnlockKey && e.sw.autolock {
+		e.sw.rotate()
+		e.sw.changed("unlock key rotated")
+	}
+	return nil
+}
+
+func (e *fakeEngine) SwarmGetUnlockKey(ctx context.Context) (swarm.UnlockKeyResponse, error) {
+	e.sw.mu.Lock()
+	defer e.sw.mu.Unlock()
+	if _, err := e.manager(); err != nil {
+		return swarm.UnlockKeyResponse{}, err
+	}
+	return swarm.UnlockKeyResponse{UnlockKey: e.sw.key}, nil
+}
+
+func (e *fakeEngine) SwarmUnlock(ctx context.Context, req swarm.UnlockRequest) error {
+	e.sw.mu.Lock()
+	defer e.sw.mu.Unlock()
+	if !e.locked {
+		return errors.New("Error response from daemon: swarm is not locked")
+	}
+	if req.UnlockKey != e.knows {
+		return errors.New("Error response from daemon: invalid key: " + req.UnlockKey)
+	}
+	e.locked, e.knows = false, e.sw.key
+	e.sw.changed("unlock %s", e.name)
+	return nil
+}
+
+// restart restarts a machine's engine: a manager of a swarm with autolock comes back locked.
+func (f *fakeCluster) restart(name string) {
+	f.sw.mu.Lock()
+	defer f.sw.mu.Unlock()
+	e := f.engines[name]
+	e.down = false
+	if id := f.sw.nodeOf(name); id != "" && f.sw.autolock && f.sw.nodes[id].Spec.Role == swarm.NodeRoleManager {
+		e.locked = true
+	}
 }
 
 func (e *fakeEngine) SwarmJoin(ctx context.Context, req swarm.JoinRequest) error {
@@ -198,6 +292,7 @@ func (e *fakeEngine) SwarmJoin(ctx context.Context, req swarm.JoinRequest) error
 		return errors.New("invalid join token")
 	}
 	e.addNode(role, req.AdvertiseAddr)
+	e.knows = e.sw.key
 	e.sw.changed("join %s as %s advertising %s", e.name, role, req.AdvertiseAddr)
 	return nil
 }
@@ -231,7 +326,7 @@ func (e *fakeEngine) NodeList(ctx context.Context, _ swarm.NodeListOptions) ([]s
 	for id, n := range e.sw.nodes {
 		if n.ManagerStatus != nil && !e.sw.outRaft[id] {
 			total++
-			if eng := engines[e.sw][e.sw.engineOf[id]]; eng != nil && !eng.down {
+			if eng := engines[e.sw][e.sw.engineOf[id]]; eng != nil && !eng.down && !eng.locked {
 				up++
 			}
 		}
@@ -241,7 +336,11 @@ func (e *fakeEngine) NodeList(ctx context.Context, _ swarm.NodeListOptions) ([]s
 	}
 	var out []swarm.Node
 	for _, id := range slicesSorted(e.sw.nodes) {
-		out = append(out, copyNode(e.sw.nodes[id]))
+		n := copyNode(e.sw.nodes[id])
+		if eng := engines[e.sw][e.sw.engineOf[id]]; n.ManagerStatus != nil && (eng == nil || eng.down || eng.locked) {
+			n.ManagerStatus.Reachability = swarm.ReachabilityUnreachable
+		}
+		out = append(out, n)
 	}
 	return out, nil
 }

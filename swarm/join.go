@@ -60,10 +60,7 @@ func Init(ctx context.Context, n *Node, o InitOptions) (string, error) {
 	}
 	msg := fmt.Sprintf("swarm initialised: %s is a manager (node %s), advertising %s", n.Name, short(id), adv)
 	if o.Autolock {
-		k, err := n.Docker.SwarmGetUnlockKey(ctx)
-		if err == nil {
-			msg += "; autolock is on: keep the unlock key safe (`docker swarm unlock-key` through machine env shows it): " + k.UnlockKey
-		}
+		msg += "; autolock is on"
 	}
 	return msg, nil
 }

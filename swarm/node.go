@@ -75,8 +75,11 @@ func (n *Node) Inspect(ctx context.Context) (State, error) {
 		if info.Swarm.Cluster != nil {
 			s.ClusterID = info.Swarm.Cluster.ID
 		}
+		if s.Manager {
+			n.remember(s.ClusterID) // which key unlocks it, should it be locked one day
+		}
 	case swarm.LocalNodeStateLocked:
-		return s, fmt.Errorf("%s: the swarm is locked on this node: unlock it with `docker swarm unlock` (through machine env %s)", n.Name, n.Name)
+		return s, &LockedError{Node: n.Name}
 	case swarm.LocalNodeStatePending:
 		return s, fmt.Errorf("%s: a swarm join is still pending on this node", n.Name)
 	case swarm.LocalNodeStateError:

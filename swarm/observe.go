@@ -49,7 +49,7 @@ func (o *observation) close() {
 // are in Unobserved. When ctx ends, its error: never an observation made of cancelled reads.
 // via, when not nil, is the manager read through, open: the caller closes it.
 func Observe(ctx context.Context, a *machine.API, c *cluster.Cluster) (Observed, *Node, error) {
-	ob, err := observe(ctx, a, c, opener(a))
+	ob, err := observe(ctx, a, c, opener(a), false)
 	if err != nil {
 		return Observed{}, nil, err
 	}
@@ -67,7 +67,10 @@ func opener(a *machine.API) func(string) (*Node, error) {
 	return func(name string) (*Node, error) { return OpenNode(a, name) }
 }
 
-func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(string) (*Node, error)) (ob *observation, err error) {
+// observe reads the live cluster. A manager found locked (autolock, its engine restarted) is
+// unlocked with the store's kept key when unlock is true (and said in Unlocked), else listed in
+// Locked.
+func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(string) (*Node, error), unlock bool) (ob *observation, err error) {
 	ob = &observation{Observed: Observed{Machines: map[string]bool{}, Nodes: map[string]ObservedNode{}, Engines: map[string]machine.EngineOptions{},
 		Networks: map[string]bool{}, Images: map[string]map[string]bool{}, Unobserved: map[string]string{}},
 		nodes: map[string]*Node{}, openErr: map[string]error{}, states: map[string]State{}}
@@ -92,11 +95,13 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 	}
 	// Every machine of the file at once: its swarm state, and which of the file's images it has.
 	type seen struct {
-		node    *Node
-		st      State
-		images  map[string]bool
-		err     error
-		openErr error
+		node     *Node
+		st       State
+		images   map[string]bool
+		err      error
+		openErr  error
+		locked   bool
+		unlocked bool
 	}
 	var present []string
 	for _, n := range c.Nodes {
@@ -112,7 +117,20 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 		v := seen{node: node, images: map[string]bool{}}
 		rctx, cancel := context.WithTimeout(ctx, observeLimit)
 		defer cancel()
-		if v.st, v.err = node.Inspect(rctx); v.err == nil {
+		v.st, v.err = node.Inspect(rctx)
+		if le := (*LockedError)(nil); errors.As(v.err, &le) {
+			if !unlock {
+				v.err, v.locked = nil, true
+				return v, nil
+			}
+			if v.err = unlockNode(rctx, a, node); v.err == nil {
+				if v.err = waitUnlocked(rctx, a, node); v.err == nil {
+					v.unlocked = true
+					v.st, v.err = node.Inspect(rctx)
+				}
+			}
+		}
+		if v.err == nil {
 			for _, im := range c.Images {
 				_, err := node.Docker.ImageInspect(rctx, im.Name)
 				switch {
@@ -144,6 +162,13 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 		if v.err != nil {
 			ob.Unobserved[name] = plainErr(v.err)
 			continue
+		}
+		if v.locked {
+			ob.Locked = append(ob.Locked, name)
+			continue
+		}
+		if v.unlocked {
+			ob.Unlocked = append(ob.Unlocked, name)
 		}
 		ob.states[name] = v.st
 		for im := range v.images {
@@ -212,6 +237,11 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 		ob.Networks[n.Name] = true
 		ob.Ingress = ob.Ingress || n.Ingress
 	}
+	sw, err := via.Docker.SwarmInspect(rctx)
+	if err != nil {
+		return ob, fmt.Errorf("reading the swarm's settings through %s: %w", via.Name, err)
+	}
+	ob.Autolock = sw.Spec.EncryptionConfig.AutoLockManagers
 	return ob, nil
 }
 

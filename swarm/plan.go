@@ -52,6 +52,11 @@ type Observed struct {
 	// Stale are node entries left behind by a machine that joined again (rebuilt, or out of the
 	// swarm by force): Down, beside the machine's live entry.
 	Stale []ObservedNode
+	// Autolock: the swarm locks its managers at rest.
+	Autolock bool
+	// Locked are the file's managers found locked (autolock, their engine restarted); Unlocked,
+	// those that were, and were unlocked with the store's kept key while the cluster was read.
+	Locked, Unlocked []string
 }
 
 // Complete is nil when every machine of the file that exists was read, else an error naming
@@ -73,6 +78,7 @@ type ChangeKind string
 // The kinds of change, in the order a plan applies them.
 const (
 	ChangeCreate       ChangeKind = "create"
+	ChangeUnlock       ChangeKind = "unlock"
 	ChangeJoin         ChangeKind = "join"
 	ChangePromote      ChangeKind = "promote"
 	ChangeLabel        ChangeKind = "label"
@@ -80,6 +86,7 @@ const (
 	ChangeDemote       ChangeKind = "demote"
 	ChangeEngine       ChangeKind = "engine"
 	ChangeNetwork      ChangeKind = "network"
+	ChangeSwarm        ChangeKind = "swarm" // a setting of the swarm itself (autolock)
 	ChangeImage        ChangeKind = "image"
 	ChangeRemove       ChangeKind = "remove"
 	ChangeKeep         ChangeKind = "keep"  // not in the file; kept (--prune removes it)
@@ -146,6 +153,10 @@ func Plan(c *cluster.Cluster, obs Observed, o PlanOptions) ([]Change, error) {
 	file := map[string]cluster.Node{}
 	for _, n := range c.Nodes {
 		file[n.Name] = n
+	}
+	// Locked managers first: nothing else can be read of them.
+	for _, name := range obs.Locked {
+		add(Change{Kind: ChangeUnlock, Node: name, Detail: "unlock (locked: autolock on, its engine restarted; with the key the store keeps)"})
 	}
 	// Machines, then joins.
 	for _, n := range c.Nodes {
@@ -221,6 +232,13 @@ func Plan(c *cluster.Cluster, obs Observed, o PlanOptions) ([]Change, error) {
 		add(Change{Kind: ChangeNetwork, Detail: "routing mesh on (ingress network created)"})
 	case obs.InSwarm && !want && obs.Ingress:
 		add(Change{Kind: ChangeNetwork, Detail: "routing mesh off (ingress network removed)"})
+	}
+	if want := c.Swarm.Autolock; want != nil && (*want != obs.Autolock || !obs.InSwarm) && (*want || obs.InSwarm) {
+		d := "autolock off (managers no longer locked at rest)"
+		if *want {
+			d = "autolock on (the unlock key kept in the store; `machine swarm unlock-key` prints it)"
+		}
+		add(Change{Kind: ChangeSwarm, Detail: d})
 	}
 	for _, nw := range c.Networks {
 		if !obs.Networks[nw.Name] {

@@ -67,7 +67,7 @@ type recovery struct {
 }
 
 func (rc *recovery) observe(r *run, ctx context.Context) error {
-	ob, err := observe(ctx, r.api, r.c, r.open)
+	ob, err := observe(ctx, r.api, r.c, r.open, true)
 	if err == nil {
 		if _, begun := os.Stat(rc.markPath()); begun == nil {
 			// A recover that was interrupted after its new cluster was forced: the rest is

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docker/docker/api/types/swarm"
+
 	"github.com/machine-tools/machine/drivers/container"
 	"github.com/machine-tools/machine/images"
 	"github.com/machine-tools/machine/internal/fanout"
@@ -98,6 +100,7 @@ var upSteps = []step{
 	{"reach", (*run).reach},                       // the manager to go through; nodes that are down
 	{"images", (*run).startImages},                // starts: runs until "images joined"
 	{"swarm init", (*run).initSwarm},              // the joiners are prepared meanwhile
+	{"autolock", (*run).autolock},                 // as the file has it; the key kept
 	{"routing mesh", (*run).routingMesh},          // before any node joins
 	{"join managers", (*run).joinManagers},        // one by one, each Ready before the next
 	{"join workers", (*run).joinWorkers},          // at once
@@ -129,11 +132,25 @@ func (r *run) reobserve(ctx context.Context) error {
 		n.Close()
 	}
 	r.nodes, r.ob = map[string]*Node{}, nil
-	ob, err := observe(ctx, r.api, r.c, r.open)
+	ob, err := observe(ctx, r.api, r.c, r.open, true)
 	if err != nil {
 		return fmt.Errorf("reading the live cluster: %w", err)
 	}
 	r.ob, r.nodes, r.alive = ob, ob.nodes, ob.states
+	for _, name := range ob.Unlocked {
+		r.up.say(name, "was locked (autolock, its engine restarted): unlocked with the key the store keeps")
+		if ob.via != nil && ob.via != r.nodes[name] {
+			if err := waitReady(ctx, ob.via, r.nodes[name]); err != nil {
+				return r.fail(name, err)
+			}
+		}
+	}
+	if ob.Autolock && ob.via != nil {
+		// The key of a swarm locked at rest is kept however the lock was turned on.
+		if _, err := keepLiveKey(ctx, r.api, ob.via); err != nil {
+			return r.fail(ob.via.Name, err)
+		}
+	}
 	return nil
 }
 
@@ -264,7 +281,8 @@ func (r *run) initSwarm(ctx context.Context) error {
 	}
 	ready := make(chan map[string]*readyJoiner, 1)
 	go func() { ready <- prepareAll(ctx, joiners, expect) }()
-	msg, err := Init(ctx, r.first, InitOptions{AdvertiseAddr: r.firstAdv})
+	autolock := r.c.Swarm.Autolock != nil && *r.c.Swarm.Autolock
+	msg, err := Init(ctx, r.first, InitOptions{AdvertiseAddr: r.firstAdv, Autolock: autolock})
 	r.prepared = <-ready
 	r.later = append(r.later, func() error {
 		for _, p := range r.prepared {
@@ -281,6 +299,43 @@ func (r *run) initSwarm(ctx context.Context) error {
 	r.later = append(r.later, func() error { r.specs.wg.Wait(); return nil })
 	r.specs.start(r.first)
 	return nil
+}
+
+// autolock turns the swarm's autolock on or off as the file has it (left as it is when the file
+// does not say), and keeps the unlock key while it is on.
+func (r *run) autolock(ctx context.Context) error {
+	m := r.first
+	turnedOn := false
+	if want := r.c.Swarm.Autolock; want != nil {
+		sw, err := m.Docker.SwarmInspect(ctx)
+		if err != nil {
+			return r.fail(m.Name, err)
+		}
+		if sw.Spec.EncryptionConfig.AutoLockManagers != *want {
+			spec := sw.Spec
+			spec.EncryptionConfig.AutoLockManagers = *want
+			if err := m.Docker.SwarmUpdate(ctx, sw.Version, spec, swarm.UpdateFlags{}); err != nil {
+				return r.fail(m.Name, fmt.Errorf("turning autolock %s: %w", onOff(*want), err))
+			}
+			r.up.say(m.Name, "autolock "+onOff(*want))
+			turnedOn = *want
+		}
+	}
+	on, err := keepLiveKey(ctx, r.api, m)
+	if err != nil {
+		return r.fail(m.Name, err)
+	}
+	if on && (turnedOn || !r.ob.InSwarm) {
+		r.up.say(m.Name, "the unlock key is kept in the store (`machine swarm unlock-key -f "+r.c.File()+"` prints it)")
+	}
+	return nil
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }
 
 // routingMesh makes the routing mesh as the file has it, before any node joins (a node that

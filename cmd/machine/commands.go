@@ -287,7 +287,22 @@ func rmCommand() *cli.Command {
 func lifecycleCommand(op machine.Op, usage string) *cli.Command {
 	return atOnce(string(op), usage, nil, "", func(c *cli.Context, h *machine.Host) (string, error) {
 		out, err := h.Do(c.Context, op, progress(c, h.Name))
-		return out.String(), err
+		if err != nil || (op != machine.OpStart && op != machine.OpRestart) {
+			return out.String(), err
+		}
+		// A swarm manager with autolock comes back locked: unlocked with the kept key.
+		a, err := api(c)
+		if err != nil {
+			return out.String(), err
+		}
+		msg, err := swarm.UnlockStarted(c.Context, a, h)
+		if err != nil {
+			return out.String(), fmt.Errorf("%s, but its swarm is locked: %w", out.String(), err)
+		}
+		if msg != "" {
+			return out.String() + "; its swarm was locked (autolock): " + msg, nil
+		}
+		return out.String(), nil
 	})
 }
 

@@ -34,16 +34,29 @@ func swarmCommand() *cli.Command {
 			swarmBackupCommand(),
 			swarmRestoreCommand(),
 			swarmRecoverCommand(),
+			swarmUnlockCommand(),
+			swarmUnlockKeyCommand(),
 			onNode("init", "Start a swarm with a machine as its first manager", []cli.Flag{
 				&cli.StringFlag{Name: "advertise-addr", Usage: "address or interface to advertise (default: the machine's address)"},
 				&cli.StringFlag{Name: "listen-addr", Usage: "listen address (default 0.0.0.0:2377)"},
 				&cli.StringFlag{Name: "data-path-addr", Usage: "address or interface for data traffic"},
 				&cli.BoolFlag{Name: "autolock", Usage: "lock managers' keys at rest"},
 			}, func(c *cli.Context, node *swarm.Node) error {
-				return sayResult(c, node.Name)(swarm.Init(c.Context, node, swarm.InitOptions{
+				msg, err := swarm.Init(c.Context, node, swarm.InitOptions{
 					AdvertiseAddr: c.String("advertise-addr"), ListenAddr: c.String("listen-addr"),
 					DataPathAddr: c.String("data-path-addr"), Autolock: c.Bool("autolock"),
-				}))
+				})
+				if err == nil && c.Bool("autolock") {
+					a, aerr := api(c)
+					if aerr == nil {
+						_, aerr = swarm.UnlockKey(c.Context, a, node, false) // kept, not printed
+					}
+					if aerr != nil {
+						return fmt.Errorf("%s; but its unlock key could not be kept: %w (`docker swarm unlock-key` through machine env %s shows it)", msg, aerr, node.Name)
+					}
+					msg += ": its unlock key is kept in the store (`machine swarm unlock-key " + node.Name + "` prints it)"
+				}
+				return sayResult(c, node.Name)(msg, err)
 			}),
 			{
 				Name: "join", Usage: "Join machines to a manager's swarm (workers at once, managers one by one)", ArgsUsage: "NODE...",

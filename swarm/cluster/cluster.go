@@ -43,6 +43,10 @@ type SwarmOptions struct {
 	// any node joins: published ports then need `mode=host`, and each join and the swarm at
 	// rest cost about half (no ingress sandbox on every node: docs/performance.md).
 	RoutingMesh *bool `yaml:"routing-mesh"`
+	// Autolock: managers keep their raft keys encrypted at rest and a manager whose engine
+	// restarts stays locked until unlocked (swarm's --autolock). The store keeps the unlock
+	// key; machine unlocks the managers it finds locked. Unset: left as the swarm has it.
+	Autolock *bool `yaml:"autolock"`
 }
 
 // RoutingMesh says whether the file wants the swarm's routing mesh (the ingress network).
