@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	containerdrv "github.com/machine-tools/machine/drivers/container"
 )
 
 // TestHostileEngineValues: values that would write a line of their own into dockerd's systemd
@@ -176,7 +178,18 @@ func TestRebuiltNodeEntry(t *testing.T) {
 	}
 	t.Cleanup(func() { e.run("swarm", "down", "-f", file) })
 	e.must("swarm", "up", "-f", file)
-	e.must("rm", "-f", w)
+	// rm takes a member's entry out of its swarm through a manager: with the manager paused it
+	// cannot, says so, and the entry stays (as it does for a machine rebuilt behind machine's back).
+	if out, err := exec.Command("docker", "-H", containerdrv.DefaultEngineHost, "pause", m).CombinedOutput(); err != nil {
+		t.Fatalf("docker pause: %v %s", err, out)
+	}
+	r := e.run("rm", "-f", w)
+	if out, err := exec.Command("docker", "-H", containerdrv.DefaultEngineHost, "unpause", m).CombinedOutput(); err != nil {
+		t.Fatalf("docker unpause: %v %s", err, out)
+	}
+	if r.code != 0 || !strings.Contains(r.stderr, "("+w+") its node ") || !strings.Contains(r.stderr, "docker node rm --force") {
+		t.Fatalf("rm -f of a worker whose manager does not answer: %s", r)
+	}
 	e.must("swarm", "up", "-f", file)
 	entries := func() []string {
 		r := e.docker(m, "node", "ls", "--format", "{{.Hostname}} {{.Status}}")
@@ -196,7 +209,7 @@ func TestRebuiltNodeEntry(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	r := e.run("swarm", "plan", "-f", file)
+	r = e.run("swarm", "plan", "-f", file)
 	if r.code != 2 || !strings.Contains(r.stdout, w+": remove its old node entry") {
 		t.Fatalf("plan with a rebuilt machine's old entry: %s", r)
 	}
