@@ -43,6 +43,15 @@ type fakeSwarm struct {
 	autolock bool
 	key      string
 	keys     int
+	// root counts the swarm's root CAs; rotating: a rotation is under way (each node list gets
+	// one more node a certificate of the new root); forced is the spec's ForceRotate.
+	root     int
+	rotating bool
+	forced   uint64
+}
+
+func (s *fakeSwarm) tlsInfo() swarm.TLSInfo {
+	return swarm.TLSInfo{TrustRoot: fmt.Sprintf("root%d", s.root), CertIssuerSubject: []byte{byte(s.root)}, CertIssuerPublicKey: []byte{byte(s.root)}}
 }
 
 func newFakeSwarm() *fakeSwarm {
@@ -143,7 +152,7 @@ func (e *fakeEngine) addNode(role swarm.NodeRole, adv string) string {
 	e.sw.seq++
 	id := fmt.Sprintf("node%02d%s", e.sw.seq, strings.Repeat("x", 20))
 	n := &swarm.Node{ID: id, Spec: swarm.NodeSpec{Role: role, Availability: swarm.NodeAvailabilityActive},
-		Description: swarm.NodeDescription{Hostname: e.name}, Status: swarm.NodeStatus{State: swarm.NodeStateReady, Addr: adv}}
+		Description: swarm.NodeDescription{Hostname: e.name, TLSInfo: e.sw.tlsInfo()}, Status: swarm.NodeStatus{State: swarm.NodeStateReady, Addr: adv}}
 	n.Version.Index = uint64(e.sw.seq)
 	if role == swarm.NodeRoleManager {
 		n.ManagerStatus = &swarm.ManagerStatus{Reachability: swarm.ReachabilityReachable, Addr: adv + ":2377", Leader: len(e.sw.nodes) == 0}
@@ -194,6 +203,8 @@ func (e *fakeEngine) SwarmInspect(ctx context.Context) (swarm.Swarm, error) {
 	}
 	sw := swarm.Swarm{ClusterInfo: swarm.ClusterInfo{ID: e.sw.id}, JoinTokens: swarm.JoinTokens{Worker: "SWMTKN-1-worker", Manager: "SWMTKN-1-manager"}}
 	sw.Spec.EncryptionConfig.AutoLockManagers = e.sw.autolock
+	sw.Spec.CAConfig.ForceRotate = e.sw.forced
+	sw.TLSInfo, sw.RootRotationInProgress = e.sw.tlsInfo(), e.sw.rotating
 	return sw, nil
 }
 
@@ -228,6 +239,10 @@ func (e *fakeEngine) SwarmUpdate(ctx context.Context, v swarm.Version, spec swar
 	}
 	if spec.EncryptionConfig.AutoLockManagers != e.sw.autolock {
 		e.sw.setAutolock(spec.EncryptionConfig.AutoLockManagers)
+	}
+	if spec.CAConfig.ForceRotate != e.sw.forced {
+		e.sw.forced, e.sw.root, e.sw.rotating = spec.CAConfig.ForceRotate, e.sw.root+1, true
+		e.sw.changed("root CA rotation %d", e.sw.root)
 	}
 	if flags.RotateManagerUnlockKey && e.sw.autolock {
 		e.sw.rotate()
@@ -333,6 +348,21 @@ func (e *fakeEngine) NodeList(ctx context.Context, _ swarm.NodeListOptions) ([]s
 	}
 	if up < total/2+1 {
 		return nil, errors.New("Error response from daemon: rpc error: code = Unknown desc = The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online.")
+	}
+	if e.sw.rotating { // one more node that is up gets a certificate of the new root
+		left, advanced := 0, false
+		for _, id := range slicesSorted(e.sw.nodes) {
+			n := e.sw.nodes[id]
+			if n.Description.TLSInfo.TrustRoot == e.sw.tlsInfo().TrustRoot {
+				continue
+			}
+			if eng := engines[e.sw][e.sw.engineOf[id]]; eng != nil && !eng.down && !advanced {
+				n.Description.TLSInfo, advanced = e.sw.tlsInfo(), true
+				continue
+			}
+			left++
+		}
+		e.sw.rotating = left > 0
 	}
 	var out []swarm.Node
 	for _, id := range slicesSorted(e.sw.nodes) {

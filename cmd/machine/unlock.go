@@ -99,3 +99,31 @@ func swarmUnlockKeyCommand() *cli.Command {
 		},
 	}
 }
+
+func swarmRotateCACommand() *cli.Command {
+	return &cli.Command{
+		Name: "rotate-ca", Usage: "Give the swarm a new root CA, and wait until every node holds a certificate it issued", ArgsUsage: "[MANAGER]",
+		Flags: []cli.Flag{fileFlag},
+		Action: func(c *cli.Context) error {
+			names, a, err := managersNamed(c)
+			if err != nil {
+				return err
+			}
+			m, err := swarm.FindManager(c.Context, a, names)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			total := 0
+			say := progress(c, m.Name)
+			if err := swarm.RotateCA(c.Context, m, func(done, n int) {
+				total = n
+				say(fmt.Sprintf("%d of %d nodes hold a certificate of the new root CA", done, n))
+			}); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(c.App.Writer, "(%s) the swarm has a new root CA: all %d nodes hold a certificate it issued\n", m.Name, total)
+			return err
+		},
+	}
+}

@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,20 +17,21 @@ import (
 	containerdrv "github.com/machine-tools/machine/drivers/container"
 )
 
-// TestSwarmAutolock: a file with `autolock: true` makes a swarm whose unlock key the store keeps
+// TestSwarmAutolock: a file with `autolock: true` (3 managers, 2 workers) makes a swarm whose unlock key the store keeps
 // (0600); a manager whose engine restarted is locked: `swarm status` says so, `plan` lists its
 // unlock, `up` unlocks it and says so; `unlock-key --rotate` gives a new key, and a manager
 // restarted after that is unlocked by `swarm unlock` with the new key. The key is printed only
 // by `unlock-key`: never in other commands' output, in a process's argv on this computer or the
-// hosts (sampled throughout), or in the hosts' engine logs.
+// hosts (sampled throughout), or in the hosts' engine logs. Then `rotate-ca`: afterwards every
+// node's certificate is issued by the swarm's new root CA.
 func TestSwarmAutolock(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	p := uniq("e2e-al")
-	m1, m2, m3 := p+"-m1", p+"-m2", p+"-m3"
-	t.Cleanup(func() { e.run("rm", "-f", "-y", m1, m2, m3) })
+	m1, m2, m3, w1, w2 := p+"-m1", p+"-m2", p+"-m3", p+"-w1", p+"-w2"
+	t.Cleanup(func() { e.run("rm", "-f", "-y", m1, m2, m3, w1, w2) })
 	file := filepath.Join(t.TempDir(), "cluster.yml")
-	content := fmt.Sprintf("name: %s\ndriver: container\ndriver-options: {network: %s-net}\nswarm: {autolock: true}\nnodes:\n  - {name: %s, role: manager}\n  - {name: %s, role: manager}\n  - {name: %s, role: manager}\n", p, p, m1, m2, m3)
+	content := fmt.Sprintf("name: %s\ndriver: container\ndriver-options: {network: %s-net}\nswarm: {autolock: true}\nnodes:\n  - {name: %s, role: manager}\n  - {name: %s, role: manager}\n  - {name: %s, role: manager}\n  - {name: %s}\n  - {name: %s}\n", p, p, m1, m2, m3, w1, w2)
 	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +100,8 @@ func TestSwarmAutolock(t *testing.T) {
 	if r := run("swarm", "up", "-f", file); r.code != 0 || !strings.Contains(r.stdout+r.stderr, m2+") was locked (autolock, its engine restarted): unlocked with the key the store keeps") {
 		t.Fatalf("up with %s locked: %s", m2, r)
 	}
-	expectNodes(t, e, m1, map[string]string{m1: "manager", m2: "manager", m3: "manager"})
+	all := map[string]string{m1: "manager", m2: "manager", m3: "manager", w1: "worker", w2: "worker"}
+	expectNodes(t, e, m1, all)
 
 	// A new key; the old one no longer unlocks a manager restarted after the rotation.
 	r := e.run("swarm", "unlock-key", "--rotate", "-f", file)
@@ -117,7 +121,7 @@ func TestSwarmAutolock(t *testing.T) {
 	if r := run("swarm", "plan", "-f", file); r.code != 0 {
 		t.Errorf("plan after the unlocks: %s", r)
 	}
-	expectNodes(t, e, m1, map[string]string{m1: "manager", m2: "manager", m3: "manager"})
+	expectNodes(t, e, m1, all)
 	close(stop)
 	sampling.Wait()
 
@@ -141,4 +145,34 @@ func TestSwarmAutolock(t *testing.T) {
 	if len(argvs) == 0 {
 		t.Error("no process listing was sampled")
 	}
+
+	// A new root CA: every node's certificate is issued by it afterwards.
+	oldRoot := e.docker(m1, "swarm", "ca").stdout
+	if r := e.run("swarm", "rotate-ca", "-f", file); r.code != 0 || !strings.Contains(r.stdout, "all 5 nodes hold a certificate it issued") || !strings.Contains(r.stderr, "5 of 5 nodes hold a certificate of the new root CA") {
+		t.Fatalf("rotate-ca: %s", r)
+	}
+	root := parseCert(t, e.docker(m1, "swarm", "ca").stdout)
+	if strings.TrimSpace(oldRoot) == "" || e.docker(m1, "swarm", "ca").stdout == oldRoot {
+		t.Errorf("the root CA did not change")
+	}
+	for h := range all {
+		cert := parseCert(t, e.must("ssh", h, "cat /var/lib/docker/swarm/certificates/swarm-node.crt"))
+		if err := cert.CheckSignatureFrom(root); err != nil {
+			t.Errorf("%s's certificate is not issued by the new root CA: %v", h, err)
+		}
+	}
+}
+
+// parseCert is the first certificate of a PEM text.
+func parseCert(t *testing.T, text string) *x509.Certificate {
+	t.Helper()
+	b, _ := pem.Decode([]byte(text))
+	if b == nil {
+		t.Fatalf("no certificate in %q", text)
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
