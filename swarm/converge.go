@@ -110,6 +110,16 @@ func converge(ctx context.Context, api *machine.API, c *cluster.Cluster, plan []
 			return &StepError{ch.Node, "removing its old node entry", err}
 		}
 	}
+	// Nodes gone for good (with --prune): their entries out of the list (a manager's demoted first).
+	for _, ch := range plan {
+		if ch.Kind != ChangeForget {
+			continue
+		}
+		h.say(ch.Node, ch.Detail)
+		if err := removeDead(ctx, m, ch.ID); err != nil {
+			return &StepError{ch.Node, "removing its node entry", err}
+		}
+	}
 	// Nodes that left the file (with --prune): drained, out of the swarm, machines removed.
 	for _, ch := range plan {
 		if ch.Kind != ChangeRemove {

@@ -74,6 +74,7 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 	ob = &observation{Observed: Observed{Machines: map[string]bool{}, Nodes: map[string]ObservedNode{}, Engines: map[string]machine.EngineOptions{},
 		Networks: map[string]bool{}, Images: map[string]map[string]bool{}, Unobserved: map[string]string{}},
 		nodes: map[string]*Node{}, openErr: map[string]error{}, states: map[string]State{}}
+	ob.At = time.Now()
 	defer func() {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("observing the cluster: %w", context.Cause(ctx))
@@ -215,6 +216,9 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 			Availability: string(x.Spec.Availability), Labels: map[string]string{}}
 		for k, v := range x.Spec.Labels {
 			on.Labels[k] = v
+		}
+		if x.Status.State == swarm.NodeStateDown {
+			on.DownSince = x.UpdatedAt
 		}
 		if x.ManagerStatus != nil {
 			on.Manager, on.Leader = true, x.ManagerStatus.Leader

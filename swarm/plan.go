@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/machine-tools/machine/internal/safetext"
 	"github.com/machine-tools/machine/machine"
@@ -28,6 +29,8 @@ type ObservedNode struct {
 	Ready        bool
 	Availability string
 	Labels       map[string]string
+	// DownSince is when a node that is down was last changed (its going down), zero otherwise.
+	DownSince time.Time
 }
 
 // Observed is the live cluster: what the planner compares the file with.
@@ -54,6 +57,8 @@ type Observed struct {
 	Stale []ObservedNode
 	// Autolock: the swarm locks its managers at rest.
 	Autolock bool
+	// At is when the cluster was read.
+	At time.Time
 	// Locked are the file's managers found locked (autolock, their engine restarted); Unlocked,
 	// those that were, and were unlocked with the store's kept key while the cluster was read.
 	Locked, Unlocked []string
@@ -91,6 +96,7 @@ const (
 	ChangeRemove       ChangeKind = "remove"
 	ChangeKeep         ChangeKind = "keep"  // not in the file; kept (--prune removes it)
 	ChangeStale        ChangeKind = "stale" // an old node entry of a machine that joined again
+	ChangeForget       ChangeKind = "forget" // the entry of a node gone for good: down, no machine, not in the file
 )
 
 // Change is one line of a plan.
@@ -119,8 +125,12 @@ const meshOffAtStart = "routing mesh off (its ingress network removed as the swa
 // PlanOptions tune Plan.
 type PlanOptions struct {
 	// Prune: nodes that the file no longer has are drained, removed from the swarm (demoted
-	// first when managers) and their machines removed.
+	// first when managers) and their machines removed; the entries of nodes gone for good
+	// (down for longer than DownFor, no machine of the store, not in the file) are removed.
 	Prune bool
+	// DownFor is how long a node gone for good must have been down before Prune removes its
+	// entry (the CLI's default: an hour; zero: at once).
+	DownFor time.Duration
 }
 
 // WritePlan prints a plan as `swarm up` shows it before it acts: a header, then a change a line.
@@ -266,6 +276,10 @@ func Plan(c *cluster.Cluster, obs Observed, o PlanOptions) ([]Change, error) {
 			continue
 		}
 		on := obs.Nodes[name]
+		if !on.Ready && !obs.Machines[name] {
+			add(goneForGood(name, on, obs.At, o))
+			continue
+		}
 		if !o.Prune {
 			add(Change{Kind: ChangeKeep, Node: name, Detail: "not in the file (kept; --prune removes it)"})
 			continue
@@ -277,6 +291,22 @@ func Plan(c *cluster.Cluster, obs Observed, o PlanOptions) ([]Change, error) {
 		add(Change{Kind: ChangeRemove, Node: name, Detail: d})
 	}
 	return out, checkQuorum(out, obs)
+}
+
+// goneForGood is the change for a node that is down, is no machine of the store and is not in
+// the file: its entry removed with --prune once it has been down for DownFor, else kept.
+func goneForGood(name string, on ObservedNode, at time.Time, o PlanOptions) Change {
+	down := "down"
+	if !on.DownSince.IsZero() && !at.IsZero() {
+		down = "down for " + at.Sub(on.DownSince).Round(time.Minute).String()
+	}
+	switch {
+	case !o.Prune:
+		return Change{Kind: ChangeKeep, Node: name, Detail: down + ", not in the file, no machine (kept; --prune removes its entry)"}
+	case o.DownFor > 0 && (on.DownSince.IsZero() || at.Sub(on.DownSince) < o.DownFor):
+		return Change{Kind: ChangeKeep, Node: name, Detail: fmt.Sprintf("%s, not in the file, no machine (kept until it has been down for %s: --down-for)", down, o.DownFor)}
+	}
+	return Change{Kind: ChangeForget, Node: name, ID: on.ID, Detail: "remove its node entry " + shortID(on.ID) + " (" + down + ", not in the file, no machine)"}
 }
 
 // checkQuorum walks the plan with the managers reachable now: every step must leave a majority
@@ -303,7 +333,7 @@ func checkQuorum(plan []Change, obs Observed) error {
 		case ch.Kind == ChangePromote, ch.Kind == ChangeJoin && strings.HasSuffix(ch.Detail, "manager"):
 			total++
 			reachable++
-		case (ch.Kind == ChangeDemote || ch.Kind == ChangeRemove) && on.Manager:
+		case (ch.Kind == ChangeDemote || ch.Kind == ChangeRemove || ch.Kind == ChangeForget) && on.Manager:
 			if !on.Reachable {
 				total--
 				continue

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/swarm/cluster"
@@ -205,5 +206,33 @@ func TestSettling(t *testing.T) {
 	err = settling(t.Context(), func(context.Context) error { n++; return errors.New("permission denied") })
 	if err == nil || n != 1 {
 		t.Errorf("another error: %d calls, %v", n, err)
+	}
+}
+
+// TestPlanNodesGoneForGood: a node that is down, no machine and not in the file is kept without
+// --prune, kept with it until it has been down for DownFor, then its entry is removed; a manager
+// gone so counts as unreachable already (no quorum refusal).
+func TestPlanNodesGoneForGood(t *testing.T) {
+	c := parse(t, base)
+	at := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	obs := live()
+	obs.At = at
+	obs.Nodes["old"] = ObservedNode{Machine: "old", ID: "id-old0123456789", Ready: false, Availability: "active", DownSince: at.Add(-3 * time.Hour)}
+	obs.Nodes["oldm"] = ObservedNode{Machine: "oldm", ID: "id-oldm123456789", Manager: true, Ready: false, DownSince: at.Add(-10 * time.Minute)}
+	for _, tc := range []struct {
+		o    PlanOptions
+		want string
+	}{
+		{PlanOptions{}, "old: down for 3h0m0s, not in the file, no machine (kept; --prune removes its entry)\noldm: down for 10m0s, not in the file, no machine (kept; --prune removes its entry)"},
+		{PlanOptions{Prune: true, DownFor: time.Hour}, "old: remove its node entry id-old012345 (down for 3h0m0s, not in the file, no machine)\noldm: down for 10m0s, not in the file, no machine (kept until it has been down for 1h0m0s: --down-for)"},
+		{PlanOptions{Prune: true}, "old: remove its node entry id-old012345 (down for 3h0m0s, not in the file, no machine)\noldm: remove its node entry id-oldm12345 (down for 10m0s, not in the file, no machine)"},
+	} {
+		plan, err := Plan(c, obs, tc.o)
+		if err != nil {
+			t.Fatalf("%+v: %v", tc.o, err)
+		}
+		if got := lines(plan); got != tc.want {
+			t.Errorf("%+v:\n got:\n%s\nwant:\n%s", tc.o, got, tc.want)
+		}
 	}
 }

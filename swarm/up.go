@@ -34,8 +34,11 @@ type UpOptions struct {
 	// Local is the engine that `source: local` images are streamed from (default: the local
 	// engine that container hosts run on).
 	Local func() (images.Target, error)
-	// Prune also drains, removes from the swarm and deletes the nodes the file no longer has.
-	Prune bool
+	// Prune also drains, removes from the swarm and deletes the nodes the file no longer has,
+	// and removes the entries of nodes gone for good (down for DownFor, no machine, not in the
+	// file).
+	Prune   bool
+	DownFor time.Duration
 	// MaxUnavailable is how many workers may be out at once during rolling changes (default 1);
 	// managers always go one at a time.
 	MaxUnavailable int
@@ -157,7 +160,7 @@ func (r *run) reobserve(ctx context.Context) error {
 // makePlan computes the plan from the file and the observation, refused before anything
 // changes when a step would cost quorum; an empty one ends the run.
 func (r *run) makePlan(ctx context.Context) error {
-	plan, err := Plan(r.c, r.ob.Observed, PlanOptions{Prune: r.up.Prune})
+	plan, err := Plan(r.c, r.ob.Observed, PlanOptions{Prune: r.up.Prune, DownFor: r.up.DownFor})
 	if err != nil {
 		return err
 	}

@@ -346,3 +346,32 @@ func TestRecoverInterruptedThenAgain(t *testing.T) {
 		t.Errorf("a third recover, with nothing to recover: %v", err)
 	}
 }
+
+// TestUpPrunesNodesGoneForGood: up --prune removes the entry of a node that is down, no machine
+// and not in the file, and leaves the file's nodes as they are.
+func TestUpPrunesNodesGoneForGood(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeCluster(t)
+	c := f.file(t, 1, "m1", "w1", "x1")
+	if _, err := f.up(ctx, c, UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.kill("x1")
+	if err := f.api.Remove(ctx, "x1", true); err != nil {
+		t.Fatal(err)
+	}
+	f.sw.mu.Lock()
+	f.sw.nodes[f.sw.nodeOf("x1")].Status.State = "down"
+	f.sw.mu.Unlock()
+	c = f.file(t, 1, "m1", "w1")
+	plan, err := f.up(ctx, c, UpOptions{Prune: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan) != 1 || plan[0].Kind != ChangeForget || plan[0].Node != "x1" {
+		t.Errorf("the plan: %v", plan)
+	}
+	if got := f.roles(); !slices.Equal(got, []string{"m1:manager:active", "w1:worker:active"}) {
+		t.Errorf("after up --prune: %v", got)
+	}
+}

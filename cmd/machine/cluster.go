@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -33,6 +34,7 @@ func upOptions(c *cli.Context) swarm.UpOptions {
 	o := swarm.UpOptions{
 		Parallel:       c.Int("parallel"),
 		Prune:          c.Bool("prune"),
+		DownFor:        c.Duration("down-for"),
 		MaxUnavailable: c.Int("max-unavailable"),
 		OnPlan:         func(plan []swarm.Change) { swarm.WritePlan(c.App.ErrWriter, plan) },
 		Progress:       nodeProgress(c),
@@ -42,6 +44,9 @@ func upOptions(c *cli.Context) swarm.UpOptions {
 	return o
 }
 
+// downForFlag: how long a node gone for good must have been down before --prune removes its entry.
+var downForFlag = &cli.DurationFlag{Name: "down-for", Value: time.Hour, Usage: "with --prune: remove the entries of nodes that are down, not in the file and no machine, once down this long"}
+
 // parallelFlag bounds the creates that run at once.
 var parallelFlag = &cli.IntFlag{Name: "parallel", EnvVars: []string{fanout.EnvParallel}, Usage: "how many machines to make, and workers to join, at once (default: 4 per CPU core, at most 32)"}
 
@@ -49,7 +54,7 @@ func swarmUpCommand() *cli.Command {
 	return &cli.Command{
 		Name: "up", Usage: "Create what is missing and bring a cluster file's swarm up (again: changes nothing)",
 		Flags: []cli.Flag{fileFlag, parallelFlag,
-			&cli.BoolFlag{Name: "prune", Usage: "also drain, remove from the swarm and delete the nodes that the file no longer has"},
+			&cli.BoolFlag{Name: "prune", Usage: "also drain, remove from the swarm and delete the nodes that the file no longer has"}, downForFlag,
 			&cli.IntFlag{Name: "max-unavailable", Value: 1, Usage: "how many workers may be out at once during rolling changes (managers: one at a time)"}},
 		Action: func(c *cli.Context) error {
 			if _, err := fanout.ParseLimit(c.Int("parallel")); err != nil {
@@ -73,7 +78,7 @@ func swarmPlanCommand() *cli.Command {
 		Name: "plan", Usage: "Print what `swarm up` would change, in the order it would (exit 0: nothing, 2: changes)",
 		Flags: []cli.Flag{
 			fileFlag,
-			&cli.BoolFlag{Name: "prune", Usage: "plan the removal of nodes the file no longer has"},
+			&cli.BoolFlag{Name: "prune", Usage: "plan the removal of nodes the file no longer has"}, downForFlag,
 			&cli.StringFlag{Name: "format", Usage: "json for scripts"},
 		},
 		Action: func(c *cli.Context) error {
@@ -94,7 +99,7 @@ func swarmPlanCommand() *cli.Command {
 			if err := obs.Complete(); err != nil {
 				return err
 			}
-			plan, err := swarm.Plan(cl, obs, swarm.PlanOptions{Prune: c.Bool("prune")})
+			plan, err := swarm.Plan(cl, obs, swarm.PlanOptions{Prune: c.Bool("prune"), DownFor: c.Duration("down-for")})
 			if err != nil {
 				return err
 			}
