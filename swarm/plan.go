@@ -94,8 +94,8 @@ const (
 	ChangeSwarm        ChangeKind = "swarm" // a setting of the swarm itself (autolock)
 	ChangeImage        ChangeKind = "image"
 	ChangeRemove       ChangeKind = "remove"
-	ChangeKeep         ChangeKind = "keep"  // not in the file; kept (--prune removes it)
-	ChangeStale        ChangeKind = "stale" // an old node entry of a machine that joined again
+	ChangeKeep         ChangeKind = "keep"   // not in the file; kept (--prune removes it)
+	ChangeStale        ChangeKind = "stale"  // an old node entry of a machine that joined again
 	ChangeForget       ChangeKind = "forget" // the entry of a node gone for good: down, no machine, not in the file
 )
 
