@@ -164,14 +164,15 @@ func (h *Host) Inspect(ctx context.Context) map[string]any {
 // dockerMachineFields adds to an inspect record the fields of docker-machine 0.16's host JSON
 // that programs driving docker-machine read (GitLab Runner: HostOptions.AuthOptions.StorePath,
 // where ca.pem, cert.pem and key.pem are; scripts: Driver.IPAddress, SSHPort, SSHUser, SSHKeyPath),
-// at their paths and with their meanings. A driver's own fields of the same name stay.
+// at their paths and with their meanings. A driver's own fields of the same name stay, unless
+// they are empty (a record made before the driver kept them).
 func (h *Host) dockerMachineFields(rec, driver map[string]any, env []string) {
 	dir := h.StorePath()
 	storeRoot := filepath.Dir(filepath.Dir(dir))
 	certs := filepath.Join(storeRoot, "certs")
 	for k, v := range map[string]any{"IPAddress": h.IP(), "MachineName": h.Name, "SSHUser": h.SSH.User, "SSHPort": h.SSH.Port,
 		"SSHKeyPath": h.SSH.KeyPath, "StorePath": storeRoot} {
-		if _, own := driver[k]; !own {
+		if cur, own := driver[k]; !own || cur == nil || cur == "" || cur == float64(0) {
 			driver[k] = v
 		}
 	}

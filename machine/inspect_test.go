@@ -97,3 +97,49 @@ func TestRecordHasHostOptions(t *testing.T) {
 		t.Errorf("config.json: %v %s", err, b)
 	}
 }
+
+// TestInspectEveryDriver: a machine of every built-in driver has docker-machine's Driver fields
+// in inspect, at their paths, from its record (a none machine has no SSH: its SSH fields are
+// empty, as docker-machine's none driver had them).
+func TestInspectEveryDriver(t *testing.T) {
+	root := t.TempDir()
+	a, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, reg := range a.Drivers {
+		name := "m-" + reg.Name
+		m := &store.Machine{Name: name, DriverName: reg.Name, State: store.StateReady, Driver: json.RawMessage(`{}`),
+			SSH: store.SSH{Host: "192.0.2.7", Port: 22, User: "docker", KeyPath: filepath.Join(root, "machines", name, "id_ed25519")}, Engine: store.EngineOptions{Port: 2376}}
+		if reg.Name == "none" {
+			m.SSH = store.SSH{}
+			m.Address = "192.0.2.7"
+		}
+		if err := a.Store.Reserve(m); err != nil {
+			t.Fatal(err)
+		}
+		h, err := a.Load(name)
+		if err != nil {
+			t.Fatalf("%s: %v", reg.Name, err)
+		}
+		want := "192.0.2.7 " + name + " 22 " + filepath.Join(root, "machines", name, "id_ed25519") + " " + root + " " + reg.Name
+		if reg.Name == "none" {
+			want = "192.0.2.7 " + name + " 0  " + root + " none"
+		}
+		rec := h.Inspect(t.Context())
+		if u, ok := rec["Driver"].(map[string]any)["SSHUser"]; !ok || (u == "" && reg.Name != "none") {
+			t.Errorf("%s: Driver.SSHUser %q", reg.Name, u)
+		}
+		var b bytes.Buffer
+		if err := format.Template(t.Context(), &b, "{{.Driver.IPAddress}} {{.Driver.MachineName}} {{.Driver.SSHPort}} {{.Driver.SSHKeyPath}} {{.Driver.StorePath}} {{.HostOptions.Driver}}", rec); err != nil {
+			t.Errorf("%s: %v", reg.Name, err)
+			continue
+		}
+		if got := strings.TrimSuffix(b.String(), "\n"); got != want {
+			t.Errorf("%s:\n got %q\nwant %q", reg.Name, got, want)
+		}
+	}
+	if len(a.Drivers) < 5 {
+		t.Errorf("%d built-in drivers", len(a.Drivers))
+	}
+}

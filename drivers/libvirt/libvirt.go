@@ -560,7 +560,7 @@ func (d *Driver) leases(l *golibvirt.Libvirt) ([]string, error) {
 			}
 		}
 	}
-	if out[0] == "" && lastErr != nil {
+	if (len(out) == 0 || out[0] == "") && lastErr != nil {
 		return out, lastErr
 	}
 	return out, nil
