@@ -246,6 +246,9 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 		return ob, fmt.Errorf("reading the swarm's settings through %s: %w", via.Name, err)
 	}
 	ob.Autolock = sw.Spec.EncryptionConfig.AutoLockManagers
+	if ob.Skewed, err = Skews(rctx, via); err != nil {
+		return ob, err
+	}
 	return ob, nil
 }
 

@@ -59,6 +59,8 @@ type Observed struct {
 	Autolock bool
 	// At is when the cluster was read.
 	At time.Time
+	// Skewed are the replicated services whose tasks could be spread more evenly.
+	Skewed []Skew
 	// Locked are the file's managers found locked (autolock, their engine restarted); Unlocked,
 	// those that were, and were unlocked with the store's kept key while the cluster was read.
 	Locked, Unlocked []string
@@ -97,6 +99,7 @@ const (
 	ChangeKeep         ChangeKind = "keep"   // not in the file; kept (--prune removes it)
 	ChangeStale        ChangeKind = "stale"  // an old node entry of a machine that joined again
 	ChangeForget       ChangeKind = "forget" // the entry of a node gone for good: down, no machine, not in the file
+	ChangeSkewed       ChangeKind = "skewed" // a service up does not move: `swarm rebalance` does
 )
 
 // Change is one line of a plan.
@@ -289,6 +292,9 @@ func Plan(c *cluster.Cluster, obs Observed, o PlanOptions) ([]Change, error) {
 			d = "demote, drain and remove node, then its machine"
 		}
 		add(Change{Kind: ChangeRemove, Node: name, Detail: d})
+	}
+	for _, s := range obs.Skewed {
+		add(Change{Kind: ChangeSkewed, Detail: s.String()})
 	}
 	return out, checkQuorum(out, obs)
 }

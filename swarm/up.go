@@ -488,7 +488,7 @@ func putImages(ctx context.Context, c *cluster.Cluster, nodes map[string]*Node, 
 // Changes says whether a plan changes anything (nodes kept outside the file change nothing).
 func Changes(plan []Change) bool {
 	for _, ch := range plan {
-		if ch.Kind != ChangeKeep {
+		if ch.Kind != ChangeKeep && ch.Kind != ChangeSkewed {
 			return true
 		}
 	}

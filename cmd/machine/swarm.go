@@ -37,6 +37,7 @@ func swarmCommand() *cli.Command {
 			swarmUnlockCommand(),
 			swarmUnlockKeyCommand(),
 			swarmRotateCACommand(),
+			swarmRebalanceCommand(),
 			onNode("init", "Start a swarm with a machine as its first manager", []cli.Flag{
 				&cli.StringFlag{Name: "advertise-addr", Usage: "address or interface to advertise (default: the machine's address)"},
 				&cli.StringFlag{Name: "listen-addr", Usage: "listen address (default 0.0.0.0:2377)"},

@@ -127,3 +127,42 @@ func swarmRotateCACommand() *cli.Command {
 		},
 	}
 }
+
+func swarmRebalanceCommand() *cli.Command {
+	return &cli.Command{
+		Name: "rebalance", Usage: "Spread replicated services' tasks again over the nodes they may run on (a skewed service redeployed, one at a time)", ArgsUsage: "[SERVICE...]",
+		Flags: []cli.Flag{fileFlag,
+			&cli.IntFlag{Name: "max-unavailable", Value: 1, Usage: "a service whose update replaces more tasks at once than this is refused"}},
+		Action: func(c *cli.Context) error {
+			if c.String("file") == "" {
+				return fmt.Errorf("name the cluster file with -f FILE: its managers are asked")
+			}
+			cl, a, err := loadClusterAPI(c)
+			if err != nil {
+				return err
+			}
+			var names []string
+			for _, m := range cl.Managers() {
+				names = append(names, m.Name)
+			}
+			m, err := swarm.FindManager(c.Context, a, names)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			done, err := swarm.Rebalance(c.Context, m, c.Args().Slice(), c.Int("max-unavailable"), func(service, msg string) { progress(c, service)(msg) })
+			if err != nil {
+				return err
+			}
+			if len(done) == 0 {
+				return say(c, "every replicated service is spread as evenly as it can be")
+			}
+			for _, s := range done {
+				if err := say(c, "(%s) redeployed: it was %s", s.Service, s.Spread()); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}
