@@ -33,6 +33,8 @@ type Report struct {
 	Versions []string  `json:"engineVersions"`
 	Skew     bool      `json:"versionSkew"` // the nodes run more than one engine version
 	Nodes    []NodeRow `json:"nodes"`
+	// RootCAExpiry is when the swarm's root CA certificate expires (RFC 3339), with certs.
+	RootCAExpiry string `json:"rootCAExpiry,omitempty"`
 }
 
 // newReport sums up the rows of Status.
@@ -135,6 +137,13 @@ func StatusReport(ctx context.Context, a *machine.API, manager string, certs boo
 	rep := newReport(rows)
 	if certs {
 		readCertExpiry(ctx, a, rep.Nodes)
+		if sw, err := nodes[0].Docker.SwarmInspect(ctx); err == nil {
+			if b, _ := pem.Decode([]byte(sw.TLSInfo.TrustRoot)); b != nil {
+				if c, err := x509.ParseCertificate(b.Bytes); err == nil {
+					rep.RootCAExpiry = c.NotAfter.UTC().Format(time.RFC3339)
+				}
+			}
+		}
 	}
 	return rep, nil
 }
@@ -152,6 +161,9 @@ func (r Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "managers: %d (%d answering, %d needed for quorum)", r.Managers.Total, r.Managers.Reachable, r.Managers.Needed)
 	if r.Skew {
 		fmt.Fprintf(w, "; engine versions differ: %s", strings.Join(r.Versions, ", "))
+	}
+	if r.RootCAExpiry != "" {
+		fmt.Fprintf(w, "; root CA expires %s", r.RootCAExpiry)
 	}
 	_, err := fmt.Fprintln(w)
 	return err

@@ -79,6 +79,9 @@ images:
 	if rep.Managers.Total != 1 || rep.Managers.Reachable != 1 || rep.Managers.Needed != 1 || !rep.Managers.OK || rep.Leader != m || rep.Skew || len(rep.Nodes) != 3 {
 		t.Errorf("status report: %+v", rep)
 	}
+	if exp, err := time.Parse(time.RFC3339, rep.RootCAExpiry); err != nil || time.Until(exp) < 365*24*time.Hour {
+		t.Errorf("the root CA's expiry %q (%v)", rep.RootCAExpiry, err)
+	}
 	for _, row := range rep.Nodes {
 		if exp, err := time.Parse(time.RFC3339, row.CertExpiry); err != nil || time.Until(exp) < 24*time.Hour {
 			t.Errorf("%s: swarm certificate expiry %q (%v)", row.Hostname, row.CertExpiry, err)
