@@ -124,8 +124,8 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 				v.err, v.locked = nil, true
 				return v, nil
 			}
-			if v.err = unlockNode(rctx, a, node); v.err == nil {
-				if v.err = waitUnlocked(rctx, a, node); v.err == nil {
+			if v.err = unlockNode(rctx, node); v.err == nil {
+				if v.err = waitUnlocked(rctx, node); v.err == nil {
 					v.unlocked = true
 					v.st, v.err = node.Inspect(rctx)
 				}

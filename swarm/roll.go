@@ -60,7 +60,23 @@ func rollOne(ctx context.Context, m *Node, managers []string, name string, open 
 		return &StepError{name, "engine change", err}
 	}
 	sayNode := func(s string) { say(name, s) }
-	return rollNode(ctx, via, name, st.NodeID, sayNode, func() error { return work(ctx, name, sayNode) })
+	return rollNode(ctx, via, name, st.NodeID, sayNode, func() error {
+		if err := work(ctx, name, sayNode); err != nil {
+			return err
+		}
+		// A manager of a swarm with autolock comes back from its engine's restart locked.
+		n, err := open(name)
+		if err != nil {
+			return err
+		}
+		defer n.Close()
+		if unlocked, err := unlockIfLocked(ctx, n); err != nil {
+			return &StepError{name, "unlocking it after its engine restart", err}
+		} else if unlocked {
+			sayNode("was locked after its engine restart (autolock): unlocked with the key the store keeps")
+		}
+		return nil
+	})
 }
 
 // rollNode takes one node out of service through the manager via while work runs (its engine

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/api/types/system"
 
 	"github.com/machine-tools/machine/internal/fsutil"
 	"github.com/machine-tools/machine/internal/wait"
@@ -56,32 +57,40 @@ func rememberedSwarm(n *Node) string {
 }
 
 // keyPath is where the store keeps a swarm's unlock key.
-func keyPath(a *machine.API, clusterID string) string {
-	return filepath.Join(a.Store.Root, "swarms", clusterID+".unlock-key")
+func keyPath(root, clusterID string) string {
+	return filepath.Join(root, "swarms", clusterID+".unlock-key")
+}
+
+// rootOf is the folder of the store that n is a machine of.
+func rootOf(n *Node) string {
+	if n.Host == nil || n.Host.Dir() == "" {
+		return ""
+	}
+	return filepath.Dir(filepath.Dir(n.Host.Dir())) // ROOT/machines/NAME
 }
 
 // keptKeys are the swarm's kept unlock keys: the current one, and the one before a rotation
 // while some manager may still need it.
-func keptKeys(a *machine.API, clusterID string) (cur, prev string) {
+func keptKeys(root, clusterID string) (cur, prev string) {
 	read := func(p string) string {
 		b, _ := os.ReadFile(p)
 		return strings.TrimSpace(string(b))
 	}
-	p := keyPath(a, clusterID)
+	p := keyPath(root, clusterID)
 	return read(p), read(p + ".previous")
 }
 
 // keepKey keeps key as the swarm's current unlock key; a different key kept before becomes the
 // previous one.
-func keepKey(a *machine.API, clusterID, key string) error {
-	if clusterID == "" || key == "" {
+func keepKey(root, clusterID, key string) error {
+	if root == "" || clusterID == "" || key == "" {
 		return nil
 	}
-	p := keyPath(a, clusterID)
+	p := keyPath(root, clusterID)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
 	}
-	cur, _ := keptKeys(a, clusterID)
+	cur, _ := keptKeys(root, clusterID)
 	if cur == key {
 		return nil
 	}
@@ -96,11 +105,11 @@ func keepKey(a *machine.API, clusterID, key string) error {
 // keepLiveKey reads the swarm's autolock setting through manager m and, when it is on, keeps the
 // swarm's current unlock key; once every manager is reachable the previous key is let go (not
 // right after a rotation: the managers are given a moment to apply it).
-func keepLiveKey(ctx context.Context, a *machine.API, m *Node) (on bool, err error) {
-	return keepLive(ctx, a, m, true)
+func keepLiveKey(ctx context.Context, m *Node) (on bool, err error) {
+	return keepLive(ctx, m, true)
 }
 
-func keepLive(ctx context.Context, a *machine.API, m *Node, letGo bool) (on bool, err error) {
+func keepLive(ctx context.Context, m *Node, letGo bool) (on bool, err error) {
 	sw, err := m.Docker.SwarmInspect(ctx)
 	if err != nil {
 		return false, err
@@ -113,11 +122,12 @@ func keepLive(ctx context.Context, a *machine.API, m *Node, letGo bool) (on bool
 	if err != nil {
 		return true, fmt.Errorf("reading the unlock key through %s: %w", m.Name, err)
 	}
-	if err := keepKey(a, sw.ID, k.UnlockKey); err != nil {
+	root := rootOf(m)
+	if err := keepKey(root, sw.ID, k.UnlockKey); err != nil {
 		return true, fmt.Errorf("keeping the unlock key: %w", err)
 	}
-	if _, prev := keptKeys(a, sw.ID); letGo && prev != "" && allManagersReached(ctx, m) {
-		_ = os.Remove(keyPath(a, sw.ID) + ".previous")
+	if _, prev := keptKeys(root, sw.ID); letGo && prev != "" && allManagersReached(ctx, m) {
+		_ = os.Remove(keyPath(root, sw.ID) + ".previous")
 	}
 	return true, nil
 }
@@ -139,16 +149,16 @@ func allManagersReached(ctx context.Context, m *Node) bool {
 
 // unlockNode unlocks a locked manager with its swarm's kept keys (the current one, then the one
 // before a rotation), through its engine's API: the key is never on the host's disk or argv.
-func unlockNode(ctx context.Context, a *machine.API, n *Node) error {
+func unlockNode(ctx context.Context, n *Node) error {
 	id := rememberedSwarm(n)
 	cur, prev := "", ""
 	if id != "" {
-		cur, prev = keptKeys(a, id)
+		cur, prev = keptKeys(rootOf(n), id)
 	}
 	if cur == "" {
 		where := "this store keeps no unlock key for its swarm"
 		if id != "" {
-			where = "this store keeps no unlock key for its swarm (" + keyPath(a, id) + ")"
+			where = "this store keeps no unlock key for its swarm (" + keyPath(rootOf(n), id) + ")"
 		}
 		return fmt.Errorf("%s is locked and %s: give the key with `machine swarm unlock --unlock-key-file FILE %s`", n.Name, where, n.Name)
 	}
@@ -167,15 +177,15 @@ func unlockNode(ctx context.Context, a *machine.API, n *Node) error {
 
 // unlockWith unlocks a locked manager with a key the user gave; kept for its swarm once the
 // manager says which one it is.
-func unlockWith(ctx context.Context, a *machine.API, n *Node, key string) error {
+func unlockWith(ctx context.Context, n *Node, key string) error {
 	if err := n.Docker.SwarmUnlock(ctx, swarm.UnlockRequest{UnlockKey: key}); err != nil {
 		return fmt.Errorf("%s refused the unlock key: %s", n.Name, redact(err.Error(), key))
 	}
-	return waitUnlocked(ctx, a, n)
+	return waitUnlocked(ctx, n)
 }
 
 // waitUnlocked waits until an unlocked manager answers as one again, and notes its swarm.
-func waitUnlocked(ctx context.Context, a *machine.API, n *Node) error {
+func waitUnlocked(ctx context.Context, n *Node) error {
 	return wait.Until(ctx, time.Minute, 500*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 		st, err := n.Inspect(ctx)
 		if err != nil {
@@ -196,7 +206,7 @@ func Unlock(ctx context.Context, a *machine.API, names []string, key string) (ma
 			errs = append(errs, err)
 			continue
 		}
-		msg, err := unlockOne(ctx, a, n, key)
+		msg, err := unlockOne(ctx, n, key)
 		n.Close()
 		if err != nil {
 			errs = append(errs, err)
@@ -207,7 +217,7 @@ func Unlock(ctx context.Context, a *machine.API, names []string, key string) (ma
 	return out, errors.Join(errs...)
 }
 
-func unlockOne(ctx context.Context, a *machine.API, n *Node, key string) (string, error) {
+func unlockOne(ctx context.Context, n *Node, key string) (string, error) {
 	info, err := n.Docker.Info(ctx)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", n.Name, err)
@@ -216,21 +226,21 @@ func unlockOne(ctx context.Context, a *machine.API, n *Node, key string) (string
 		return "not locked", nil
 	}
 	if key != "" {
-		if err := unlockWith(ctx, a, n, key); err != nil {
+		if err := unlockWith(ctx, n, key); err != nil {
 			return "", err
 		}
 		if err := waitReady(ctx, n, n); err != nil {
 			return "", err
 		}
-		if _, err := keepLiveKey(ctx, a, n); err != nil {
+		if _, err := keepLiveKey(ctx, n); err != nil {
 			return "", err
 		}
 		return "unlocked with the key given (now kept in the store)", nil
 	}
-	if err := unlockNode(ctx, a, n); err != nil {
+	if err := unlockNode(ctx, n); err != nil {
 		return "", err
 	}
-	if err := waitUnlocked(ctx, a, n); err != nil {
+	if err := waitUnlocked(ctx, n); err != nil {
 		return "", err
 	}
 	if err := waitReady(ctx, n, n); err != nil { // Ready in its swarm's list, seen by itself
@@ -242,8 +252,8 @@ func unlockOne(ctx context.Context, a *machine.API, n *Node, key string) (string
 // UnlockKey is the swarm's unlock key, read through manager m and kept (the only way `machine`
 // prints it); "" when autolock is off. With rotate, a new key replaces it first: the old one is
 // kept until a later command (swarm up, unlock-key) finds every manager reachable.
-func UnlockKey(ctx context.Context, a *machine.API, m *Node, rotate bool) (string, error) {
-	if _, err := keepLiveKey(ctx, a, m); err != nil {
+func UnlockKey(ctx context.Context, m *Node, rotate bool) (string, error) {
+	if _, err := keepLiveKey(ctx, m); err != nil {
 		return "", err
 	}
 	sw, err := m.Docker.SwarmInspect(ctx)
@@ -258,11 +268,11 @@ func UnlockKey(ctx context.Context, a *machine.API, m *Node, rotate bool) (strin
 			return "", fmt.Errorf("rotating the unlock key through %s: %w", m.Name, err)
 		}
 		// Kept at once, the old one beside it: no crash leaves a key nobody has.
-		if _, err := keepLive(ctx, a, m, false); err != nil {
+		if _, err := keepLive(ctx, m, false); err != nil {
 			return "", err
 		}
 	}
-	cur, _ := keptKeys(a, sw.ID)
+	cur, _ := keptKeys(rootOf(m), sw.ID)
 	return cur, nil
 }
 
@@ -277,7 +287,7 @@ func FindManager(ctx context.Context, a *machine.API, names []string) (*Node, er
 
 // UnlockStarted unlocks a machine just started or restarted when it manages a swarm with
 // autolock and came back locked (the store's kept key); "" when there was nothing to unlock.
-func UnlockStarted(ctx context.Context, a *machine.API, h *machine.Host) (string, error) {
+func UnlockStarted(ctx context.Context, h *machine.Host) (string, error) {
 	n, err := Open(h)
 	if err != nil {
 		return "", err
@@ -286,9 +296,30 @@ func UnlockStarted(ctx context.Context, a *machine.API, h *machine.Host) (string
 	if rememberedSwarm(n) == "" {
 		return "", nil // never seen managing a swarm
 	}
-	msg, err := unlockOne(ctx, a, n, "")
+	msg, err := unlockOne(ctx, n, "")
 	if err != nil || msg == "not locked" {
 		return "", err
 	}
 	return msg, nil
+}
+
+// unlockIfLocked unlocks n with the store's kept key when its engine says it is locked, and
+// waits until it is an active manager again; false when it was not locked.
+func unlockIfLocked(ctx context.Context, n *Node) (bool, error) {
+	var info system.Info
+	err := wait.Until(ctx, time.Minute, time.Second, func(ctx context.Context) (bool, string, error) {
+		var err error
+		info, err = n.Docker.Info(ctx)
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		return true, "", nil
+	})
+	if err != nil || info.Swarm.LocalNodeState != swarm.LocalNodeStateLocked {
+		return false, err
+	}
+	if err := unlockNode(ctx, n); err != nil {
+		return false, err
+	}
+	return true, waitUnlocked(ctx, n)
 }

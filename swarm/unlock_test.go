@@ -29,12 +29,12 @@ func TestAutolockKeyKeptAndUsed(t *testing.T) {
 	if !slices.Contains(plan, Change{Kind: ChangeSwarm, Detail: "autolock on (the unlock key kept in the store; `machine swarm unlock-key` prints it)"}) {
 		t.Errorf("the plan of a new swarm with autolock: %v", plan)
 	}
-	p := keyPath(f.api, f.sw.id)
+	p := keyPath(f.api.Store.Root, f.sw.id)
 	st, err := os.Stat(p)
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("the kept key: %v %v", st, err)
 	}
-	if cur, _ := keptKeys(f.api, f.sw.id); cur != f.sw.key {
+	if cur, _ := keptKeys(f.api.Store.Root, f.sw.id); cur != f.sw.key {
 		t.Fatalf("kept %q, the swarm's key is %q", cur, f.sw.key)
 	}
 
@@ -66,11 +66,11 @@ func TestAutolockKeyKeptAndUsed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m1.Close()
-	key, err := UnlockKey(ctx, f.api, m1, true)
+	key, err := UnlockKey(ctx, m1, true)
 	if err != nil || key == old || key != f.sw.key {
 		t.Fatalf("rotate: %q (was %q) %v", key, old, err)
 	}
-	if cur, prev := keptKeys(f.api, f.sw.id); cur != key || prev != old {
+	if cur, prev := keptKeys(f.api.Store.Root, f.sw.id); cur != key || prev != old {
 		t.Fatalf("after a rotation with m3 down: kept %q and %q", cur, prev)
 	}
 	f.restart("m3")
@@ -82,7 +82,7 @@ func TestAutolockKeyKeptAndUsed(t *testing.T) {
 	if f.engines["m3"].locked {
 		t.Errorf("m3 still locked; said %q", said)
 	}
-	if cur, prev := keptKeys(f.api, f.sw.id); cur != key || prev != "" {
+	if cur, prev := keptKeys(f.api.Store.Root, f.sw.id); cur != key || prev != "" {
 		t.Errorf("with every manager back: kept %q and %q", cur, prev)
 	}
 	for _, s := range said {
@@ -103,7 +103,7 @@ func TestUnlockWithoutAKeptKey(t *testing.T) {
 	if _, err := f.up(ctx, c, UpOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Remove(keyPath(f.api, f.sw.id)); err != nil {
+	if err := os.Remove(keyPath(f.api.Store.Root, f.sw.id)); err != nil {
 		t.Fatal(err)
 	}
 	f.restart("m2")
@@ -112,14 +112,41 @@ func TestUnlockWithoutAKeptKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	err = unlockNode(ctx, f.api, n)
-	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), keyPath(f.api, f.sw.id)) || !strings.Contains(err.Error(), "--unlock-key-file") {
+	err = unlockNode(ctx, n)
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), keyPath(f.api.Store.Root, f.sw.id)) || !strings.Contains(err.Error(), "--unlock-key-file") {
 		t.Fatalf("unlock without a kept key: %v", err)
 	}
-	if msg, err := unlockOne(ctx, f.api, n, f.sw.key); err != nil || !strings.Contains(msg, "unlocked with the key given") {
+	if msg, err := unlockOne(ctx, n, f.sw.key); err != nil || !strings.Contains(msg, "unlocked with the key given") {
 		t.Fatalf("unlock with the key given: %q %v", msg, err)
 	}
-	if cur, _ := keptKeys(f.api, f.sw.id); cur != f.sw.key {
+	if cur, _ := keptKeys(f.api.Store.Root, f.sw.id); cur != f.sw.key {
 		t.Errorf("the key given is not kept: %q", cur)
+	}
+}
+
+// TestRollUnlocksARestartedManager: an engine change rolled over a manager of a swarm with
+// autolock finds it locked after the restart and unlocks it with the kept key.
+func TestRollUnlocksARestartedManager(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeCluster(t)
+	c := f.file(t, 3, "m1", "m2", "m3")
+	on := true
+	c.Swarm.Autolock = &on
+	if _, err := f.up(ctx, c, UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m1, err := f.open("m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m1.Close()
+	var said []string
+	err = rollOne(ctx, m1, []string{"m1", "m2", "m3"}, "m2", f.open, func(node, msg string) { said = append(said, node+": "+msg) },
+		func(ctx context.Context, name string, say func(string)) error { f.restart(name); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.engines["m2"].locked || !slices.Contains(said, "m2: was locked after its engine restart (autolock): unlocked with the key the store keeps") {
+		t.Errorf("m2 locked %v; said %q", f.engines["m2"].locked, said)
 	}
 }

@@ -150,7 +150,7 @@ func (r *run) reobserve(ctx context.Context) error {
 	}
 	if ob.Autolock && ob.via != nil {
 		// The key of a swarm locked at rest is kept however the lock was turned on.
-		if _, err := keepLiveKey(ctx, r.api, ob.via); err != nil {
+		if _, err := keepLiveKey(ctx, ob.via); err != nil {
 			return r.fail(ob.via.Name, err)
 		}
 	}
@@ -324,7 +324,7 @@ func (r *run) autolock(ctx context.Context) error {
 			turnedOn = *want
 		}
 	}
-	on, err := keepLiveKey(ctx, r.api, m)
+	on, err := keepLiveKey(ctx, m)
 	if err != nil {
 		return r.fail(m.Name, err)
 	}

@@ -291,11 +291,7 @@ func lifecycleCommand(op machine.Op, usage string) *cli.Command {
 			return out.String(), err
 		}
 		// A swarm manager with autolock comes back locked: unlocked with the kept key.
-		a, err := api(c)
-		if err != nil {
-			return out.String(), err
-		}
-		msg, err := swarm.UnlockStarted(c.Context, a, h)
+		msg, err := swarm.UnlockStarted(c.Context, h)
 		if err != nil {
 			return out.String(), fmt.Errorf("%s, but its swarm is locked: %w", out.String(), err)
 		}

@@ -49,11 +49,7 @@ func swarmCommand() *cli.Command {
 					DataPathAddr: c.String("data-path-addr"), Autolock: c.Bool("autolock"),
 				})
 				if err == nil && c.Bool("autolock") {
-					a, aerr := api(c)
-					if aerr == nil {
-						_, aerr = swarm.UnlockKey(c.Context, a, node, false) // kept, not printed
-					}
-					if aerr != nil {
+					if _, aerr := swarm.UnlockKey(c.Context, node, false); aerr != nil { // kept, not printed
 						return fmt.Errorf("%s; but its unlock key could not be kept: %w (`docker swarm unlock-key` through machine env %s shows it)", msg, aerr, node.Name)
 					}
 					msg += ": its unlock key is kept in the store (`machine swarm unlock-key " + node.Name + "` prints it)"

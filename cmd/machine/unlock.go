@@ -82,7 +82,7 @@ func swarmUnlockKeyCommand() *cli.Command {
 				return err
 			}
 			defer m.Close()
-			key, err := swarm.UnlockKey(c.Context, a, m, c.Bool("rotate"))
+			key, err := swarm.UnlockKey(c.Context, m, c.Bool("rotate"))
 			if err != nil {
 				return err
 			}
