@@ -38,6 +38,8 @@ type Host struct {
 	Driver drivers.Driver
 	reg    drivers.Registration
 	api    *API
+	// following: FollowAddress is under way (its own dials do not follow again).
+	following bool
 }
 
 // Load reads a machine and its driver.
@@ -165,11 +167,59 @@ func (h *Host) SSHConfig() sshclient.Config {
 }
 
 // Dial opens the machine's SSH connection, retrying until ctx ends.
+//
+// A host that does not answer at its recorded address is asked of its driver (a container host
+// reconnected with another IP, a VM with a new lease): when the driver knows another address, the
+// machine follows it (FollowAddress: the record, the pinned host keys, and the engine's
+// certificate reissued for it), then the connection is made there.
 func (h *Host) Dial(ctx context.Context) (*sshclient.Client, error) {
 	if err := h.NeedsSSH(); err != nil {
 		return nil, err
 	}
+	c, err := sshclient.Dial(ctx, h.SSHConfig())
+	if err == nil || !unreachable(err) || ctx.Err() != nil || h.following {
+		return c, err
+	}
+	if moved, ferr := h.FollowAddress(ctx, nil); ferr != nil {
+		return nil, fmt.Errorf("%w; its driver says it is at another address now, and following it failed: %v", err, ferr)
+	} else if !moved {
+		return nil, err
+	}
 	return sshclient.Dial(ctx, h.SSHConfig())
+}
+
+// unreachable says whether a connection failed for want of the host at that address (no route,
+// refused, timed out), not for what it answered.
+func unreachable(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return true
+	}
+	s := err.Error()
+	return strings.Contains(s, "no route to host") || strings.Contains(s, "i/o timeout") || strings.Contains(s, "connection refused") || strings.Contains(s, "host is unreachable")
+}
+
+// FollowAddress makes the machine follow its host to another address when its driver reports
+// one: the record and the pinned host keys are updated and the engine is provisioned again with
+// a certificate for the new address (its engine restarts). false when the address is the same.
+func (h *Host) FollowAddress(ctx context.Context, progress func(string)) (bool, error) {
+	old := h.IP()
+	ip, changed := h.AddressChanged(ctx)
+	if !changed {
+		return false, nil
+	}
+	if h.api != nil {
+		h.api.Log.Info("the machine's address changed", "machine", h.Name, "from", old, "to", ip)
+	}
+	if progress != nil {
+		progress(fmt.Sprintf("its host is at %s now (was %s): following it", ip, old))
+	}
+	h.following = true
+	defer func() { h.following = false }()
+	if _, err := h.Reprovision(ctx, ProvisionOptions{ReissueCert: true, Progress: progress}); err != nil {
+		return true, err
+	}
+	return true, nil
 }
 
 // NeedsSSH is an error for a machine machine has no SSH to (the none driver's), naming why.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -24,6 +25,9 @@ import (
 // swarm's own 20 s request timeout: a manager's `docker info` waits for a leader while the swarm
 // elects one (its leader just lost), and that is an answer worth waiting for.
 const observeLimit = 25 * time.Second
+
+// followLimit bounds following a machine to its new address (its engine provisioned again).
+const followLimit = 3 * time.Minute
 
 // observation is one reading of the live cluster: what the plan is made from, and what Up goes
 // on with (the file's machines opened once, the swarm state of those that answered, the manager
@@ -67,14 +71,16 @@ func opener(a *machine.API) func(string) (*Node, error) {
 	return func(name string) (*Node, error) { return OpenNode(a, name) }
 }
 
-// observe reads the live cluster. A manager found locked (autolock, its engine restarted) is
-// unlocked with the store's kept key when unlock is true (and said in Unlocked), else listed in
-// Locked.
-func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(string) (*Node, error), unlock bool) (ob *observation, err error) {
+// observe reads the live cluster. With repair, what keeps a node from being read is put right
+// first: a manager found locked (autolock, its engine restarted) is unlocked with the store's kept
+// key (said in Unlocked), a machine whose host answers at another address now follows it (said in
+// Moved); without, they are listed (Locked, Moved) and the node is not read.
+func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(string) (*Node, error), repair bool) (ob *observation, err error) {
 	ob = &observation{Observed: Observed{Machines: map[string]bool{}, Nodes: map[string]ObservedNode{}, Engines: map[string]machine.EngineOptions{},
 		Networks: map[string]bool{}, Images: map[string]map[string]bool{}, Unobserved: map[string]string{}},
 		nodes: map[string]*Node{}, openErr: map[string]error{}, states: map[string]State{}}
 	ob.At = time.Now()
+	ob.Moved, ob.IPs = map[string]string{}, map[string]string{}
 	defer func() {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("observing the cluster: %w", context.Cause(ctx))
@@ -103,6 +109,7 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 		openErr  error
 		locked   bool
 		unlocked bool
+		moved    string // "OLD → NEW"
 	}
 	var present []string
 	for _, n := range c.Nodes {
@@ -119,8 +126,29 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 		rctx, cancel := context.WithTimeout(ctx, observeLimit)
 		defer cancel()
 		v.st, v.err = node.Inspect(rctx)
+		if v.err != nil && ctx.Err() == nil && node.Host != nil {
+			// Its host may have another address now (a new lease, a reconnected network).
+			if ip, changed := node.Host.AddressChanged(ctx); changed {
+				v.moved = node.Host.IP() + " → " + ip
+				if !repair {
+					v.err = nil
+					return v, nil
+				}
+				fctx, cancel := context.WithTimeout(ctx, followLimit)
+				_, v.err = node.Host.FollowAddress(fctx, nil)
+				cancel()
+				if v.err == nil {
+					node.Close()
+					if node, v.err = open(name); v.err != nil {
+						return seen{err: v.err, openErr: v.err}, nil
+					}
+					v.node = node
+					v.st, v.err = node.Inspect(rctx)
+				}
+			}
+		}
 		if le := (*LockedError)(nil); errors.As(v.err, &le) {
-			if !unlock {
+			if !repair {
 				v.err, v.locked = nil, true
 				return v, nil
 			}
@@ -164,6 +192,12 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 			ob.Unobserved[name] = plainErr(v.err)
 			continue
 		}
+		if v.moved != "" {
+			ob.Moved[name] = v.moved
+			if !repair {
+				continue
+			}
+		}
 		if v.locked {
 			ob.Locked = append(ob.Locked, name)
 			continue
@@ -172,6 +206,9 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 			ob.Unlocked = append(ob.Unlocked, name)
 		}
 		ob.states[name] = v.st
+		if v.node != nil && v.node.Host != nil {
+			ob.IPs[name] = v.node.Host.IP()
+		}
 		for im := range v.images {
 			if ob.Images[im] == nil {
 				ob.Images[im] = map[string]bool{}
@@ -222,6 +259,9 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 		}
 		if x.ManagerStatus != nil {
 			on.Manager, on.Leader = true, x.ManagerStatus.Leader
+			if host, _, err := net.SplitHostPort(x.ManagerStatus.Addr); err == nil {
+				on.RaftAddr = host
+			}
 			on.Reachable = x.ManagerStatus.Reachability == swarm.ReachabilityReachable
 		}
 		// A machine that joined again: its live entry counts, the old one is stale.

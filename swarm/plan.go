@@ -31,6 +31,8 @@ type ObservedNode struct {
 	Labels       map[string]string
 	// DownSince is when a node that is down was last changed (its going down), zero otherwise.
 	DownSince time.Time
+	// RaftAddr is a manager's raft address (its host part).
+	RaftAddr string
 }
 
 // Observed is the live cluster: what the planner compares the file with.
@@ -61,6 +63,11 @@ type Observed struct {
 	At time.Time
 	// Skewed are the replicated services whose tasks could be spread more evenly.
 	Skewed []Skew
+	// Moved are the file's machines whose host answers at another address now ("OLD → NEW"):
+	// followed (the record, the certificate) when up reads the cluster.
+	Moved map[string]string
+	// IPs are the addresses of the file's machines whose engines answered.
+	IPs map[string]string
 	// Locked are the file's managers found locked (autolock, their engine restarted); Unlocked,
 	// those that were, and were unlocked with the store's kept key while the cluster was read.
 	Locked, Unlocked []string
@@ -85,7 +92,9 @@ type ChangeKind string
 // The kinds of change, in the order a plan applies them.
 const (
 	ChangeCreate       ChangeKind = "create"
+	ChangeAddress      ChangeKind = "address"
 	ChangeUnlock       ChangeKind = "unlock"
+	ChangeRejoin       ChangeKind = "rejoin" // a manager whose raft address is not its address any more
 	ChangeJoin         ChangeKind = "join"
 	ChangePromote      ChangeKind = "promote"
 	ChangeLabel        ChangeKind = "label"
@@ -166,6 +175,26 @@ func Plan(c *cluster.Cluster, obs Observed, o PlanOptions) ([]Change, error) {
 	file := map[string]cluster.Node{}
 	for _, n := range c.Nodes {
 		file[n.Name] = n
+	}
+	// Machines whose host moved: followed first (nothing else can be read of them).
+	for _, name := range slices.Sorted(maps.Keys(obs.Moved)) {
+		add(Change{Kind: ChangeAddress, Node: name, Detail: "address " + obs.Moved[name] + " (the machine follows it: its record, and its engine's certificate reissued)"})
+	}
+	// Managers whose raft address is not where their host is now: the others cannot reach
+	// them. Swarm never updates a manager's raft address: it leaves and joins again.
+	for _, n := range c.Managers() {
+		on, in := obs.Nodes[n.Name]
+		ip := obs.IPs[n.Name]
+		if moved, ok := obs.Moved[n.Name]; ok {
+			_, ip, _ = strings.Cut(moved, " → ")
+		}
+		if !in || !on.Manager || on.RaftAddr == "" || ip == "" || on.RaftAddr == ip || (n.AdvertiseAddr != "" && n.AdvertiseAddr != ip) {
+			continue
+		}
+		if _, moved := obs.Moved[n.Name]; !moved && on.Reachable {
+			continue // reachable at that address: an advertise address of its own choosing
+		}
+		add(Change{Kind: ChangeRejoin, Node: n.Name, ID: on.ID, Detail: "manager address " + on.RaftAddr + " → " + ip + ": its raft address does not follow (demoted, out of the swarm, joined again as a manager)"})
 	}
 	// Locked managers first: nothing else can be read of them.
 	for _, name := range obs.Locked {

@@ -236,3 +236,30 @@ func TestPlanNodesGoneForGood(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanMovedHosts: a machine whose host answers at another address is followed first; a
+// manager whose raft address is not its host's any more (and the others cannot reach it) is
+// rejoined; a reachable manager advertising an address of its own choosing is left alone.
+func TestPlanMovedHosts(t *testing.T) {
+	c := parse(t, base)
+	obs := live()
+	obs.IPs = map[string]string{"m1": "10.0.0.1", "m2": "10.0.0.9", "m3": "10.0.1.3"}
+	for _, n := range []string{"m1", "m2", "m3"} {
+		on := obs.Nodes[n]
+		on.RaftAddr = "10.0.0." + n[1:]
+		obs.Nodes[n] = on
+	}
+	m2 := obs.Nodes["m2"]
+	m2.Reachable = false
+	obs.Nodes["m2"] = m2
+	obs.Moved = map[string]string{"w1": "10.0.0.11 → 10.0.0.21"}
+	plan, err := Plan(c, obs, PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "w1: address 10.0.0.11 → 10.0.0.21 (the machine follows it: its record, and its engine's certificate reissued)\n" +
+		"m2: manager address 10.0.0.2 → 10.0.0.9: its raft address does not follow (demoted, out of the swarm, joined again as a manager)"
+	if got := lines(plan); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}

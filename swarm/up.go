@@ -101,6 +101,7 @@ var upSteps = []step{
 	{"plan", (*run).makePlan},                     // refused here when a change would cost quorum
 	{"create", (*run).createMachines},             // the missing machines, in parallel
 	{"reach", (*run).reach},                       // the manager to go through; nodes that are down
+	{"rejoin moved managers", (*run).rejoinMoved}, // out now; joined again with the others
 	{"images", (*run).startImages},                // starts: runs until "images joined"
 	{"swarm init", (*run).initSwarm},              // the joiners are prepared meanwhile
 	{"autolock", (*run).autolock},                 // as the file has it; the key kept
@@ -140,6 +141,9 @@ func (r *run) reobserve(ctx context.Context) error {
 		return fmt.Errorf("reading the live cluster: %w", err)
 	}
 	r.ob, r.nodes, r.alive = ob, ob.nodes, ob.states
+	for _, name := range slices.Sorted(maps.Keys(ob.Moved)) {
+		r.up.say(name, "its host answers at another address now ("+ob.Moved[name]+"): the machine followed it (its record, and its engine's certificate reissued)")
+	}
 	for _, name := range ob.Unlocked {
 		r.up.say(name, "was locked (autolock, its engine restarted): unlocked with the key the store keeps")
 		if ob.via != nil && ob.via != r.nodes[name] {
@@ -250,6 +254,48 @@ func (r *run) reach(ctx context.Context) error {
 			}
 		}
 		r.up.say(n.Name, "its engine does not answer: skipped (the plan has nothing for it)")
+	}
+	return nil
+}
+
+// rejoinMoved takes the managers whose raft address is not their host's any more out of the
+// swarm through a manager that is where the swarm has it (demoted first: they are unreachable,
+// so the quorum does not count them), and has them leave: the joins that follow join them again,
+// advertising where they are now. A swarm whose every manager moved cannot be put right so.
+func (r *run) rejoinMoved(ctx context.Context) error {
+	var moved []string
+	for _, ch := range r.plan {
+		if ch.Kind == ChangeRejoin {
+			moved = append(moved, ch.Node)
+		}
+	}
+	if len(moved) == 0 {
+		return nil
+	}
+	var others []string
+	for _, n := range order(r.c) {
+		if !slices.Contains(moved, n) {
+			others = append(others, n)
+		}
+	}
+	via := firstManagerOf(others, r.alive, r.nodes)
+	if via == nil {
+		return &StepError{moved[0], "rejoining at its new address", fmt.Errorf("every manager of the swarm moved: no manager is left that the swarm reaches where it has it; `machine swarm recover -f %s` forces a new cluster on one", r.c.File())}
+	}
+	r.first = via
+	for _, ch := range r.plan {
+		if ch.Kind != ChangeRejoin {
+			continue
+		}
+		r.up.say(ch.Node, ch.Detail)
+		if err := removeDead(ctx, via, ch.ID); err != nil {
+			return r.fail(ch.Node, err)
+		}
+		n := r.nodes[ch.Node]
+		if err := n.Docker.SwarmLeave(ctx, true); err != nil && !strings.Contains(err.Error(), "not part of a swarm") {
+			return r.fail(ch.Node, fmt.Errorf("leaving the swarm: %w", err))
+		}
+		r.alive[ch.Node] = State{} // out: the joins join it again
 	}
 	return nil
 }

@@ -1,0 +1,141 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	containerdrv "github.com/machine-tools/machine/drivers/container"
+)
+
+// TestSwarmMovedHosts: a worker and then a manager get another address (their container
+// disconnected from its network and connected again with another --ip); `plan` names both
+// machines' new addresses and the manager's rejoin; `up` repairs them: `machine ip`, `ssh` and
+// docker over TLS work for both, the swarm has its 3 managers reachable and no stale entries,
+// and a replicated service sampled throughout never has fewer than its replicas minus one running.
+func TestSwarmMovedHosts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := uniq("e2e-mv")
+	img := "machine-e2e/" + p + ":1"
+	localImage(t, img)
+	m1, m2, m3, w1 := p+"-m1", p+"-m2", p+"-m3", p+"-w1"
+	netName := p + "-net"
+	t.Cleanup(func() { e.run("rm", "-f", "-y", m1, m2, m3, w1) })
+	file := filepath.Join(t.TempDir(), "cluster.yml")
+	content := fmt.Sprintf("name: %s\ndriver: container\ndriver-options: {network: %s}\nswarm: {routing-mesh: false}\nnodes:\n  - {name: %s, role: manager}\n  - {name: %s, role: manager}\n  - {name: %s, role: manager}\n  - {name: %s}\nimages:\n  - {name: %s, source: local}\n", p, netName, m1, m2, m3, w1, img)
+	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.run("swarm", "up", "-f", file); r.code != 0 {
+		t.Fatalf("swarm up: %s", r)
+	}
+	if r := e.docker(m1, "service", "create", "-q", "--name", "app", "--replicas", "3", "--endpoint-mode", "dnsrr", img, "sleep", "3600"); r.code != 0 {
+		t.Fatalf("service create: %s", r)
+	}
+	running := func() int {
+		out := e.docker(m1, "service", "ls", "--filter", "name=app", "--format", "{{.Replicas}}").stdout
+		n, err := strconv.Atoi(strings.SplitN(strings.TrimSpace(out), "/", 2)[0])
+		if err != nil {
+			return -1
+		}
+		return n
+	}
+	for deadline := time.Now().Add(2 * time.Minute); running() != 3; time.Sleep(time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatal("app never had its 3 tasks running")
+		}
+	}
+	var mu sync.Mutex
+	least := 3
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			if n := running(); n >= 0 {
+				mu.Lock()
+				least = min(least, n)
+				mu.Unlock()
+			}
+		}
+	}()
+
+	// Each moves to an address of its network that nothing has: .200 and .201 of its subnet.
+	out, err := exec.Command("docker", "-H", containerdrv.DefaultEngineHost, "network", "inspect", "--format", "{{(index .IPAM.Config 0).Subnet}}", netName).Output()
+	if err != nil {
+		t.Fatalf("network inspect: %v", err)
+	}
+	_, subnet, err := net.ParseCIDR(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(last byte) string {
+		ip := append(net.IP(nil), subnet.IP.To4()...)
+		ip[3] = last
+		return ip.String()
+	}
+	move := func(h, ip string) string {
+		t.Helper()
+		old := strings.TrimSpace(e.must("ip", h))
+		for _, args := range [][]string{{"network", "disconnect", netName, h}, {"network", "connect", "--ip", ip, netName, h}} {
+			if out, err := exec.Command("docker", append([]string{"-H", containerdrv.DefaultEngineHost}, args...)...).CombinedOutput(); err != nil {
+				t.Fatalf("docker %v: %v %s", args, err, out)
+			}
+		}
+		return old
+	}
+	oldW, oldM := move(w1, at(200)), move(m2, at(201))
+	r := e.run("swarm", "plan", "-f", file)
+	for _, want := range []string{
+		w1 + ": address " + oldW + " → " + at(200),
+		m2 + ": address " + oldM + " → " + at(201),
+		m2 + ": manager address " + oldM + " → " + at(201) + ": its raft address does not follow",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("plan does not say %q: %s", want, r)
+		}
+	}
+	if r.code != 2 {
+		t.Errorf("plan with moved hosts: exit %d, want 2", r.code)
+	}
+	if r := e.run("swarm", "up", "-f", file); r.code != 0 {
+		t.Fatalf("up with moved hosts: %s", r)
+	}
+	for h, ip := range map[string]string{w1: at(200), m2: at(201)} {
+		if got := strings.TrimSpace(e.must("ip", h)); got != ip {
+			t.Errorf("machine ip %s: %s, want %s", h, got, ip)
+		}
+		e.must("ssh", h, "true")
+		if d := e.docker(h, "version", "--format", "{{.Server.Version}}"); d.code != 0 {
+			t.Errorf("docker over TLS to %s: %s", h, d)
+		}
+	}
+	expectNodes(t, e, m1, map[string]string{m1: "manager", m2: "manager", m3: "manager", w1: "worker"})
+	if r := e.docker(m1, "node", "ls", "--filter", "role=manager", "--format", "{{.Hostname}} {{.ManagerStatus}}"); strings.Count(r.stdout, "Reachable")+strings.Count(r.stdout, "Leader") != 3 {
+		t.Errorf("managers: %s", r)
+	}
+	if r := e.run("swarm", "plan", "-f", file); r.code != 0 {
+		t.Errorf("plan after the repair: %s", r)
+	}
+	close(stop)
+	wg.Wait()
+	if least < 2 {
+		t.Errorf("app had %d of its 3 tasks running at one moment", least)
+	}
+}
