@@ -56,6 +56,9 @@ type State struct {
 	NodeID    string
 	Addr      string
 	Managers  []string // the managers the node knows (how a worker names its swarm)
+	// Pending: the node is trying to reach its swarm (a join under way, or a manager whose
+	// engine restarted away from its raft address); Inspect returns an error with it.
+	Pending bool
 }
 
 // Inspect reads a node's swarm state.
@@ -81,6 +84,7 @@ func (n *Node) Inspect(ctx context.Context) (State, error) {
 	case swarm.LocalNodeStateLocked:
 		return s, &LockedError{Node: n.Name}
 	case swarm.LocalNodeStatePending:
+		s.Pending = true
 		return s, fmt.Errorf("%s: a swarm join is still pending on this node", n.Name)
 	case swarm.LocalNodeStateError:
 		return s, fmt.Errorf("%s: the node's swarm state is in error: %s", n.Name, info.Swarm.Error)

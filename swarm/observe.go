@@ -143,7 +143,17 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 						return seen{err: v.err, openErr: v.err}, nil
 					}
 					v.node = node
+					// A fresh bound: the follow took its own time (a manager's engine that
+					// restarted away from its raft address waits for a leader before it answers).
+					fresh, cancelFresh := context.WithTimeout(ctx, observeLimit)
+					defer cancelFresh()
+					rctx = fresh
 					v.st, v.err = node.Inspect(rctx)
+					if v.err != nil && v.st.Pending {
+						// A manager away from its raft address cannot reach its swarm: the
+						// plan rejoins it (the node list still has it as a manager).
+						v.err = nil
+					}
 				}
 			}
 		}

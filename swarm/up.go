@@ -253,7 +253,11 @@ func (r *run) reach(ctx context.Context) error {
 				return &StepError{n.Name, ch.Detail, fmt.Errorf("its engine does not answer within %s: start it (`machine start %s`), or take it out of the file", observeLimit, n.Name)}
 			}
 		}
-		r.up.say(n.Name, "its engine does not answer: skipped (the plan has nothing for it)")
+		why := "its engine does not answer"
+		if e := r.ob.Unobserved[n.Name]; e != "" {
+			why += " (" + e + ")"
+		}
+		r.up.say(n.Name, why+": skipped (the plan has nothing for it)")
 	}
 	return nil
 }

@@ -114,9 +114,11 @@ func TestSwarmMovedHosts(t *testing.T) {
 	if r.code != 2 {
 		t.Errorf("plan with moved hosts: exit %d, want 2", r.code)
 	}
-	if r := e.run("swarm", "up", "-f", file); r.code != 0 {
+	r = e.run("swarm", "up", "-f", file)
+	if r.code != 0 {
 		t.Fatalf("up with moved hosts: %s", r)
 	}
+	t.Logf("up with moved hosts:\n%s", r.stderr)
 	for h, ip := range map[string]string{w1: at(200), m2: at(201)} {
 		if got := strings.TrimSpace(e.must("ip", h)); got != ip {
 			t.Errorf("machine ip %s: %s, want %s", h, got, ip)
