@@ -41,6 +41,16 @@ func managersNamed(c *cli.Context) ([]string, *machine.API, error) {
 	return ns, a, err
 }
 
+// liveManagerNamed is the first of the managers named (-f FILE or names) that answers as one,
+// open (the caller closes it).
+func liveManagerNamed(c *cli.Context) (*swarm.Node, error) {
+	names, a, err := managersNamed(c)
+	if err != nil {
+		return nil, err
+	}
+	return swarm.FindManager(c.Context, a, names)
+}
+
 func swarmUnlockCommand() *cli.Command {
 	return &cli.Command{
 		Name: "unlock", Usage: "Unlock the managers that autolock locked (their engine restarted), with the key the store keeps", ArgsUsage: "[MANAGER...]",
@@ -73,11 +83,7 @@ func swarmUnlockKeyCommand() *cli.Command {
 			&cli.BoolFlag{Name: "rotate", Usage: "a new key replaces the old one, which stops working once every manager has the new one"},
 		},
 		Action: func(c *cli.Context) error {
-			names, a, err := managersNamed(c)
-			if err != nil {
-				return err
-			}
-			m, err := swarm.FindManager(c.Context, a, names)
+			m, err := liveManagerNamed(c)
 			if err != nil {
 				return err
 			}
@@ -105,11 +111,7 @@ func swarmRotateCACommand() *cli.Command {
 		Name: "rotate-ca", Usage: "Give the swarm a new root CA, and wait until every node holds a certificate it issued", ArgsUsage: "[MANAGER]",
 		Flags: []cli.Flag{fileFlag},
 		Action: func(c *cli.Context) error {
-			names, a, err := managersNamed(c)
-			if err != nil {
-				return err
-			}
-			m, err := swarm.FindManager(c.Context, a, names)
+			m, err := liveManagerNamed(c)
 			if err != nil {
 				return err
 			}

@@ -246,13 +246,26 @@ func memUsedMiB() float64 {
 
 // sampleMax samples f every 200 ms until the returned stop, which gives the largest value seen.
 func sampleMax(f func() float64) (stop func() float64) {
-	done, out := make(chan struct{}), make(chan float64)
+	return sample(200*time.Millisecond, func() (float64, bool) { return f(), true }, func(a, b float64) float64 { return max(a, b) })
+}
+
+// sample calls f every interval until the returned stop, which gives keep of every value f gave
+// (values f says are not ok are left out; the zero value when none was).
+func sample[T any](interval time.Duration, f func() (T, bool), keep func(a, b T) T) (stop func() T) {
+	done, out := make(chan struct{}), make(chan T)
 	go func() {
-		m := 0.0
-		t := time.NewTicker(200 * time.Millisecond)
+		var m T
+		seen := false
+		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
-			m = max(m, f())
+			if v, ok := f(); ok {
+				if seen {
+					m = keep(m, v)
+				} else {
+					m, seen = v, true
+				}
+			}
 			select {
 			case <-done:
 				out <- m
@@ -261,7 +274,20 @@ func sampleMax(f func() float64) (stop func() float64) {
 			}
 		}
 	}()
-	return func() float64 { close(done); return <-out }
+	return func() T { close(done); return <-out }
+}
+
+// running is how many of a service's tasks run, as `docker service ls` through manager says.
+func (e *env) running(manager, service string) (int, bool) {
+	out := e.docker(manager, "service", "ls", "--filter", "name="+service, "--format", "{{.Replicas}}").stdout
+	n, err := strconv.Atoi(strings.SplitN(strings.TrimSpace(out), "/", 2)[0])
+	return n, err == nil
+}
+
+// leastRunning samples how many of a service's tasks run until the returned stop, which gives
+// the fewest seen.
+func (e *env) leastRunning(manager, service string) (stop func() int) {
+	return sample(400*time.Millisecond, func() (int, bool) { return e.running(manager, service) }, func(a, b int) int { return min(a, b) })
 }
 
 // BenchmarkSwarmDay2: on an 8-node cluster of container hosts (3 managers, 5 workers, a label on

@@ -8,9 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,39 +40,15 @@ func TestSwarmMovedHosts(t *testing.T) {
 	if r := e.docker(m1, "service", "create", "-q", "--name", "app", "--replicas", "3", "--endpoint-mode", "dnsrr", img, "sleep", "3600"); r.code != 0 {
 		t.Fatalf("service create: %s", r)
 	}
-	running := func() int {
-		out := e.docker(m1, "service", "ls", "--filter", "name=app", "--format", "{{.Replicas}}").stdout
-		n, err := strconv.Atoi(strings.SplitN(strings.TrimSpace(out), "/", 2)[0])
-		if err != nil {
-			return -1
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
+		if n, _ := e.running(m1, "app"); n == 3 {
+			break
 		}
-		return n
-	}
-	for deadline := time.Now().Add(2 * time.Minute); running() != 3; time.Sleep(time.Second) {
 		if time.Now().After(deadline) {
 			t.Fatal("app never had its 3 tasks running")
 		}
 	}
-	var mu sync.Mutex
-	least := 3
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(500 * time.Millisecond):
-			}
-			if n := running(); n >= 0 {
-				mu.Lock()
-				least = min(least, n)
-				mu.Unlock()
-			}
-		}
-	}()
+	leastRunning := e.leastRunning(m1, "app")
 
 	// Each moves to an address of its network that nothing has: .200 and .201 of its subnet.
 	out, err := exec.Command("docker", "-H", containerdrv.DefaultEngineHost, "network", "inspect", "--format", "{{(index .IPAM.Config 0).Subnet}}", netName).Output()
@@ -135,9 +109,7 @@ func TestSwarmMovedHosts(t *testing.T) {
 	if r := e.run("swarm", "plan", "-f", file); r.code != 0 {
 		t.Errorf("plan after the repair: %s", r)
 	}
-	close(stop)
-	wg.Wait()
-	if least < 2 {
+	if least := leastRunning(); least < 2 {
 		t.Errorf("app had %d of its 3 tasks running at one moment", least)
 	}
 }

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -84,30 +82,9 @@ func TestSwarmRebalance(t *testing.T) {
 	waitFor("3-3-0")
 
 	// Sampled while the rebalance runs: running tasks never below 5.
-	var mu sync.Mutex
-	least := 6
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(300 * time.Millisecond):
-			}
-			out := e.docker(m, "service", "ls", "--filter", "name=web", "--format", "{{.Replicas}}").stdout
-			if n, err := strconv.Atoi(strings.SplitN(strings.TrimSpace(out), "/", 2)[0]); err == nil {
-				mu.Lock()
-				least = min(least, n)
-				mu.Unlock()
-			}
-		}
-	}()
+	leastRunning := e.leastRunning(m, "web")
 	r = e.run("swarm", "rebalance", "-f", file, "web")
-	close(stop)
-	wg.Wait()
+	least := leastRunning()
 	if r.code != 0 || !strings.Contains(r.stdout, "(web) redeployed: it was 3-3-0") {
 		t.Fatalf("rebalance: %s", r)
 	}
