@@ -91,6 +91,8 @@ type fakeEngine struct {
 	// (a manager down during a rotation still needs the old one).
 	locked bool
 	knows  string
+	// pending: a join the engine gave up on (its own timeout) left it pending, in no swarm.
+	pending bool
 }
 
 var errDown = errors.New("Cannot connect to the Docker daemon: connection refused")
@@ -106,6 +108,10 @@ func (e *fakeEngine) Info(ctx context.Context) (system.Info, error) {
 	info := system.Info{Name: e.name}
 	if e.locked {
 		info.Swarm.LocalNodeState = swarm.LocalNodeStateLocked
+		return info, nil
+	}
+	if e.pending {
+		info.Swarm.LocalNodeState = swarm.LocalNodeStatePending
 		return info, nil
 	}
 	id := e.sw.nodeOf(e.name)
@@ -317,6 +323,11 @@ func (e *fakeEngine) SwarmLeave(ctx context.Context, force bool) error {
 	defer e.sw.mu.Unlock()
 	if e.down {
 		return errDown
+	}
+	if e.pending {
+		e.pending = false
+		e.sw.changed("leave %s (pending)", e.name)
+		return nil
 	}
 	id := e.sw.nodeOf(e.name)
 	if id == "" {

@@ -182,3 +182,48 @@ func applySpec(ctx context.Context, m, n *Node, cn cluster.Node, h UpOptions) er
 	})
 	return err
 }
+
+// pendingGrace is how long a pending node is given to end its join by itself.
+var pendingGrace = 25 * time.Second
+
+// leavePending takes a node out of a join its engine gave up on (pending): `swarm leave --force`,
+// and when the engine stays pending (it kept the gossip port, or its join goroutine is stuck) its
+// engine restarted over SSH and left again.
+//
+// A join under way ends within the engine's own 20 s: the node is given pendingGrace to leave the
+// pending state by itself first.
+func leavePending(ctx context.Context, n *Node) error {
+	err := wait.Until(ctx, pendingGrace, time.Second, func(ctx context.Context) (bool, string, error) {
+		st, _ := n.Inspect(ctx)
+		return !st.Pending, "pending", nil
+	})
+	if err == nil {
+		return nil // it ended by itself
+	} else if ctx.Err() != nil {
+		return err
+	}
+	if err := n.Docker.SwarmLeave(ctx, true); err == nil {
+		if st, _ := n.Inspect(ctx); !st.Pending {
+			return nil
+		}
+	}
+	if n.Host == nil {
+		return fmt.Errorf("%s: its swarm join is stuck pending and `swarm leave --force` did not end it", n.Name)
+	}
+	c, err := n.Host.Dial(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: its swarm join is stuck pending; restarting its engine: %w", n.Name, err)
+	}
+	_, err = machine.Runner(c).Run(ctx, nil, "systemctl", "restart", "docker")
+	c.Close()
+	if err != nil {
+		return fmt.Errorf("%s: its swarm join is stuck pending; restarting its engine: %w", n.Name, err)
+	}
+	if err := n.Host.WaitEngine(ctx, n.Host.EngineWait()); err != nil {
+		return err
+	}
+	if err := n.Docker.SwarmLeave(ctx, true); err != nil && !strings.Contains(err.Error(), "not part of a swarm") {
+		return fmt.Errorf("%s: leaving its pending join after an engine restart: %w", n.Name, err)
+	}
+	return nil
+}

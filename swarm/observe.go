@@ -110,6 +110,8 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 		locked   bool
 		unlocked bool
 		moved    string // "OLD → NEW"
+		// pendingLeft: a join stuck pending was left (the node joins again)
+		pendingLeft bool
 	}
 	var present []string
 	for _, n := range c.Nodes {
@@ -155,6 +157,17 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 						v.err = nil
 					}
 				}
+			}
+		}
+		if v.err != nil && v.st.Pending && v.moved == "" && repair {
+			// A join the engine gave up on (its own 20 s timeout) leaves it pending for good:
+			// it leaves, and the joins that follow join it again.
+			if v.err = leavePending(ctx, node); v.err == nil {
+				v.pendingLeft = true
+				fresh, cancelFresh := context.WithTimeout(ctx, observeLimit)
+				defer cancelFresh()
+				rctx = fresh
+				v.st, v.err = node.Inspect(rctx)
 			}
 		}
 		if le := (*LockedError)(nil); errors.As(v.err, &le) {
@@ -214,6 +227,9 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 		}
 		if v.unlocked {
 			ob.Unlocked = append(ob.Unlocked, name)
+		}
+		if v.pendingLeft {
+			ob.PendingLeft = append(ob.PendingLeft, name)
 		}
 		ob.states[name] = v.st
 		if v.node != nil && v.node.Host != nil {

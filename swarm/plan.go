@@ -71,6 +71,9 @@ type Observed struct {
 	// Locked are the file's managers found locked (autolock, their engine restarted); Unlocked,
 	// those that were, and were unlocked with the store's kept key while the cluster was read.
 	Locked, Unlocked []string
+	// PendingLeft are the file's machines whose engine was stuck in a pending join: they left it
+	// while the cluster was read (up's joins join them again).
+	PendingLeft []string
 }
 
 // Complete is nil when every machine of the file that exists was read, else an error naming

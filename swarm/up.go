@@ -144,6 +144,9 @@ func (r *run) reobserve(ctx context.Context) error {
 	for _, name := range slices.Sorted(maps.Keys(ob.Moved)) {
 		r.up.say(name, "its host answers at another address now ("+ob.Moved[name]+"): the machine followed it (its record, and its engine's certificate reissued)")
 	}
+	for _, name := range ob.PendingLeft {
+		r.up.say(name, "its engine was stuck in a swarm join that did not finish (pending): it left it, and joins again")
+	}
 	for _, name := range ob.Unlocked {
 		r.up.say(name, "was locked (autolock, its engine restarted): unlocked with the key the store keeps")
 		if ob.via != nil && ob.via != r.nodes[name] {

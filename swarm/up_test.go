@@ -1,6 +1,8 @@
 package swarm
 
 import (
+	"sync"
+
 	"github.com/docker/docker/api/types/swarm"
 
 	"context"
@@ -373,5 +375,35 @@ func TestUpPrunesNodesGoneForGood(t *testing.T) {
 	}
 	if got := f.roles(); !slices.Equal(got, []string{"m1:manager:active", "w1:worker:active"}) {
 		t.Errorf("after up --prune: %v", got)
+	}
+}
+
+// TestUpRepairsAStuckPendingJoin: a worker whose engine was left pending by a join it gave up
+// on leaves it and is joined again by up, which says so.
+func TestUpRepairsAStuckPendingJoin(t *testing.T) {
+	defer func(d time.Duration) { pendingGrace = d }(pendingGrace)
+	pendingGrace = 2 * time.Second
+	ctx := context.Background()
+	f := newFakeCluster(t)
+	c := f.file(t, 1, "m1", "w1", "w2")
+	if _, err := f.up(ctx, c, UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.sw.mu.Lock()
+	id := f.sw.nodeOf("w2")
+	delete(f.sw.engineOf, id)
+	delete(f.sw.nodes, id)
+	f.engines["w2"].pending = true
+	f.sw.mu.Unlock()
+	var said []string
+	var mu sync.Mutex
+	if _, err := f.up(ctx, c, UpOptions{Progress: func(node, msg string) { mu.Lock(); said = append(said, node+": "+msg); mu.Unlock() }}); err != nil {
+		t.Fatal(err)
+	}
+	if f.engines["w2"].pending || !slices.Contains(said, "w2: its engine was stuck in a swarm join that did not finish (pending): it left it, and joins again") {
+		t.Errorf("pending %v; said %q", f.engines["w2"].pending, said)
+	}
+	if got := f.roles(); !slices.Equal(got, []string{"m1:manager:active", "w1:worker:active", "w2:worker:active"}) {
+		t.Errorf("after up: %v", got)
 	}
 }
