@@ -57,8 +57,9 @@ type State struct {
 	Addr      string
 	Managers  []string // the managers the node knows (how a worker names its swarm)
 	// Pending: the node is trying to reach its swarm (a join under way, or a manager whose
-	// engine restarted away from its raft address); Inspect returns an error with it.
-	Pending bool
+	// engine restarted away from its raft address); Failed: its swarm state is in error (a join
+	// that gave up). Inspect returns an error with either.
+	Pending, Failed bool
 }
 
 // Inspect reads a node's swarm state.
@@ -87,6 +88,7 @@ func (n *Node) Inspect(ctx context.Context) (State, error) {
 		s.Pending = true
 		return s, fmt.Errorf("%s: a swarm join is still pending on this node", n.Name)
 	case swarm.LocalNodeStateError:
+		s.Failed = true
 		return s, fmt.Errorf("%s: the node's swarm state is in error: %s", n.Name, info.Swarm.Error)
 	}
 	return s, nil
@@ -193,19 +195,19 @@ var pendingGrace = 25 * time.Second
 // A join under way ends within the engine's own 20 s: the node is given pendingGrace to leave the
 // pending state by itself first.
 func leavePending(ctx context.Context, n *Node) error {
-	err := wait.Until(ctx, pendingGrace, time.Second, func(ctx context.Context) (bool, string, error) {
+	stuck := func() bool { st, _ := n.Inspect(ctx); return st.Pending || st.Failed }
+	_ = wait.Until(ctx, pendingGrace, time.Second, func(ctx context.Context) (bool, string, error) {
 		st, _ := n.Inspect(ctx)
 		return !st.Pending, "pending", nil
 	})
-	if err == nil {
-		return nil // it ended by itself
-	} else if ctx.Err() != nil {
-		return err
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
-	if err := n.Docker.SwarmLeave(ctx, true); err == nil {
-		if st, _ := n.Inspect(ctx); !st.Pending {
-			return nil
-		}
+	if !stuck() {
+		return nil // it ended by itself
+	}
+	if err := n.Docker.SwarmLeave(ctx, true); err == nil && !stuck() {
+		return nil
 	}
 	if n.Host == nil {
 		return fmt.Errorf("%s: its swarm join is stuck pending and `swarm leave --force` did not end it", n.Name)

@@ -159,7 +159,7 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 				}
 			}
 		}
-		if v.err != nil && v.st.Pending && v.moved == "" && repair {
+		if v.err != nil && (v.st.Pending || v.st.Failed) && v.moved == "" && repair {
 			// A join the engine gave up on (its own 20 s timeout) leaves it pending for good:
 			// it leaves, and the joins that follow join it again.
 			if v.err = leavePending(ctx, node); v.err == nil {
@@ -193,7 +193,7 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 				}
 			}
 		}
-		if v.err != nil && errors.Is(rctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		if v.err != nil && errors.Is(rctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil && (errors.Is(v.err, context.DeadlineExceeded) || strings.Contains(v.err.Error(), "deadline exceeded")) {
 			v.err = fmt.Errorf("its engine did not answer within %s", observeLimit)
 		}
 		return v, nil

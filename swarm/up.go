@@ -145,7 +145,7 @@ func (r *run) reobserve(ctx context.Context) error {
 		r.up.say(name, "its host answers at another address now ("+ob.Moved[name]+"): the machine followed it (its record, and its engine's certificate reissued)")
 	}
 	for _, name := range ob.PendingLeft {
-		r.up.say(name, "its engine was stuck in a swarm join that did not finish (pending): it left it, and joins again")
+		r.up.say(name, "its engine was stuck in a swarm join that did not finish (pending, or in error): it left it, and joins again")
 	}
 	for _, name := range ob.Unlocked {
 		r.up.say(name, "was locked (autolock, its engine restarted): unlocked with the key the store keeps")
@@ -253,7 +253,11 @@ func (r *run) reach(ctx context.Context) error {
 		}
 		for _, ch := range r.plan {
 			if ch.Node == n.Name && ch.Kind != ChangeKeep {
-				return &StepError{n.Name, ch.Detail, fmt.Errorf("its engine does not answer within %s: start it (`machine start %s`), or take it out of the file", observeLimit, n.Name)}
+				why := fmt.Sprintf("its engine does not answer within %s", observeLimit)
+				if e := r.ob.Unobserved[n.Name]; e != "" {
+					why = e
+				}
+				return &StepError{n.Name, ch.Detail, fmt.Errorf("%s: start it (`machine start %s`), or take it out of the file", why, n.Name)}
 			}
 		}
 		why := "its engine does not answer"

@@ -166,7 +166,7 @@ func TestPausedHost(t *testing.T) {
 	}
 }
 
-// TestRebuiltNodeEntry: a machine removed without leaving the swarm and made again by `swarm up`
+// TestRebuiltNodeEntry (and a worker stuck pending): a machine removed without leaving the swarm and made again by `swarm up`
 // leaves its old node entry Down; the plan names it and `up` removes it.
 func TestRebuiltNodeEntry(t *testing.T) {
 	t.Parallel()
@@ -219,5 +219,22 @@ func TestRebuiltNodeEntry(t *testing.T) {
 	}
 	if r := e.run("swarm", "plan", "-f", file); r.code != 0 {
 		t.Errorf("plan after: %s", r)
+	}
+
+	// A join its engine gave up on (nothing answers at the manager address it was given: the
+	// engine's own 20 s timeout) leaves the worker pending for good; up leaves it, joins it again.
+	e.must("swarm", "leave", w)
+	e.must("ssh", m, "iptables -I INPUT -p tcp --dport 2399 -j DROP") // the manager's own host: nothing answers there
+	token := strings.TrimSpace(e.must("swarm", "join-token", m))
+	join := e.docker(w, "swarm", "join", "--token", token, strings.TrimSpace(e.must("ip", m))+":2399")
+	if st := e.docker(w, "info", "--format", "{{.Swarm.LocalNodeState}}"); strings.TrimSpace(st.stdout) != "pending" && strings.TrimSpace(st.stdout) != "error" {
+		t.Fatalf("after a join to nothing (%s): %s", join, st)
+	}
+	r = e.run("swarm", "up", "-f", file)
+	if r.code != 0 || !strings.Contains(r.stderr, "("+w+") its engine was stuck in a swarm join that did not finish (pending, or in error): it left it, and joins again") {
+		t.Fatalf("up with a worker pending: %s", r)
+	}
+	if got := entries(); len(got) != 1 || got[0] != w+" Ready" {
+		t.Errorf("after up: %v", got)
 	}
 }
