@@ -60,7 +60,7 @@ func rollOne(ctx context.Context, m *Node, managers []string, name string, open 
 		return &StepError{name, "engine change", err}
 	}
 	sayNode := func(s string) { say(name, s) }
-	return rollNode(ctx, via, name, st.NodeID, sayNode, func() error {
+	err = rollNode(ctx, via, name, st.NodeID, sayNode, func() error {
 		if err := work(ctx, name, sayNode); err != nil {
 			return err
 		}
@@ -77,6 +77,27 @@ func rollOne(ctx context.Context, m *Node, managers []string, name string, open 
 		}
 		return nil
 	})
+	var se *StepError
+	if errors.As(err, &se) && se.Step == "coming back after its engine restart" {
+		// What the node itself says of its swarm: the manager's view alone ("down") does not
+		// tell a node that cannot reach the managers from one whose swarm state is in error.
+		if n, oerr := open(name); oerr == nil {
+			ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if info, ierr := n.Docker.Info(ictx); ierr == nil {
+				se.Err = fmt.Errorf("%w; the node itself says: swarm state %s%s", se.Err, info.Swarm.LocalNodeState, errorSuffix(info.Swarm.Error))
+			}
+			cancel()
+			n.Close()
+		}
+	}
+	return err
+}
+
+func errorSuffix(e string) string {
+	if e == "" {
+		return ""
+	}
+	return " (" + e + ")"
 }
 
 // rollNode takes one node out of service through the manager via while work runs (its engine
