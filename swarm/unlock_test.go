@@ -96,13 +96,7 @@ func TestAutolockKeyKeptAndUsed(t *testing.T) {
 // line that says where the key would be and how to give it.
 func TestUnlockWithoutAKeptKey(t *testing.T) {
 	ctx := context.Background()
-	f := newFakeCluster(t)
-	c := f.file(t, 3, "m1", "m2", "m3")
-	on := true
-	c.Swarm.Autolock = &on
-	if _, err := f.up(ctx, c, UpOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	f := upLocked(t, "m1", "m2", "m3")
 	if err := os.Remove(keyPath(f.api.Store.Root, f.sw.id)); err != nil {
 		t.Fatal(err)
 	}
@@ -128,13 +122,7 @@ func TestUnlockWithoutAKeptKey(t *testing.T) {
 // autolock finds it locked after the restart and unlocks it with the kept key.
 func TestRollUnlocksARestartedManager(t *testing.T) {
 	ctx := context.Background()
-	f := newFakeCluster(t)
-	c := f.file(t, 3, "m1", "m2", "m3")
-	on := true
-	c.Swarm.Autolock = &on
-	if _, err := f.up(ctx, c, UpOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	f := upLocked(t, "m1", "m2", "m3")
 	m1, err := f.open("m1")
 	if err != nil {
 		t.Fatal(err)
@@ -149,4 +137,18 @@ func TestRollUnlocksARestartedManager(t *testing.T) {
 	if f.engines["m2"].locked || !slices.Contains(said, "m2: was locked after its engine restart (autolock): unlocked with the key the store keeps") {
 		t.Errorf("m2 locked %v; said %q", f.engines["m2"].locked, said)
 	}
+}
+
+// upLocked is a swarm of fake engines brought up from a file with autolock, the first three
+// machines managers.
+func upLocked(t *testing.T, names ...string) *fakeCluster {
+	t.Helper()
+	f := newFakeCluster(t)
+	c := f.file(t, 3, names...)
+	on := true
+	c.Swarm.Autolock = &on
+	if _, err := f.up(context.Background(), c, UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
