@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -140,6 +141,12 @@ func FuzzEnvRoundTrip(f *testing.F) {
 		for sh, cmd := range shells {
 			if strings.ContainsAny(val, "\n\r") && sh == "tcsh" {
 				continue // csh cannot hold a newline in a quoted word
+			}
+			if sh == "tcsh" && (!utf8.ValidString(val) || len(val) > 4000) {
+				// tcsh decodes input as UTF-8 including the obsolete 5- and 6-byte forms
+				// (\xfd and five continuation bytes come back as other bytes: measured, tcsh
+				// 6.24), and a word holds about 4090 bytes: neither a path nor a URL is so
+				continue
 			}
 			out := Render(sh, []Var{{Name: "DOCKER_CERT_PATH", Value: val}}, "machine env x")
 			got, err := cmd(out).Output()
