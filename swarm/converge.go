@@ -106,7 +106,12 @@ func converge(ctx context.Context, api *machine.API, c *cluster.Cluster, plan []
 			continue
 		}
 		h.say(ch.Node, ch.Detail)
-		if err := removeStale(ctx, m, ch.ID); err != nil {
+		current := ""
+		if n, id, err := open(ch.Node); err == nil {
+			current = id
+			n.Close()
+		}
+		if err := removeStale(ctx, m, ch.ID, current); err != nil {
 			return &StepError{ch.Node, "removing its old node entry", err}
 		}
 	}
@@ -310,15 +315,17 @@ func reloadPending(want machine.EngineOptions, mirrors, labels []string) string 
 }
 
 // removeStale removes the old node entry id through the manager m (demoted first when it is a
-// manager's), unless it is live again.
-func removeStale(ctx context.Context, m *Node, id string) error {
+// manager's), unless it is live again. current is the node ID the machine's engine has now ("":
+// not known): an entry of another ID is old whatever its state says (a node that has just left
+// its swarm is Ready in the list until the managers miss its heartbeats).
+func removeStale(ctx context.Context, m *Node, id, current string) error {
 	x, _, err := m.Docker.NodeInspectWithRaw(ctx, id)
 	switch {
 	case errdefs.IsNotFound(err):
 		return nil // gone already
 	case err != nil:
 		return err
-	case x.Status.State == swarm.NodeStateReady:
+	case x.Status.State == swarm.NodeStateReady && (current == "" || current == id):
 		return nil
 	}
 	if x.Spec.Role == swarm.NodeRoleManager {

@@ -93,6 +93,9 @@ type fakeEngine struct {
 	knows  string
 	// pending: a join the engine gave up on (its own timeout) left it pending, in no swarm.
 	pending bool
+	// expired: when its swarm certificate expired (it was off for longer): its swarm state is
+	// in error, as swarmkit says it, until it leaves.
+	expired time.Time
 }
 
 var errDown = errors.New("Cannot connect to the Docker daemon: connection refused")
@@ -112,6 +115,12 @@ func (e *fakeEngine) Info(ctx context.Context) (system.Info, error) {
 	}
 	if e.pending {
 		info.Swarm.LocalNodeState = swarm.LocalNodeStatePending
+		return info, nil
+	}
+	if !e.expired.IsZero() {
+		info.Swarm.LocalNodeState = swarm.LocalNodeStateError
+		info.Swarm.Error = fmt.Sprintf("error while loading TLS certificate in /var/lib/docker/swarm/certificates/swarm-node.crt: certificate (1 - x) not valid after %s, and it is currently %s: x509: certificate has expired or is not yet valid: ",
+			e.expired.UTC().Format(time.RFC1123), time.Now().UTC().Format(time.RFC1123))
 		return info, nil
 	}
 	id := e.sw.nodeOf(e.name)
@@ -327,6 +336,11 @@ func (e *fakeEngine) SwarmLeave(ctx context.Context, force bool) error {
 	if e.pending {
 		e.pending = false
 		e.sw.changed("leave %s (pending)", e.name)
+		return nil
+	}
+	if !e.expired.IsZero() {
+		e.expired = time.Time{}
+		e.sw.changed("leave %s (certificate expired)", e.name)
 		return nil
 	}
 	id := e.sw.nodeOf(e.name)

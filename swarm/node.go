@@ -60,6 +60,33 @@ type State struct {
 	// engine restarted away from its raft address); Failed: its swarm state is in error (a join
 	// that gave up). Inspect returns an error with either.
 	Pending, Failed bool
+	// CertExpired, when not zero, is when the node's swarm certificate expired: its engine
+	// cannot load it (the node was off for longer than its validity) and the node is out of its
+	// swarm until it joins again. Failed is set too.
+	CertExpired time.Time
+}
+
+// certExpiredAt reads an engine's swarm error for a node certificate that expired: swarmkit
+// says "error while loading TLS certificate in .../swarm-node.crt: certificate (1 - ID) not
+// valid after Thu, 03 Dec 2026 02:10:26 UTC, and it is currently ...: x509: certificate has
+// expired or is not yet valid". One not valid yet (a clock behind) is not an expiry.
+func certExpiredAt(msg string) (time.Time, bool) {
+	if !strings.Contains(msg, "certificate has expired") {
+		return time.Time{}, false
+	}
+	_, after, ok := strings.Cut(msg, "not valid after ")
+	if !ok {
+		return time.Time{}, false
+	}
+	when, _, ok := strings.Cut(after, ", and it is currently")
+	if !ok {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC1123, when)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t.UTC(), true
 }
 
 // Inspect reads a node's swarm state.
@@ -89,6 +116,10 @@ func (n *Node) Inspect(ctx context.Context) (State, error) {
 		return s, fmt.Errorf("%s: a swarm join is still pending on this node", n.Name)
 	case swarm.LocalNodeStateError:
 		s.Failed = true
+		if at, ok := certExpiredAt(info.Swarm.Error); ok {
+			s.CertExpired = at
+			return s, fmt.Errorf("%s: its swarm certificate expired at %s (the node was off for longer than its validity): it must join again (swarm up does)", n.Name, at.Format(time.RFC3339))
+		}
 		return s, fmt.Errorf("%s: the node's swarm state is in error: %s", n.Name, info.Swarm.Error)
 	}
 	return s, nil

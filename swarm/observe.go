@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,6 +59,7 @@ func Observe(ctx context.Context, a *machine.API, c *cluster.Cluster) (Observed,
 	if err != nil {
 		return Observed{}, nil, err
 	}
+	ob.Expiring = expiring(ctx, ob.nodes, ob.states)
 	for name, n := range ob.nodes {
 		if n != ob.via {
 			n.Close()
@@ -64,6 +67,34 @@ func Observe(ctx context.Context, a *machine.API, c *cluster.Cluster) (Observed,
 		}
 	}
 	return ob.Observed, ob.via, nil
+}
+
+// expiring reads the swarm certificates of the nodes in a swarm (over SSH, all at once, each
+// within certReadLimit) and returns those in their last tenth of validity, with when they expire.
+// A certificate that cannot be read is left out: this is a warning, never a reason to fail.
+func expiring(ctx context.Context, nodes map[string]*Node, states map[string]State) map[string]time.Time {
+	var names []string
+	for name, st := range states {
+		if st.Active && nodes[name] != nil && nodes[name].Host != nil {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	now := time.Now()
+	exp, _ := fanout.Map(ctx, names, 0, func(ctx context.Context, name string) (time.Time, error) {
+		c, err := readNodeCert(ctx, nodes[name].Host)
+		if err != nil || !expiresSoon(c, now) {
+			return time.Time{}, nil
+		}
+		return c.NotAfter, nil
+	})
+	out := map[string]time.Time{}
+	for i, name := range names {
+		if !exp[i].IsZero() {
+			out[name] = exp[i]
+		}
+	}
+	return out
 }
 
 // opener opens the store's machines' engines (what tests give fake engines instead of).
@@ -81,6 +112,8 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 		nodes: map[string]*Node{}, openErr: map[string]error{}, states: map[string]State{}}
 	ob.At = time.Now()
 	ob.Moved, ob.IPs = map[string]string{}, map[string]string{}
+	ob.Expired = map[string]time.Time{}
+	expiredManager := map[string]bool{}
 	defer func() {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("observing the cluster: %w", context.Cause(ctx))
@@ -112,6 +145,8 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 		moved    string // "OLD → NEW"
 		// pendingLeft: a join stuck pending was left (the node joins again)
 		pendingLeft bool
+		// expiredManager: the node's certificate, expired, is a manager's (or could not be read)
+		expiredManager bool
 	}
 	var present []string
 	for _, n := range c.Nodes {
@@ -158,6 +193,18 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 					}
 				}
 			}
+		}
+		if v.err != nil && !v.st.CertExpired.IsZero() && v.moved == "" {
+			// Its certificate expired while it was off: it joins again, decided once every
+			// node is read (a manager's only through another manager).
+			v.expiredManager = true
+			if node.Host != nil {
+				if cert, err := readNodeCert(ctx, node.Host); err == nil {
+					v.expiredManager = managerCert(cert)
+				}
+			}
+			v.err = nil
+			return v, nil
 		}
 		if v.err != nil && (v.st.Pending || v.st.Failed) && v.moved == "" && repair {
 			// A join the engine gave up on (its own 20 s timeout) leaves it pending for good:
@@ -231,6 +278,14 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 		if v.pendingLeft {
 			ob.PendingLeft = append(ob.PendingLeft, name)
 		}
+		if !v.st.CertExpired.IsZero() {
+			ob.Expired[name] = v.st.CertExpired
+			expiredManager[name] = v.expiredManager
+			if v.node != nil && v.node.Host != nil {
+				ob.IPs[name] = v.node.Host.IP()
+			}
+			continue
+		}
 		ob.states[name] = v.st
 		if v.node != nil && v.node.Host != nil {
 			ob.IPs[name] = v.node.Host.IP()
@@ -243,6 +298,32 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 		}
 	}
 	ob.via = liveManager(c, ob.states, ob.nodes)
+	// Nodes whose certificate expired: out of their swarm (left), to join again. A manager's
+	// only while another manager answers (the last one's swarm would be lost with it).
+	for _, name := range slices.Sorted(maps.Keys(ob.Expired)) {
+		at := ob.Expired[name].Format(time.RFC3339)
+		if expiredManager[name] && ob.via == nil {
+			ob.Unobserved[name] = "its swarm certificate expired at " + at + " and no other manager of the file answers to take it back: see docs/disasters.md (restore from a backup)"
+			delete(ob.Expired, name)
+			continue
+		}
+		if !repair {
+			continue
+		}
+		n := ob.nodes[name]
+		if err := n.Docker.SwarmLeave(ctx, true); err != nil {
+			ob.Unobserved[name] = "its swarm certificate expired at " + at + "; leaving its swarm to join again: " + plainErr(err)
+			delete(ob.Expired, name)
+			continue
+		}
+		st, err := n.Inspect(ctx)
+		if err != nil {
+			ob.Unobserved[name] = "its swarm certificate expired at " + at + "; after leaving its swarm: " + plainErr(err)
+			delete(ob.Expired, name)
+			continue
+		}
+		ob.states[name] = st
+	}
 	if ob.via == nil {
 		return ob, nil
 	}
@@ -290,6 +371,11 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 			}
 			on.Reachable = x.ManagerStatus.Reachability == swarm.ReachabilityReachable
 		}
+		// A machine out of its swarm to join again: whatever entry it had is old.
+		if _, left := ob.Expired[name]; left || slices.Contains(ob.PendingLeft, name) {
+			ob.Stale = append(ob.Stale, on)
+			continue
+		}
 		// A machine that joined again: its live entry counts, the old one is stale.
 		if old, dup := ob.Nodes[name]; dup && old.Ready && !on.Ready {
 			ob.Stale = append(ob.Stale, on)
@@ -312,6 +398,7 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 		return ob, fmt.Errorf("reading the swarm's settings through %s: %w", via.Name, err)
 	}
 	ob.Autolock = sw.Spec.EncryptionConfig.AutoLockManagers
+	ob.CertExpiry = sw.Spec.CAConfig.NodeCertExpiry
 	if ob.Skewed, err = Skews(rctx, via); err != nil {
 		return ob, err
 	}

@@ -74,6 +74,15 @@ type Observed struct {
 	// PendingLeft are the file's machines whose engine was stuck in a pending join: they left it
 	// while the cluster was read (up's joins join them again).
 	PendingLeft []string
+	// Expired are the file's machines whose swarm certificate expired while they were off
+	// (when): out of their swarm until they join again. Up has them leave it while it reads the
+	// cluster; their old entries are in Stale.
+	Expired map[string]time.Time
+	// CertExpiry is the validity the swarm gives node certificates.
+	CertExpiry time.Duration
+	// Expiring are the file's machines whose swarm certificate is in its last tenth of validity
+	// (when it expires): read by Observe, for plan's warnings.
+	Expiring map[string]time.Time
 }
 
 // Complete is nil when every machine of the file that exists was read, else an error naming
@@ -97,7 +106,8 @@ const (
 	ChangeCreate       ChangeKind = "create"
 	ChangeAddress      ChangeKind = "address"
 	ChangeUnlock       ChangeKind = "unlock"
-	ChangeRejoin       ChangeKind = "rejoin" // a manager whose raft address is not its address any more
+	ChangeRejoin       ChangeKind = "rejoin"  // a manager whose raft address is not its address any more
+	ChangeExpired      ChangeKind = "expired" // a node whose certificate expired: it joins again
 	ChangeJoin         ChangeKind = "join"
 	ChangePromote      ChangeKind = "promote"
 	ChangeLabel        ChangeKind = "label"
@@ -108,10 +118,11 @@ const (
 	ChangeSwarm        ChangeKind = "swarm" // a setting of the swarm itself (autolock)
 	ChangeImage        ChangeKind = "image"
 	ChangeRemove       ChangeKind = "remove"
-	ChangeKeep         ChangeKind = "keep"   // not in the file; kept (--prune removes it)
-	ChangeStale        ChangeKind = "stale"  // an old node entry of a machine that joined again
-	ChangeForget       ChangeKind = "forget" // the entry of a node gone for good: down, no machine, not in the file
-	ChangeSkewed       ChangeKind = "skewed" // a service up does not move: `swarm rebalance` does
+	ChangeKeep         ChangeKind = "keep"        // not in the file; kept (--prune removes it)
+	ChangeStale        ChangeKind = "stale"       // an old node entry of a machine that joined again
+	ChangeForget       ChangeKind = "forget"      // the entry of a node gone for good: down, no machine, not in the file
+	ChangeSkewed       ChangeKind = "skewed"      // a service up does not move: `swarm rebalance` does
+	ChangeCertificate  ChangeKind = "certificate" // a warning: a node's certificate expires soon
 )
 
 // Change is one line of a plan.
@@ -203,6 +214,10 @@ func Plan(c *cluster.Cluster, obs Observed, o PlanOptions) ([]Change, error) {
 	for _, name := range obs.Locked {
 		add(Change{Kind: ChangeUnlock, Node: name, Detail: "unlock (locked: autolock on, its engine restarted; with the key the store keeps)"})
 	}
+	// Nodes whose certificate expired while they were off: out of the swarm, to join again.
+	for _, name := range slices.Sorted(maps.Keys(obs.Expired)) {
+		add(Change{Kind: ChangeExpired, Node: name, Detail: "its swarm certificate expired at " + obs.Expired[name].Format(time.RFC3339) + " (off for longer than its validity): out of its swarm, joins again (labels and availability restored, its old entry removed)"})
+	}
 	// Machines, then joins.
 	for _, n := range c.Nodes {
 		if !obs.Machines[n.Name] {
@@ -285,6 +300,13 @@ func Plan(c *cluster.Cluster, obs Observed, o PlanOptions) ([]Change, error) {
 		}
 		add(Change{Kind: ChangeSwarm, Detail: d})
 	}
+	if want, have := c.CertExpiry(), obs.CertExpiry; want > 0 && (obs.InSwarm && want != have || !obs.InSwarm && want != defaultCertExpiry) {
+		d := "node certificates valid for " + hours(want) + " (the new swarm's root CA rotated for it at once: swarm applies a validity with a new CA)"
+		if obs.InSwarm {
+			d = "node certificate validity " + hours(obs.CertExpiry) + " → " + hours(want) + " (the root CA rotated for it: every node's certificate reissued, waited for)"
+		}
+		add(Change{Kind: ChangeSwarm, Detail: d})
+	}
 	for _, nw := range c.Networks {
 		if !obs.Networks[nw.Name] {
 			add(Change{Kind: ChangeNetwork, Detail: "network " + nw.Name + " created"})
@@ -303,7 +325,11 @@ func Plan(c *cluster.Cluster, obs Observed, o PlanOptions) ([]Change, error) {
 	}
 	// Old entries of machines that joined again: removed (they count against the quorum).
 	for _, st := range obs.Stale {
-		add(Change{Kind: ChangeStale, Node: st.Machine, ID: st.ID, Detail: "remove its old node entry " + shortID(st.ID) + " (down, left by an earlier join)"})
+		how := " (down, left by an earlier join)"
+		if st.Ready {
+			how = " (left by an earlier join: ready until the managers miss its heartbeats)"
+		}
+		add(Change{Kind: ChangeStale, Node: st.Machine, ID: st.ID, Detail: "remove its old node entry " + shortID(st.ID) + how})
 	}
 	// Nodes that left the file.
 	for _, name := range slices.Sorted(maps.Keys(obs.Nodes)) {
@@ -327,6 +353,9 @@ func Plan(c *cluster.Cluster, obs Observed, o PlanOptions) ([]Change, error) {
 	}
 	for _, s := range obs.Skewed {
 		add(Change{Kind: ChangeSkewed, Detail: s.String()})
+	}
+	for _, name := range slices.Sorted(maps.Keys(obs.Expiring)) {
+		add(Change{Kind: ChangeCertificate, Node: name, Detail: certWarning(obs.Expiring[name], obs.At)})
 	}
 	return out, checkQuorum(out, obs)
 }
@@ -482,3 +511,12 @@ func engineChanges(want, have machine.EngineOptions) []string {
 }
 
 func shortID(id string) string { return id[:min(12, len(id))] }
+
+// defaultCertExpiry is the validity swarm gives node certificates unless told otherwise.
+const defaultCertExpiry = 2160 * time.Hour
+
+// certWarning is plan's line on a node's certificate in its last tenth of validity.
+func certWarning(expires, now time.Time) string {
+	return fmt.Sprintf("its swarm certificate expires at %s (in %s), and swarm renews a running node's well before: check the node's clock and that it reaches the managers (a node off past it must join again: up does that)",
+		expires.UTC().Format(time.RFC3339), expires.Sub(now).Round(time.Second))
+}

@@ -92,9 +92,18 @@ func TestPlan(t *testing.T) {
 				delete(o.Engines, n)
 			}
 		}, false, "w2: engine: env HTTPS_PROXY=http://u:****@proxy:3128 added (restarts the engine)\nw2: engine: env API_TOKEN=**** added (restarts the engine)"},
+		{"a new certificate validity", base + "swarm: {cert-expiry: 720h}\n", func(o *Observed) { o.CertExpiry = 2160 * time.Hour }, false,
+			"node certificate validity 2160h → 720h (the root CA rotated for it: every node's certificate reissued, waited for)"},
+		{"the certificate validity the swarm has", base + "swarm: {cert-expiry: 720h}\n", func(o *Observed) { o.CertExpiry = 720 * time.Hour }, false, ""},
+		{"a certificate in its last tenth", base, func(o *Observed) {
+			o.At = time.Date(2026, 12, 3, 3, 0, 0, 0, time.UTC)
+			o.Expiring = map[string]time.Time{"w1": o.At.Add(5 * time.Minute)}
+		}, false, "w1: its swarm certificate expires at 2026-12-03T03:05:00Z (in 5m0s), and swarm renews a running node's well before: check the node's clock and that it reaches the managers (a node off past it must join again: up does that)"},
 		{"a node left, kept", strings.Replace(base, "  - {name: w2}\n", "", 1), nil, false, "w2: not in the file (kept; --prune removes it)"},
 		{"a node left, pruned", strings.Replace(base, "  - {name: w2}\n", "", 1), nil, true, "w2: drain and remove node, then its machine"},
 		{"a manager left, pruned", strings.Replace(base, "  - {name: m3, role: manager}\n", "", 1), nil, true, "m3: demote, drain and remove node, then its machine"},
+		{"from nothing, certificates valid 1h", strings.Replace(base, "  - {name: m2, role: manager}\n  - {name: m3, role: manager}\n  - {name: w1, labels: {zone: a}}\n  - {name: w2}\n", "", 1) + "swarm: {cert-expiry: 1h}\n", func(o *Observed) { *o = Observed{} }, false,
+			"m1: create machine (container)\nm1: start the swarm (first manager)\nnode certificates valid for 1h (the new swarm's root CA rotated for it at once: swarm applies a validity with a new CA)\nnetwork app created"},
 		{"from nothing", base, func(o *Observed) { *o = Observed{} }, false,
 			"m1: create machine (container)\nm2: create machine (container)\nm3: create machine (container)\nw1: create machine (container)\nw2: create machine (container)\nm1: start the swarm (first manager)\nm2: join as manager\nm3: join as manager\nw1: join as worker\nw2: join as worker\nnetwork app created"},
 	} {

@@ -84,22 +84,7 @@ func readCertExpiry(ctx context.Context, a *machine.API, rows []NodeRow) {
 		if err != nil {
 			return "", nil
 		}
-		ctx, cancel := context.WithTimeout(ctx, certReadLimit)
-		defer cancel()
-		c, err := h.Dial(ctx)
-		if err != nil {
-			return "", nil
-		}
-		defer c.Close()
-		out, err := machine.Runner(c).Run(ctx, nil, "cat", nodeCertPath)
-		if err != nil {
-			return "", nil
-		}
-		block, _ := pem.Decode(out)
-		if block == nil {
-			return "", nil
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
+		cert, err := readNodeCert(ctx, h)
 		if err != nil {
 			return "", nil
 		}
@@ -108,6 +93,39 @@ func readCertExpiry(ctx context.Context, a *machine.API, rows []NodeRow) {
 	for i := range rows {
 		rows[i].CertExpiry = exp[i]
 	}
+}
+
+// readNodeCert reads a machine's swarm node certificate over SSH, within certReadLimit.
+func readNodeCert(ctx context.Context, h *machine.Host) (*x509.Certificate, error) {
+	ctx, cancel := context.WithTimeout(ctx, certReadLimit)
+	defer cancel()
+	c, err := h.Dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	out, err := machine.Runner(c).Run(ctx, nil, "cat", nodeCertPath)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(out)
+	if block == nil {
+		return nil, fmt.Errorf("%s: no certificate in %s", h.Name, nodeCertPath)
+	}
+	return x509.ParseCertificate(block.Bytes)
+}
+
+// managerCert says whether a swarm node certificate is a manager's (its OU: swarm-manager).
+func managerCert(c *x509.Certificate) bool {
+	return slices.Contains(c.Subject.OrganizationalUnit, "swarm-manager")
+}
+
+// expiresSoon says, for a certificate in its last tenth of validity at now, when it expires and
+// how long it was valid for. Swarm renews a running node's certificate between half and four
+// fifths of its life: one that gets this close was not renewed.
+func expiresSoon(c *x509.Certificate, now time.Time) bool {
+	life := c.NotAfter.Sub(c.NotBefore)
+	return life > 0 && c.NotAfter.Sub(now) < life/10
 }
 
 // RotateTokens gives the swarm new worker and manager join tokens; the old ones stop working.
@@ -155,9 +173,9 @@ func StatusReport(ctx context.Context, a *machine.API, manager string, certs boo
 // WriteTable prints the report as `docker node ls` does, with a line on quorum and skew after.
 func (r Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-	fmt.Fprintln(tw, "ID\tHOSTNAME\tROLE\tSTATUS\tAVAILABILITY\tMANAGER STATUS\tADDRESS\tENGINE")
+	fmt.Fprintln(tw, "ID\tHOSTNAME\tROLE\tSTATUS\tAVAILABILITY\tMANAGER STATUS\tADDRESS\tENGINE\tCERTIFICATE EXPIRES")
 	for _, n := range r.Nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, n.Hostname, n.Role, n.Status, n.Availability, n.ManagerStatus, n.Addr, n.EngineVersion)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, n.Hostname, n.Role, n.Status, n.Availability, n.ManagerStatus, n.Addr, n.EngineVersion, certCell(n.CertExpiry, time.Now()))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -171,6 +189,20 @@ func (r Report) WriteTable(w io.Writer) error {
 	}
 	_, err := fmt.Fprintln(w)
 	return err
+}
+
+// certCell is a node's certificate expiry in the status table: to the minute, UTC; "expired"
+// before it when it has; "-" when it could not be read (not a machine of the store, host down).
+func certCell(expiry string, now time.Time) string {
+	t, err := time.Parse(time.RFC3339, expiry)
+	if err != nil {
+		return "-"
+	}
+	s := t.UTC().Format("2006-01-02 15:04")
+	if !t.After(now) {
+		s = "expired " + s
+	}
+	return s
 }
 
 // NodeRow is one node of `machine swarm status`.

@@ -22,6 +22,13 @@ var rotateCALimit = 10 * time.Minute
 // from ending: the error after rotateCALimit names the nodes still waited for (the rotation
 // goes on in the swarm; `swarm rotate-ca` again waits for it without starting another).
 func RotateCA(ctx context.Context, m *Node, progress func(done, total int)) error {
+	return rotateCA(ctx, m, 0, progress)
+}
+
+// rotateCA rotates the root CA; with expiry, the nodes' certificates of the new CA are valid
+// that long (swarm applies a new validity only with a new root: its signer is made again only
+// when the root changes).
+func rotateCA(ctx context.Context, m *Node, expiry time.Duration, progress func(done, total int)) error {
 	if _, _, err := managerAddr(ctx, m); err != nil {
 		return err
 	}
@@ -29,8 +36,11 @@ func RotateCA(ctx context.Context, m *Node, progress func(done, total int)) erro
 	if err != nil {
 		return err
 	}
-	if !sw.RootRotationInProgress {
+	if !sw.RootRotationInProgress || (expiry > 0 && sw.Spec.CAConfig.NodeCertExpiry != expiry) {
 		spec := sw.Spec
+		if expiry > 0 {
+			spec.CAConfig.NodeCertExpiry = expiry
+		}
 		spec.CAConfig.ForceRotate++
 		if err := m.Docker.SwarmUpdate(ctx, sw.Version, spec, swarm.UpdateFlags{}); err != nil {
 			return fmt.Errorf("%s: rotating the root CA: %w", m.Name, err)

@@ -105,6 +105,7 @@ var upSteps = []step{
 	{"images", (*run).startImages},                // starts: runs until "images joined"
 	{"swarm init", (*run).initSwarm},              // the joiners are prepared meanwhile
 	{"autolock", (*run).autolock},                 // as the file has it; the key kept
+	{"certificate validity", (*run).certExpiry},   // as the file has it
 	{"routing mesh", (*run).routingMesh},          // before any node joins
 	{"join managers", (*run).joinManagers},        // one by one, each Ready before the next
 	{"join workers", (*run).joinWorkers},          // at once
@@ -141,11 +142,15 @@ func (r *run) reobserve(ctx context.Context) error {
 		return fmt.Errorf("reading the live cluster: %w", err)
 	}
 	r.ob, r.nodes, r.alive = ob, ob.nodes, ob.states
+	ob.Expiring = expiring(ctx, ob.nodes, ob.states) // the plan warns of them
 	for _, name := range slices.Sorted(maps.Keys(ob.Moved)) {
 		r.up.say(name, "its host answers at another address now ("+ob.Moved[name]+"): the machine followed it (its record, and its engine's certificate reissued)")
 	}
 	for _, name := range ob.PendingLeft {
 		r.up.say(name, "its engine was stuck in a swarm join that did not finish (pending, or in error): it left it, and joins again")
+	}
+	for _, name := range slices.Sorted(maps.Keys(ob.Expired)) {
+		r.up.say(name, "its swarm certificate expired at "+ob.Expired[name].Format(time.RFC3339)+" (it was off for longer than its validity): it left its swarm, and joins again")
 	}
 	for _, name := range ob.Unlocked {
 		r.up.say(name, "was locked (autolock, its engine restarted): unlocked with the key the store keeps")
@@ -391,6 +396,47 @@ func (r *run) autolock(ctx context.Context) error {
 	return nil
 }
 
+// certExpiry sets the validity of the nodes' certificates as the file has it (left as it is when
+// the file does not say). Swarm applies a new validity only with a new root CA (its signer is made
+// again only then): the root is rotated with it, every node in the swarm given a certificate of
+// the new validity, waited for. At the swarm's start that is its first manager alone.
+func (r *run) certExpiry(ctx context.Context) error {
+	want := r.c.CertExpiry()
+	if want == 0 {
+		return nil
+	}
+	m := r.first
+	sw, err := m.Docker.SwarmInspect(ctx)
+	if err != nil {
+		return r.fail(m.Name, err)
+	}
+	if sw.Spec.CAConfig.NodeCertExpiry == want {
+		return nil
+	}
+	r.up.say(m.Name, "node certificates valid for "+hours(want)+": the root CA rotated for it (swarm applies a validity with a new CA)")
+	err = rotateCA(ctx, m, want, func(done, total int) {
+		if total > 1 {
+			r.up.say(m.Name, fmt.Sprintf("%d of %d nodes hold a certificate of the new CA", done, total))
+		}
+	})
+	if err != nil {
+		return r.fail(m.Name, fmt.Errorf("setting the node certificate validity to %s: %w", hours(want), err))
+	}
+	return nil
+}
+
+// hours writes a validity as the file does (720h, 1h30m), without the zero minutes and seconds.
+func hours(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
 func onOff(b bool) string {
 	if b {
 		return "on"
@@ -545,7 +591,7 @@ func putImages(ctx context.Context, c *cluster.Cluster, nodes map[string]*Node, 
 // Changes says whether a plan changes anything (nodes kept outside the file change nothing).
 func Changes(plan []Change) bool {
 	for _, ch := range plan {
-		if ch.Kind != ChangeKeep && ch.Kind != ChangeSkewed {
+		if ch.Kind != ChangeKeep && ch.Kind != ChangeSkewed && ch.Kind != ChangeCertificate {
 			return true
 		}
 	}

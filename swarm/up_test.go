@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"crypto/x509"
 	"sync"
 
 	"github.com/docker/docker/api/types/swarm"
@@ -405,5 +406,99 @@ func TestUpRepairsAStuckPendingJoin(t *testing.T) {
 	}
 	if got := f.roles(); !slices.Equal(got, []string{"m1:manager:active", "w1:worker:active", "w2:worker:active"}) {
 		t.Errorf("after up: %v", got)
+	}
+}
+
+// A worker whose certificate expired while it was off: its engine's swarm state is in error, its
+// entry Down. plan names it (not as a node it could not observe), up has it leave, join again,
+// and removes its old entry.
+func TestUpRejoinsANodeWhoseCertificateExpired(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeCluster(t)
+	c := f.file(t, 1, "m1", "w1", "w2")
+	if _, err := f.up(ctx, c, UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	f.sw.mu.Lock()
+	old := f.sw.nodeOf("w2")
+	delete(f.sw.engineOf, old) // its entry stays Ready a while: the managers have not missed its heartbeats yet
+	f.engines["w2"].expired = at
+	f.sw.mu.Unlock()
+
+	obs, err := observe(ctx, f.api, c, f.open, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs.close()
+	if err := obs.Complete(); err != nil {
+		t.Fatalf("an expired node is not one that could not be observed: %v", err)
+	}
+	plan, err := Plan(c, obs.Observed, PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, ch := range plan {
+		lines = append(lines, ch.String())
+	}
+	want := []string{
+		"w2: its swarm certificate expired at " + at.Format(time.RFC3339) + " (off for longer than its validity): out of its swarm, joins again (labels and availability restored, its old entry removed)",
+		"w2: join as worker",
+		"w2: remove its old node entry " + shortID(old) + " (left by an earlier join: ready until the managers miss its heartbeats)",
+	}
+	if !slices.Equal(lines, want) {
+		t.Errorf("plan:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+
+	var said []string
+	var mu sync.Mutex
+	if _, err := f.up(ctx, c, UpOptions{Progress: func(node, msg string) { mu.Lock(); said = append(said, node+": "+msg); mu.Unlock() }}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(said, "w2: its swarm certificate expired at "+at.Format(time.RFC3339)+" (it was off for longer than its validity): it left its swarm, and joins again") {
+		t.Errorf("said %q", said)
+	}
+	if got := f.roles(); !slices.Equal(got, []string{"m1:manager:active", "w1:worker:active", "w2:worker:active"}) {
+		t.Errorf("after up: %v (the old entry of w2 should be gone)", got)
+	}
+}
+
+func TestCertExpiredAt(t *testing.T) {
+	msg := "error while loading TLS certificate in /var/lib/docker/swarm/certificates/swarm-node.crt: certificate (1 - tgtl45jp3ogw7x6pv04sj4bzm) not valid after Thu, 03 Dec 2026 02:10:26 UTC, and it is currently Thu, 03 Dec 2026 03:10:30 UTC: x509: certificate has expired or is not yet valid: "
+	at, ok := certExpiredAt(msg)
+	if !ok || !at.Equal(time.Date(2026, 12, 3, 2, 10, 26, 0, time.UTC)) {
+		t.Errorf("recorded message: %v %v", at, ok)
+	}
+	for _, m := range []string{
+		"", "rpc error: code = Unavailable",
+		// a clock behind: not valid yet, not expired
+		"error while loading TLS certificate in x: certificate (1 - y) not valid before Thu, 03 Dec 2026 02:10:26 UTC, and it is currently Thu, 03 Dec 2026 01:10:30 UTC: x509: certificate has expired or is not yet valid: ",
+		"x509: certificate has expired: not valid after yesterday, and it is currently today",
+	} {
+		if _, ok := certExpiredAt(m); ok {
+			t.Errorf("%q read as an expiry", m)
+		}
+	}
+}
+
+func TestHours(t *testing.T) {
+	for d, want := range map[time.Duration]string{time.Hour: "1h", 720 * time.Hour: "720h", 90 * time.Minute: "1h30m", 10 * time.Second: "10s", 2*time.Minute + 10*time.Second: "2m10s", time.Minute: "1m"} {
+		if got := hours(d); got != want {
+			t.Errorf("hours(%s) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestCertCellAndExpiresSoon(t *testing.T) {
+	now := time.Date(2026, 12, 3, 3, 0, 0, 0, time.UTC)
+	for in, want := range map[string]string{"2027-03-03T03:10:00Z": "2027-03-03 03:10", "2026-12-03T02:10:26Z": "expired 2026-12-03 02:10", "": "-", "garbage": "-"} {
+		if got := certCell(in, now); got != want {
+			t.Errorf("certCell(%q) = %q, want %q", in, got, want)
+		}
+	}
+	c := &x509.Certificate{NotBefore: now.Add(-2 * time.Hour), NotAfter: now.Add(8 * time.Hour)} // 10h, 8h left
+	if expiresSoon(c, now) || !expiresSoon(c, now.Add(7*time.Hour+30*time.Minute)) || !expiresSoon(c, now.Add(9*time.Hour)) {
+		t.Error("expiresSoon: the last tenth of a 10h certificate is its last hour")
 	}
 }

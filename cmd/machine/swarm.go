@@ -108,7 +108,7 @@ func swarmCommand() *cli.Command {
 			},
 			managerReport("status", "List a swarm's nodes as a manager sees them", "json for scripts: quorum, leader, nodes (with their swarm certificates' expiry), engine version skew",
 				func(c *cli.Context, a *machine.API, name string, asJSON bool) error {
-					rep, err := swarm.StatusReport(c.Context, a, name, asJSON)
+					rep, err := swarm.StatusReport(c.Context, a, name, true)
 					if err != nil {
 						return err
 					}

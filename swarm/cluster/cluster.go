@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"sort"
+	"time"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
@@ -47,6 +48,24 @@ type SwarmOptions struct {
 	// restarts stays locked until unlocked (swarm's --autolock). The store keeps the unlock
 	// key; machine unlocks the managers it finds locked. Unset: left as the swarm has it.
 	Autolock *bool `yaml:"autolock"`
+	// CertExpiry is how long the nodes' swarm TLS certificates are valid (swarm's
+	// --cert-expiry, a Go duration: 720h; swarm's default 2160h, at least 1h). Swarm renews a
+	// running node's certificate before it ends; a node off for longer must join again (up
+	// does). Empty: left as the swarm has it.
+	CertExpiry string `yaml:"cert-expiry"`
+}
+
+// MinCertExpiry is the shortest node certificate validity swarm accepts.
+const MinCertExpiry = time.Hour
+
+// CertExpiry is the file's node certificate validity; 0 when it gives none (or an invalid one,
+// which validation refuses).
+func (c *Cluster) CertExpiry() time.Duration {
+	d, err := time.ParseDuration(c.Swarm.CertExpiry)
+	if err != nil {
+		return 0
+	}
+	return d
 }
 
 // RoutingMesh says whether the file wants the swarm's routing mesh (the ingress network).

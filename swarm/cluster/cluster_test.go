@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/machine-tools/machine/machine"
 )
@@ -149,5 +150,21 @@ func TestVersion(t *testing.T) {
 	}
 	if _, err := ParseRole("boss"); err == nil || err.Error() != `role "boss": use manager or worker` {
 		t.Errorf("ParseRole: %v", err)
+	}
+}
+
+func TestCertExpiry(t *testing.T) {
+	base := "name: t\ndriver: container\nnodes:\n  - {name: m, role: manager}\nswarm:\n  cert-expiry: "
+	for v, want := range map[string]time.Duration{"720h": 720 * time.Hour, "1h": time.Hour, "1h30m": 90 * time.Minute} {
+		c, err := Parse("c.yml", []byte(base+v+"\n"))
+		if err != nil || c.CertExpiry() != want {
+			t.Errorf("cert-expiry %s: %v, %v", v, c, err)
+		}
+	}
+	for _, v := range []string{"59m", "90d", "soon", "-1h", "0"} {
+		_, err := Parse("c.yml", []byte(base+v+"\n"))
+		if err == nil || !strings.Contains(err.Error(), "c.yml:6:") || !strings.Contains(err.Error(), "at least 1h (swarm's shortest), such as 720h") {
+			t.Errorf("cert-expiry %s: %v", v, err)
+		}
 	}
 }

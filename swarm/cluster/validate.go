@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/goccy/go-yaml"
 	"github.com/machine-tools/machine/drivers"
@@ -166,6 +167,11 @@ func (c *Cluster) validate(reg drivers.Registry) error {
 		}
 		if im.Source != "" && im.Source != "registry" && im.Source != "local" {
 			errs = append(errs, c.errAt(p+".source", "image %q: source %q: use registry or local", im.Name, im.Source))
+		}
+	}
+	if v := c.Swarm.CertExpiry; v != "" {
+		if d, err := time.ParseDuration(v); err != nil || d < MinCertExpiry {
+			errs = append(errs, c.errAt("$.swarm.cert-expiry", "cert-expiry %q: give a duration of at least 1h (swarm's shortest), such as 720h (swarm's default is 2160h)", v))
 		}
 	}
 	return errors.Join(errs...)
