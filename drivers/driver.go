@@ -130,6 +130,12 @@ type HostKeyReader interface {
 	HostKeys(ctx context.Context) ([]string, error)
 }
 
+// Readdresser is a driver whose host's address is the user's to give, not the driver's to find
+// (generic): SetAddress records a new one (`machine set-address`).
+type Readdresser interface {
+	SetAddress(addr string) error
+}
+
 // Describer adds driver facts to `machine inspect`.
 type Describer interface {
 	Describe(ctx context.Context) map[string]any

@@ -183,6 +183,9 @@ func (h *Host) Dial(ctx context.Context) (*sshclient.Client, error) {
 	if moved, ferr := h.FollowAddress(ctx, nil); ferr != nil {
 		return nil, fmt.Errorf("%w; its driver says it is at another address now, and following it failed: %v", err, ferr)
 	} else if !moved {
+		if _, given := h.Driver.(drivers.Readdresser); given {
+			return nil, fmt.Errorf("%w (if its host has another address now: machine set-address %s ADDRESS)", err, h.Name)
+		}
 		return nil, err
 	}
 	return sshclient.Dial(ctx, h.SSHConfig())

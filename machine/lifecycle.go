@@ -64,6 +64,10 @@ func (h *Host) Running(ctx context.Context) error {
 		return err
 	}
 	if st != drivers.Running {
+		if _, given := h.Driver.(drivers.Readdresser); given {
+			// Its SSH does not answer at the recorded address: off, or somewhere else now.
+			return fmt.Errorf("%w (%s is %s: nothing answers SSH at %s; start the host, or, if it has another address now, `machine set-address %s ADDRESS`)", ErrNotRunning, h.Name, st, h.IP(), h.Name)
+		}
 		return fmt.Errorf("%w (%s is %s: start it with `machine start %s`)", ErrNotRunning, h.Name, st, h.Name)
 	}
 	return nil

@@ -93,6 +93,7 @@ func commands() []*cli.Command {
 			}
 			return err
 		}),
+		setAddressCommand(),
 		rmCommand(),
 		lifecycleCommand(machine.OpStart, "Start machines"),
 		lifecycleCommand(machine.OpStop, "Stop machines"),
@@ -128,6 +129,27 @@ func oneMachine(name, usage string, flags []cli.Flag, act func(c *cli.Context, h
 			}
 			return act(c, h)
 		}}
+}
+
+// setAddressCommand gives a generic machine its host's new address: the host there must present
+// the key pinned for it; its engine gets a certificate for the new address.
+func setAddressCommand() *cli.Command {
+	return &cli.Command{Name: "set-address", Usage: "Give a generic machine the address its host has now (the host must offer its pinned SSH key there; a new engine certificate)",
+		ArgsUsage: "NAME ADDRESS",
+		Action: withAPI(func(c *cli.Context, a *machine.API) error {
+			if c.NArg() != 2 {
+				return fmt.Errorf("give the machine and its host's new address: machine set-address NAME ADDRESS (got %d argument(s))", c.NArg())
+			}
+			h, err := a.Load(c.Args().Get(0))
+			if err != nil {
+				return err
+			}
+			old := h.IP()
+			if _, err := h.SetAddress(c.Context, c.Args().Get(1), progress(c, h.Name)); err != nil {
+				return err
+			}
+			return say(c, "(%s) moved from %s to %s: the same host (its pinned SSH key), a new engine certificate; docker over TLS answers at %s", h.Name, old, h.IP(), h.URL())
+		})}
 }
 
 // loadOne is the command's one machine (oneName).

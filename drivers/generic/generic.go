@@ -47,6 +47,15 @@ func (d *Driver) Validate(ctx context.Context, name string) error {
 	return nil
 }
 
+// SetAddress records the host's new address (drivers.Readdresser).
+func (d *Driver) SetAddress(addr string) error {
+	if addr == "" {
+		return errors.New("give the host's new address")
+	}
+	d.IPAddress = addr
+	return nil
+}
+
 // Create makes nothing: the host exists.
 func (d *Driver) Create(ctx context.Context, spec drivers.CreateSpec) error { return nil }
 
