@@ -470,3 +470,31 @@ func waitSSHPort(t *testing.T, name, ip string) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// addressIn is the address with the last byte last in the subnet of the Docker network netName
+// (made by the container driver: a user-configured subnet, so `connect --ip` takes it).
+func addressIn(t *testing.T, netName string, last byte) string {
+	t.Helper()
+	out, err := exec.Command("docker", "-H", containerdrv.DefaultEngineHost, "network", "inspect", "--format", "{{(index .IPAM.Config 0).Subnet}}", netName).Output()
+	if err != nil {
+		t.Fatalf("network inspect: %v", err)
+	}
+	_, subnet, err := net.ParseCIDR(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := append(net.IP(nil), subnet.IP.To4()...)
+	ip[3] = last
+	return ip.String()
+}
+
+// reconnect moves a container to another address of its network: disconnected, connected again
+// with --ip (what a new DHCP lease does to a VM).
+func reconnect(t *testing.T, netName, container, ip string) {
+	t.Helper()
+	for _, args := range [][]string{{"network", "disconnect", netName, container}, {"network", "connect", "--ip", ip, netName, container}} {
+		if out, err := exec.Command("docker", append([]string{"-H", containerdrv.DefaultEngineHost}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("docker %v: %v %s", args, err, out)
+		}
+	}
+}

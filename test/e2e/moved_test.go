@@ -4,15 +4,11 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	containerdrv "github.com/machine-tools/machine/drivers/container"
 )
 
 // TestSwarmMovedHosts: a worker and then a manager get another address (their container
@@ -51,27 +47,11 @@ func TestSwarmMovedHosts(t *testing.T) {
 	leastRunning := e.leastRunning(m1, "app")
 
 	// Each moves to an address of its network that nothing has: .200 and .201 of its subnet.
-	out, err := exec.Command("docker", "-H", containerdrv.DefaultEngineHost, "network", "inspect", "--format", "{{(index .IPAM.Config 0).Subnet}}", netName).Output()
-	if err != nil {
-		t.Fatalf("network inspect: %v", err)
-	}
-	_, subnet, err := net.ParseCIDR(strings.TrimSpace(string(out)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := func(last byte) string {
-		ip := append(net.IP(nil), subnet.IP.To4()...)
-		ip[3] = last
-		return ip.String()
-	}
+	at := func(last byte) string { return addressIn(t, netName, last) }
 	move := func(h, ip string) string {
 		t.Helper()
 		old := strings.TrimSpace(e.must("ip", h))
-		for _, args := range [][]string{{"network", "disconnect", netName, h}, {"network", "connect", "--ip", ip, netName, h}} {
-			if out, err := exec.Command("docker", append([]string{"-H", containerdrv.DefaultEngineHost}, args...)...).CombinedOutput(); err != nil {
-				t.Fatalf("docker %v: %v %s", args, err, out)
-			}
-		}
+		reconnect(t, netName, h, ip)
 		return old
 	}
 	oldW, oldM := move(w1, at(200)), move(m2, at(201))

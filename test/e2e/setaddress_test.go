@@ -5,9 +5,7 @@ package e2e
 import (
 	"crypto/x509"
 	"encoding/pem"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,22 +31,8 @@ func TestGenericSetAddress(t *testing.T) {
 	if r := e.run("create", "-d", "generic", "--generic-ip-address", tbd.IP, "--generic-ssh-key", key, name); r.code != 0 {
 		t.Fatalf("create: %s", r)
 	}
-	out, err := exec.Command("docker", "-H", containerdrv.DefaultEngineHost, "network", "inspect", "--format", "{{(index .IPAM.Config 0).Subnet}}", netName).Output()
-	if err != nil {
-		t.Fatalf("network inspect: %v", err)
-	}
-	_, subnet, err := net.ParseCIDR(strings.TrimSpace(string(out)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ip := append(net.IP(nil), subnet.IP.To4()...)
-	ip[3] = 200
-	newIP := ip.String()
-	for _, args := range [][]string{{"network", "disconnect", netName, tbd.ContainerName}, {"network", "connect", "--ip", newIP, netName, tbd.ContainerName}} {
-		if out, err := exec.Command("docker", append([]string{"-H", containerdrv.DefaultEngineHost}, args...)...).CombinedOutput(); err != nil {
-			t.Fatalf("docker %v: %v %s", args, err, out)
-		}
-	}
+	newIP := addressIn(t, netName, 200)
+	reconnect(t, netName, tbd.ContainerName, newIP)
 	if r := e.run("ssh", name, "true"); r.code == 0 || !strings.Contains(r.stderr, "machine set-address "+name+" ADDRESS") {
 		t.Errorf("ssh to the old address should fail naming set-address: %s", r)
 	}
