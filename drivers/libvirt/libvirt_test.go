@@ -169,3 +169,66 @@ func TestCgroupSetupFailed(t *testing.T) {
 		}
 	}
 }
+
+// TestEndpointFollowsANewLease: a VM whose DHCP lease changed (its network's range moved, as a
+// network redefined or a lease expired while the VM was off would give it another address) is
+// reported at its new address by Endpoint, which is what machine compares with its record to
+// follow the host. The addresses are libvirt's own answers (its test driver's lease source, through
+// libvirtd), not made up here.
+func TestEndpointFollowsANewLease(t *testing.T) {
+	sock := "/var/run/libvirt/libvirt-sock"
+	if _, err := os.Stat(sock); err != nil {
+		t.Fatalf("libvirtd is not running (%v): scripts/setup-libvirt.sh starts it", err)
+	}
+	l := golibvirt.NewWithDialer(dialers.NewLocal(dialers.WithSocket(sock)))
+	if err := l.ConnectToURI(golibvirt.TestDefault); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Disconnect()
+	const name, mac = "machine-lease-unit", "52:54:00:00:00:33"
+	network := func(start, end string) {
+		t.Helper()
+		if n, err := l.NetworkLookupByName(name); err == nil {
+			_ = l.NetworkDestroy(n)
+			_ = l.NetworkUndefine(n)
+		}
+		n, err := l.NetworkDefineXML(`<network><name>` + name + `</name><bridge name="virbr-mlu"/><ip address="10.55.0.1" netmask="255.255.255.0"><dhcp><range start="` + start + `" end="` + end + `"/></dhcp></ip></network>`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.NetworkCreate(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	network("10.55.0.50", "10.55.0.100")
+	t.Cleanup(func() {
+		if n, err := l.NetworkLookupByName(name); err == nil {
+			_ = l.NetworkDestroy(n)
+			_ = l.NetworkUndefine(n)
+		}
+	})
+	x, err := DomainXML(DomainSpec{Name: name, Type: "test", CPUs: 1, MemoryMiB: 128, Overlay: "/dev/null", Networks: []string{name}, MACs: []string{mac}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dom, err := l.DomainDefineXML(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.DomainDestroy(dom); _ = l.DomainUndefine(dom) })
+	if err := l.DomainCreate(dom); err != nil {
+		t.Fatal(err)
+	}
+	d := &Driver{URI: string(golibvirt.TestDefault), Socket: sock, DomainName: name, Networks: []string{name}, MACs: []string{mac}, SSHUser: "root"}
+	ep, err := d.Endpoint(t.Context())
+	if err != nil || !strings.HasPrefix(ep.IP, "10.55.0.") {
+		t.Fatalf("first lease: %+v %v", ep, err)
+	}
+	d.IP = ep.IP // what the record holds
+	network("10.55.0.150", "10.55.0.200")
+	moved, err := d.Endpoint(t.Context())
+	if err != nil || moved.IP == d.IP || !strings.HasPrefix(moved.IP, "10.55.0.") {
+		t.Fatalf("after the lease changed: %+v %v (recorded %s)", moved, err, d.IP)
+	}
+	t.Logf("lease %s -> %s", d.IP, moved.IP)
+}
