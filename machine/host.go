@@ -171,25 +171,58 @@ func (h *Host) SSHConfig() sshclient.Config {
 // A host that does not answer at its recorded address is asked of its driver (a container host
 // reconnected with another IP, a VM with a new lease): when the driver knows another address, the
 // machine follows it (FollowAddress: the record, the pinned host keys, and the engine's
-// certificate reissued for it), then the connection is made there.
+// certificate reissued for it), then the connection is made there. The recorded address gets half
+// of ctx's time first (firstDialLimit without a deadline; the rest when the host has not moved), and following a host that moved has
+// its own followLimit: a caller's short bound for the connection (`machine ssh`'s 20 s) is not
+// what the follow, which restarts the engine, must fit in. Cancelling ctx still ends it.
 func (h *Host) Dial(ctx context.Context) (*sshclient.Client, error) {
 	if err := h.NeedsSSH(); err != nil {
 		return nil, err
 	}
-	c, err := sshclient.Dial(ctx, h.SSHConfig())
-	if err == nil || !unreachable(err) || ctx.Err() != nil || h.following {
+	if h.following || h.Driver == nil {
+		return sshclient.Dial(ctx, h.SSHConfig())
+	}
+	firstLimit := firstDialLimit // no deadline: the driver is asked after this long
+	if dl, ok := ctx.Deadline(); ok {
+		firstLimit = time.Until(dl) / 2
+	}
+	first, cancelFirst := context.WithTimeout(ctx, firstLimit)
+	c, err := sshclient.Dial(first, h.SSHConfig())
+	cancelFirst()
+	if err == nil || !unreachable(err) || errors.Is(ctx.Err(), context.Canceled) {
 		return c, err
 	}
-	if moved, ferr := h.FollowAddress(ctx, nil); ferr != nil {
-		return nil, fmt.Errorf("%w; its driver says it is at another address now, and following it failed: %v", err, ferr)
-	} else if !moved {
-		if _, given := h.Driver.(drivers.Readdresser); given {
-			return nil, fmt.Errorf("%w (if its host has another address now: machine set-address %s ADDRESS)", err, h.Name)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), followLimit)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			cancel() // an interrupt ends the follow; the caller's deadline does not
 		}
-		return nil, err
+	})
+	defer stop()
+	moved, ferr := h.FollowAddress(fctx, nil)
+	switch {
+	case ferr != nil:
+		return nil, fmt.Errorf("%w; its driver says it is at another address now, and following it failed: %v", err, ferr)
+	case moved:
+		return sshclient.Dial(fctx, h.SSHConfig())
+	case ctx.Err() == nil:
+		if c, err = sshclient.Dial(ctx, h.SSHConfig()); err == nil || !unreachable(err) {
+			return c, err
+		}
 	}
-	return sshclient.Dial(ctx, h.SSHConfig())
+	if _, given := h.Driver.(drivers.Readdresser); given {
+		return nil, fmt.Errorf("%w (if its host has another address now: machine set-address %s ADDRESS)", err, h.Name)
+	}
+	return nil, err
 }
+
+// firstDialLimit is how long a connection without a deadline tries the recorded address before
+// the driver is asked whether the host is somewhere else now.
+const firstDialLimit = 30 * time.Second
+
+// followLimit bounds following a host to its new address (the engine provisioned again there).
+const followLimit = 3 * time.Minute
 
 // unreachable says whether a connection failed for want of the host at that address (no route,
 // refused, timed out), not for what it answered.

@@ -93,3 +93,30 @@ func TestSwarmMovedHosts(t *testing.T) {
 		t.Errorf("app had %d of its 3 tasks running at one moment", least)
 	}
 }
+
+// TestMachineFollowsItsMovedHost: a container host reconnected to its network with another IP.
+// `machine ssh` (whose connection is bounded at 20 s, all of which the old address would take)
+// asks the driver, follows the host (the record, the pinned host keys, a certificate for the new
+// address) and runs the command there; `ip`, `env` and docker over TLS use the new address.
+func TestMachineFollowsItsMovedHost(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	netName, h := uniq("e2e-fm-net"), uniq("e2e-fm")
+	createHosts(t, e, netName, nil, h)
+	old := strings.TrimSpace(e.must("ip", h))
+	newIP := addressIn(t, netName, 200)
+	reconnect(t, netName, h, newIP)
+	r := e.run("ssh", h, "hostname")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != h {
+		t.Fatalf("ssh after the move from %s to %s: %s", old, newIP, r)
+	}
+	if got := strings.TrimSpace(e.must("ip", h)); got != newIP {
+		t.Errorf("machine ip after the move: %s, want %s", got, newIP)
+	}
+	if env := e.must("env", h); !strings.Contains(env, "tcp://"+newIP+":2376") {
+		t.Errorf("env after the move: %s", env)
+	}
+	if d := e.docker(h, "info", "--format", "{{.Name}}"); d.code != 0 || strings.TrimSpace(d.stdout) != h {
+		t.Errorf("docker over TLS at the new address: %s", d)
+	}
+}
