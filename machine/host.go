@@ -258,6 +258,29 @@ func (h *Host) FollowAddress(ctx context.Context, progress func(string)) (bool, 
 	return true, nil
 }
 
+// Refresh follows the machine to its host's new address when its engine does not accept a
+// connection at the recorded one (within 3 s) and its driver reports another: what env and url
+// hand to other programs is then where the host is. A machine reached through jump hosts, or
+// whose engine is down where it was, is left as it is.
+func (h *Host) Refresh(ctx context.Context, progress func(string)) error {
+	if h.Driver == nil || len(h.SSH.Jumps) > 0 || h.IP() == "" {
+		return nil
+	}
+	d := net.Dialer{Timeout: 3 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(h.IP(), strconv.Itoa(h.EnginePort())))
+	if err == nil {
+		c.Close()
+		return nil
+	}
+	if _, changed := h.AddressChanged(ctx); !changed {
+		return nil
+	}
+	fctx, cancel := context.WithTimeout(ctx, followLimit)
+	defer cancel()
+	_, err = h.FollowAddress(fctx, progress)
+	return err
+}
+
 // NeedsSSH is an error for a machine machine has no SSH to (the none driver's), naming why.
 func (h *Host) NeedsSSH() error {
 	if h.reg.NoSSH {

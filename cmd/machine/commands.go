@@ -40,9 +40,17 @@ func commands() []*cli.Command {
 			return h.Tunnel(c.Context, l)
 		}),
 		scpCommand(),
-		eachMachine("ip", "Print a machine's IP address", func(c *cli.Context, h *machine.Host) error { return say(c, "%s", h.IP()) }),
+		eachMachine("ip", "Print a machine's IP address", func(c *cli.Context, h *machine.Host) error {
+			if ip, changed := h.AddressChanged(c.Context); changed {
+				return say(c, "%s", ip) // as docker-machine: the driver's answer (the record follows at the next connection)
+			}
+			return say(c, "%s", h.IP())
+		}),
 		oneMachine("url", "Print a machine's engine URL", nil, func(c *cli.Context, h *machine.Host) error {
 			if err := h.Running(c.Context); err != nil {
+				return err
+			}
+			if err := h.Refresh(c.Context, progress(c, h.Name)); err != nil {
 				return err
 			}
 			return say(c, "%s", h.URL())

@@ -42,6 +42,9 @@ func envCommand() *cli.Command {
 			if err := h.Running(c.Context); err != nil {
 				return fmt.Errorf("Error checking TLS connection: %w", err)
 			}
+			if err := h.Refresh(c.Context, progress(c, h.Name)); err != nil {
+				return fmt.Errorf("Error checking TLS connection: its host is at another address now, and following it failed: %w", err)
+			}
 			vars, err := h.EnvVars(c.Bool("no-proxy"))
 			if err != nil {
 				return err

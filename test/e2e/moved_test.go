@@ -94,29 +94,40 @@ func TestSwarmMovedHosts(t *testing.T) {
 	}
 }
 
-// TestMachineFollowsItsMovedHost: a container host reconnected to its network with another IP.
-// `machine ssh` (whose connection is bounded at 20 s, all of which the old address would take)
-// asks the driver, follows the host (the record, the pinned host keys, a certificate for the new
-// address) and runs the command there; `ip`, `env` and docker over TLS use the new address.
+// TestMachineFollowsItsMovedHost: a container host reconnected to its network with another IP,
+// twice. After the first move `ip` gives the driver's answer at once (as docker-machine's does),
+// and `env` (which hands the address to the docker CLI) follows the host: the record, the pinned
+// host keys, a certificate for the new address; its stdout stays only the variables. After the
+// second, `machine ssh` (whose connection is bounded at 20 s, all of which the old address would
+// take) asks the driver, follows, and runs the command there. Docker over TLS works each time.
 func TestMachineFollowsItsMovedHost(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	netName, h := uniq("e2e-fm-net"), uniq("e2e-fm")
 	createHosts(t, e, netName, nil, h)
-	old := strings.TrimSpace(e.must("ip", h))
-	newIP := addressIn(t, netName, 200)
-	reconnect(t, netName, h, newIP)
-	r := e.run("ssh", h, "hostname")
-	if r.code != 0 || strings.TrimSpace(r.stdout) != h {
-		t.Fatalf("ssh after the move from %s to %s: %s", old, newIP, r)
+	first, second := addressIn(t, netName, 200), addressIn(t, netName, 201)
+
+	reconnect(t, netName, h, first)
+	if got := strings.TrimSpace(e.must("ip", h)); got != first {
+		t.Errorf("machine ip after the move: %s, want %s", got, first)
 	}
-	if got := strings.TrimSpace(e.must("ip", h)); got != newIP {
-		t.Errorf("machine ip after the move: %s, want %s", got, newIP)
-	}
-	if env := e.must("env", h); !strings.Contains(env, "tcp://"+newIP+":2376") {
-		t.Errorf("env after the move: %s", env)
+	r := e.run("env", h)
+	if r.code != 0 || !strings.Contains(r.stdout, `DOCKER_HOST="tcp://`+first+`:2376"`) || !strings.Contains(r.stderr, "its host is at "+first+" now") {
+		t.Fatalf("env after the move: %s", r)
 	}
 	if d := e.docker(h, "info", "--format", "{{.Name}}"); d.code != 0 || strings.TrimSpace(d.stdout) != h {
-		t.Errorf("docker over TLS at the new address: %s", d)
+		t.Errorf("docker over TLS at %s: %s", first, d)
+	}
+
+	reconnect(t, netName, h, second)
+	r = e.run("ssh", h, "hostname")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != h {
+		t.Fatalf("ssh after the move from %s to %s: %s", first, second, r)
+	}
+	if got := strings.TrimSpace(e.must("url", h)); got != "tcp://"+second+":2376" {
+		t.Errorf("machine url after the second move: %s", got)
+	}
+	if d := e.docker(h, "info", "--format", "{{.Name}}"); d.code != 0 || strings.TrimSpace(d.stdout) != h {
+		t.Errorf("docker over TLS at %s: %s", second, d)
 	}
 }
