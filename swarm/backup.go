@@ -91,6 +91,13 @@ func Backup(ctx context.Context, api *machine.API, c *cluster.Cluster, path stri
 		{"waiting for it to be a reachable manager", b.back},
 		{"writing the file", b.write},
 	})
+	if b.started != nil && err != nil {
+		// An interrupt or a failure after the stop: the engine was started again on the way
+		// out; whether that worked is part of the answer.
+		if serr := b.started(); serr != nil {
+			err = errors.Join(err, fmt.Errorf("%s: %w", b.from.Name, serr))
+		}
+	}
 	return b.info, err
 }
 
@@ -261,15 +268,21 @@ func countHeld(ctx context.Context, m *Node) (held, error) {
 }
 
 // engineStop and engineStart stop and start the engine (and, with systemd, the socket that
-// would start it again on the next request).
+// would start it again on the next request). Both hold engineLock: a stop whose SSH session was
+// closed by an interrupt goes on on the host (its shell is not killed with the session) and
+// would stop the engine again after the start that undoes it (measured: a backup interrupted
+// while it stopped the engine left docker.service inactive); the start waits for it instead.
+//
+// engineLock takes /run/machine-engine.lock for the rest of the script (where flock exists).
 const (
-	engineStop = `if [ -d /run/systemd/system ]; then
+	engineLock = "exec 9>/run/machine-engine.lock; command -v flock >/dev/null && flock -w 300 9\n"
+	engineStop = engineLock + `if [ -d /run/systemd/system ]; then
   for u in docker.socket docker.service; do
     [ "$(systemctl show -p LoadState --value "$u" 2>/dev/null)" = loaded ] || continue
     systemctl stop "$u"
   done
 else rc-service docker stop; fi`
-	engineStart = `if [ -d /run/systemd/system ]; then
+	engineStart = engineLock + `if [ -d /run/systemd/system ]; then
   systemctl reset-failed docker.service 2>/dev/null; systemctl start docker.service
   [ "$(systemctl show -p LoadState --value docker.socket 2>/dev/null)" != loaded ] || systemctl start docker.socket
 else rc-service docker start; fi`

@@ -133,6 +133,44 @@ images:
 	// Over the live swarm: refused, nothing changed.
 	expectOneLineError(t, e.run("swarm", "restore", "-f", file, out), "is up", "pass --force")
 
+	// Interrupted at three moments (before, during and after the chosen manager's engine stop):
+	// the whole file or none, nothing beside it, and the three managers reachable again.
+	interrupted := 0
+	for _, after := range []time.Duration{800 * time.Millisecond, 2500 * time.Millisecond, 5 * time.Second} {
+		dir := t.TempDir()
+		done, msg := e.interrupt(after, "swarm", "backup", "-f", file, "-o", filepath.Join(dir, "cut.backup"))
+		var left []string
+		if entries, err := os.ReadDir(dir); err == nil {
+			for _, en := range entries {
+				left = append(left, en.Name())
+			}
+		}
+		switch {
+		case done && (len(left) != 1 || left[0] != "cut.backup"):
+			t.Errorf("after %s: a backup that finished left %v", after, left)
+		case !done && !strings.Contains(msg, "interrupted"):
+			t.Errorf("after %s: the error does not say it was interrupted: %s", after, msg)
+		case !done && len(left) > 0:
+			t.Errorf("after %s: an interrupted backup left %v", after, left)
+		}
+		if !done {
+			interrupted++
+		}
+		for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(time.Second) {
+			r := e.docker(m1, "node", "ls", "--filter", "role=manager", "--format", "{{.ManagerStatus}}")
+			if r.code == 0 && strings.Count(r.stdout, "Reachable")+strings.Count(r.stdout, "Leader") == 3 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after a backup interrupted at %s the managers are %q (%s)", after, r.stdout, msg)
+			}
+		}
+	}
+	if interrupted == 0 {
+		t.Error("every backup finished before its interrupt: nothing was tested")
+	}
+	t.Logf("%d of 3 backups interrupted", interrupted)
+
 	// Every host gone. The backup came from a manager that was not the leader (m1 led).
 	var from string
 	for _, n := range names[:3] {
