@@ -79,7 +79,10 @@ func TestParseSize(t *testing.T) {
 
 // TestDriverCallsAgainstTestDriver runs the libvirt calls the driver makes against libvirtd's
 // test:///default driver: define, start, state, destroy, undefine, and the error paths.
-func TestDriverCallsAgainstTestDriver(t *testing.T) {
+// testDriver connects to libvirtd's test driver (test:///default, shared by every connection to
+// libvirtd), closed when the test ends; it returns libvirtd's socket too.
+func testDriver(t *testing.T) (string, *golibvirt.Libvirt) {
+	t.Helper()
 	sock := "/var/run/libvirt/libvirt-sock"
 	if _, err := os.Stat(sock); err != nil {
 		t.Fatalf("libvirtd is not running (%v): scripts/setup-libvirt.sh starts it", err)
@@ -88,7 +91,12 @@ func TestDriverCallsAgainstTestDriver(t *testing.T) {
 	if err := l.ConnectToURI(golibvirt.TestDefault); err != nil {
 		t.Fatal(err)
 	}
-	defer l.Disconnect()
+	t.Cleanup(func() { _ = l.Disconnect() })
+	return sock, l
+}
+
+func TestDriverCallsAgainstTestDriver(t *testing.T) {
+	sock, l := testDriver(t)
 	x, err := DomainXML(DomainSpec{Name: "machine-unit", Type: "test", CPUs: 1, MemoryMiB: 128, Overlay: "/dev/null",
 		Networks: []string{"default"}, MACs: []string{"52:54:00:00:00:09"}})
 	if err != nil {
@@ -176,15 +184,7 @@ func TestCgroupSetupFailed(t *testing.T) {
 // follow the host. The addresses are libvirt's own answers (its test driver's lease source, through
 // libvirtd), not made up here.
 func TestEndpointFollowsANewLease(t *testing.T) {
-	sock := "/var/run/libvirt/libvirt-sock"
-	if _, err := os.Stat(sock); err != nil {
-		t.Fatalf("libvirtd is not running (%v): scripts/setup-libvirt.sh starts it", err)
-	}
-	l := golibvirt.NewWithDialer(dialers.NewLocal(dialers.WithSocket(sock)))
-	if err := l.ConnectToURI(golibvirt.TestDefault); err != nil {
-		t.Fatal(err)
-	}
-	defer l.Disconnect()
+	sock, l := testDriver(t)
 	const name, mac = "machine-lease-unit", "52:54:00:00:00:33"
 	network := func(start, end string) {
 		t.Helper()
