@@ -322,10 +322,22 @@ const EngineAnswerLimit = 60 * time.Second
 // Docker opens the machine's engine over TLS, verifying its certificate (through the SSH jump
 // hosts, when the machine has them). The API version is negotiated with the engine on first use.
 func (h *Host) Docker() (*client.Client, error) {
+	return h.docker(h.URL(), "")
+}
+
+// DockerAt opens the machine's engine at another address of its host (where its driver says the
+// host is now), before the machine follows it: read-only callers (a plan) read it there, the
+// engine's certificate verified for the recorded address, which is what it was issued for.
+func (h *Host) DockerAt(ip string) (*client.Client, error) {
+	return h.docker("tcp://"+net.JoinHostPort(ip, strconv.Itoa(h.EnginePort())), h.IP())
+}
+
+func (h *Host) docker(url, serverName string) (*client.Client, error) {
 	tc, err := h.TLSConfig()
 	if err != nil {
 		return nil, err
 	}
+	tc.ServerName = serverName
 	dial := (&net.Dialer{Timeout: 10 * time.Second}).DialContext
 	if len(h.SSH.Jumps) > 0 { // the engine is reached from the last jump host, through the chain
 		cfg := h.SSHConfig()
@@ -338,7 +350,7 @@ func (h *Host) Docker() (*client.Client, error) {
 	// or the wait for an answer's head instead of hanging the command.
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc, DialContext: dial,
 		TLSHandshakeTimeout: 10 * time.Second, ResponseHeaderTimeout: EngineAnswerLimit}}
-	return client.NewClientWithOpts(client.WithHost(h.URL()), client.WithHTTPClient(hc), client.WithAPIVersionNegotiation())
+	return client.NewClientWithOpts(client.WithHost(url), client.WithHTTPClient(hc), client.WithAPIVersionNegotiation())
 }
 
 // GenerateSSHKey writes a new ed25519 key pair (0600 private key, .pub beside it) and returns

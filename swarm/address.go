@@ -24,6 +24,7 @@ func routeSource(out string) (string, error) {
 type iface struct {
 	Name string
 	Addr string
+	CIDR string // the address with its network's length, as listed ("172.19.0.2/16")
 }
 
 // parseAddrs parses `ip -o addr show`: IPv4 addresses, and IPv6 ones of global scope (not
@@ -41,7 +42,7 @@ func parseAddrs(out string) []iface {
 			if (f[i] == "inet" || f[i] == "inet6") && len(f) > 1 {
 				name := strings.TrimSuffix(f[1], ":")
 				addr := strings.Split(f[i+1], "/")[0]
-				ifs = append(ifs, iface{Name: name, Addr: addr})
+				ifs = append(ifs, iface{Name: name, Addr: addr, CIDR: f[i+1]})
 				break
 			}
 		}

@@ -87,7 +87,7 @@ const dualStackAddrs = `1: lo    inet 127.0.0.1/8 scope host lo\       valid_lft
 // address (not the link-local one), and listens on both families.
 func TestAdvertiseIPv6(t *testing.T) {
 	ifs := parseAddrs(dualStackAddrs)
-	want := []iface{{"lo", "127.0.0.1"}, {"eth0", "192.168.64.2"}, {"eth0", "fd00:77:1::2"}}
+	want := []iface{{"lo", "127.0.0.1", "127.0.0.1/8"}, {"eth0", "192.168.64.2", "192.168.64.2/20"}, {"eth0", "fd00:77:1::2", "fd00:77:1::2/64"}}
 	if len(ifs) != len(want) || ifs[2] != want[2] || ifs[1] != want[1] {
 		t.Fatalf("parsed %+v, want %+v", ifs, want)
 	}

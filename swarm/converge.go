@@ -42,7 +42,23 @@ func converge(ctx context.Context, api *machine.API, c *cluster.Cluster, plan []
 			if ch.Kind != kind {
 				continue
 			}
-			if err := changeRole(ctx, api, m, ch, h, open); err != nil {
+			via := m
+			if ch.Node == m.Name && kind == ChangeDemote {
+				// The manager gone through is the one demoted (the file lists it a worker): through
+				// another of the file's managers, which joined since (a run that stopped half-way
+				// moving a raft address leaves its helper so).
+				var others []string
+				for _, n := range c.Managers() {
+					if n.Name != ch.Node {
+						others = append(others, n.Name)
+					}
+				}
+				if o := findManager(ctx, others, openNode); o != nil {
+					defer o.Close()
+					via = o
+				}
+			}
+			if err := changeRole(ctx, api, via, ch, h, open); err != nil {
 				return err
 			}
 		}

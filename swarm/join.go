@@ -111,6 +111,9 @@ type JoinOptions struct {
 	// makes the joiner's engine start its swarm components and the managers register it, which
 	// on a busy machine takes longer than the engine's own join timeout when all come at once.
 	Parallel int
+	// at is the manager's address to join through, when not the one it advertises (a manager
+	// whose raft address is an old one: the joiner keeps the address it joined through).
+	at string
 }
 
 // readyJoiner is a joiner made ready for a join to a manager at one address.
@@ -199,6 +202,9 @@ func Join(ctx context.Context, m *Node, nodes []*Node, o JoinOptions) (map[strin
 	mst, maddr, err := managerAddr(ctx, m)
 	if err != nil {
 		return nil, err
+	}
+	if o.at != "" {
+		maddr = net.JoinHostPort(o.at, "2377")
 	}
 	role := o.Role
 	if role == "" {

@@ -59,7 +59,10 @@ func Observe(ctx context.Context, a *machine.API, c *cluster.Cluster) (Observed,
 	if err != nil {
 		return Observed{}, nil, err
 	}
-	ob.Expiring = expiring(ctx, ob.nodes, ob.states)
+	// (not of a moved host, which is read over SSH only once the machine follows it)
+	read := maps.Clone(ob.states)
+	maps.DeleteFunc(read, func(name string, _ State) bool { return ob.Moved[name] != "" })
+	ob.Expiring = expiring(ctx, ob.nodes, read)
 	for name, n := range ob.nodes {
 		if n != ob.via {
 			n.Close()
@@ -111,7 +114,12 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 		Networks: map[string]bool{}, Images: map[string]map[string]bool{}, Unobserved: map[string]string{}},
 		nodes: map[string]*Node{}, openErr: map[string]error{}, states: map[string]State{}}
 	ob.At = time.Now()
-	ob.Moved, ob.IPs = map[string]string{}, map[string]string{}
+	ob.Moved, ob.IPs, ob.Lent = map[string]string{}, map[string]string{}, map[string]string{}
+	for _, n := range c.Nodes {
+		if l, ok := readLent(a.Store.Root, c.Name, n.Name); ok {
+			ob.Lent[n.Name] = l.addr()
+		}
+	}
 	ob.Expired = map[string]time.Time{}
 	expiredManager := map[string]bool{}
 	defer func() {
@@ -143,6 +151,7 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 		locked   bool
 		unlocked bool
 		moved    string // "OLD → NEW"
+		ip       string // NEW, when it was read there without following it (no repair)
 		// pendingLeft: a join stuck pending was left (the node joins again)
 		pendingLeft bool
 		// expiredManager: the node's certificate, expired, is a manager's (or could not be read)
@@ -168,18 +177,27 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 			if ip, changed := node.Host.AddressChanged(ctx); changed {
 				v.moved = node.Host.IP() + " → " + ip
 				if !repair {
-					v.err = nil
-					return v, nil
-				}
-				fctx, cancel := context.WithTimeout(ctx, followLimit)
-				_, v.err = node.Host.FollowAddress(fctx, nil)
-				cancel()
-				if v.err == nil {
-					node.Close()
-					if node, v.err = open(name); v.err != nil {
-						return seen{err: v.err, openErr: v.err}, nil
+					// Read where it is, its record left as it is (a plan changes nothing).
+					cli, err := node.Host.DockerAt(ip)
+					if err != nil {
+						v.err = nil
+						return v, nil
 					}
-					v.node = node
+					node.Docker.Close()
+					node.Docker, v.ip, v.err = cli, ip, nil
+				} else {
+					fctx, cancel := context.WithTimeout(ctx, followLimit)
+					_, v.err = node.Host.FollowAddress(fctx, nil)
+					cancel()
+					if v.err == nil {
+						node.Close()
+						if node, v.err = open(name); v.err != nil {
+							return seen{err: v.err, openErr: v.err}, nil
+						}
+						v.node = node
+					}
+				}
+				if v.err == nil {
 					// A fresh bound: the follow took its own time (a manager's engine that
 					// restarted away from its raft address waits for a leader before it answers).
 					fresh, cancelFresh := context.WithTimeout(ctx, observeLimit)
@@ -191,6 +209,10 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 						// plan rejoins it (the node list still has it as a manager).
 						v.err = nil
 					}
+				}
+				if v.err != nil && !repair {
+					v.err, v.ip, v.st = nil, "", State{} // moved, not read: the plan says so
+					return v, nil
 				}
 			}
 		}
@@ -264,7 +286,7 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 		}
 		if v.moved != "" {
 			ob.Moved[name] = v.moved
-			if !repair {
+			if !repair && v.ip == "" {
 				continue
 			}
 		}
@@ -289,6 +311,9 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 		ob.states[name] = v.st
 		if v.node != nil && v.node.Host != nil {
 			ob.IPs[name] = v.node.Host.IP()
+		}
+		if v.ip != "" {
+			ob.IPs[name] = v.ip
 		}
 		for im := range v.images {
 			if ob.Images[im] == nil {
@@ -384,6 +409,22 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 			ob.Stale = append(ob.Stale, old)
 		}
 		ob.Nodes[name] = on
+	}
+	// The one manager of a swarm whose raft address is not its machine's: moved, or advertising
+	// an address of its own choosing? (Asked of its host only then.)
+	var managers []string
+	for name, on := range ob.Nodes {
+		if on.Manager {
+			managers = append(managers, name)
+		}
+	}
+	if len(managers) == 1 {
+		name := managers[0]
+		on := ob.Nodes[name]
+		if n := ob.nodes[name]; n != nil && n.Host != nil && on.RaftAddr != "" && on.RaftAddr != ob.IPs[name] && ob.Moved[name] == "" {
+			on.RaftAddrOwn = loneRaftAddrOwn(rctx, a.Store.Root, c.Name, n, on.RaftAddr)
+			ob.Nodes[name] = on
+		}
 	}
 	nets, err := via.Docker.NetworkList(rctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("driver", "overlay"))})
 	if err != nil {

@@ -33,6 +33,9 @@ type ObservedNode struct {
 	DownSince time.Time
 	// RaftAddr is a manager's raft address (its host part).
 	RaftAddr string
+	// RaftAddrOwn, for the one manager of a swarm whose raft address is not its machine's: that
+	// address is one of its host's own, of its own choosing (not one it moved from).
+	RaftAddrOwn bool
 }
 
 // Observed is the live cluster: what the planner compares the file with.
@@ -68,6 +71,9 @@ type Observed struct {
 	Moved map[string]string
 	// IPs are the addresses of the file's machines whose engines answered.
 	IPs map[string]string
+	// Lent are the addresses machine lent to the file's managers while their raft address moved
+	// (a run that stopped half-way left them): by machine.
+	Lent map[string]string
 	// Locked are the file's managers found locked (autolock, their engine restarted); Unlocked,
 	// those that were, and were unlocked with the store's kept key while the cluster was read.
 	Locked, Unlocked []string
@@ -123,6 +129,7 @@ const (
 	ChangeForget       ChangeKind = "forget"      // the entry of a node gone for good: down, no machine, not in the file
 	ChangeSkewed       ChangeKind = "skewed"      // a service up does not move: `swarm rebalance` does
 	ChangeCertificate  ChangeKind = "certificate" // a warning: a node's certificate expires soon
+	ChangeRaftAlone    ChangeKind = "raft-alone"  // a warning: a lone manager's raft address stays (no node to move it through)
 )
 
 // Change is one line of a plan.
@@ -196,6 +203,14 @@ func Plan(c *cluster.Cluster, obs Observed, o PlanOptions) ([]Change, error) {
 	}
 	// Managers whose raft address is not where their host is now: the others cannot reach
 	// them. Swarm never updates a manager's raft address: it leaves and joins again.
+	// A manager alone in its raft is reachable to itself wherever it is: whether it moved is
+	// told by its raft address not being its host's (RaftAddrOwn).
+	managers := 0
+	for _, on := range obs.Nodes {
+		if on.Manager {
+			managers++
+		}
+	}
 	for _, n := range c.Managers() {
 		on, in := obs.Nodes[n.Name]
 		ip := obs.IPs[n.Name]
@@ -205,10 +220,22 @@ func Plan(c *cluster.Cluster, obs Observed, o PlanOptions) ([]Change, error) {
 		if !in || !on.Manager || on.RaftAddr == "" || ip == "" || on.RaftAddr == ip || (n.AdvertiseAddr != "" && n.AdvertiseAddr != ip) {
 			continue
 		}
+		what := "manager address " + on.RaftAddr + " → " + ip + ": its raft address does not follow"
+		lentHere := obs.Lent[n.Name] != "" && obs.Lent[n.Name] == on.RaftAddr
+		if managers == 1 || lentHere {
+			switch {
+			case on.RaftAddrOwn && !lentHere:
+			case len(c.Nodes) == 1:
+				add(Change{Kind: ChangeRaftAlone, Node: n.Name, Detail: what + ", and swarm moves it only through another manager: it stays " + on.RaftAddr + " while " + n.Name + " is the swarm's only node (nothing needs it there); `up` moves it once the file has a second node"})
+			default:
+				add(Change{Kind: ChangeRejoin, Node: n.Name, ID: on.ID, Detail: what + " (" + on.RaftAddr + " lent to it for the while; another node of the file holds the swarm as a manager while it leaves and joins again as one)"})
+			}
+			continue
+		}
 		if _, moved := obs.Moved[n.Name]; !moved && on.Reachable {
 			continue // reachable at that address: an advertise address of its own choosing
 		}
-		add(Change{Kind: ChangeRejoin, Node: n.Name, ID: on.ID, Detail: "manager address " + on.RaftAddr + " → " + ip + ": its raft address does not follow (demoted, out of the swarm, joined again as a manager)"})
+		add(Change{Kind: ChangeRejoin, Node: n.Name, ID: on.ID, Detail: what + " (demoted, out of the swarm, joined again as a manager)"})
 	}
 	// Locked managers first: nothing else can be read of them.
 	for _, name := range obs.Locked {

@@ -272,3 +272,60 @@ func TestPlanMovedHosts(t *testing.T) {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestPlanLoneManagerMoved: the one manager of a swarm is reachable to itself wherever it is:
+// a raft address that is not its host's (and not an address of its host's own) is moved through
+// another node of the file (its old address lent for the while); one of its host's own is left
+// alone; with no other node in the file it is a warning, not a change; a manager that was lent
+// its old address (a run that stopped half-way) is moved on even beside another manager.
+func TestPlanLoneManagerMoved(t *testing.T) {
+	const two = "name: c\ndriver: container\nnodes:\n  - {name: m1, role: manager}\n  - {name: w1}\n"
+	lone := func(file string) (*cluster.Cluster, Observed) {
+		c := parse(t, file)
+		obs := Observed{Machines: map[string]bool{"m1": true, "w1": true}, InSwarm: true, Ingress: true,
+			Nodes: map[string]ObservedNode{"m1": {Machine: "m1", ID: "id1", Manager: true, Leader: true, Reachable: true, Ready: true, Availability: "active", Labels: map[string]string{}, RaftAddr: "10.0.0.1"}},
+			IPs:   map[string]string{"m1": "10.0.0.9", "w1": "10.0.0.11"}}
+		if len(c.Nodes) == 2 {
+			obs.Nodes["w1"] = ObservedNode{Machine: "w1", ID: "idw", Reachable: true, Ready: true, Availability: "active", Labels: map[string]string{}}
+		}
+		return c, obs
+	}
+	c, obs := lone(two)
+	plan, err := Plan(c, obs, PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "m1: manager address 10.0.0.1 → 10.0.0.9: its raft address does not follow (10.0.0.1 lent to it for the while; another node of the file holds the swarm as a manager while it leaves and joins again as one)"
+	if got := lines(plan); got != want || !Changes(plan) || plan[0].Kind != ChangeRejoin || plan[0].ID != "id1" {
+		t.Errorf("lone manager moved: got %+v, want %s", plan, want)
+	}
+
+	own := obs.Nodes["m1"]
+	own.RaftAddrOwn = true
+	obs.Nodes["m1"] = own
+	if plan, _ := Plan(c, obs, PlanOptions{}); Changes(plan) {
+		t.Errorf("an advertise address of the host's own: %s", lines(plan))
+	}
+	obs.Lent = map[string]string{"m1": "10.0.0.1"} // lent by machine: not the host's own
+	if plan, _ := Plan(c, obs, PlanOptions{}); !Changes(plan) || plan[0].Kind != ChangeRejoin {
+		t.Errorf("an address machine lent: %s", lines(plan))
+	}
+
+	c, obs = lone("name: c\ndriver: container\nnodes:\n  - {name: m1, role: manager}\n")
+	plan, _ = Plan(c, obs, PlanOptions{})
+	if Changes(plan) || len(plan) != 1 || plan[0].Kind != ChangeRaftAlone || !strings.Contains(plan[0].Detail, "it stays 10.0.0.1 while m1 is the swarm's only node") {
+		t.Errorf("a one-node file: %s", lines(plan))
+	}
+
+	// Beside another manager (the helper of a run that stopped half-way), reachable there.
+	c, obs = lone(two)
+	obs.Nodes["w1"] = ObservedNode{Machine: "w1", ID: "idw", Manager: true, Reachable: true, Ready: true, Availability: "active", Labels: map[string]string{}, RaftAddr: "10.0.0.11"}
+	if plan, _ := Plan(c, obs, PlanOptions{}); strings.Contains(lines(plan), "m1: manager address") {
+		t.Errorf("reachable beside another manager, nothing lent: %s", lines(plan))
+	}
+	obs.Lent = map[string]string{"m1": "10.0.0.1"}
+	plan, _ = Plan(c, obs, PlanOptions{})
+	if got := lines(plan); !strings.Contains(got, "m1: manager address 10.0.0.1 → 10.0.0.9: its raft address does not follow (10.0.0.1 lent") || !strings.Contains(got, "w1: demote") {
+		t.Errorf("lent, beside the helper: %s", got)
+	}
+}

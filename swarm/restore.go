@@ -3,6 +3,7 @@ package swarm
 import (
 	"archive/tar"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -64,6 +65,7 @@ func Restore(ctx context.Context, api *machine.API, c *cluster.Cluster, path str
 		return err
 	}
 	_ = os.Remove(rs.markPath()) // done: a restore of it again is one over a live swarm
+	_ = os.Remove(rs.markPath() + ".labels")
 	return nil
 }
 
@@ -73,6 +75,8 @@ type restore struct {
 	path   string
 	info   BackupInfo
 	target string
+	// resumedOn is the target of a restore run again after its new cluster was forced.
+	resumedOn string
 	// labels are the old swarm's nodes' labels that the file does not set (UnmanagedLabelPrefix),
 	// by host name: given back to the machines of those names once they have joined afresh.
 	labels map[string]map[string]string
@@ -110,7 +114,7 @@ func (rs *restore) observe(r *run, ctx context.Context) error {
 	st := r.alive[r.ob.via.Name]
 	if b, err := os.ReadFile(rs.markPath()); err == nil && !rs.o.Force && strings.TrimSpace(string(b)) == rs.target && rs.restored(ctx) {
 		rs.say(rs.target, "this backup is restored here already: bringing the rest of the file up")
-		rs.target = "" // the placing steps are skipped
+		rs.resumedOn, rs.target = rs.target, "" // the placing steps are skipped
 		return nil
 	}
 	if !rs.o.Force {
@@ -143,7 +147,7 @@ func (rs *restore) makeTarget(r *run, ctx context.Context) error {
 		return nil
 	}
 	if n := r.nodes[rs.target]; n != nil {
-		return rs.sameAddress(n)
+		return rs.sameAddress(ctx, n)
 	}
 	n, _ := r.c.Node(rs.target)
 	if !r.api.Exists(n.Name) {
@@ -157,14 +161,15 @@ func (rs *restore) makeTarget(r *run, ctx context.Context) error {
 		return r.fail(n.Name, err)
 	}
 	r.nodes[n.Name] = o
-	return rs.sameAddress(o)
+	return rs.sameAddress(ctx, o)
 }
 
-// sameAddress refuses, before anything is placed, a target whose address is not the backup's
-// manager's: the swarm's raft keeps that address for its one manager after the new cluster is
-// forced (swarmkit changes a manager's raft address only through another manager), and the other
-// managers could not join it.
-func (rs *restore) sameAddress(n *Node) error {
+// sameAddress checks, before anything is placed, that a target whose address is not the backup's
+// manager's can have its raft address moved after the restore: the swarm's raft keeps the
+// backup's address for its one manager after the new cluster is forced (swarmkit changes a
+// manager's raft address only through another manager), so up lends it that address for the
+// while and moves it through another node (raftaddr.go).
+func (rs *restore) sameAddress(ctx context.Context, n *Node) error {
 	if rs.info.Addr == "" {
 		return nil
 	}
@@ -172,8 +177,11 @@ func (rs *restore) sameAddress(n *Node) error {
 	if err != nil || host == n.IP() {
 		return nil
 	}
-	return rs.run.fail(n.Name, fmt.Errorf("the backup's manager %s was at %s, %s is at %s: the restored swarm would keep %s as its manager's raft address and no other manager could join it; restore onto a host at %s (with --onto, or the driver's address option for %s)",
-		rs.info.Machine, host, n.Name, n.IP(), host, host, n.Name))
+	if _, err := rs.lendable(ctx, n, host); err != nil {
+		return rs.run.fail(n.Name, fmt.Errorf("the backup's manager %s was at %s, %s is at %s, and %w; or restore onto a host at %s (with --onto, or the driver's address option for %s)", rs.info.Machine, host, n.Name, n.IP(), err, host, n.Name))
+	}
+	rs.say(n.Name, "the backup's manager was at "+host+", "+n.Name+" is at "+n.IP()+": the swarm's raft address is moved once the other nodes are up ("+host+" lent to it for the while)")
+	return nil
 }
 
 // leaveLive takes the file's live nodes out of the swarm they are in (forced: there may be no
@@ -303,22 +311,28 @@ func (rs *restore) forceNewCluster(r *run, ctx context.Context) error {
 	if rs.target == "" {
 		return nil
 	}
-	if err := r.forceNewCluster(ctx, r.nodes[rs.target]); err != nil {
-		return err
-	}
+	// Noted first: a restore stopped while its engine forces the new cluster (which goes on
+	// without it) finds, run again, the backup's node leading a swarm of its own, and goes on.
 	if err := os.MkdirAll(filepath.Dir(rs.markPath()), 0o700); err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(rs.markPath(), []byte(rs.target+"\n"), 0o600)
+	if err := fsutil.WriteFileAtomic(rs.markPath(), []byte(rs.target+"\n"), 0o600); err != nil {
+		return err
+	}
+	return r.forceNewCluster(ctx, r.nodes[rs.target])
 }
 
 // removeOld takes every node of the backup's swarm but the target out of the node list: their
 // hosts are gone or left (the new cluster has one member); the file's machines join afresh.
 func (rs *restore) removeOld(r *run, ctx context.Context) error {
-	if rs.target == "" {
+	name := rs.target
+	if name == "" {
+		name = rs.resumedOn // entries a stopped run left
+	}
+	m := r.nodes[name]
+	if m == nil {
 		return nil
 	}
-	m := r.nodes[rs.target]
 	self, err := m.Inspect(ctx)
 	if err != nil {
 		return r.fail(m.Name, err)
@@ -327,8 +341,13 @@ func (rs *restore) removeOld(r *run, ctx context.Context) error {
 	if err != nil {
 		return r.fail(m.Name, err)
 	}
-	rs.labels = map[string]map[string]string{}
+	// The labels set outside the file, kept in the store first: a restore stopped after the
+	// entries are gone gives them back when run again.
+	rs.labels = rs.keptLabels()
 	for _, x := range list {
+		if x.ID != self.NodeID && rs.resumedOn != "" && x.Status.State == swarm.NodeStateReady {
+			continue // joined the restored swarm afresh
+		}
 		for k, v := range x.Spec.Labels {
 			if strings.HasPrefix(k, UnmanagedLabelPrefix) {
 				if rs.labels[x.Description.Hostname] == nil {
@@ -337,21 +356,44 @@ func (rs *restore) removeOld(r *run, ctx context.Context) error {
 				rs.labels[x.Description.Hostname][k] = v
 			}
 		}
-		if x.ID == self.NodeID {
+	}
+	b, err := json.Marshal(rs.labels)
+	if err != nil {
+		return err
+	}
+	if err := fsutil.WriteFileAtomic(rs.markPath()+".labels", b, 0o600); err != nil {
+		return err
+	}
+	removed := 0
+	for _, x := range list {
+		if x.ID == self.NodeID || (rs.resumedOn != "" && x.Status.State == swarm.NodeStateReady) {
 			continue
 		}
 		if err := removeDead(ctx, m, x.ID); err != nil {
 			return r.fail(x.Description.Hostname, err)
 		}
+		removed++
 	}
-	if n := len(list) - 1; n > 0 {
-		rs.say(m.Name, fmt.Sprintf("the old swarm's %d other node(s) out of the node list: the file's machines join afresh", n))
+	if removed > 0 {
+		rs.say(m.Name, fmt.Sprintf("the old swarm's %d other node(s) out of the node list: the file's machines join afresh", removed))
 	}
 	return nil
 }
 
+// keptLabels reads the labels a restore of the same backup kept in the store (none: empty).
+func (rs *restore) keptLabels() map[string]map[string]string {
+	out := map[string]map[string]string{}
+	if b, err := os.ReadFile(rs.markPath() + ".labels"); err == nil {
+		_ = json.Unmarshal(b, &out)
+	}
+	return out
+}
+
 // relabel gives the machines that joined afresh the labels their old nodes had outside the file.
 func (rs *restore) relabel(r *run, ctx context.Context) error {
+	if rs.labels == nil {
+		rs.labels = rs.keptLabels()
+	}
 	for host, labels := range rs.labels {
 		n := r.nodes[host]
 		if n == nil {

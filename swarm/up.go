@@ -114,6 +114,7 @@ var upSteps = []step{
 	{"images joined", (*run).waitImages},
 	{"converge", (*run).converge}, // roles, engines, removals: one manager at a time
 	{"ingress settles", (*run).settleIngress},
+	{"lent addresses given back", (*run).givenBack}, // a run stopped half-way lent one
 }
 
 // thenUp is what a restore or a recover ends with: the live cluster read again, then the rest
@@ -295,6 +296,15 @@ func (r *run) rejoinMoved(ctx context.Context) error {
 		}
 	}
 	via := firstManagerOf(others, r.alive, r.nodes)
+	if _, lentTo := r.ob.Lent[moved[0]]; len(moved) == 1 && ((via == nil && r.loneManager()) || lentTo) {
+		// Alone in its raft (or was, in a run that stopped half-way): moved through a node
+		// made a manager beside it for the while.
+		for _, ch := range r.plan {
+			if ch.Kind == ChangeRejoin {
+				return r.rejoinLone(ctx, r.nodes[ch.Node], ch)
+			}
+		}
+	}
 	if via == nil {
 		return &StepError{moved[0], "rejoining at its new address", fmt.Errorf("every manager of the swarm moved: no manager is left that the swarm reaches where it has it; `machine swarm recover -f %s` forces a new cluster on one", r.c.File())}
 	}
@@ -545,7 +555,16 @@ func (r *run) networks(ctx context.Context) error {
 
 // converge applies what the plan says of roles, engines and nodes that left, one manager at a time.
 func (r *run) converge(ctx context.Context) error {
-	return converge(ctx, r.api, r.c, r.plan, r.first, r.up, r.open)
+	if err := converge(ctx, r.api, r.c, r.plan, r.first, r.up, r.open); err != nil {
+		return err
+	}
+	if slices.ContainsFunc(r.plan, func(ch Change) bool { return ch.Kind == ChangeDemote && ch.Node == r.first.Name }) {
+		// Demoted itself (through another manager): the rest goes through one of the file's.
+		if m := liveManager(r.c, probe(ctx, r.nodes), r.nodes); m != nil {
+			r.first = m
+		}
+	}
+	return nil
 }
 
 func (r *run) settleIngress(ctx context.Context) error {
@@ -591,7 +610,7 @@ func putImages(ctx context.Context, c *cluster.Cluster, nodes map[string]*Node, 
 // Changes says whether a plan changes anything (nodes kept outside the file change nothing).
 func Changes(plan []Change) bool {
 	for _, ch := range plan {
-		if ch.Kind != ChangeKeep && ch.Kind != ChangeSkewed && ch.Kind != ChangeCertificate {
+		if ch.Kind != ChangeKeep && ch.Kind != ChangeSkewed && ch.Kind != ChangeCertificate && ch.Kind != ChangeRaftAlone {
 			return true
 		}
 	}

@@ -15,11 +15,11 @@ import (
 // TestSwarmBackupRestore: a 3-manager + 2-worker swarm holding a replicated service on an overlay
 // network, a global service, a secret and a config read by a task, and node labels is backed up
 // (from a manager that is not the leader, the service never below its replicas minus one); a
-// restore over it is refused; every host is removed; a restore onto a host at another address
-// than the backup's manager is refused before anything is placed (the swarm's raft would keep the
-// old address); the restore on new hosts at the file's addresses brings back the services with
-// their tasks running, the secret's and the config's content inside a task, the network and the
-// labels; the plan then has nothing to change.
+// restore over it is refused; every host is removed; a restore onto new hosts at other addresses
+// (interrupted while the state is placed, while the new cluster is forced and while the raft
+// address is moved, each run going on from the last) brings back the services with their tasks
+// running, the secret's and the config's content inside a task, the network and the labels, the
+// restored manager's raft address its own; the plan then has nothing to change.
 func TestSwarmBackupRestore(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -184,17 +184,40 @@ images:
 	if r := e.run("rm", "-f", "-y", names[0], names[1], names[2], names[3], names[4]); r.code != 0 {
 		t.Fatalf("rm: %s", r)
 	}
-	onto := m1
-	if from == m1 {
-		onto = m2
+	// The new hosts at other addresses (the dead-disk case): the file as it was, each host's
+	// address 50 further on.
+	moved := content
+	for i := range names {
+		moved = strings.Replace(moved, "ip: "+ip(i)+"}", fmt.Sprintf("ip: 10.238.%d.%d}", octet, 61+i), 1)
 	}
-	expectOneLineError(t, e.run("swarm", "restore", "-f", file, "--onto", onto, out), "no other manager could join it", "restore onto a host at")
+	if err := os.WriteFile(file, []byte(moved), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupted at three moments, each run going on from where the one before stopped:
+	// while the state is placed (the engine stopped), while the new cluster is forced, and while
+	// the raft address is moved; then run to its end.
 	began = time.Now()
+	for _, moment := range []string{"stopping its engine, placing the backup's swarm state", "forcing a new cluster of one", "lent to its"} {
+		done, seen, msg := e.interruptAt(moment, "swarm", "restore", "-f", file, out)
+		if done || !seen {
+			t.Fatalf("restore interrupted at %q: finished %v, the moment seen %v:\n%s", moment, done, seen, msg)
+		}
+		if !strings.Contains(msg, "interrupted") && !strings.Contains(msg, "context canceled") {
+			t.Errorf("restore interrupted at %q does not say so:\n%s", moment, msg)
+		}
+	}
 	r = e.run("swarm", "restore", "-f", file, out)
 	if r.code != 0 {
-		t.Fatalf("swarm restore: %s", r)
+		t.Fatalf("swarm restore after three interrupted ones: %s", r)
 	}
-	t.Logf("restore onto 5 new hosts in %s", time.Since(began).Round(100*time.Millisecond))
+	t.Logf("restore onto 5 new hosts at other addresses, interrupted three times, in %s:\n%s", time.Since(began).Round(100*time.Millisecond), r.stderr)
+	// The restored manager's raft address is its own (the backup's was lent it for the while).
+	if got := mustTrim(t, e.docker(from, "node", "inspect", "self", "--format", "{{.ManagerStatus.Addr}}")); !strings.HasPrefix(got, strings.TrimSpace(e.must("ip", from))+":") {
+		t.Errorf("the restored manager %s's raft address: %s", from, got)
+	}
+	if left, _ := filepath.Glob(filepath.Join(e.store, "clusters", "lent-*")); len(left) > 0 {
+		t.Errorf("the store still notes a lent address: %v", left)
+	}
 	expectNodes(t, e, m1, map[string]string{names[0]: "manager", names[1]: "manager", names[2]: "manager", names[3]: "worker", names[4]: "worker"})
 	waitRunning(m2, map[string]int{"app": 2, "g": 5})
 	// The secret and the config, read inside one of app's tasks.
@@ -220,7 +243,8 @@ images:
 
 // TestSwarmRecover: two of three manager hosts killed: plan and status say the quorum is lost
 // within seconds; recover with the quorum intact is refused; recover forces a new cluster on the
-// survivor, makes the lost managers again from the file and joins them; the global service's
+// survivor, makes the lost managers again from the file and joins them (interrupted at three
+// moments, each run going on from the last); the global service's
 // task on the worker runs throughout; the plan then has nothing to change.
 func TestSwarmRecover(t *testing.T) {
 	t.Parallel()
@@ -294,9 +318,21 @@ images:
 	if st.code == 0 || !strings.Contains(st.stderr, "quorum lost: ") {
 		t.Errorf("status with quorum lost, %s after the kill: %s", time.Since(start).Round(time.Second), st)
 	}
+	// Interrupted at three moments, each run going on from where the one before stopped: while
+	// the new cluster is forced, while the old managers are taken out of the node list, and while
+	// the lost managers' machines are made again; then run to its end.
 	began := time.Now()
+	for _, moment := range []string{"forcing a new cluster of one", "out of the node list (a manager of the old cluster)", "creating the machine"} {
+		done, seen, msg := e.interruptAt(moment, "swarm", "recover", "-f", file)
+		if done || !seen {
+			t.Fatalf("recover interrupted at %q: finished %v, the moment seen %v:\n%s", moment, done, seen, msg)
+		}
+		if !strings.Contains(msg, "interrupted") && !strings.Contains(msg, "context canceled") {
+			t.Errorf("recover interrupted at %q does not say so:\n%s", moment, msg)
+		}
+	}
 	if r := e.run("swarm", "recover", "-f", file); r.code != 0 {
-		t.Fatalf("swarm recover: %s", r)
+		t.Fatalf("swarm recover after three interrupted ones: %s", r)
 	}
 	t.Logf("plan said the quorum was lost in %s; recover took %s", took, time.Since(began).Round(100*time.Millisecond))
 	expectNodes(t, e, m1, map[string]string{m1: "manager", m2: "manager", m3: "manager", w1: "worker"})

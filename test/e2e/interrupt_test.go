@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"encoding/pem"
@@ -303,4 +304,31 @@ func TestSwarmUpInterrupted(t *testing.T) {
 		t.Error("every up finished before its interrupt: nothing was tested")
 	}
 	t.Logf("%d of 3 ups interrupted", interrupted)
+}
+
+// interruptAt runs the machine binary and sends it SIGINT as soon as a line of its standard error
+// holds want (a moment named by the command's own progress). It says whether the command
+// finished (exit 0), whether want was seen, and returns its standard error.
+func (e *env) interruptAt(want string, args ...string) (done, seen bool, stderr string) {
+	e.t.Helper()
+	cmd := exec.Command(machineBin, args...)
+	cmd.Env = append(cleanEnv(), "MACHINE_STORAGE_PATH="+e.store)
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	var all strings.Builder
+	sc := bufio.NewScanner(pipe)
+	for sc.Scan() {
+		all.WriteString(sc.Text() + "\n")
+		if !seen && strings.Contains(sc.Text(), want) {
+			seen = true
+			_ = cmd.Process.Signal(syscall.SIGINT)
+		}
+	}
+	err = cmd.Wait()
+	return err == nil, seen, all.String()
 }

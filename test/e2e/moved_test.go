@@ -131,3 +131,103 @@ func TestMachineFollowsItsMovedHost(t *testing.T) {
 		t.Errorf("docker over TLS at %s: %s", second, d)
 	}
 }
+
+// TestSwarmLoneManagerMoved: the one manager of a swarm gets another address, twice. Swarm keeps
+// its raft address (its worker, told that address, goes Down). `plan` names the move and how it
+// is made; `up`, interrupted at a moment of the move (the worker joining again as a manager to
+// hold the swarm; the manager joining again), and run again, finishes it: the manager's raft
+// address is its new one, the worker's manager list names it, the roles are the file's again,
+// the worker's label and the service's tasks are there, the old address lent to the manager is
+// given back, and the plan has nothing left to change. The second move needs the worker to be
+// made a manager again after the first: a node keeps the address it first joined through, so a
+// worker that joined through an address the manager no longer has cannot be promoted.
+func TestSwarmLoneManagerMoved(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := uniq("e2e-lm")
+	img := "machine-e2e/" + p + ":1"
+	localImage(t, img)
+	m1, w1 := p+"-m1", p+"-w1"
+	netName := p + "-net"
+	t.Cleanup(func() { e.run("rm", "-f", "-y", m1, w1) })
+	file := filepath.Join(t.TempDir(), "cluster.yml")
+	content := fmt.Sprintf("name: %s\ndriver: container\ndriver-options: {network: %s}\nswarm: {routing-mesh: false}\nnodes:\n  - {name: %s, role: manager}\n  - {name: %s, labels: {zone: a}}\nimages:\n  - {name: %s, source: local}\n", p, netName, m1, w1, img)
+	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.run("swarm", "up", "-f", file); r.code != 0 {
+		t.Fatalf("swarm up: %s", r)
+	}
+	if r := e.docker(m1, "service", "create", "-q", "--name", "app", "--replicas", "2", "--endpoint-mode", "dnsrr", img, "sleep", "3600"); r.code != 0 {
+		t.Fatalf("service create: %s", r)
+	}
+	waitTasks := func(why string) {
+		t.Helper()
+		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
+			if n, _ := e.running(m1, "app"); n == 2 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: app does not have its 2 tasks running", why)
+			}
+		}
+	}
+	waitTasks("after up")
+
+	// Moved twice: up interrupted once as the worker joins again as a manager to hold the swarm,
+	// once as the manager joins again (after it left the swarm: the worker alone holds it).
+	for i, moment := range []string{"in again as a manager, through", "(" + m1 + ") joining as manager, advertising"} {
+		old := strings.TrimSpace(e.must("ip", m1))
+		now := addressIn(t, netName, byte(200+i))
+		reconnect(t, netName, m1, now)
+		r := e.run("swarm", "plan", "-f", file)
+		for _, want := range []string{
+			m1 + ": address " + old + " → " + now,
+			m1 + ": manager address " + old + " → " + now + ": its raft address does not follow (" + old + " lent to it for the while",
+		} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("plan does not say %q: %s", want, r)
+			}
+		}
+		if r.code != 2 {
+			t.Errorf("plan with the manager moved: exit %d, want 2", r.code)
+		}
+		done, seen, msg := e.interruptAt(moment, "swarm", "up", "-f", file)
+		if done || !seen {
+			t.Fatalf("up interrupted at %q: finished %v, the moment seen %v:\n%s", moment, done, seen, msg)
+		}
+		r = e.run("swarm", "up", "-f", file)
+		if r.code != 0 {
+			t.Fatalf("up after the one interrupted at %q: %s\n(the interrupted one:\n%s)", moment, r, msg)
+		}
+		t.Logf("up after the one interrupted at %q:\n%s", moment, r.stderr)
+		if got := mustTrim(t, e.docker(m1, "node", "inspect", "self", "--format", "{{.ManagerStatus.Addr}}")); got != now+":2377" {
+			t.Errorf("m1's raft address: %s, want %s:2377", got, now)
+		}
+		if got := mustTrim(t, e.docker(w1, "info", "--format", "{{range .Swarm.RemoteManagers}}{{.Addr}} {{end}}")); got != now+":2377" {
+			t.Errorf("the worker's managers: %q, want %s:2377", got, now)
+		}
+		expectNodes(t, e, m1, map[string]string{m1: "manager", w1: "worker"})
+		if got := mustTrim(t, e.docker(m1, "node", "inspect", w1, "--format", "{{.Spec.Labels.zone}}")); got != "a" {
+			t.Errorf("w1's label zone: %q", got)
+		}
+		waitTasks("after the repair")
+		if addrs := e.must("ssh", m1, "ip", "-o", "addr", "show"); strings.Contains(addrs, " "+old+"/") {
+			t.Errorf("the lent address %s is still on m1:\n%s", old, addrs)
+		}
+		if left, _ := filepath.Glob(filepath.Join(e.store, "clusters", "lent-*")); len(left) > 0 {
+			t.Errorf("the store still notes a lent address: %v", left)
+		}
+		if r := e.run("swarm", "plan", "-f", file); r.code != 0 {
+			t.Errorf("plan after the repair: %s", r)
+		}
+	}
+}
+
+func mustTrim(t *testing.T, r result) string {
+	t.Helper()
+	if r.code != 0 {
+		t.Errorf("%s", r)
+	}
+	return strings.TrimSpace(r.stdout)
+}
