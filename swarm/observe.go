@@ -36,10 +36,11 @@ const followLimit = 3 * time.Minute
 // the swarm was read through). close closes every node.
 type observation struct {
 	Observed
-	nodes   map[string]*Node // the file's machines that exist, opened
-	openErr map[string]error // those that could not be opened
-	states  map[string]State // those whose engine answered
-	via     *Node            // nil: no node answered as a manager
+	nodes   map[string]*Node  // the file's machines that exist, opened
+	openErr map[string]error  // those that could not be opened
+	states  map[string]State  // those whose engine answered
+	via     *Node             // nil: no node answered as a manager
+	issuers map[string]string // the CA that issued each node's certificate (issuerID), by machine
 }
 
 func (o *observation) close() {
@@ -62,7 +63,7 @@ func Observe(ctx context.Context, a *machine.API, c *cluster.Cluster) (Observed,
 	// (not of a moved host, which is read over SSH only once the machine follows it)
 	read := maps.Clone(ob.states)
 	maps.DeleteFunc(read, func(name string, _ State) bool { return ob.Moved[name] != "" })
-	ob.Expiring = expiring(ctx, ob.nodes, read)
+	ob.Expiring = expiring(ctx, ob.nodes, read, ob.issuers)
 	for name, n := range ob.nodes {
 		if n != ob.via {
 			n.Close()
@@ -75,7 +76,7 @@ func Observe(ctx context.Context, a *machine.API, c *cluster.Cluster) (Observed,
 // expiring reads the swarm certificates of the nodes in a swarm (over SSH, all at once, each
 // within certReadLimit) and returns those in their last tenth of validity, with when they expire.
 // A certificate that cannot be read is left out: this is a warning, never a reason to fail.
-func expiring(ctx context.Context, nodes map[string]*Node, states map[string]State) map[string]time.Time {
+func expiring(ctx context.Context, nodes map[string]*Node, states map[string]State, issuers map[string]string) map[string]time.Time {
 	var names []string
 	for name, st := range states {
 		if st.Active && nodes[name] != nil && nodes[name].Host != nil {
@@ -85,11 +86,11 @@ func expiring(ctx context.Context, nodes map[string]*Node, states map[string]Sta
 	slices.Sort(names)
 	now := time.Now()
 	exp, _ := fanout.Map(ctx, names, 0, func(ctx context.Context, name string) (time.Time, error) {
-		c, err := readNodeCert(ctx, nodes[name].Host)
-		if err != nil || !expiresSoon(c, now) {
+		k, ok := nodeCertValidity(ctx, nodes[name].Host, issuers[name], false, now)
+		if !ok || !k.soon(now) {
 			return time.Time{}, nil
 		}
-		return c.NotAfter, nil
+		return k.NotAfter, nil
 	})
 	out := map[string]time.Time{}
 	for i, name := range names {
@@ -112,7 +113,7 @@ func opener(a *machine.API) func(string) (*Node, error) {
 func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(string) (*Node, error), repair bool) (ob *observation, err error) {
 	ob = &observation{Observed: Observed{Machines: map[string]bool{}, Nodes: map[string]ObservedNode{}, Engines: map[string]machine.EngineOptions{},
 		Networks: map[string]bool{}, Images: map[string]map[string]bool{}, Unobserved: map[string]string{}},
-		nodes: map[string]*Node{}, openErr: map[string]error{}, states: map[string]State{}}
+		nodes: map[string]*Node{}, openErr: map[string]error{}, states: map[string]State{}, issuers: map[string]string{}}
 	ob.At = time.Now()
 	ob.Moved, ob.IPs, ob.Lent = map[string]string{}, map[string]string{}, map[string]string{}
 	for _, n := range c.Nodes {
@@ -409,6 +410,7 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 			ob.Stale = append(ob.Stale, old)
 		}
 		ob.Nodes[name] = on
+		ob.issuers[name] = issuerID(x.Description.TLSInfo.CertIssuerPublicKey)
 	}
 	// The one manager of a swarm whose raft address is not its machine's: moved, or advertising
 	// an address of its own choosing? (Asked of its host only then.)

@@ -68,8 +68,9 @@ const nodeCertPath = "/var/lib/docker/swarm/certificates/swarm-node.crt"
 // (CI's: many container hosts on two cores) took more than five seconds.
 const certReadLimit = 20 * time.Second
 
-// readCertExpiry reads each node's swarm TLS certificate over SSH (machines of the store only), at
-// most certReadLimit a node, all at once, and sets the rows' CertExpiry.
+// readCertExpiry reads each node's swarm TLS certificate (machines of the store only): as the
+// store keeps it, or over SSH at most certReadLimit a node (a down node's downReadLimit), all at
+// once; and sets the rows' CertExpiry.
 func readCertExpiry(ctx context.Context, a *machine.API, rows []NodeRow) {
 	machineOf, err := machineFinder(a)
 	if err != nil {
@@ -84,11 +85,11 @@ func readCertExpiry(ctx context.Context, a *machine.API, rows []NodeRow) {
 		if err != nil {
 			return "", nil
 		}
-		cert, err := readNodeCert(ctx, h)
-		if err != nil {
+		k, ok := nodeCertValidity(ctx, h, r.issuer, r.Status == string(swarm.NodeStateDown), time.Now())
+		if !ok {
 			return "", nil
 		}
-		return cert.NotAfter.UTC().Format(time.RFC3339), nil
+		return k.NotAfter.UTC().Format(time.RFC3339), nil
 	})
 	for i := range rows {
 		rows[i].CertExpiry = exp[i]
@@ -118,14 +119,6 @@ func readNodeCert(ctx context.Context, h *machine.Host) (*x509.Certificate, erro
 // managerCert says whether a swarm node certificate is a manager's (its OU: swarm-manager).
 func managerCert(c *x509.Certificate) bool {
 	return slices.Contains(c.Subject.OrganizationalUnit, "swarm-manager")
-}
-
-// expiresSoon says, for a certificate in its last tenth of validity at now, when it expires and
-// how long it was valid for. Swarm renews a running node's certificate between half and four
-// fifths of its life: one that gets this close was not renewed.
-func expiresSoon(c *x509.Certificate, now time.Time) bool {
-	life := c.NotAfter.Sub(c.NotBefore)
-	return life > 0 && c.NotAfter.Sub(now) < life/10
 }
 
 // RotateTokens gives the swarm new worker and manager join tokens; the old ones stop working.
@@ -217,6 +210,7 @@ type NodeRow struct {
 	EngineVersion string
 	Labels        map[string]string
 	CertExpiry    string `json:",omitempty"` // the node's swarm TLS certificate's expiry (RFC 3339)
+	issuer        string // the CA that issued its certificate (issuerID)
 }
 
 // Status lists the swarm's nodes as the manager sees them.
@@ -235,7 +229,8 @@ func Status(ctx context.Context, m *Node) ([]NodeRow, error) {
 	var rows []NodeRow
 	for _, x := range nodes {
 		r := NodeRow{ID: short(x.ID), Hostname: x.Description.Hostname, Role: string(x.Spec.Role), Status: string(x.Status.State),
-			Availability: string(x.Spec.Availability), Addr: x.Status.Addr, EngineVersion: x.Description.Engine.EngineVersion, Labels: x.Spec.Labels}
+			Availability: string(x.Spec.Availability), Addr: x.Status.Addr, EngineVersion: x.Description.Engine.EngineVersion, Labels: x.Spec.Labels,
+			issuer: issuerID(x.Description.TLSInfo.CertIssuerPublicKey)}
 		if x.ManagerStatus != nil {
 			r.ManagerStatus = string(x.ManagerStatus.Reachability)
 			if x.ManagerStatus.Leader {

@@ -143,7 +143,7 @@ func (r *run) reobserve(ctx context.Context) error {
 		return fmt.Errorf("reading the live cluster: %w", err)
 	}
 	r.ob, r.nodes, r.alive = ob, ob.nodes, ob.states
-	ob.Expiring = expiring(ctx, ob.nodes, ob.states) // the plan warns of them
+	ob.Expiring = expiring(ctx, ob.nodes, ob.states, ob.issuers) // the plan warns of them
 	for _, name := range slices.Sorted(maps.Keys(ob.Moved)) {
 		r.up.say(name, "its host answers at another address now ("+ob.Moved[name]+"): the machine followed it (its record, and its engine's certificate reissued)")
 	}

@@ -1,7 +1,6 @@
 package swarm
 
 import (
-	"crypto/x509"
 	"sync"
 
 	"github.com/docker/docker/api/types/swarm"
@@ -497,8 +496,8 @@ func TestCertCellAndExpiresSoon(t *testing.T) {
 			t.Errorf("certCell(%q) = %q, want %q", in, got, want)
 		}
 	}
-	c := &x509.Certificate{NotBefore: now.Add(-2 * time.Hour), NotAfter: now.Add(8 * time.Hour)} // 10h, 8h left
-	if expiresSoon(c, now) || !expiresSoon(c, now.Add(7*time.Hour+30*time.Minute)) || !expiresSoon(c, now.Add(9*time.Hour)) {
-		t.Error("expiresSoon: the last tenth of a 10h certificate is its last hour")
+	c := certKept{NotBefore: now.Add(-2 * time.Hour), NotAfter: now.Add(8 * time.Hour)} // 10h, 8h left
+	if c.soon(now) || !c.soon(now.Add(7*time.Hour+30*time.Minute)) || !c.soon(now.Add(9*time.Hour)) {
+		t.Error("soon: the last tenth of a 10h certificate is its last hour")
 	}
 }
