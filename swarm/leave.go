@@ -68,8 +68,17 @@ func leaveOne(ctx context.Context, n, via *Node) (string, error) {
 		if _, err := updateNode(ctx, n, st.NodeID, demote); err != nil {
 			return "", fmt.Errorf("%s: demoting before it leaves: %w", n.Name, err)
 		}
-		// Let the demotion settle before the node leaves.
-		if err := wait.Sleep(ctx, 2*time.Second); err != nil {
+		// The demotion done before the node leaves: a manager that leaves while its engine still
+		// holds its manager role waits, in the engine, for a raft it is leaving (measured under
+		// load: "context deadline exceeded" after a fixed two seconds of settling).
+		if mgr != nil {
+			if err := waitRole(ctx, mgr, n, st.NodeID, swarm.NodeRoleWorker); err != nil {
+				return "", fmt.Errorf("%s: demoted; %w", n.Name, err)
+			}
+		} else if err := wait.Until(ctx, time.Minute, 500*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+			st, err := n.Inspect(ctx)
+			return err == nil && !st.Manager, "still a manager", nil
+		}); err != nil {
 			return "", fmt.Errorf("%s: demoted; %w", n.Name, err)
 		}
 	}
