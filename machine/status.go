@@ -4,10 +4,16 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/docker/docker/api/types/system"
+	"github.com/docker/docker/client"
 
 	"github.com/machine-tools/machine/drivers"
 	"github.com/machine-tools/machine/internal/fanout"
@@ -191,33 +197,78 @@ func (a *API) status(ctx context.Context, name string, quick bool) Status {
 		r.ResponseTime = time.Since(start).Round(time.Millisecond).String()
 		return r
 	}
-	if ip, changed := h.AddressChanged(ctx); changed {
-		r.Error = fmt.Sprintf("address changed from %s to %s: run `machine regenerate-certs -f %s`", h.IP(), ip, name)
-		return r
-	}
 	cli, err := h.Docker()
 	if err != nil {
 		r.Error = err.Error()
 		return r
 	}
 	defer cli.Close()
-	// One request for the version and the swarm role: /info has both (each request is a round
-	// trip to an engine that may be busy; 100 machines are asked at once).
-	info, err := cli.Info(ctx)
+	// One request for the version and the swarm role (100 machines are asked at once, each
+	// engine maybe busy): /_ping, the engine's cheapest answer, names both in its headers since
+	// API 1.40; an older engine is asked /info, which holds both too.
+	version, role, err := pingState(ctx, cli, h.URL())
+	if err == nil && version == "" {
+		var info system.Info
+		if info, err = cli.Info(ctx); err == nil {
+			version, role = info.ServerVersion, ""
+			if info.Swarm.LocalNodeState == "active" {
+				role = "worker"
+				if info.Swarm.ControlAvailable {
+					role = "manager"
+				}
+			}
+		}
+	}
 	if err != nil {
+		// Its host may answer at another address now (asked only then: the driver's answer
+		// costs a request of its own).
+		if ip, changed := h.AddressChanged(ctx); changed {
+			r.Error = fmt.Sprintf("address changed from %s to %s: run `machine regenerate-certs -f %s`", h.IP(), ip, name)
+			return r
+		}
 		r.DockerVersion = "Unknown"
 		r.Error = fmt.Sprintf("Unable to query docker version: %v", err)
 		return r
 	}
-	r.DockerVersion = "v" + info.ServerVersion
-	if info.Swarm.LocalNodeState == "active" {
-		r.Swarm = "worker"
-		if info.Swarm.ControlAvailable {
-			r.Swarm = "manager"
-		}
-	}
+	r.DockerVersion, r.Swarm = "v"+version, role
 	r.ResponseTime = time.Since(start).Round(time.Millisecond).String()
 	return r
+}
+
+// pingState asks an engine's /_ping: its version (the Server header, "Docker/20.10.24 (linux)")
+// and its swarm role (the Swarm header, "active/manager", API 1.40 on); version "" when the
+// engine does not name both.
+func pingState(ctx context.Context, cli *client.Client, engineURL string) (version, role string, err error) {
+	u, err := url.Parse(engineURL)
+	if err != nil {
+		return "", "", err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+u.Host+"/_ping", nil)
+	if err != nil {
+		return "", "", err
+	}
+	resp, err := cli.HTTPClient().Do(req)
+	if err != nil {
+		return "", "", err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<10))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", "", fmt.Errorf("/_ping: %s", resp.Status)
+	}
+	server, sw := resp.Header.Get("Server"), resp.Header.Get("Swarm")
+	v, ok := strings.CutPrefix(server, "Docker/")
+	if !ok || sw == "" {
+		return "", "", nil
+	}
+	v, _, _ = strings.Cut(v, " ")
+	switch sw {
+	case "active/manager":
+		role = "manager"
+	case "active/worker":
+		role = "worker"
+	}
+	return v, role, nil
 }
 
 // SortNatural orders machine names as docker-machine's ls did: ignoring case, and runs of digits
