@@ -231,8 +231,12 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 		}
 		if v.err != nil && (v.st.Pending || v.st.Failed) && v.moved == "" && repair {
 			// A join the engine gave up on (its own 20 s timeout) leaves it pending for good:
-			// it leaves, and the joins that follow join it again.
-			if v.err = leavePending(ctx, node); v.err == nil {
+			// it leaves, and the joins that follow join it again. Never a node that holds a
+			// raft log: a manager trying to reach its swarm (a survivor of a lost quorum, one
+			// forcing a new cluster) would lose what it holds.
+			if holdsRaftLog(ctx, node) {
+				v.err = fmt.Errorf("its engine is trying to reach its swarm (%s), and holds a manager's raft log: not made to leave; if the swarm lost its quorum, `machine swarm recover -f %s`", plainErr(v.err), c.File())
+			} else if v.err = leavePending(ctx, node); v.err == nil {
 				v.pendingLeft = true
 				fresh, cancelFresh := context.WithTimeout(ctx, observeLimit)
 				defer cancelFresh()

@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/machine-tools/machine/internal/fsutil"
+	"github.com/machine-tools/machine/internal/wait"
 	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/swarm/cluster"
 )
@@ -68,6 +70,24 @@ type recovery struct {
 
 func (rc *recovery) observe(r *run, ctx context.Context) error {
 	ob, err := observe(ctx, r.api, r.c, r.open, true)
+	if _, begun := os.Stat(rc.markPath()); begun == nil && err == nil && ob.via == nil {
+		// A recover stopped while the survivor's engine forced its new cluster: no manager
+		// answers as one until that is done (the engine goes on with it). Read again.
+		ob.close()
+		var last error
+		werr := wait.Until(ctx, 2*time.Minute, time.Second, func(ctx context.Context) (bool, string, error) {
+			ob, last = observe(ctx, r.api, r.c, r.open, true)
+			if last == nil && ob.via == nil {
+				ob.close()
+				return false, "no manager answers as one yet", nil
+			}
+			return true, "", nil
+		})
+		if werr != nil {
+			return fmt.Errorf("a recover of %s began (%s) and no manager of it answers as one: start the survivor's engine, and run `machine swarm recover -f %s` again: %w", r.c.Name, rc.markPath(), r.c.File(), werr)
+		}
+		err = last
+	}
 	if err == nil {
 		if _, begun := os.Stat(rc.markPath()); begun == nil {
 			// A recover that was interrupted after its new cluster was forced: the rest is
@@ -130,6 +150,21 @@ func (rc *recovery) choose(r *run, ctx context.Context) error {
 	}
 	r.up.say(best, fmt.Sprintf("the surviving manager with the most recent state (raft index %d)", max(bestIndex, 0)))
 	return nil
+}
+
+// holdsRaftLog says whether a node's engine keeps a raft log (it is, or was until it left its
+// swarm, a manager); false when that cannot be read (no SSH).
+func holdsRaftLog(ctx context.Context, n *Node) bool {
+	if n.Host == nil {
+		return false
+	}
+	c, err := n.Dial(ctx)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	out, _ := machine.Runner(c).Run(ctx, nil, "sh", "-c", "ls /var/lib/docker/swarm/raft/wal-v3-encrypted /var/lib/docker/swarm/raft/wal-v3 2>/dev/null")
+	return strings.Contains(string(out), ".wal")
 }
 
 // raftIndex is the highest raft index a manager's log names: the start index of its newest WAL
