@@ -182,6 +182,10 @@ func BenchmarkSwarmBadDay(b *testing.B) {
 			b.ReportMetric(waitServices(b, e, target, began).Seconds(), "services-s")
 		}
 	})
+	saved := filepath.Join(b.TempDir(), "img.tar")
+	if out, err := exec.Command("docker", "-H", "unix:///var/run/docker.sock", "save", "-o", saved, img).CombinedOutput(); err != nil {
+		b.Fatalf("docker save: %v %s", err, out)
+	}
 	kill := func() {
 		b.Helper()
 		for _, h := range []string{m2, m3} {
@@ -237,6 +241,7 @@ func BenchmarkSwarmBadDay(b *testing.B) {
 			token := dockerMust(m1, "swarm", "join-token", "-q", "manager")
 			for _, h := range []string{m2, m3} {
 				dockerMust(h, "swarm", "join", "--token", token, "--advertise-addr", ip(h), ip(m1)+":2377")
+				dockerMust(h, "load", "-q", "-i", saved) // the services' image, as machine side-loads it
 			}
 			b.ReportMetric(waitServices(b, e, m1, began).Seconds(), "services-s")
 			b.StopTimer()
@@ -247,15 +252,19 @@ func BenchmarkSwarmBadDay(b *testing.B) {
 }
 
 // waitServices waits until every service of the swarm has all its tasks running (as `docker
-// service ls` counts them) and returns how long that was after since.
+// service ls` counts them), a global service's on every node that is Ready, and returns how long
+// that was after since.
 func waitServices(tb testing.TB, e *env, manager string, since time.Time) time.Duration {
 	tb.Helper()
 	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(500 * time.Millisecond) {
-		r := e.docker(manager, "service", "ls", "--format", "{{.Replicas}}")
-		all := r.code == 0 && strings.TrimSpace(r.stdout) != ""
-		for _, rep := range strings.Fields(r.stdout) {
+		r := e.docker(manager, "service", "ls", "--format", "{{.Mode}} {{.Replicas}}")
+		nodes := e.docker(manager, "node", "ls", "--format", "{{.Status}}")
+		ready := strings.Count(nodes.stdout, "Ready")
+		all := r.code == 0 && nodes.code == 0 && strings.TrimSpace(r.stdout) != ""
+		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			mode, rep, _ := strings.Cut(line, " ")
 			got, want, ok := strings.Cut(rep, "/")
-			if !ok || got != want || got == "0" {
+			if !ok || got != want || got == "0" || (mode == "global" && got != strconv.Itoa(ready)) {
 				all = false
 			}
 		}
