@@ -219,6 +219,14 @@ func applySpec(ctx context.Context, m, n *Node, cn cluster.Node, h UpOptions) er
 // pendingGrace is how long a pending node is given to end its join by itself.
 var pendingGrace = 25 * time.Second
 
+// waitPendingEnds gives a pending node pendingGrace to end its pending state by itself.
+func waitPendingEnds(ctx context.Context, n *Node) {
+	_ = wait.Until(ctx, pendingGrace, time.Second, func(ctx context.Context) (bool, string, error) {
+		st, _ := n.Inspect(ctx)
+		return !st.Pending, "pending", nil
+	})
+}
+
 // leavePending takes a node out of a join its engine gave up on (pending): `swarm leave --force`,
 // and when the engine stays pending (it kept the gossip port, or its join goroutine is stuck) its
 // engine restarted over SSH and left again.
@@ -227,10 +235,7 @@ var pendingGrace = 25 * time.Second
 // pending state by itself first.
 func leavePending(ctx context.Context, n *Node) error {
 	stuck := func() bool { st, _ := n.Inspect(ctx); return st.Pending || st.Failed }
-	_ = wait.Until(ctx, pendingGrace, time.Second, func(ctx context.Context) (bool, string, error) {
-		st, _ := n.Inspect(ctx)
-		return !st.Pending, "pending", nil
-	})
+	waitPendingEnds(ctx, n)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

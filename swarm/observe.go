@@ -235,7 +235,15 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 			// raft log: a manager trying to reach its swarm (a survivor of a lost quorum, one
 			// forcing a new cluster) would lose what it holds.
 			if holdsRaftLog(ctx, node) {
-				v.err = fmt.Errorf("its engine is trying to reach its swarm (%s), and holds a manager's raft log: not made to leave; if the swarm lost its quorum, `machine swarm recover -f %s`", plainErr(v.err), c.File())
+				// Given its time to end it by itself (a manager's join or forced cluster that a
+				// stopped run left the engine to finish), and read again.
+				waitPendingEnds(ctx, node)
+				fresh, cancelFresh := context.WithTimeout(ctx, observeLimit)
+				defer cancelFresh()
+				rctx = fresh
+				if v.st, v.err = node.Inspect(rctx); v.err != nil && (v.st.Pending || v.st.Failed) {
+					v.err = fmt.Errorf("its engine is trying to reach its swarm (%s), and holds a manager's raft log: not made to leave; if the swarm lost its quorum, `machine swarm recover -f %s`", plainErr(v.err), c.File())
+				}
 			} else if v.err = leavePending(ctx, node); v.err == nil {
 				v.pendingLeft = true
 				fresh, cancelFresh := context.WithTimeout(ctx, observeLimit)

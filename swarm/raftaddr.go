@@ -62,7 +62,7 @@ func readLent(root, clusterName, node string) (lent, bool) {
 	return lent{Prefix: f[0], Iface: f[1]}, true
 }
 
-// loneRaftAddr finds, for the one manager of a swarm whose raft address is not its machine's
+// loneRaftAddrOwn says, for the one manager of a swarm whose raft address is not its machine's
 // address, whether that address is one of its host's own (an advertise address of its own
 // choosing, not a move) and not one that machine lent it. Asked over SSH, only in that case.
 func loneRaftAddrOwn(ctx context.Context, root, clusterName string, n *Node, raftAddr string) bool {
@@ -192,12 +192,9 @@ func (r *run) raftHelper(skip string) (*Node, cluster.Role) {
 	var pickRole cluster.Role
 	rank := 9
 	for _, fn := range r.c.Nodes {
-		n, st, ok := r.nodes[fn.Name], r.alive[fn.Name], false
-		if fn.Name == skip || n == nil {
-			continue
-		}
-		_, ok = r.alive[fn.Name]
-		if !ok {
+		n := r.nodes[fn.Name]
+		st, ok := r.alive[fn.Name]
+		if fn.Name == skip || n == nil || !ok {
 			continue
 		}
 		k := 3
