@@ -29,15 +29,17 @@ func TestSwarmBackupRestore(t *testing.T) {
 	names := []string{p + "-m1", p + "-m2", p + "-m3", p + "-w1", p + "-w2"}
 	m1, m2, w1 := names[0], names[1], names[3]
 	net := p + "-net"
-	t.Cleanup(func() { e.run(append([]string{"rm", "-f", "-y"}, names...)...) })
-	// The hosts' network is the test's own: it outlives them.
+	// The hosts' network is the test's own: it outlives them, and goes after them.
+	t.Cleanup(func() {
+		e.run(append([]string{"rm", "-f", "-y"}, names...)...)
+		_ = exec.Command("docker", "network", "rm", net).Run()
+	})
 	octet := os.Getpid()%200 + 20
 	if out, err := exec.Command("docker", "network", "create", "--subnet", fmt.Sprintf("10.238.%d.0/24", octet), net).CombinedOutput(); err != nil {
 		t.Fatalf("docker network create: %v %s", err, out)
 	}
-	t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", net).Run() })
 	file := filepath.Join(t.TempDir(), "cluster.yml")
-	// The hosts' addresses are the file's: the new hosts of the restore have them again.
+	// The hosts' addresses are the file's (the restore's new hosts get others: see below).
 	ip := func(i int) string { return fmt.Sprintf("10.238.%d.%d", octet, 11+i) }
 	content := fmt.Sprintf(`name: %s
 driver: container
