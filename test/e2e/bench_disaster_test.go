@@ -133,16 +133,21 @@ func BenchmarkSwarmBadDay(b *testing.B) {
 	if b.Failed() {
 		return
 	}
+	// timed runs a machine command and reports how long after its start the services ran again.
+	timed := func(b *testing.B, args ...string) {
+		b.Helper()
+		began := time.Now()
+		if r := e.run(args...); r.code != 0 {
+			b.Fatalf("%v: %s", args, r)
+		}
+		b.ReportMetric(waitServices(b, e, m1, began).Seconds(), "services-s")
+	}
 	b.Run("restore/machine", func(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
 			down()
 			b.StartTimer()
-			began := time.Now()
-			if r := e.run("swarm", "restore", "-f", file, backup); r.code != 0 {
-				b.Fatalf("restore: %s", r)
-			}
-			b.ReportMetric(waitServices(b, e, m1, began).Seconds(), "services-s")
+			timed(b, "swarm", "restore", "-f", file, backup)
 		}
 	})
 	b.Run("restore/by-hand", func(b *testing.B) {
@@ -210,11 +215,7 @@ func BenchmarkSwarmBadDay(b *testing.B) {
 			up()
 			kill()
 			b.StartTimer()
-			began := time.Now()
-			if r := e.run("swarm", "recover", "-f", file); r.code != 0 {
-				b.Fatalf("recover: %s", r)
-			}
-			b.ReportMetric(waitServices(b, e, m1, began).Seconds(), "services-s")
+			timed(b, "swarm", "recover", "-f", file)
 		}
 	})
 	b.Run("recover/by-hand", func(b *testing.B) {
