@@ -208,23 +208,23 @@ func BenchmarkSwarmBadDay(b *testing.B) {
 			}
 		}
 	}
+	// loseQuorum makes, outside the timer, a fresh swarm of the file and kills two of its managers.
+	loseQuorum := func(b *testing.B) {
+		b.StopTimer()
+		down()
+		up()
+		kill()
+		b.StartTimer()
+	}
 	b.Run("recover/machine", func(b *testing.B) {
 		for b.Loop() {
-			b.StopTimer()
-			down()
-			up()
-			kill()
-			b.StartTimer()
+			loseQuorum(b)
 			timed(b, "swarm", "recover", "-f", file)
 		}
 	})
 	b.Run("recover/by-hand", func(b *testing.B) {
 		for b.Loop() {
-			b.StopTimer()
-			down()
-			up()
-			kill()
-			b.StartTimer()
+			loseQuorum(b)
 			began := time.Now()
 			// Docker's steps: force a new cluster on the survivor, take the lost managers out,
 			// new hosts for them (made as machine makes them), joined as managers.
