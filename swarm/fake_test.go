@@ -591,17 +591,17 @@ func (f *fakeCluster) open(name string) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	f.sw.mu.Lock() // up opens the machines it makes as each is made
+	defer f.sw.mu.Unlock()
 	e := f.engines[name]
 	if e == nil {
 		return nil, fmt.Errorf("no fake engine for %s", name)
 	}
 	if st, err := os.Stat(h.CertPath()); err == nil && !e.killed.IsZero() && st.ModTime().After(e.killed) {
 		// The machine was made again: a new host, in no swarm.
-		f.sw.mu.Lock()
 		if id := f.sw.nodeOf(name); id != "" {
 			delete(f.sw.engineOf, id)
 		}
-		f.sw.mu.Unlock()
 		e = &fakeEngine{sw: f.sw, name: name, ip: e.ip}
 		f.engines[name] = e
 	}

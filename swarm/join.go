@@ -199,6 +199,43 @@ func managerAddr(ctx context.Context, m *Node) (State, string, error) {
 // Join joins nodes to the manager's swarm: managers one at a time (each must be Ready before the
 // next, for quorum), workers all at once. The result holds one line per node.
 func Join(ctx context.Context, m *Node, nodes []*Node, o JoinOptions) (map[string]string, error) {
+	j, err := newJoiner(ctx, m, o)
+	if err != nil {
+		return nil, err
+	}
+	defer j.Close()
+	limit := o.Parallel // workers several at once
+	if limit <= 0 {
+		limit = fanout.DefaultLimit()
+	}
+	if j.role == cluster.Manager {
+		limit = 1 // managers one by one, each Ready before the next
+	}
+	msgs, errs := fanout.Map(ctx, nodes, limit, j.join)
+	results := map[string]string{}
+	for i, n := range nodes {
+		if errs[i] != nil {
+			results[n.Name] = "failed: " + errs[i].Error()
+			continue
+		}
+		results[n.Name] = msgs[i]
+	}
+	return results, errors.Join(errs...)
+}
+
+// joiner joins nodes to one manager's swarm, one node a call: what every join needs (the
+// manager's state and address, the token, the port checks' receiver) is read once.
+type joiner struct {
+	m     *Node
+	mst   State
+	maddr string
+	token string
+	role  cluster.Role
+	o     JoinOptions
+	pf    *preflight.Manager
+}
+
+func newJoiner(ctx context.Context, m *Node, o JoinOptions) (*joiner, error) {
 	mst, maddr, err := managerAddr(ctx, m)
 	if err != nil {
 		return nil, err
@@ -221,32 +258,26 @@ func Join(ctx context.Context, m *Node, nodes []*Node, o JoinOptions) (map[strin
 	if role == cluster.Manager {
 		token = sw.JoinTokens.Manager
 	}
-	limit := o.Parallel // workers several at once
-	if limit <= 0 {
-		limit = fanout.DefaultLimit()
-	}
-	if role == cluster.Manager {
-		limit = 1 // managers one by one, each Ready before the next
-	}
-	pf := preflight.NewManager(m.Name, m.Dial)
-	defer pf.Close()
-	msgs, errs := fanout.Map(ctx, nodes, limit, func(ctx context.Context, n *Node) (string, error) {
-		msg, err := joinOne(ctx, m, mst, maddr, token, role, n, o, pf)
-		if err == nil && o.Joined != nil {
-			o.Joined(n, msg)
-		}
-		return msg, err
-	})
-	results := map[string]string{}
-	for i, n := range nodes {
-		if errs[i] != nil {
-			results[n.Name] = "failed: " + errs[i].Error()
-			continue
-		}
-		results[n.Name] = msgs[i]
-	}
-	return results, errors.Join(errs...)
+	return &joiner{m: m, mst: mst, maddr: maddr, token: token, role: role, o: o, pf: preflight.NewManager(m.Name, m.Dial)}, nil
 }
+
+// join joins n (a manager: until it is Ready), then tells o.Joined.
+func (j *joiner) join(ctx context.Context, n *Node) (string, error) {
+	return j.joinAs(ctx, n, j.o.AdvertiseAddr)
+}
+
+// joinAs joins n advertising adv ("": as the route to the manager says).
+func (j *joiner) joinAs(ctx context.Context, n *Node, adv string) (string, error) {
+	o := j.o
+	o.AdvertiseAddr = adv
+	msg, err := joinOne(ctx, j.m, j.mst, j.maddr, j.token, j.role, n, o, j.pf)
+	if err == nil && o.Joined != nil {
+		o.Joined(n, msg)
+	}
+	return msg, err
+}
+
+func (j *joiner) Close() { j.pf.Close() }
 
 func joinOne(ctx context.Context, m *Node, mst State, maddr, token string, role cluster.Role, n *Node, o JoinOptions, pf *preflight.Manager) (string, error) {
 	say := func(s string) {

@@ -49,6 +49,9 @@ type run struct {
 	firstAdv    string
 	prepared    map[string]*readyJoiner
 	images      func() error
+	imgCtx      context.Context
+	imgWork     *imageWork
+	making      *making // the machines being made while the swarm forms
 	specs       *specs
 	meshRemoved time.Time
 

@@ -80,8 +80,9 @@ func createNode(ctx context.Context, api *machine.API, c *cluster.Cluster, n clu
 	return nil
 }
 
-// Up brings the cluster to what its file says: missing machines are made in parallel, the first
-// manager starts the swarm, other managers join one by one and workers all at once, node labels
+// Up brings the cluster to what its file says: missing machines are made in parallel and the
+// swarm forms as they come (the first manager starts the swarm as soon as it is made, other
+// managers join one by one, workers several at once, each as soon as it is ready), node labels
 // and availability are set, networks made, images put on every node, then the plan's role and
 // engine changes and removals applied. What is already so is left as it is; after a failure,
 // running Up again finishes the job. One `up` or `down` of a cluster runs at a time.
@@ -91,15 +92,19 @@ func Up(ctx context.Context, api *machine.API, c *cluster.Cluster, o UpOptions) 
 	return r.do(ctx, upSteps)
 }
 
-// upSteps are what `swarm up` does, in the order the work happens. Two pieces of work overlap
-// others on purpose: the images go onto the nodes from "images" on, while the swarm forms (the
-// manager's init is mostly a wait inside its engine), and are waited for at "images joined";
-// each node's labels and availability are set as soon as it is in the swarm, and waited for at
-// "labels and availability". The joiners get ready (state, SSH, route) while the swarm starts.
+// upSteps are what `swarm up` does, in the order the work happens. Three pieces of work overlap
+// others on purpose: the missing machines are made from "create" on, and each step that needs
+// one waits for that one only (the first manager starts the swarm as soon as it is made, each
+// later node joins as soon as it is), the last waited for at "machines made"; the images go onto
+// the nodes from "images" on, while the swarm forms (the manager's init is mostly a wait inside
+// its engine; a machine made later gets them as it comes), and are waited for at "images
+// joined"; each node's labels and availability are set as soon as it is in the swarm, and
+// waited for at "labels and availability". The joiners get ready (state, SSH, route) while the
+// swarm starts.
 var upSteps = []step{
 	{"observe", (*run).observe},                   // the live cluster, read once; warnings
 	{"plan", (*run).makePlan},                     // refused here when a change would cost quorum
-	{"create", (*run).createMachines},             // the missing machines, in parallel
+	{"create", (*run).createMachines},             // starts: the missing machines, in parallel
 	{"reach", (*run).reach},                       // the manager to go through; nodes that are down
 	{"rejoin moved managers", (*run).rejoinMoved}, // out now; joined again with the others
 	{"images", (*run).startImages},                // starts: runs until "images joined"
@@ -108,7 +113,8 @@ var upSteps = []step{
 	{"certificate validity", (*run).certExpiry},   // as the file has it
 	{"routing mesh", (*run).routingMesh},          // before any node joins
 	{"join managers", (*run).joinManagers},        // one by one, each Ready before the next
-	{"join workers", (*run).joinWorkers},          // at once
+	{"join workers", (*run).joinWorkers},          // at once, and each made one as it comes
+	{"machines made", (*run).machinesMade},        // the last create waited for
 	{"labels and availability", (*run).waitSpecs}, // joins what each join started
 	{"networks", (*run).networks},
 	{"images joined", (*run).waitImages},
@@ -191,8 +197,8 @@ func (r *run) limit() int {
 	return fanout.DefaultLimit()
 }
 
-// createMachines makes the machines the store does not have, after checking that this computer
-// can hold the container hosts among them; then opens them.
+// createMachines starts making the machines the store does not have, after checking that this
+// computer can hold the container hosts among them (making.go: the swarm forms meanwhile).
 func (r *run) createMachines(ctx context.Context) error {
 	var missing []cluster.Node
 	for _, n := range r.c.Nodes {
@@ -205,36 +211,9 @@ func (r *run) createMachines(ctx context.Context) error {
 	if err := checkCapacity(r.c, missing, len(r.c.Nodes)-len(missing)); err != nil {
 		return err
 	}
-	err := fanout.Each(ctx, missing, r.limit(), nil, func(ctx context.Context, n cluster.Node) error {
-		r.up.say(n.Name, "creating the machine")
-		if err := createNode(ctx, r.api, r.c, n, r.up); err != nil {
-			return r.fail(n.Name, err)
-		}
-		return nil
-	})
-	if err != nil && ctx.Err() != nil {
-		// One line for all of them, not one "context canceled" a node.
-		made := 0
-		for _, n := range missing {
-			if r.api.Exists(n.Name) {
-				made++
-			}
-		}
-		return fmt.Errorf("interrupted while making the machines: %d of %d made, the rest not started or undone (run the same `machine swarm up` again to finish): %w", made, len(missing), context.Cause(ctx))
+	if len(missing) > 0 {
+		r.startMaking(ctx, missing)
 	}
-	if err != nil {
-		return fmt.Errorf("%w\nthe other machines were kept: run the same `machine swarm up` again to finish", err)
-	}
-	// The new machines, opened and read (the others were at the observation).
-	fresh := map[string]*Node{}
-	for _, n := range missing {
-		o, err := r.open(n.Name)
-		if err != nil {
-			return r.fail(n.Name, fmt.Errorf("opening its engine: %w", err))
-		}
-		r.nodes[n.Name], fresh[n.Name] = o, o
-	}
-	maps.Copy(r.alive, probe(ctx, fresh))
 	return nil
 }
 
@@ -251,10 +230,15 @@ func (r *run) reach(ctx context.Context) error {
 	managers := r.c.Managers()
 	r.first = liveManager(r.c, r.alive, r.nodes)
 	if r.first == nil {
+		if r.making.pending(managers[0].Name) { // it starts the swarm as soon as it is made
+			if err := r.takeMade(ctx, managers[0].Name); err != nil {
+				return err
+			}
+		}
 		r.first, r.firstAdv = r.nodes[managers[0].Name], managers[0].AdvertiseAddr
 	}
 	for _, n := range r.c.Nodes {
-		if _, ok := r.alive[n.Name]; ok {
+		if _, ok := r.alive[n.Name]; ok || r.making.pending(n.Name) {
 			continue
 		}
 		for _, ch := range r.plan {
@@ -332,11 +316,42 @@ func (r *run) startImages(ctx context.Context) error {
 		r.up.Local = LocalEngine
 	}
 	imgCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- putImages(imgCtx, r.c, r.nodes, r.alive, r.up) }()
-	r.images = sync.OnceValue(func() error { return <-done })
+	r.imgCtx, r.imgWork = imgCtx, &imageWork{}
+	// Copies: the run's maps take the machines made meanwhile.
+	r.imgWork.put(imgCtx, r.c, maps.Clone(r.nodes), maps.Clone(r.alive), r.up)
+	r.images = sync.OnceValue(r.imgWork.wait)
 	r.later = append(r.later, func() error { stop(); return r.images() }) // a failure ends it too
 	return nil
+}
+
+// imagesOn starts putting the file's images on a node made while the swarm formed.
+func (r *run) imagesOn(n *Node) {
+	if r.imgWork != nil && len(r.c.Images) > 0 {
+		r.imgWork.put(r.imgCtx, r.c, map[string]*Node{n.Name: n}, map[string]State{n.Name: {}}, r.up)
+	}
+}
+
+// imageWork is the images' work under way: for the nodes there at "images", and for each
+// machine made later as it comes.
+type imageWork struct {
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	errs []error
+}
+
+func (w *imageWork) put(ctx context.Context, c *cluster.Cluster, nodes map[string]*Node, alive map[string]State, h UpOptions) {
+	w.wg.Go(func() {
+		if err := putImages(ctx, c, nodes, alive, h); err != nil {
+			w.mu.Lock()
+			w.errs = append(w.errs, err)
+			w.mu.Unlock()
+		}
+	})
+}
+
+func (w *imageWork) wait() error {
+	w.wg.Wait()
+	return errors.Join(w.errs...)
 }
 
 func (r *run) waitImages(ctx context.Context) error { return r.images() }
@@ -472,6 +487,12 @@ func (r *run) live(name string) bool {
 
 func (r *run) joinManagers(ctx context.Context) error {
 	for _, m := range r.c.Managers() {
+		if r.making.pending(m.Name) { // joins as soon as it is made
+			if err := r.takeMade(ctx, m.Name); err != nil {
+				return err
+			}
+			r.imagesOn(r.nodes[m.Name])
+		}
 		if !r.live(m.Name) {
 			continue
 		}
@@ -482,32 +503,58 @@ func (r *run) joinManagers(ctx context.Context) error {
 	return nil
 }
 
-// joinWorkers joins the workers in one call: at the same time. A per-node override of the
-// advertise address is honoured by joining that node on its own.
+// joinWorkers joins the workers, r.limit() at a time: those there now at once, each machine
+// being made as soon as it is (its images started then too).
 func (r *run) joinWorkers(ctx context.Context) error {
-	type batch struct {
-		nodes []*Node
-		adv   string
+	type joining struct {
+		w    cluster.Node
+		node *Node // nil: being made
 	}
-	var plain []*Node
-	var batches []batch
+	var todo []joining
 	for _, w := range r.c.Workers() {
 		switch {
-		case !r.live(w.Name):
-		case w.AdvertiseAddr == "":
-			plain = append(plain, r.nodes[w.Name])
-		default:
-			batches = append(batches, batch{[]*Node{r.nodes[w.Name]}, w.AdvertiseAddr})
+		case r.making.pending(w.Name):
+			todo = append(todo, joining{w, nil})
+		case r.live(w.Name):
+			todo = append(todo, joining{w, r.nodes[w.Name]})
 		}
 	}
-	if len(plain) > 0 {
-		batches = append([]batch{{plain, ""}}, batches...)
+	if len(todo) == 0 {
+		return nil
 	}
-	err := fanout.Each(ctx, batches, 0, nil, func(ctx context.Context, b batch) error {
-		_, err := Join(ctx, r.first, b.nodes, JoinOptions{Role: cluster.Worker, AdvertiseAddr: b.adv, Progress: r.up.Progress, ready: r.prepared, Joined: r.specs.joined, Parallel: r.limit()})
-		return err
-	})
+	j, err := newJoiner(ctx, r.first, JoinOptions{Role: cluster.Worker, Progress: r.up.Progress, ready: r.prepared, Joined: r.specs.joined})
 	if err != nil {
+		return r.fail(r.first.Name, err)
+	}
+	defer j.Close()
+	sem := make(chan struct{}, r.limit())
+	errs := make([]error, len(todo))
+	var wg sync.WaitGroup
+	for i, t := range todo {
+		wg.Go(func() {
+			n := t.node
+			if n == nil {
+				var err error
+				if n, _, err = r.making.await(ctx, t.w.Name); err != nil {
+					return // said at "machines made"
+				}
+				r.imagesOn(n)
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[i] = context.Cause(ctx)
+				return
+			}
+			defer func() { <-sem }()
+			_, errs[i] = j.joinAs(ctx, n, t.w.AdvertiseAddr)
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil && r.making != nil {
+		return r.makingStopped(ctx)
+	}
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("joining workers: %w\nrun the same `machine swarm up` again to finish", err)
 	}
 	return nil

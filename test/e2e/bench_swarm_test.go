@@ -16,7 +16,8 @@ import (
 
 // BenchmarkSwarmUp: `machine swarm up` on existing hosts (1 manager, the rest workers, a label on
 // each node) against a baseline that does the same steps one host after another with the docker
-// CLI, as a hand-written CI script would.
+// CLI, as a hand-written CI script would; first, at 5 and 8 nodes, the side by side of issue 31
+// (no labels; `up` and `init` + `join`; the ratios of wall time and of the hosts' CPU).
 func BenchmarkSwarmUp(b *testing.B) {
 	e := benchEnv(b)
 	p := uniq("bench-up")
@@ -76,6 +77,77 @@ func BenchmarkSwarmUp(b *testing.B) {
 	saved := filepath.Join(b.TempDir(), "saved.tar")
 	if out, err := exec.Command("docker", "-H", "unix:///var/run/docker.sock", "save", "-o", saved, img).CombinedOutput(); err != nil {
 		b.Fatalf("save: %v %s", err, out)
+	}
+	hostCPU := hostsCPU(b, all)
+	// Side by side, as issue 31 measured it: `machine swarm up` (no labels) and `machine swarm
+	// init` + `swarm join` against the docker CLI doing init, join-token and the joins one after
+	// another, in alternating order; wall time and the hosts' CPU of each, and their ratios.
+	for _, size := range []int{5, 8} {
+		nodes := all[:size]
+		file := filepath.Join(b.TempDir(), "cluster.yml")
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "name: bench\ndriver: container\nnodes:\n  - {name: %s, role: manager}\n", nodes[0])
+		for _, n := range nodes[1:] {
+			fmt.Fprintf(&sb, "  - {name: %s}\n", n)
+		}
+		if err := os.WriteFile(file, []byte(sb.String()), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		cli := func() {
+			m := nodes[0]
+			dockerAt(m, "swarm", "init", "--advertise-addr", ips[m])
+			token := dockerOut(m, "swarm", "join-token", "-q", "worker")
+			for _, n := range nodes[1:] {
+				dockerAt(n, "swarm", "join", "--token", token, "--advertise-addr", ips[n], ips[m]+":2377")
+			}
+		}
+		variants := map[string]func(){
+			"up": func() {
+				if r := e.run("swarm", "up", "-f", file); r.code != 0 {
+					b.Fatalf("up: %s", r)
+				}
+			},
+			"init+join": func() {
+				if r := e.run("swarm", "init", nodes[0]); r.code != 0 {
+					b.Fatalf("init: %s", r)
+				}
+				if r := e.run(append([]string{"swarm", "join", "--manager", nodes[0]}, nodes[1:]...)...); r.code != 0 {
+					b.Fatalf("join: %s", r)
+				}
+			},
+		}
+		for _, v := range []string{"up", "init+join"} {
+			b.Run(fmt.Sprintf("vs-cli/%s/nodes=%d", v, size), func(b *testing.B) {
+				var mWall, cWall, mCPU, cCPU float64
+				measure := func(f func(), wall, cpu *float64) {
+					t0, c0 := time.Now(), hostCPU()
+					f()
+					*wall += time.Since(t0).Seconds()
+					*cpu += hostCPU() - c0
+					if r := e.run("swarm", "down", "--keep-machines", "-f", file); r.code != 0 {
+						b.Fatalf("down: %s", r)
+					}
+				}
+				i := 0
+				for b.Loop() {
+					if i%2 == 0 {
+						measure(variants[v], &mWall, &mCPU)
+						measure(cli, &cWall, &cCPU)
+					} else {
+						measure(cli, &cWall, &cCPU)
+						measure(variants[v], &mWall, &mCPU)
+					}
+					i++
+				}
+				n := float64(i)
+				b.ReportMetric(mWall/n, "machine-s")
+				b.ReportMetric(cWall/n, "cli-s")
+				b.ReportMetric(mWall/cWall, "ratio")
+				b.ReportMetric(mCPU/n, "machine-host-cpu-s")
+				b.ReportMetric(cCPU/n, "cli-host-cpu-s")
+				b.ReportMetric(mCPU/cCPU, "cpu-ratio")
+			})
+		}
 	}
 	for _, withImage := range []bool{false, true} {
 		for _, size := range []int{1, 3, 5, 8} {
@@ -204,6 +276,51 @@ func BenchmarkSwarmUpFromNothing(b *testing.B) {
 				b.ReportMetric(peak, "peak-MiB")
 			})
 		}
+	}
+}
+
+// hostsCPU gives a function that says the CPU-seconds the container hosts named have used so far
+// (their containers' cgroups: everything inside each host, its engine, sshd and their children).
+func hostsCPU(b *testing.B, names []string) func() float64 {
+	var files []string
+	for _, n := range names {
+		out, err := exec.Command("docker", "-H", "unix:///var/run/docker.sock", "inspect", "-f", "{{.Id}}", n).Output()
+		if err != nil {
+			b.Fatalf("inspect %s: %v", n, err)
+		}
+		id := strings.TrimSpace(string(out))
+		f := ""
+		for _, c := range []string{"/sys/fs/cgroup/cpuacct/docker/" + id + "/cpuacct.usage", "/sys/fs/cgroup/system.slice/docker-" + id + ".scope/cpu.stat", "/sys/fs/cgroup/docker/" + id + "/cpu.stat"} {
+			if _, err := os.Stat(c); err == nil {
+				f = c
+				break
+			}
+		}
+		if f == "" {
+			b.Fatalf("no CPU accounting found for %s's container", n)
+		}
+		files = append(files, f)
+	}
+	return func() float64 {
+		var sum float64
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if strings.HasSuffix(f, "cpuacct.usage") { // cgroup v1: nanoseconds
+				v, _ := strconv.ParseFloat(strings.TrimSpace(string(data)), 64)
+				sum += v / 1e9
+				continue
+			}
+			for _, line := range strings.Split(string(data), "\n") { // v2: usage_usec
+				if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
+					u, _ := strconv.ParseFloat(v, 64)
+					sum += u / 1e6
+				}
+			}
+		}
+		return sum
 	}
 }
 

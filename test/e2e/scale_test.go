@@ -12,7 +12,8 @@ import (
 )
 
 // TestSwarmScale30: a 30-node swarm from nothing (3 managers, 27 workers, one overlay network,
-// one side-loaded image) from one cluster file: every node Ready, a global service runs a task on
+// one side-loaded image) from one cluster file: the workers join while the other hosts are still
+// being made, every node Ready, a global service runs a task on
 // each of the 30, `ls` lists them all, and `swarm down` removes every machine, container, volume
 // and network. Not timed (docs/performance.md has the figures). It runs alone, before the tests
 // that run side by side: 30 hosts booting at once take both cores, and the libvirt tests' VMs
@@ -39,8 +40,15 @@ func TestSwarmScale30(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.run(append([]string{"rm", "-f", "-y"}, names...)...) })
-	if r := e.runWith(nil, "", "swarm", "up", "-f", file); r.code != 0 || !strings.Contains(r.stdout, "3 manager(s), 27 worker(s)") {
+	r := e.runWith(nil, "", "swarm", "up", "-f", file)
+	if r.code != 0 || !strings.Contains(r.stdout, "3 manager(s), 27 worker(s)") {
 		t.Fatalf("swarm up: %s", r)
+	}
+	// The swarm forms as the hosts come up: a worker began its join before the last host was
+	// made (the progress lines, in the order they happened).
+	firstJoin, lastMade := strings.Index(r.stderr, ") joining as worker"), strings.LastIndex(r.stderr, ") ready in ")
+	if firstJoin < 0 || lastMade < 0 || firstJoin > lastMade {
+		t.Errorf("no worker began its join before the last host was made (first join at byte %d, last host made at %d):\n%s", firstJoin, lastMade, r.stderr)
 	}
 	m := names[0]
 	if d := e.docker(m, "node", "ls", "--format", "{{.Status}}"); d.code != 0 || strings.Count(d.stdout, "Ready") != 30 {
