@@ -370,7 +370,11 @@ func (r *run) initSwarm(ctx context.Context) error {
 		}
 	}
 	ready := make(chan map[string]*readyJoiner, 1)
-	go func() { ready <- prepareAll(ctx, joiners, expect) }()
+	known := map[string]State{} // read at the observation (or when made) a moment ago
+	for _, n := range joiners {
+		known[n.Name] = r.alive[n.Name]
+	}
+	go func() { ready <- prepareAll(ctx, joiners, expect, known) }()
 	autolock := r.c.Swarm.Autolock != nil && *r.c.Swarm.Autolock
 	msg, err := Init(ctx, r.first, InitOptions{AdvertiseAddr: r.firstAdv, Autolock: autolock})
 	r.prepared = <-ready
@@ -387,7 +391,7 @@ func (r *run) initSwarm(ctx context.Context) error {
 	// Each node's labels and availability as soon as it is in the swarm.
 	r.specs = &specs{r: r, ctx: ctx}
 	r.later = append(r.later, func() error { r.specs.wg.Wait(); return nil })
-	r.specs.start(r.first)
+	r.specs.start(r.first, strings.HasPrefix(msg, initialisedPrefix))
 	return nil
 }
 
@@ -532,12 +536,13 @@ func (r *run) joinWorkers(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, t := range todo {
 		wg.Go(func() {
-			n := t.node
+			n, known := t.node, (*State)(nil)
 			if n == nil {
-				var err error
-				if n, _, err = r.making.await(ctx, t.w.Name); err != nil {
+				st, err := State{}, error(nil)
+				if n, st, err = r.making.await(ctx, t.w.Name); err != nil {
 					return // said at "machines made"
 				}
+				known = &st // read as it was made
 				r.imagesOn(n)
 			}
 			select {
@@ -547,7 +552,7 @@ func (r *run) joinWorkers(ctx context.Context) error {
 				return
 			}
 			defer func() { <-sem }()
-			_, errs[i] = j.joinAs(ctx, n, t.w.AdvertiseAddr)
+			_, errs[i] = j.joinKnown(ctx, n, t.w.AdvertiseAddr, known)
 		})
 	}
 	wg.Wait()
@@ -570,8 +575,14 @@ type specs struct {
 	errs []error
 }
 
-func (s *specs) start(n *Node) {
+// start sets n's labels and availability as the file has them. fresh: n has just entered the
+// swarm (its init, or a join), so its spec is the default one; when the file asks nothing else,
+// nothing is read or set (reading the node's ID costs its engine an /info).
+func (s *specs) start(n *Node, fresh bool) {
 	want, _ := s.r.c.Node(n.Name)
+	if fresh && len(want.Labels) == 0 && availabilityOf(want) == "active" {
+		return
+	}
 	s.wg.Go(func() {
 		if err := applySpec(s.ctx, s.r.first, n, want, s.r.up); err != nil {
 			s.mu.Lock()
@@ -583,7 +594,7 @@ func (s *specs) start(n *Node) {
 
 func (s *specs) joined(n *Node, msg string) {
 	s.r.up.say(n.Name, msg)
-	s.start(n)
+	s.start(n, strings.HasPrefix(msg, joinedPrefix))
 }
 
 func (r *run) waitSpecs(ctx context.Context) error {
