@@ -151,8 +151,8 @@ const routeScript = `ip -o route get "$1" && echo --- && ip -o addr show`
 // swarm state, opens their SSH connections and looks up the source address of their route to
 // the manager. It runs while the manager starts the swarm; Join finishes the work.
 //
-// known are states the caller read of them a moment ago (swarm up: at its observation), which
-// are not asked again: an engine's /info runs `runc --version` and `docker-init --version` on its
+// known are states the caller read of them a moment ago (swarm up: of nodes in no swarm at its
+// observation), which are not asked again: an engine's /info runs `runc --version` and `docker-init --version` on its
 // host each time, about 35 ms of the host's CPU.
 func prepareAll(ctx context.Context, nodes []*Node, mhost string, known map[string]State) map[string]*readyJoiner {
 	ps, _ := fanout.Map(ctx, nodes, 0, func(ctx context.Context, n *Node) (*readyJoiner, error) {

@@ -273,6 +273,11 @@ func (r *run) rejoinMoved(ctx context.Context) error {
 	if len(moved) == 0 {
 		return nil
 	}
+	// A manager that moves needs another node of the file to hold the swarm meanwhile: the
+	// machines being made are waited for (a restore onto new hosts makes them all).
+	if err := r.machinesMade(ctx); err != nil {
+		return err
+	}
 	var others []string
 	for _, n := range order(r.c) {
 		if !slices.Contains(moved, n) {
@@ -370,9 +375,14 @@ func (r *run) initSwarm(ctx context.Context) error {
 		}
 	}
 	ready := make(chan map[string]*readyJoiner, 1)
-	known := map[string]State{} // read at the observation (or when made) a moment ago
+	// Those out of any swarm at the observation (or when made) a moment ago are not read again;
+	// a node in a swarm is (a manager read while its swarm elected a leader may not have named
+	// its cluster yet).
+	known := map[string]State{}
 	for _, n := range joiners {
-		known[n.Name] = r.alive[n.Name]
+		if st := r.alive[n.Name]; !st.Active {
+			known[n.Name] = st
+		}
 	}
 	go func() { ready <- prepareAll(ctx, joiners, expect, known) }()
 	autolock := r.c.Swarm.Autolock != nil && *r.c.Swarm.Autolock

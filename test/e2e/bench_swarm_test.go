@@ -538,11 +538,13 @@ func BenchmarkSwarmSoak(b *testing.B) {
 			// ingress network removal" in its log) until its next join clears it; counted.
 			for _, l := range strings.Split(e.must("ssh", n, "ss", "-Htuln"), "\n") {
 				f := strings.Fields(l)
-				switch {
-				case len(f) < 5:
-				case strings.HasSuffix(f[4], ":7946") || strings.HasSuffix(f[4], ":2377"):
+				if len(f) < 5 {
+					continue
+				}
+				if strings.HasSuffix(f[4], ":7946") || strings.HasSuffix(f[4], ":2377") {
 					b.Fatalf("cycle %d: %s still listens on a swarm port after down: %s", cycle, n, l)
-				case strings.HasSuffix(f[4], ":4789"):
+				}
+				if strings.HasSuffix(f[4], ":4789") {
 					ingressLeft++
 				}
 			}
