@@ -124,17 +124,19 @@ func (a *API) Survey(ctx context.Context, names []string, timeout time.Duration,
 	out, _ := fanout.Map(ctx, names, 0, func(ctx context.Context, n string) (Status, error) {
 		cctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
+		// The record is read once, first: a machine that does not answer is listed from it
+		// at once when its time is up (1,000 records read again then took a second).
+		h, err := a.Load(n)
+		if err != nil {
+			return Status{Name: n, State: "Error", Error: err.Error()}, nil
+		}
 		done := make(chan Status, 1)
-		go func() { done <- a.status(cctx, n, quick) }()
+		go func() { done <- a.status(cctx, h, quick) }()
 		select {
 		case r := <-done:
 			return r, nil
 		case <-cctx.Done():
-			r := Status{Name: n, State: "Timeout", Error: fmt.Sprintf("no answer within %s", timeout)}
-			if h, err := a.Load(n); err == nil {
-				r.DriverName, r.URL = h.DriverName, h.URL()
-			}
-			return r, nil
+			return Status{Name: n, State: "Timeout", Error: fmt.Sprintf("no answer within %s", timeout), DriverName: h.DriverName, URL: h.URL()}, nil
 		}
 	})
 	for i, n := range names {
@@ -145,14 +147,10 @@ func (a *API) Survey(ctx context.Context, names []string, timeout time.Duration,
 	return out
 }
 
-func (a *API) status(ctx context.Context, name string, quick bool) Status {
+func (a *API) status(ctx context.Context, h *Host, quick bool) Status {
 	start := time.Now()
+	name := h.Name
 	r := Status{Name: name}
-	h, err := a.Load(name)
-	if err != nil {
-		r.State, r.Error = "Error", err.Error()
-		return r
-	}
 	r.DriverName = h.DriverName
 	r.Labels = h.Engine.Labels
 	if h.SSH.Host != "" {
