@@ -117,6 +117,17 @@ func (r *run) makeOne(ctx context.Context, n cluster.Node) (*Node, State, error)
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	st, err := node.Inspect(pctx)
+	if err != nil && (st.Pending || st.Failed) {
+		// A machine made just now whose engine is in a swarm join (its /var/lib/docker held a
+		// swarm's state: seen once in CI, in a recover interrupted three times): out of it, as
+		// observe takes a node stuck so, then read again.
+		r.up.say(n.Name, "its engine was made in a swarm join that cannot finish (pending, or in error): it leaves it, and joins afresh")
+		if err = leavePending(ctx, node); err == nil {
+			rctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			defer cancel()
+			st, err = node.Inspect(rctx)
+		}
+	}
 	if err != nil {
 		node.Close()
 		return nil, State{}, &StepError{n.Name, "create", fmt.Errorf("its engine does not answer after its create: %w", err)}

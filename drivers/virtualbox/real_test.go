@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -141,7 +142,12 @@ func realCreate(t *testing.T, plan HostOnlyPlan, kind string) {
 	if strings.Contains(err.Error(), "\n") {
 		t.Errorf("startvm's error is not one line: %q", err)
 	}
-	for _, c := range tr.calls[:len(tr.calls)-1] {
+	for i, c := range tr.calls[:len(tr.calls)-1] {
+		// VBoxSVC exiting as the call came (it does a few seconds after its last client) is
+		// asked again by the driver: the call that follows with the same arguments counts.
+		if c.Code != 0 && strings.Contains(c.Stderr, "Failed to create the VirtualBox object") && slices.Equal(tr.calls[i+1].Args, c.Args) {
+			continue
+		}
 		if c.Code != 0 {
 			t.Errorf("VBoxManage %s failed before startvm: %s", strings.Join(c.Args, " "), c.Stderr)
 		}
