@@ -427,6 +427,12 @@ func (a *API) Remove(ctx context.Context, name string, force bool) error {
 	var hostErr error
 	if h.Driver != nil {
 		if err := h.Driver.Remove(ctx); err != nil {
+			if ctx.Err() != nil {
+				// Interrupted: the record stays, so that the host it names is not left behind
+				// without one (force or not: a record removed over a live host was made again
+				// by a later create that found its container, or its old engine state).
+				return fmt.Errorf("removing the host of %q: %w", name, context.Cause(ctx))
+			}
 			if !force {
 				return fmt.Errorf("removing the host of %q: %w (use -f to remove the machine's record anyway)", name, err)
 			}
@@ -438,6 +444,9 @@ func (a *API) Remove(ctx context.Context, name string, force bool) error {
 		if c, ok := h.Driver.(*container.Driver); ok {
 			_, hostErr = container.RemoveLeftovers(ctx, c.EngineHost, name, a.owner())
 		}
+	}
+	if hostErr != nil && ctx.Err() != nil {
+		return fmt.Errorf("removing the host of %q: %w", name, context.Cause(ctx))
 	}
 	if err := a.Store.Remove(name); err != nil {
 		return errors.Join(err, hostErr)
