@@ -229,6 +229,15 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 			v.err = nil
 			return v, nil
 		}
+		if v.err != nil && v.st.Pending && v.moved == "" && !repair {
+			// A plan only reads: a join under way (an `up` stopped while its engine joined)
+			// ends within the engine's own 20 s; given that time, the node is read again.
+			waitPendingEnds(ctx, node)
+			fresh, cancelFresh := context.WithTimeout(ctx, observeLimit)
+			defer cancelFresh()
+			rctx = fresh
+			v.st, v.err = node.Inspect(rctx)
+		}
 		if v.err != nil && (v.st.Pending || v.st.Failed) && v.moved == "" && repair {
 			// A join the engine gave up on (its own 20 s timeout) leaves it pending for good:
 			// it leaves, and the joins that follow join it again. Never a node that holds a
