@@ -152,8 +152,8 @@ const routeScript = `ip -o route get "$1" && echo --- && ip -o addr show`
 // the manager. It runs while the manager starts the swarm; Join finishes the work.
 //
 // known are states the caller read of them a moment ago (swarm up: of nodes in no swarm at its
-// observation), which are not asked again: an engine's /info runs `runc --version` and `docker-init --version` on its
-// host each time, about 35 ms of the host's CPU.
+// observation), which are not asked again: an engine's /info runs `runc --version` and
+// `docker-init --version` on its host each time, about 35 ms of the host's CPU.
 func prepareAll(ctx context.Context, nodes []*Node, mhost string, known map[string]State) map[string]*readyJoiner {
 	ps, _ := fanout.Map(ctx, nodes, 0, func(ctx context.Context, n *Node) (*readyJoiner, error) {
 		if st, ok := known[n.Name]; ok {
@@ -287,15 +287,11 @@ func newJoiner(ctx context.Context, m *Node, o JoinOptions) (*joiner, error) {
 
 // join joins n (a manager: until it is Ready), then tells o.Joined.
 func (j *joiner) join(ctx context.Context, n *Node) (string, error) {
-	return j.joinAs(ctx, n, j.o.AdvertiseAddr)
+	return j.joinKnown(ctx, n, j.o.AdvertiseAddr, nil)
 }
 
-// joinAs joins n advertising adv ("": as the route to the manager says).
-func (j *joiner) joinAs(ctx context.Context, n *Node, adv string) (string, error) {
-	return j.joinKnown(ctx, n, adv, nil)
-}
-
-// joinKnown is joinAs for a node whose swarm state st was read a moment ago (nil: not known).
+// joinKnown joins n advertising adv ("": as its route to the manager says); st is its swarm
+// state when read a moment ago (nil: read now).
 func (j *joiner) joinKnown(ctx context.Context, n *Node, adv string, st *State) (string, error) {
 	o := j.o
 	o.AdvertiseAddr = adv

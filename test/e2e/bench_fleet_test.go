@@ -43,12 +43,7 @@ func BenchmarkLsFleet(b *testing.B) {
 			if made%10 != 0 { // nine in ten do not answer
 				ip = fmt.Sprintf("10.247.%d.%d", third+1+made/250, 1+made%250) // in the test network: nothing there
 			}
-			m := &store.Machine{Name: name, DriverName: "generic", State: store.StateReady,
-				Driver: []byte(fmt.Sprintf(`{"IPAddress":%q,"SSHUser":"root","SSHPort":22}`, ip)),
-				SSH:    store.SSH{Host: ip, Port: 22, User: "root"}, Engine: store.EngineOptions{Port: 2376}}
-			if err := st.Reserve(m); err != nil {
-				b.Fatal(err)
-			}
+			genericRecord(b, st, name, ip)
 			for _, f := range []string{"ca.pem", "cert.pem", "key.pem"} {
 				data, err := os.ReadFile(filepath.Join(e.store, "machines", real, f))
 				if err != nil {
