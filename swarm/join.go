@@ -120,6 +120,10 @@ type JoinOptions struct {
 	// at is the manager's address to join through, when not the one it advertises (a manager
 	// whose raft address is an old one: the joiner keeps the address it joined through).
 	at string
+	// checks, when set, checks the joiners' ports against this manager for all of a run's
+	// joins (one SSH connection to it, its state read for several checks at once); the caller
+	// closes it.
+	checks *preflight.Manager
 }
 
 // readyJoiner is a joiner made ready for a join to a manager at one address.
@@ -250,13 +254,14 @@ func Join(ctx context.Context, m *Node, nodes []*Node, o JoinOptions) (map[strin
 // joiner joins nodes to one manager's swarm, one node a call: what every join needs (the
 // manager's state and address, the token, the port checks' receiver) is read once.
 type joiner struct {
-	m     *Node
-	mst   State
-	maddr string
-	token string
-	role  cluster.Role
-	o     JoinOptions
-	pf    *preflight.Manager
+	m      *Node
+	mst    State
+	maddr  string
+	token  string
+	role   cluster.Role
+	o      JoinOptions
+	pf     *preflight.Manager
+	ownsPF bool
 }
 
 func newJoiner(ctx context.Context, m *Node, o JoinOptions) (*joiner, error) {
@@ -282,7 +287,11 @@ func newJoiner(ctx context.Context, m *Node, o JoinOptions) (*joiner, error) {
 	if role == cluster.Manager {
 		token = sw.JoinTokens.Manager
 	}
-	return &joiner{m: m, mst: mst, maddr: maddr, token: token, role: role, o: o, pf: preflight.NewManager(m.Name, m.Dial)}, nil
+	j := &joiner{m: m, mst: mst, maddr: maddr, token: token, role: role, o: o, pf: o.checks}
+	if j.pf == nil {
+		j.pf, j.ownsPF = preflight.NewManager(m.Name, m.Dial), true
+	}
+	return j, nil
 }
 
 // join joins n (a manager: until it is Ready), then tells o.Joined.
@@ -306,7 +315,11 @@ func (j *joiner) joinKnown(ctx context.Context, n *Node, adv string, st *State) 
 	return msg, err
 }
 
-func (j *joiner) Close() { j.pf.Close() }
+func (j *joiner) Close() {
+	if j.ownsPF {
+		j.pf.Close()
+	}
+}
 
 func joinOne(ctx context.Context, m *Node, mst State, maddr, token string, role cluster.Role, n *Node, o JoinOptions, pf *preflight.Manager) (string, error) {
 	say := func(s string) {

@@ -14,6 +14,7 @@ import (
 	"github.com/machine-tools/machine/internal/wait"
 	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/swarm/cluster"
+	"github.com/machine-tools/machine/swarm/preflight"
 )
 
 // A step is one named piece of `swarm up` or `swarm down` over the run they share. Its name is
@@ -48,6 +49,7 @@ type run struct {
 	// node's labels and availability), and when the routing mesh was removed.
 	firstAdv    string
 	prepared    map[string]*readyJoiner
+	checks      *preflight.Manager // the joiners' port checks against first
 	images      func() error
 	imgCtx      context.Context
 	imgWork     *imageWork

@@ -19,6 +19,7 @@ import (
 	"github.com/machine-tools/machine/internal/fanout"
 	"github.com/machine-tools/machine/machine"
 	"github.com/machine-tools/machine/swarm/cluster"
+	"github.com/machine-tools/machine/swarm/preflight"
 )
 
 // UpOptions tune Up. Everything has a default.
@@ -385,6 +386,13 @@ func (r *run) initSwarm(ctx context.Context) error {
 		}
 	}
 	go func() { ready <- prepareAll(ctx, joiners, expect, known) }()
+	// The joiners' port checks against the first manager: its connection and first reading
+	// while it starts the swarm.
+	r.checks = preflight.NewManager(r.first.Name, r.first.Dial)
+	r.later = append(r.later, func() error { r.checks.Close(); return nil })
+	if len(joiners) > 0 || r.making != nil {
+		go r.checks.Warm(ctx)
+	}
 	autolock := r.c.Swarm.Autolock != nil && *r.c.Swarm.Autolock
 	msg, err := Init(ctx, r.first, InitOptions{AdvertiseAddr: r.firstAdv, Autolock: autolock})
 	r.prepared = <-ready
@@ -510,7 +518,7 @@ func (r *run) joinManagers(ctx context.Context) error {
 		if !r.live(m.Name) {
 			continue
 		}
-		if _, err := Join(ctx, r.first, []*Node{r.nodes[m.Name]}, JoinOptions{Role: cluster.Manager, AdvertiseAddr: m.AdvertiseAddr, Progress: r.up.Progress, ready: r.prepared, Joined: r.specs.joined}); err != nil {
+		if _, err := Join(ctx, r.first, []*Node{r.nodes[m.Name]}, JoinOptions{Role: cluster.Manager, AdvertiseAddr: m.AdvertiseAddr, Progress: r.up.Progress, ready: r.prepared, Joined: r.specs.joined, checks: r.checks}); err != nil {
 			return r.fail(m.Name, err)
 		}
 	}
@@ -536,7 +544,7 @@ func (r *run) joinWorkers(ctx context.Context) error {
 	if len(todo) == 0 {
 		return nil
 	}
-	j, err := newJoiner(ctx, r.first, JoinOptions{Role: cluster.Worker, Progress: r.up.Progress, ready: r.prepared, Joined: r.specs.joined})
+	j, err := newJoiner(ctx, r.first, JoinOptions{Role: cluster.Worker, Progress: r.up.Progress, ready: r.prepared, Joined: r.specs.joined, checks: r.checks})
 	if err != nil {
 		return r.fail(r.first.Name, err)
 	}

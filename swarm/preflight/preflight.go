@@ -28,6 +28,17 @@ type End struct {
 	SSH  *sshclient.Client
 	Name string
 	Addr string
+	// readings, when set, are the receiver's UDP state read for several checks at once
+	// (Manager's); without it each check reads its own over SSH.
+	readings *readings
+}
+
+// counts is to's UDP state from a reading begun at or after since.
+func (to End) counts(ctx context.Context, since time.Time) (udpCounts, error) {
+	if to.readings != nil {
+		return to.readings.since(ctx, since)
+	}
+	return udpReceived(ctx, to.SSH)
 }
 
 // Port is one port a swarm needs between its nodes.
@@ -155,7 +166,12 @@ var errNoBash = errors.New("no bash on the node")
 // (not its counters).
 func udpTry(ctx context.Context, from, to End, ports []Port, probes int) (details map[Port]string, tracked bool, err error) {
 	fromName, fromAddr, toName, toAddr := from.Name, from.Addr, to.Name, to.Addr
-	before, err := udpReceived(ctx, to.SSH)
+	// A flow names its sender: any reading of a moment ago will do as the one before. The
+	// counters are the host's: they need one read just now.
+	before, err := to.counts(ctx, time.Now().Add(-recentEnough))
+	if err == nil && !before.family(toAddr).Tracks {
+		before, err = to.counts(ctx, time.Now())
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("%s: reading its UDP counters: %w", toName, err)
 	}
@@ -170,7 +186,7 @@ func udpTry(ctx context.Context, from, to End, ports []Port, probes int) (detail
 		}
 		return nil, false, fmt.Errorf("%s: sending UDP to %s: %w", fromName, toAddr, err)
 	}
-	after, err := udpReceived(ctx, to.SSH)
+	after, err := to.counts(ctx, time.Now())
 	if err != nil {
 		return nil, false, fmt.Errorf("%s: reading its UDP counters: %w", toName, err)
 	}
@@ -211,12 +227,14 @@ func oneLine(errs []error) error {
 }
 
 // udpFamily is one address family's UDP state on a host: datagrams delivered to sockets (or
-// dropped by a full one), datagrams to ports no socket has, the ports its sockets have, and the
-// flows its connection tracking confirmed (a datagram its firewall dropped is never confirmed),
-// as "src>dst:dport/sport".
+// dropped by a full one), datagrams to ports no socket has, the ports its sockets have, whether
+// its connection tracking holds any entry of the family (then it tracks what arrives), and the
+// UDP flows it confirmed (a datagram its firewall dropped is never confirmed), as
+// "src>dst:dport/sport".
 type udpFamily struct {
 	Delivered, NoPorts int
 	Bound              map[int]bool
+	Tracks             bool
 	Flows              map[string]bool
 }
 
@@ -231,11 +249,11 @@ func (u udpCounts) family(addr string) udpFamily {
 }
 
 // newFlow tells whether after has a flow from src to dst:port that before had not: a datagram
-// of the check got in. ok is false when the host tracks no flows of that family (the counters
-// tell then).
+// of the check got in. ok is false when the host tracks no connections of that family (the
+// counters tell then).
 func newFlow(before, after udpCounts, src, dst string, port int) (arrived, ok bool) {
 	a, b := after.family(dst), before.family(dst)
-	if len(a.Flows) == 0 {
+	if !a.Tracks {
 		return false, false
 	}
 	prefix := fmt.Sprintf("%s>%s:%d/", normIP(src), normIP(dst), port)
@@ -257,33 +275,30 @@ func (u udpCounts) received(dst string, port int) int {
 	return f.NoPorts
 }
 
-// udpReceived reads a host's UDP state.
+// udpReceived reads a host's UDP state: one process on it (the login shell runs cat itself; a
+// host without connection tracking has no nf_conntrack, which cat says on stderr).
 func udpReceived(ctx context.Context, c *sshclient.Client) (udpCounts, error) {
-	out, err := c.Run(ctx, nil, "sh", "-c", "cat /proc/net/snmp /proc/net/snmp6; echo '--- udp'; cat /proc/net/udp; echo '--- udp6'; cat /proc/net/udp6; echo '--- conntrack'; grep -s ' udp ' /proc/net/nf_conntrack; true")
+	out, err := c.Run(ctx, nil, "cat", "/proc/net/snmp", "/proc/net/snmp6", "/proc/net/udp", "/proc/net/udp6", "/proc/net/nf_conntrack")
 	if err != nil && len(out) == 0 {
 		return udpCounts{}, err
 	}
 	return parseUDPCounts(string(out)), nil
 }
 
-// parseUDPCounts reads /proc/net/snmp's Udp lines and /proc/net/snmp6's Udp6 ones, the local
-// ports of /proc/net/udp and udp6 (a socket on :: takes IPv4 too), and the UDP flows of
-// /proc/net/nf_conntrack, each after its "--- NAME" line.
+// parseUDPCounts reads, each line known by its form, /proc/net/snmp's Udp lines and
+// /proc/net/snmp6's Udp6 ones, the local ports of /proc/net/udp and udp6 (a socket on :: takes
+// IPv4 too), and /proc/net/nf_conntrack's entries (its UDP flows kept). "--- NAME" lines
+// between them are passed over.
 func parseUDPCounts(out string) udpCounts {
 	fam := func() udpFamily { return udpFamily{Bound: map[int]bool{}, Flows: map[string]bool{}} }
 	u := udpCounts{V4: fam(), V6: fam()}
 	var header []string
-	section := ""
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
-		if len(f) == 2 && f[0] == "---" {
-			section = f[1]
-			continue
-		}
 		switch {
-		case section == "" && len(f) > 1 && f[0] == "Udp:" && header == nil:
+		case len(f) > 1 && f[0] == "Udp:" && header == nil:
 			header = f
-		case section == "" && len(f) > 1 && f[0] == "Udp:":
+		case len(f) > 1 && f[0] == "Udp:":
 			for i := 1; i < len(f) && i < len(header); i++ {
 				n, _ := strconv.Atoi(f[i])
 				switch header[i] {
@@ -294,45 +309,114 @@ func parseUDPCounts(out string) udpCounts {
 				}
 			}
 			header = nil
-		case section == "" && len(f) == 2 && (f[0] == "Udp6InDatagrams" || f[0] == "Udp6InErrors"):
+		case len(f) == 2 && (f[0] == "Udp6InDatagrams" || f[0] == "Udp6InErrors"):
 			n, _ := strconv.Atoi(f[1])
 			u.V6.Delivered += n
-		case section == "" && len(f) == 2 && f[0] == "Udp6NoPorts":
+		case len(f) == 2 && f[0] == "Udp6NoPorts":
 			n, _ := strconv.Atoi(f[1])
 			u.V6.NoPorts += n
-		case (section == "udp" || section == "udp6") && len(f) > 2 && strings.HasSuffix(f[0], ":") && strings.Contains(f[1], ":"):
-			// "  12: 00000000:1EE2 00000000:0000 07 ...": a socket's local address:port in hex
+		case len(f) > 2 && strings.HasSuffix(f[0], ":") && strings.Contains(f[1], ":"):
+			// "  12: 00000000:1EE2 00000000:0000 07 ...": a socket's local address:port in hex,
+			// 8 digits for IPv4, 32 for IPv6
 			i := strings.LastIndex(f[1], ":")
 			p, err := strconv.ParseInt(f[1][i+1:], 16, 32)
 			if err != nil {
 				continue
 			}
-			if section == "udp" {
+			switch i {
+			case 8:
 				u.V4.Bound[int(p)] = true
+			case 32:
+				u.V6.Bound[int(p)] = true
+				if strings.Trim(f[1][:i], "0") == "" { // :: (dual-stack unless v6only)
+					u.V4.Bound[int(p)] = true
+				}
+			}
+		case len(f) > 3 && (f[0] == "ipv4" || f[0] == "ipv6"):
+			// "ipv4 2 udp 17 29 src=A dst=B sport=S dport=P ...": an entry, its first direction
+			target := &u.V4
+			if f[0] == "ipv6" {
+				target = &u.V6
+			}
+			target.Tracks = true
+			if f[2] != "udp" {
 				continue
 			}
-			u.V6.Bound[int(p)] = true
-			if strings.Trim(f[1][:i], "0") == "" { // :: (dual-stack unless v6only)
-				u.V4.Bound[int(p)] = true
-			}
-		case section == "conntrack" && len(f) > 6 && (f[0] == "ipv4" || f[0] == "ipv6") && f[2] == "udp":
-			// "ipv4 2 udp 17 29 src=A dst=B sport=S dport=P ...": the flow's first direction
 			kv := map[string]string{}
-			for _, x := range f[5:] {
+			for _, x := range f[3:] {
 				if k, v, ok := strings.Cut(x, "="); ok {
 					if _, seen := kv[k]; !seen {
 						kv[k] = v
 					}
 				}
 			}
-			target := &u.V4
-			if f[0] == "ipv6" {
-				target = &u.V6
-			}
 			target.Flows[normIP(kv["src"])+">"+normIP(kv["dst"])+":"+kv["dport"]+"/"+kv["sport"]] = true
 		}
 	}
 	return u
+}
+
+// recentEnough is how old a reading may be to stand as the one before a check's burst, when
+// flows tell: a flow names its sender and its source port, which each burst picks anew.
+const recentEnough = 5 * time.Second
+
+// readings reads a host's UDP state for many checks at once: each asks for a reading begun
+// after a moment of its own (after its burst), and all who wait at one time share one.
+type readings struct {
+	read func(context.Context) (udpCounts, error)
+	mu   sync.Mutex
+	cur  *reading // under way
+	last *reading // the last one read whole
+}
+
+type reading struct {
+	began time.Time
+	done  chan struct{}
+	u     udpCounts
+	err   error
+}
+
+// since returns a reading begun at or after t.
+func (r *readings) since(ctx context.Context, t time.Time) (udpCounts, error) {
+	for {
+		r.mu.Lock()
+		if r.last != nil && !r.last.began.Before(t) {
+			u := r.last.u
+			r.mu.Unlock()
+			return u, nil
+		}
+		g, mine := r.cur, false
+		if g == nil {
+			g, mine = &reading{began: time.Now(), done: make(chan struct{})}, true
+			r.cur = g
+		}
+		r.mu.Unlock()
+		if mine {
+			g.u, g.err = r.read(ctx)
+			r.mu.Lock()
+			r.cur = nil
+			if g.err == nil {
+				r.last = g
+			}
+			r.mu.Unlock()
+			close(g.done)
+		} else {
+			select {
+			case <-g.done:
+			case <-ctx.Done():
+				return udpCounts{}, ctx.Err()
+			}
+		}
+		switch {
+		case g.began.Before(t): // begun before this caller's moment: the next one
+		case g.err != nil && !mine && ctx.Err() == nil && (errors.Is(g.err, context.Canceled) || errors.Is(g.err, context.DeadlineExceeded)):
+			// the reader's own wait ended, not this one's: read again
+		case g.err != nil:
+			return udpCounts{}, g.err
+		default:
+			return g.u, nil
+		}
+	}
 }
 
 func shortErr(err error) string {
@@ -346,17 +430,22 @@ func shortErr(err error) string {
 	return s
 }
 
-// Manager checks joiners' reach to one manager over one SSH connection to it (opened at the
-// first check; without it, UDP is not checked). UDP checks judged by the manager's counters run
-// one at a time (the counters are the host's); once its connection tracking has judged one (a
-// flow names its sender), the rest run at once.
+// Manager checks joiners' reach to one manager over one SSH connection to it (opened by Warm
+// or the first check; without it, UDP is not checked). The manager's UDP state is read for
+// several checks at once. When its connection tracking holds entries of the address's family,
+// each check is judged by the flows its burst made (a flow names its sender), and checks run at
+// the same time; when it does not, by the manager's counters, which are the host's: one check
+// at a time, and once its tracking has judged one, the rest at once.
 type Manager struct {
-	name    string
-	dial    func(context.Context) (*sshclient.Client, error)
-	once    sync.Once
-	mc      *sshclient.Client
-	mu      sync.Mutex
-	tracked atomic.Bool
+	name     string
+	dial     func(context.Context) (*sshclient.Client, error)
+	once     sync.Once
+	mc       *sshclient.Client
+	readings *readings
+	first    udpCounts // the manager's state when its connection was opened
+	firstOK  bool
+	mu       sync.Mutex
+	tracked  atomic.Bool
 }
 
 // NewManager checks joiners against the manager of that name, reached over SSH with dial.
@@ -364,22 +453,34 @@ func NewManager(name string, dial func(context.Context) (*sshclient.Client, erro
 	return &Manager{name: name, dial: dial}
 }
 
-// Check checks from's reach to the manager at maddr: 2377/tcp and the data ports.
-func (pf *Manager) Check(ctx context.Context, from End, maddr string) error {
+// Warm opens the connection to the manager and reads its UDP state, once: a caller may start it
+// while the manager is still being made ready, so that the first check need not wait for it.
+func (pf *Manager) Warm(ctx context.Context) {
 	pf.once.Do(func() {
 		dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()
-		pf.mc, _ = pf.dial(dctx) // without it, UDP is not checked
+		if pf.mc, _ = pf.dial(dctx); pf.mc == nil { // without it, UDP is not checked
+			return
+		}
+		mc := pf.mc
+		pf.readings = &readings{read: func(ctx context.Context) (udpCounts, error) { return udpReceived(ctx, mc) }}
+		u, err := pf.readings.since(ctx, time.Time{})
+		pf.first, pf.firstOK = u, err == nil
 	})
+}
+
+// Check checks from's reach to the manager at maddr: 2377/tcp and the data ports.
+func (pf *Manager) Check(ctx context.Context, from End, maddr string) error {
+	pf.Warm(ctx)
 	if from.Addr == "" {
 		from.Addr = "its route source unknown"
 	}
-	to := End{SSH: pf.mc, Name: pf.name, Addr: maddr}
+	to := End{SSH: pf.mc, Name: pf.name, Addr: maddr, readings: pf.readings}
 	ports := []Port{ManagerPort, DataPorts[0]}
 	if pf.mc != nil {
 		ports = append(ports, DataPorts[1:]...)
 	}
-	if pf.tracked.Load() {
+	if pf.tracked.Load() || (pf.firstOK && pf.first.family(maddr).Tracks) {
 		_, err := Ports(ctx, from, to, ports, true, udpFlowProbes)
 		return err
 	}
@@ -401,8 +502,9 @@ func (pf *Manager) Check(ctx context.Context, from End, maddr string) error {
 	return err
 }
 
-// Close closes the connection to the manager.
+// Close closes the connection to the manager (after a Warm under way has ended).
 func (pf *Manager) Close() {
+	pf.once.Do(func() {})
 	if pf.mc != nil {
 		pf.mc.Close()
 	}

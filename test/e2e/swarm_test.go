@@ -325,11 +325,30 @@ func TestSwarmPreflight(t *testing.T) {
 	m, w, w2 := uniq("e2e-pf-m"), uniq("e2e-pf-w"), uniq("e2e-pf-w2")
 	createHosts(t, e, uniq("e2e-pf-net"), nil, m, w, w2)
 	mip, wip, w2ip := strings.TrimSpace(e.must("ip", m)), strings.TrimSpace(e.must("ip", w)), strings.TrimSpace(e.must("ip", w2))
+	// `swarm up`: the checks share one connection to the manager, read while it starts the
+	// swarm, and run side by side; each worker is refused, the manager's swarm left as it is.
+	e.must("ssh", m, "iptables -I INPUT -p udp --dport 7946 -j DROP")
+	file := filepath.Join(t.TempDir(), "cluster.yml")
+	writeFile(t, file, fmt.Sprintf("name: pf\ndriver: container\nnodes:\n  - {name: %s, role: manager}\n  - {name: %s}\n  - {name: %s}\n", m, w, w2))
+	r := e.run("swarm", "up", "-f", file)
+	for _, ip := range []string{wip, w2ip} {
+		if r.code == 0 || !strings.Contains(r.stderr, "("+ip+") cannot reach "+m+" ("+mip+") on 7946/udp") {
+			t.Errorf("swarm up with 7946/udp dropped on the manager, %s: %s", ip, r)
+		}
+	}
+	for _, n := range []string{w, w2} {
+		if st := strings.TrimSpace(e.must("ssh", n, "docker info --format '{{.Swarm.LocalNodeState}}'")); st != "inactive" {
+			t.Errorf("a refused joiner's swarm state is %q", st)
+		}
+	}
+	t.Logf("swarm up, 7946/udp dropped: %s", strings.TrimSpace(r.stderr))
+	e.must("ssh", m, "iptables -D INPUT -p udp --dport 7946 -j DROP")
+	e.must("swarm", "leave", m)
 	e.must("swarm", "init", m)
 	// Two joiners at once: the first check is the manager's (its connection tracking judges it),
 	// the second runs beside the others with a short burst; both find the dropped port.
 	e.must("ssh", m, "iptables -I INPUT -p udp --dport 4789 -j DROP")
-	r := e.run("swarm", "join", "--manager", m, w, w2)
+	r = e.run("swarm", "join", "--manager", m, w, w2)
 	for _, ip := range []string{wip, w2ip} {
 		if r.code == 0 || !strings.Contains(r.stderr, "("+ip+") cannot reach "+m+" ("+mip+") on 4789/udp") {
 			t.Errorf("two joins at once with 4789/udp dropped on the manager, %s: %s", ip, r)
