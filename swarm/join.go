@@ -174,12 +174,26 @@ func prepareAll(ctx context.Context, nodes []*Node, mhost string, known map[stri
 	return out
 }
 
+// prepare reads n's swarm state and, at the same time, opens its SSH connection and looks up
+// its route (a node found in a swarm already has its connection closed again).
 func prepare(ctx context.Context, n *Node, mhost string) *readyJoiner {
+	if n.NeedsSSH() != nil {
+		st, err := n.Inspect(ctx)
+		if err != nil {
+			return &readyJoiner{node: n, mhost: mhost, st: st, err: err}
+		}
+		return prepareKnown(ctx, n, mhost, st)
+	}
+	looked := make(chan *readyJoiner, 1)
+	go func() { looked <- prepareKnown(ctx, n, mhost, State{}) }()
 	st, err := n.Inspect(ctx)
-	if err != nil {
+	p := <-looked
+	p.st = st
+	if err != nil || st.Active {
+		p.Close()
 		return &readyJoiner{node: n, mhost: mhost, st: st, err: err}
 	}
-	return prepareKnown(ctx, n, mhost, st)
+	return p
 }
 
 // prepareKnown makes n ready for a join, its swarm state st known.
@@ -227,7 +241,31 @@ func managerAddr(ctx context.Context, m *Node) (State, string, error) {
 // Join joins nodes to the manager's swarm: managers one at a time (each must be Ready before the
 // next, for quorum), workers all at once. The result holds one line per node.
 func Join(ctx context.Context, m *Node, nodes []*Node, o JoinOptions) (map[string]string, error) {
+	// While the manager's state and token are read: its connection for the port checks and its
+	// first reading, and the joiners made ready for the address it is most likely to advertise,
+	// its own (a joiner made ready for another is made ready again).
+	if o.checks == nil && len(nodes) > 0 {
+		o.checks = preflight.NewManager(m.Name, m.Dial)
+		defer o.checks.Close()
+		go o.checks.Warm(ctx)
+	}
+	var ready chan map[string]*readyJoiner
+	if o.ready == nil && o.at == "" && len(nodes) > 0 {
+		ready = make(chan map[string]*readyJoiner, 1)
+		go func() { ready <- prepareAll(ctx, nodes, m.IP(), nil) }()
+	}
 	j, err := newJoiner(ctx, m, o)
+	if ready != nil {
+		prepared := <-ready
+		defer func() {
+			for _, p := range prepared {
+				p.Close()
+			}
+		}()
+		if j != nil {
+			j.o.ready = prepared
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -239,6 +239,7 @@ func (d *Driver) ensureNetwork(ctx context.Context, cli client.APIClient, name, 
 		// for a probe network of another name (another create looking for the network by its
 		// name must never find the probe, which has no configured subnet), then make the
 		// network with that subnet spelt out.
+		removeStaleProbes(ctx, cli)
 		probeName := fmt.Sprintf("%s-subnet-probe-%d-%d", name, os.Getpid(), time.Now().UnixNano())
 		resp, err := cli.NetworkCreate(ctx, probeName, opts)
 		if err != nil {
@@ -264,6 +265,23 @@ func (d *Driver) ensureNetwork(ctx context.Context, cli client.APIClient, name, 
 		return n, err
 	}
 	return cli.NetworkInspect(ctx, name, network.InspectOptions{})
+}
+
+// probeMark is in every probe network's name; a probe lives for the moment of one create.
+const probeMark = "-subnet-probe-"
+
+// removeStaleProbes removes probe networks a create made and could not remove (its process
+// killed between the two calls): any older than a minute, which no create still uses.
+func removeStaleProbes(ctx context.Context, cli client.APIClient) {
+	list, err := cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("name", probeMark), filters.Arg("label", LabelCreated+"=true"))})
+	if err != nil {
+		return // the probe that follows says what is wrong with the engine
+	}
+	for _, n := range list {
+		if strings.Contains(n.Name, probeMark) && time.Since(n.Created) > time.Minute {
+			_ = cli.NetworkRemove(ctx, n.ID) // one in use by a container stays, as it should
+		}
+	}
 }
 
 // existing is the network a create was refused for because it exists (the engine had not yet

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/machine-tools/machine/machine"
 )
@@ -214,5 +215,33 @@ func TestManyCommandsOnOneConnection(t *testing.T) {
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		t.Fatalf("%d commands at once on one connection: %v", n, err)
+	}
+}
+
+// TestStaleSubnetProbeRemoved: a probe network left by a create killed between making it and
+// removing it (its name and label as the driver gives them) is removed by the next create that
+// makes a network, once it is a minute old; a fresh one (another create's, under way) is not.
+func TestStaleSubnetProbeRemoved(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	stale := uniq("e2e-probe-net") + "-subnet-probe-1-1"
+	if out, err := exec.Command("docker", "-H", "unix:///var/run/docker.sock", "network", "create", "--label", "io.machine.created=true", stale).CombinedOutput(); err != nil {
+		t.Fatalf("network create: %v %s", err, out)
+	}
+	made := time.Now()
+	t.Cleanup(func() { _ = exec.Command("docker", "-H", "unix:///var/run/docker.sock", "network", "rm", stale).Run() })
+	exists := func(name string) bool {
+		return exec.Command("docker", "-H", "unix:///var/run/docker.sock", "network", "inspect", name).Run() == nil
+	}
+	h1, h2 := uniq("e2e-probe-a"), uniq("e2e-probe-b")
+	t.Cleanup(func() { e.run("rm", "-f", "-y", h1, h2) })
+	e.must("create", "-d", "container", "--container-network", uniq("e2e-probe-n1"), h1)
+	if !exists(stale) {
+		t.Fatal("a probe network less than a minute old was removed")
+	}
+	time.Sleep(time.Until(made.Add(61 * time.Second)))
+	e.must("create", "-d", "container", "--container-network", uniq("e2e-probe-n2"), h2)
+	if exists(stale) {
+		t.Error("a probe network over a minute old is still there after a create")
 	}
 }
