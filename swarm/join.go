@@ -184,15 +184,20 @@ func prepare(ctx context.Context, n *Node, mhost string) *readyJoiner {
 		}
 		return prepareKnown(ctx, n, mhost, st)
 	}
+	sctx, cancel := context.WithCancel(ctx) // the connection outlives it: used for the dial and the lookup only
 	looked := make(chan *readyJoiner, 1)
-	go func() { looked <- prepareKnown(ctx, n, mhost, State{}) }()
+	go func() { looked <- prepareKnown(sctx, n, mhost, State{}) }()
 	st, err := n.Inspect(ctx)
-	p := <-looked
-	p.st = st
 	if err != nil || st.Active {
-		p.Close()
+		// Nothing to look up: no wait for a dial that may not answer (a node in a swarm needs
+		// no SSH).
+		cancel()
+		go func() { (<-looked).Close() }()
 		return &readyJoiner{node: n, mhost: mhost, st: st, err: err}
 	}
+	p := <-looked
+	cancel()
+	p.st = st
 	return p
 }
 
@@ -415,6 +420,16 @@ func joinOne(ctx context.Context, m *Node, mst State, maddr, token string, role 
 	}
 	say("joining as " + string(role) + ", advertising " + adv)
 	err := n.Docker.SwarmJoin(ctx, swarm.JoinRequest{ListenAddr: listen, AdvertiseAddr: adv, RemoteAddrs: []string{maddr}, JoinToken: token})
+	if err != nil && strings.Contains(err.Error(), "already part of a swarm") {
+		// A join sent before (by a run stopped while its request was on the way: the engine
+		// carries a join through without its client) went through after this node was read.
+		// In this swarm now, it is what this join was for.
+		waitPendingEnds(ctx, n)
+		if now, ierr := n.Inspect(ctx); ierr == nil && now.Active && (now.ClusterID == mst.ClusterID || (now.ClusterID == "" && nodeInSwarm(ctx, m, now.NodeID))) {
+			say("in this swarm already: an earlier join went through (advertising " + now.Addr + ")")
+			err, adv = nil, now.Addr
+		}
+	}
 	if err != nil {
 		return "", fmt.Errorf("%s: swarm join (advertising %s): %s", n.Name, adv, redact(err.Error(), token))
 	}
