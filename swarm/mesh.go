@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 
 	"github.com/machine-tools/machine/internal/wait"
+	"github.com/machine-tools/machine/swarm/cluster"
 )
 
 // settleIngress waits (10 s at most) until m lists no ingress network, 2 s after its removal at
@@ -73,4 +77,29 @@ func ensureRoutingMesh(ctx context.Context, m *Node, want, fresh bool, h UpOptio
 		h.say(m.Name, "routing mesh off: ingress network removed (published ports need mode=host)")
 	}
 	return removed, nil
+}
+
+// ipvsPath is the kernel's IPVS table, there (in every network namespace) once the module is
+// loaded.
+var ipvsPath = "/proc/net/ip_vs"
+
+// meshCannotWork says whether every node of c is a container host on this computer's engine
+// (a unix socket) while this kernel has no IPVS loaded: the hosts' engines share this kernel and
+// cannot load the module, and the routing mesh's virtual IPs need it (measured on this
+// project's test machine: a published port in ingress mode does not answer).
+func meshCannotWork(c *cluster.Cluster) bool {
+	if c.ContainerNodes() != len(c.Nodes) {
+		return false
+	}
+	for _, n := range c.Nodes {
+		host := os.Getenv("MACHINE_CONTAINER_ENGINE_HOST")
+		if v, ok := c.NodeOptions(n)["engine-host"]; ok {
+			host = fmt.Sprint(v)
+		}
+		if host != "" && !strings.HasPrefix(host, "unix://") {
+			return false
+		}
+	}
+	_, err := os.Stat(ipvsPath)
+	return len(c.Nodes) > 0 && errors.Is(err, fs.ErrNotExist)
 }

@@ -115,6 +115,7 @@ func observe(ctx context.Context, a *machine.API, c *cluster.Cluster, open func(
 		Networks: map[string]bool{}, Images: map[string]map[string]bool{}, Unobserved: map[string]string{}},
 		nodes: map[string]*Node{}, openErr: map[string]error{}, states: map[string]State{}, issuers: map[string]string{}}
 	ob.At = time.Now()
+	ob.MeshCannotWork = meshCannotWork(c)
 	ob.Moved, ob.IPs, ob.Lent = map[string]string{}, map[string]string{}, map[string]string{}
 	for _, n := range c.Nodes {
 		if l, ok := readLent(a.Store.Root, c.Name, n.Name); ok {

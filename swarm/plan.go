@@ -52,6 +52,9 @@ type Observed struct {
 	Networks map[string]bool
 	// Ingress: the swarm has its routing mesh's network.
 	Ingress bool
+	// MeshCannotWork: every node is a container host on this computer's engine and its kernel
+	// has no IPVS loaded, which their engines cannot load: the routing mesh cannot work there.
+	MeshCannotWork bool
 	// Images lists, per image, the nodes that have it.
 	Images map[string]map[string]bool
 	// Unobserved are the file's machines whose engine could not be read, with the reason: what
@@ -154,6 +157,9 @@ func (c Change) String() string {
 
 // meshOffAtStart is the change of a new swarm without the routing mesh.
 const meshOffAtStart = "routing mesh off (its ingress network removed as the swarm starts)"
+
+// meshOffNoIPVS is the same for a file that does not say, on hosts where the mesh cannot work.
+const meshOffNoIPVS = "routing mesh off: the hosts' kernel has no IPVS, without which it cannot work (its ingress network removed as the swarm starts; `swarm: {routing-mesh: true}` keeps it)"
 
 // PlanOptions tune Plan.
 type PlanOptions struct {
@@ -312,7 +318,11 @@ func Plan(c *cluster.Cluster, obs Observed, o PlanOptions) ([]Change, error) {
 	// a manager the swarm no longer counts.
 	out = append(out, demotions...)
 	// The routing mesh, networks and images.
+	unsaid := c.Swarm.RoutingMesh == nil && obs.MeshCannotWork
 	switch want := c.RoutingMesh(); {
+	case !obs.InSwarm && unsaid:
+		add(Change{Kind: ChangeNetwork, Detail: meshOffNoIPVS})
+	case unsaid: // a swarm's mesh, where it cannot work and the file does not say, is left as it is
 	case !obs.InSwarm && !want:
 		add(Change{Kind: ChangeNetwork, Detail: meshOffAtStart})
 	case obs.InSwarm && want && !obs.Ingress:

@@ -3,6 +3,8 @@ package swarm
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -327,5 +329,59 @@ func TestPlanLoneManagerMoved(t *testing.T) {
 	plan, _ = Plan(c, obs, PlanOptions{})
 	if got := lines(plan); !strings.Contains(got, "m1: manager address 10.0.0.1 → 10.0.0.9: its raft address does not follow (10.0.0.1 lent") || !strings.Contains(got, "w1: demote") {
 		t.Errorf("lent, beside the helper: %s", got)
+	}
+}
+
+// TestPlanMeshWhereItCannotWork: a file that does not name the routing mesh, on container
+// hosts whose kernel has no IPVS, starts its swarm without it and leaves an existing swarm's as
+// it is; a file that asks for it gets it.
+func TestPlanMeshWhereItCannotWork(t *testing.T) {
+	const unsaid = "name: c\ndriver: container\nnodes:\n  - {name: m1, role: manager}\n"
+	fresh := Observed{Machines: map[string]bool{"m1": true}, MeshCannotWork: true}
+	plan, err := Plan(parse(t, unsaid), fresh, PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := lines(plan); !strings.Contains(got, meshOffNoIPVS) {
+		t.Errorf("a new swarm, the mesh unsaid where it cannot work:\n%s", got)
+	}
+	if plan, _ := Plan(parse(t, unsaid+"swarm: {routing-mesh: true}\n"), fresh, PlanOptions{}); strings.Contains(lines(plan), "routing mesh off") {
+		t.Errorf("the mesh asked for is turned off:\n%s", lines(plan))
+	}
+	formed := Observed{Machines: map[string]bool{"m1": true}, InSwarm: true, MeshCannotWork: true,
+		Nodes: map[string]ObservedNode{"m1": {Machine: "m1", ID: "id1", Manager: true, Leader: true, Reachable: true, Ready: true, Availability: "active", Labels: map[string]string{}}}}
+	for _, ingress := range []bool{true, false} {
+		formed.Ingress = ingress
+		if plan, _ := Plan(parse(t, unsaid), formed, PlanOptions{}); Changes(plan) {
+			t.Errorf("a formed swarm (ingress %v), the mesh unsaid where it cannot work: %s", ingress, lines(plan))
+		}
+	}
+	formed.Ingress, formed.MeshCannotWork = false, false
+	if plan, _ := Plan(parse(t, unsaid), formed, PlanOptions{}); !strings.Contains(lines(plan), "routing mesh on") {
+		t.Errorf("where the mesh works, unsaid means on: %s", lines(plan))
+	}
+}
+
+func TestMeshCannotWork(t *testing.T) {
+	dir := t.TempDir()
+	old := ipvsPath
+	t.Cleanup(func() { ipvsPath = old })
+	t.Setenv("MACHINE_CONTAINER_ENGINE_HOST", "")
+	ipvsPath = filepath.Join(dir, "ip_vs")
+	c := parse(t, "name: c\ndriver: container\nnodes:\n  - {name: m1, role: manager}\n  - {name: w1}\n")
+	if !meshCannotWork(c) {
+		t.Error("container hosts on the local engine, no IPVS: the mesh can work?")
+	}
+	if meshCannotWork(parse(t, "name: c\ndriver: container\nnodes:\n  - {name: m1, role: manager}\n  - {name: w1, driver: generic, driver-options: {ip-address: 10.0.0.2}}\n")) {
+		t.Error("a generic host has its own kernel")
+	}
+	if meshCannotWork(parse(t, "name: c\ndriver: container\ndriver-options: {engine-host: \"tcp://10.0.0.5:2376\"}\nnodes:\n  - {name: m1, role: manager}\n")) {
+		t.Error("an engine elsewhere has its own kernel")
+	}
+	if err := os.WriteFile(ipvsPath, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if meshCannotWork(c) {
+		t.Error("IPVS loaded: the mesh can work")
 	}
 }

@@ -494,7 +494,14 @@ func onOff(b bool) string {
 // routingMesh makes the routing mesh as the file has it, before any node joins (a node that
 // joins a swarm without it makes no ingress sandbox).
 func (r *run) routingMesh(ctx context.Context) error {
-	removed, err := ensureRoutingMesh(ctx, r.first, r.c.RoutingMesh(), slices.Contains(r.plan, Change{Kind: ChangeNetwork, Detail: meshOffAtStart}), r.up)
+	want, fresh := r.c.RoutingMesh(), slices.Contains(r.plan, Change{Kind: ChangeNetwork, Detail: meshOffAtStart})
+	switch {
+	case slices.Contains(r.plan, Change{Kind: ChangeNetwork, Detail: meshOffNoIPVS}):
+		want, fresh = false, true
+	case r.c.Swarm.RoutingMesh == nil && r.ob.MeshCannotWork:
+		return nil // left as the swarm has it
+	}
+	removed, err := ensureRoutingMesh(ctx, r.first, want, fresh, r.up)
 	if err != nil {
 		return r.fail(r.first.Name, err)
 	}

@@ -40,9 +40,11 @@ func (c *Cluster) File() string { return c.file }
 // SwarmOptions are the swarm's own settings.
 type SwarmOptions struct {
 	// RoutingMesh: the ingress network, which routes a published port from every node to the
-	// service's tasks (default true). false removes it right after the swarm starts, before
-	// any node joins: published ports then need `mode=host`, and each join and the swarm at
-	// rest cost about half (no ingress sandbox on every node: docs/performance.md).
+	// service's tasks (default true; unset on container hosts whose kernel has no IPVS, where
+	// it cannot work: off when the swarm starts, left as it is after). false removes it right
+	// after the swarm starts, before any node joins: published ports then need `mode=host`, and
+	// each join and the swarm at rest cost about half (no ingress sandbox on every node:
+	// docs/performance.md).
 	RoutingMesh *bool `yaml:"routing-mesh"`
 	// Autolock: managers keep their raft keys encrypted at rest and a manager whose engine
 	// restarts stays locked until unlocked (swarm's --autolock). The store keeps the unlock
