@@ -20,10 +20,12 @@ awk -v dir="$dir" '
     wall = $3 / 1e9; ratio = ""
     for (i = 4; i < NF; i++) if ($(i+1) == "floor-ratio") ratio = $i
     if (ratio == "") next
-    printf "%d %.2f %.2f\n", n, wall, wall / ratio >> (dir "/" mesh ".dat")
+    printf "%d %.2f\n", n, wall >> (dir "/" mesh ".dat")
+    printf "%d %.2f\n", n, wall / ratio >> (dir "/floor.dat")
   }' "$in"
 [ -s "$dir/mesh.dat" ] || [ -s "$dir/nomesh.dat" ] || { echo "plot-from-nothing: no BenchmarkSwarmUpFromNothing lines with floor-ratio in $in" >&2; exit 1; }
 for f in mesh nomesh; do touch "$dir/$f.dat"; sort -n -o "$dir/$f.dat" "$dir/$f.dat"; done
+sort -n -u -k1,1 -o "$dir/floor.dat" "$dir/floor.dat"
 gnuplot <<GP
 set terminal png size 900,560
 set output "$out"
@@ -34,7 +36,7 @@ set key left top
 set grid
 plot "$dir/mesh.dat" using 1:2 with linespoints title "up, routing mesh", \
      "$dir/nomesh.dat" using 1:2 with linespoints title "up, no routing mesh", \
-     "$dir/mesh.dat" using 1:3 with lines dashtype 2 title "creates' floor (hosts x CPU-s per host / cores)", \
-     "$dir/mesh.dat" using 1:(\$3*1.2) with lines dashtype 3 title "1.2 x the floor (issue 31's bound)"
+     "$dir/floor.dat" using 1:2 with lines title "creates' floor (hosts x CPU-s per host / cores)", \
+     "$dir/floor.dat" using 1:(\$2*1.2) with lines title "1.2 x the floor (issue 31's bound)"
 GP
 echo "plot-from-nothing: wrote $out"
