@@ -96,6 +96,9 @@ type fakeEngine struct {
 	// expired: when its swarm certificate expired (it was off for longer): its swarm state is
 	// in error, as swarmkit says it, until it leaves.
 	expired time.Time
+	// leaveTimesOut: so many leaves without force end at the engine's own deadline (a loaded
+	// host), the node still in its swarm.
+	leaveTimesOut int
 }
 
 var errDown = errors.New("Cannot connect to the Docker daemon: connection refused")
@@ -342,6 +345,10 @@ func (e *fakeEngine) SwarmLeave(ctx context.Context, force bool) error {
 		e.expired = time.Time{}
 		e.sw.changed("leave %s (certificate expired)", e.name)
 		return nil
+	}
+	if e.leaveTimesOut > 0 && !force {
+		e.leaveTimesOut--
+		return errors.New("Error response from daemon: context deadline exceeded")
 	}
 	id := e.sw.nodeOf(e.name)
 	if id == "" {

@@ -28,6 +28,7 @@ import (
 func Recover(ctx context.Context, api *machine.API, c *cluster.Cluster, o UpOptions) error {
 	r := newRun(api, c)
 	r.up = o
+	r.up.defaults() // before any step: the machines being made read r.up beside the steps
 	return recoverWith(ctx, r)
 }
 

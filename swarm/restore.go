@@ -48,6 +48,7 @@ func Restore(ctx context.Context, api *machine.API, c *cluster.Cluster, path str
 	}
 	r := newRun(api, c)
 	r.up = o.Up
+	r.up.defaults() // before any step: the machines being made read r.up beside the steps
 	rs := &restore{run: r, o: o, path: path, info: info}
 	steps := []step{
 		{"observe", rs.observe},

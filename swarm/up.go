@@ -90,6 +90,7 @@ func createNode(ctx context.Context, api *machine.API, c *cluster.Cluster, n clu
 func Up(ctx context.Context, api *machine.API, c *cluster.Cluster, o UpOptions) error {
 	r := newRun(api, c)
 	r.up = o
+	r.up.defaults() // before any step: the machines being made read r.up beside the steps
 	return r.do(ctx, upSteps)
 }
 
@@ -316,11 +317,15 @@ func (r *run) rejoinMoved(ctx context.Context) error {
 	return nil
 }
 
+// defaults fills what the caller left unset.
+func (o *UpOptions) defaults() {
+	if o.Local == nil {
+		o.Local = LocalEngine
+	}
+}
+
 // startImages starts putting the file's images on every live node; waitImages joins it.
 func (r *run) startImages(ctx context.Context) error {
-	if r.up.Local == nil {
-		r.up.Local = LocalEngine
-	}
 	imgCtx, stop := context.WithCancel(ctx)
 	r.imgCtx, r.imgWork = imgCtx, &imageWork{}
 	// Copies: the run's maps take the machines made meanwhile.

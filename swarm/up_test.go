@@ -148,6 +148,29 @@ func TestUpSkipsADownNode(t *testing.T) {
 
 // TestDownKeepsQuorumToTheEnd: workers leave first, then managers one by one, the one gone
 // through last; the machines are removed.
+// TestDownWorkerLeaveTimesOut: a worker whose engine ends its leave at its own deadline (a
+// loaded host: measured with 100 container hosts) is taken out by force, and down goes on.
+func TestDownWorkerLeaveTimesOut(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeCluster(t)
+	c := f.file(t, 1, "m1", "w1", "w2")
+	if _, err := f.up(ctx, c, UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.engines["w1"].leaveTimesOut = 1
+	if err := f.down(ctx, c, DownOptions{}); err != nil {
+		t.Fatalf("down with a worker's leave timed out: %v", err)
+	}
+	for _, n := range c.Nodes {
+		if f.api.Exists(n.Name) {
+			t.Errorf("machine %s is left", n.Name)
+		}
+	}
+	if f.engines["w1"].leaveTimesOut != 0 {
+		t.Error("the worker's leave was not tried")
+	}
+}
+
 func TestDownKeepsQuorumToTheEnd(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeCluster(t)
