@@ -120,9 +120,9 @@ type JoinOptions struct {
 	// at is the manager's address to join through, when not the one it advertises (a manager
 	// whose raft address is an old one: the joiner keeps the address it joined through).
 	at string
-	// checks, when set, checks the joiners' ports against this manager for all of a run's
-	// joins (one SSH connection to it, its state read for several checks at once); the caller
-	// closes it.
+	// checks checks the joiners' ports against this manager for all of a run's joins (one SSH
+	// connection to it, its state read for several checks at once): the caller's, which it
+	// closes, or Join's own.
 	checks *preflight.Manager
 }
 
@@ -274,7 +274,6 @@ func Join(ctx context.Context, m *Node, nodes []*Node, o JoinOptions) (map[strin
 	if err != nil {
 		return nil, err
 	}
-	defer j.Close()
 	limit := o.Parallel // workers several at once
 	if limit <= 0 {
 		limit = fanout.DefaultLimit()
@@ -297,14 +296,13 @@ func Join(ctx context.Context, m *Node, nodes []*Node, o JoinOptions) (map[strin
 // joiner joins nodes to one manager's swarm, one node a call: what every join needs (the
 // manager's state and address, the token, the port checks' receiver) is read once.
 type joiner struct {
-	m      *Node
-	mst    State
-	maddr  string
-	token  string
-	role   cluster.Role
-	o      JoinOptions
-	pf     *preflight.Manager
-	ownsPF bool
+	m     *Node
+	mst   State
+	maddr string
+	token string
+	role  cluster.Role
+	o     JoinOptions
+	pf    *preflight.Manager
 }
 
 func newJoiner(ctx context.Context, m *Node, o JoinOptions) (*joiner, error) {
@@ -330,11 +328,7 @@ func newJoiner(ctx context.Context, m *Node, o JoinOptions) (*joiner, error) {
 	if role == cluster.Manager {
 		token = sw.JoinTokens.Manager
 	}
-	j := &joiner{m: m, mst: mst, maddr: maddr, token: token, role: role, o: o, pf: o.checks}
-	if j.pf == nil {
-		j.pf, j.ownsPF = preflight.NewManager(m.Name, m.Dial), true
-	}
-	return j, nil
+	return &joiner{m: m, mst: mst, maddr: maddr, token: token, role: role, o: o, pf: o.checks}, nil
 }
 
 // join joins n (a manager: until it is Ready), then tells o.Joined.
@@ -358,12 +352,6 @@ func (j *joiner) joinKnown(ctx context.Context, n *Node, adv string, st *State) 
 	return msg, err
 }
 
-func (j *joiner) Close() {
-	if j.ownsPF {
-		j.pf.Close()
-	}
-}
-
 func joinOne(ctx context.Context, m *Node, mst State, maddr, token string, role cluster.Role, n *Node, o JoinOptions, pf *preflight.Manager) (string, error) {
 	say := func(s string) {
 		if o.Progress != nil {
@@ -384,7 +372,7 @@ func joinOne(ctx context.Context, m *Node, mst State, maddr, token string, role 
 		return "", p.err
 	}
 	if st.Active {
-		if st.ClusterID == mst.ClusterID || (st.ClusterID == "" && !st.Manager && nodeInSwarm(ctx, m, st.NodeID)) {
+		if inSwarmOf(ctx, m, mst, st) {
 			return fmt.Sprintf("already in this swarm (advertising %s)", st.Addr), nil
 		}
 		return "", fmt.Errorf("%s is in %s, not in %s's swarm %s: run `machine swarm leave %s` first", n.Name, st.swarmName(), m.Name, short(mst.ClusterID), n.Name)
@@ -425,7 +413,7 @@ func joinOne(ctx context.Context, m *Node, mst State, maddr, token string, role 
 		// carries a join through without its client) went through after this node was read.
 		// In this swarm now, it is what this join was for.
 		waitPendingEnds(ctx, n)
-		if now, ierr := n.Inspect(ctx); ierr == nil && now.Active && (now.ClusterID == mst.ClusterID || (now.ClusterID == "" && nodeInSwarm(ctx, m, now.NodeID))) {
+		if now, ierr := n.Inspect(ctx); ierr == nil && now.Active && inSwarmOf(ctx, m, mst, now) {
 			say("in this swarm already: an earlier join went through (advertising " + now.Addr + ")")
 			err, adv = nil, now.Addr
 		}
@@ -439,6 +427,12 @@ func joinOne(ctx context.Context, m *Node, mst State, maddr, token string, role 
 		}
 	}
 	return fmt.Sprintf(joinedPrefix+" %s, advertising %s", role, adv), nil
+}
+
+// inSwarmOf says whether a node in a swarm (its state st) is in manager m's (state mst): the
+// same cluster, or, for a worker (which is not told the cluster's ID), a node m lists.
+func inSwarmOf(ctx context.Context, m *Node, mst, st State) bool {
+	return st.ClusterID == mst.ClusterID || (st.ClusterID == "" && !st.Manager && nodeInSwarm(ctx, m, st.NodeID))
 }
 
 func nodeInSwarm(ctx context.Context, m *Node, id string) bool {

@@ -560,7 +560,6 @@ func (r *run) joinWorkers(ctx context.Context) error {
 	if err != nil {
 		return r.fail(r.first.Name, err)
 	}
-	defer j.Close()
 	sem := make(chan struct{}, r.limit())
 	errs := make([]error, len(todo))
 	var wg sync.WaitGroup
